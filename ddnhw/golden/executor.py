@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+
+from ddnhw import DdnhwError
+from ddnhw.ir import Graph
+from .fixedpoint import requantize
+
+# int64 is exact as long as every intermediate fits; Graph.check bounds every tensor, and
+# a dense accumulation is exact when its bound type has < 63 bits.
+
+
+def _dense(node, x):
+    return x @ node.attrs["weight"].T + node.attrs["bias"]
+
+
+def _requant(node, x):
+    a = node.attrs
+    return requantize(x, a["multiplier"], a["shift"], int(a["lo"]), int(a["hi"]))
+
+
+_EXEC = {"dense": _dense, "requant": _requant}
+
+
+def check_input(graph: Graph, x) -> np.ndarray:
+    """Validate a batch of integer inputs against the graph's input tensor (shape, dtype, range)."""
+    t = graph.input
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise DdnhwError(f"input for {t.name!r} must be integers, got dtype {x.dtype}")
+    if x.ndim != 2 or tuple(x.shape[1:]) != tuple(t.shape):
+        raise DdnhwError(f"input for {t.name!r} must have shape (N, {', '.join(map(str, t.shape))})"
+                         f", got {x.shape}")
+    if x.size and (x.min() < t.dtype.min or x.max() > t.dtype.max):
+        raise DdnhwError(f"input for {t.name!r} out of range for {t.dtype}: "
+                         f"[{x.min()}, {x.max()}] not in [{t.dtype.min}, {t.dtype.max}]")
+    return x.astype(np.int64)
+
+
+def run_all(graph: Graph, x) -> dict:
+    """Run the graph on a batch; returns every tensor's value by name."""
+    env = {graph.inputs[0]: check_input(graph, x)}
+    for node in graph.nodes:
+        env[node.outputs[0]] = _EXEC[node.op](node, env[node.inputs[0]])
+    return env
+
+
+def run(graph: Graph, x) -> np.ndarray:
+    """The graph's output for a batch of inputs ``(N, *input shape)``, as int64."""
+    return run_all(graph, x)[graph.outputs[0]]
+
+
+def predict(graph: Graph, x) -> np.ndarray:
+    """Class index per input: argmax of the output, first index on ties."""
+    return np.argmax(run(graph, x), axis=-1)

@@ -1,0 +1,11 @@
+"""Typed integer IR: every tensor has an exact integer type; nodes carry integer semantics.
+
+Must not import torch or amaranth.
+"""
+from .types import IntType
+from .graph import Graph, Node, Tensor, load_graph, save_graph, IRError
+
+__all__ = ["IntType", "Graph", "Node", "Tensor", "load_graph", "save_graph", "IRError"]
+from .builder import mlp_graph, random_mlp  # noqa: E402
+
+__all__ += ["mlp_graph", "random_mlp"]
