@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .types import IntType
+from ddnhw import DdnhwError
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
@@ -29,7 +30,7 @@ OPS = ("dense", "requant")
 ROUNDING_MODES = ("half_up",)
 
 
-class IRError(ValueError):
+class IRError(DdnhwError, ValueError):
     """Malformed graph or model file; the message names the node, tensor or file."""
 
 

@@ -1,0 +1,76 @@
+"""Quantizers with straight-through estimators (STE).
+
+Rounding is round-half-up, ``floor(x + 0.5)``, exactly as ``ddnhw.golden.fixedpoint`` defines it
+(not ``torch.round``, which rounds half to even). All scales here are powers of two, so the
+fake-quantized float forward and the integer forward agree exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ddnhw import DdnhwError
+
+MIN_BITS, MAX_BITS = 2, 8
+
+
+def check_bits(bits, what: str) -> int:
+    if not isinstance(bits, int) or isinstance(bits, bool):
+        raise DdnhwError(f"{what}: bit width must be an integer, not {bits!r}")
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise DdnhwError(f"{what}: bit width {bits} is not supported (use {MIN_BITS}..{MAX_BITS})")
+    return bits
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.floor(x + 0.5)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def round_ste(x):
+    """Round half up in the forward pass, identity gradient in the backward pass."""
+    return _RoundSTE.apply(x)
+
+
+def fake_quant(x, frac, lo, hi):
+    """``clip(round(x * 2**frac), lo, hi) * 2**-frac``; the gradient passes inside the range.
+
+    ``frac`` is an int or a tensor broadcastable to ``x`` (per channel).
+    """
+    scale = torch.pow(2.0, torch.as_tensor(frac, dtype=x.dtype, device=x.device))
+    q = round_ste(x * scale)
+    # clamp with STE inside the range, zero gradient outside (as hardware saturates)
+    q = torch.clamp(q, lo, hi)
+    return q / scale
+
+
+def pow2_weight_exponent(w: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:
+    """Exponent ``e`` (per output channel or per tensor) so that ``max|w| / 2**e <= 2**(bits-1)-1``.
+
+    The weight's integer value is ``round(w / 2**e)``; the smallest such ``e`` keeps the most
+    precision. All-zero channels get ``e = 0``.
+    """
+    qmax = (1 << (bits - 1)) - 1
+    with torch.no_grad():
+        amax = w.abs().amax(dim=1) if per_channel else w.abs().amax().reshape(1)
+        zero = amax <= 0
+        amax = torch.where(zero, torch.ones_like(amax), amax)
+        e = torch.ceil(torch.log2(amax / qmax))
+        # float rounding at the boundary: make sure the max really fits
+        e = torch.where(torch.floor(amax / torch.pow(2.0, e) + 0.5) > qmax, e + 1, e)
+        e = torch.where(zero, torch.zeros_like(e), e)
+    return e if per_channel else e.expand(w.shape[0])
+
+
+def pow2_act_frac(amax: float, bits: int) -> int:
+    """Fraction bits for an unsigned activation whose largest kept value is ``amax``."""
+    qmax = (1 << bits) - 1
+    if not math.isfinite(amax) or amax <= 0:
+        return 0
+    return int(math.floor(math.log2(qmax / amax)))
