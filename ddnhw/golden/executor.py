@@ -53,3 +53,15 @@ def run(graph: Graph, x) -> np.ndarray:
 def predict(graph: Graph, x) -> np.ndarray:
     """Class index per input: argmax of the output, first index on ties."""
     return np.argmax(run(graph, x), axis=-1)
+
+
+def quantize_input(graph: Graph, x_real) -> np.ndarray:
+    """Real-valued inputs to the graph's integer input codes: ``clip(round(x * 2**frac))``.
+
+    Rounding is half up, as everywhere (``ddnhw.golden.fixedpoint``).
+    """
+    t = graph.input
+    x = np.asarray(x_real, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise DdnhwError(f"input for {t.name!r} contains NaN or Inf")
+    return np.clip(np.floor(x * 2.0 ** t.dtype.frac + 0.5), t.dtype.min, t.dtype.max).astype(np.int64)

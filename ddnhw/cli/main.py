@@ -1,0 +1,297 @@
+"""``ddnhw``: train, generate RTL, cosimulate and synthesize quantized networks."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ddnhw import DdnhwError, __version__
+
+
+class Progress:
+    """Step-by-step progress lines on stderr: ``[2/5] generating RTL ... 1.2 s``."""
+
+    def __init__(self, total, quiet=False):
+        self.total, self.k, self.quiet = total, 0, quiet
+        self.t0 = None
+
+    def step(self, what):
+        self.done()
+        self.k += 1
+        self.t0 = time.perf_counter()
+        self.log(f"[{self.k}/{self.total}] {what} ...")
+
+    def done(self, extra=""):
+        if self.t0 is not None:
+            self.log(f"      done in {time.perf_counter() - self.t0:.1f} s{extra}")
+            self.t0 = None
+
+    def log(self, msg):
+        if not self.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "n/a"
+    if pct:
+        return f"{100 * v:.2f} %"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if v < 1e4 else f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _vectors(graph, spec, seed):
+    from ddnhw import flow
+    if spec == "test":
+        return flow.digits_test_vectors(graph)[0]
+    if spec.startswith("random:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise DdnhwError(f"--vectors {spec!r}: expected random:N with an integer N") from None
+        return flow.random_vectors(graph, n, seed)
+    p = Path(spec)
+    if p.suffix == ".npy":
+        import numpy as np
+        from ddnhw import golden
+        try:
+            x = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DdnhwError(f"{p}: cannot read input vectors: {e}") from None
+        return golden.check_input(graph, x.reshape((len(x),) + graph.input.shape))
+    raise DdnhwError(f"--vectors {spec!r}: use 'test', 'random:N' or a .npy file")
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_train(a):
+    from ddnhw import flow
+    out = Path(a.out)
+    flow.ensure_writable_dir(out.parent if out.parent != Path("") else Path("."))
+    prog = Progress(1, a.quiet)
+    prog.step(f"training a 64-{a.hidden}-10 MLP on digits ({a.bits}-bit)")
+    graph, m = flow.train_digits(hidden=a.hidden, bits=a.bits, prune=a.prune,
+                                 float_epochs=a.epochs, qat_epochs=a.epochs, seed=a.seed,
+                                 log=None if a.quiet else prog.log)
+    flow.save_graph(graph, out)
+    prog.done()
+    print(f"float accuracy {m['float_accuracy']:.4f}, quantized accuracy {m['quant_accuracy']:.4f}"
+          f"; model written to {out}")
+    return 0
+
+
+def cmd_generate(a):
+    from ddnhw import flow
+    graph = flow.load_model(a.model)
+    man = flow.generate(graph, a.out, name=a.name)
+    print(f"wrote {Path(a.out) / man['verilog']} and {Path(a.out) / 'manifest.json'} "
+          f"(latency {man['latency_cycles']} cycles, II {man['ii_cycles']})")
+    return 0
+
+
+def cmd_cosim(a):
+    from ddnhw import flow
+    graph = flow.load_model(a.model)
+    rtl = Path(a.rtl) if a.rtl else None
+    if rtl is None:
+        rtl = Path(a.out)
+        flow.generate(graph, rtl)
+    x = _vectors(graph, a.vectors, a.seed)
+    rc = 0
+    for simulator in a.simulator.split(","):
+        res, _ = flow.cosim(graph, rtl, x, simulator=simulator, mode=a.mode, seed=a.seed,
+                            idle_prob=a.idle, stall_prob=a.stall)
+        print(f"{simulator}: {len(x)} vectors, {res.mismatches} mismatches vs golden, "
+              f"{res.cycles} cycles, {len(x) / max(res.seconds_run, 1e-9):,.0f} vectors/s")
+        if res.mismatches:
+            print(f"  {res.message}")
+            rc = 1
+    return rc
+
+
+def cmd_build(a):
+    from ddnhw import flow
+    graph = flow.load_model(a.model)
+    out = Path(a.out) / a.board
+    rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure)
+    print(f"{a.board}: {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
+          f"{rep['brams']} BRAMs, Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['clock_mhz']} MHz,"
+          f" {'met' if rep['timing_met'] else 'MISSED'}); bitstream {rep['bitstream']}")
+    return 0
+
+
+def cmd_boards(a):
+    from ddnhw.board import list_boards
+    for b in list_boards():
+        print(f"{b.name:14s} {b.device:14s} {b.clock_mhz:6.1f} MHz")
+    return 0
+
+
+def cmd_demo(a):
+    import numpy as np
+    from ddnhw import flow, golden
+
+    out = flow.ensure_writable_dir(a.out)
+    boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
+    prog = Progress(4 + len(boards), a.quiet)
+    prog.step(f"training a 64-{a.hidden}-10 MLP on scikit-learn digits, {a.bits}-bit QAT")
+    graph, m = flow.train_digits(hidden=a.hidden, bits=a.bits, prune=a.prune,
+                                 float_epochs=a.epochs, qat_epochs=a.epochs, seed=a.seed,
+                                 log=None if a.quiet else prog.log)
+    flow.save_graph(graph, out / "model.npz")
+    prog.done(f": float {m['float_accuracy']:.4f}, quantized {m['quant_accuracy']:.4f}")
+
+    prog.step("generating RTL (Amaranth → Verilog)")
+    t = time.perf_counter()
+    man = flow.generate(graph, out / "rtl")
+    gen_s = time.perf_counter() - t
+
+    x, y = flow.digits_test_vectors(graph)
+    prog.step(f"cosimulating {len(x)} test vectors on {a.simulator} under random backpressure")
+    res, expected = flow.cosim(graph, out / "rtl", x, simulator=a.simulator, seed=a.seed,
+                               build_dir=out / "sim")
+    rtl_acc = float(np.mean(np.argmax(res.outputs, axis=1) == y)) if res.outputs.shape == expected.shape else 0.0
+    vectors = len(x)
+    mismatches = res.mismatches
+    if a.random:
+        prog.done()
+        xr = flow.random_vectors(graph, a.random, a.seed)
+        prog.step(f"cosimulating {a.random} random vectors (extremes included)")
+        r2, _ = flow.cosim(graph, out / "rtl", xr, simulator=a.simulator, seed=a.seed + 1,
+                           build_dir=out / "sim")
+        vectors += len(xr)
+        mismatches += r2.mismatches
+    else:
+        prog.step("no random vectors requested")
+
+    reports = {}
+    for b in boards:
+        prog.step(f"synthesizing for {b} (yosys + nextpnr)")
+        reports[b] = flow.build(graph, b, out / "build" / b, allow_timing_failure=True)
+    prog.done()
+
+    summary = {
+        "float_accuracy": m["float_accuracy"], "quant_accuracy": m["quant_accuracy"],
+        "rtl_accuracy": rtl_acc, "mismatches": int(mismatches), "vectors_checked": int(vectors),
+        "simulator": a.simulator, "model": {"sizes": m["sizes"], "bits": m["bits"],
+                                           "prune": m["prune"]},
+        "latency_cycles": man["latency_cycles"], "ii_cycles": man["ii_cycles"],
+        "generate_seconds": gen_s, "output_dir": str(out.resolve()),
+        "boards": reports,
+    }
+    first = reports[boards[0]] if boards else {}
+    summary.update({"board": boards[0] if boards else None,
+                    **{k: first.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
+                                                 "clock_mhz", "timing_met")}})
+    summary["inferences_per_s"] = (first["fmax_mhz"] * 1e6 / man["ii_cycles"]
+                                   if first.get("fmax_mhz") else None)
+    flow.write_json_atomic(out / "summary.json", summary)
+    if a.json:
+        flow.write_json_atomic(Path(a.json), summary)
+
+    rows = [("float accuracy", _fmt(m["float_accuracy"], True)),
+            ("quantized accuracy (golden)", _fmt(m["quant_accuracy"], True)),
+            (f"RTL accuracy ({a.simulator} cosim)", _fmt(rtl_acc, True)),
+            ("RTL vs golden mismatches", f"{mismatches} of {vectors} vectors"),
+            ("latency", f"{man['latency_cycles']} cycles"),
+            ("initiation interval", f"{man['ii_cycles']} cycle(s)")]
+    for b, r in reports.items():
+        rows += [(f"{b}: LUTs / FFs / DSPs / BRAMs",
+                  f"{r['luts']} / {r['ffs']} / {r['dsps']} / {r['brams']}"),
+                 (f"{b}: Fmax vs board clock",
+                  f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
+                  f"({'met' if r['timing_met'] else 'MISSED'})"),
+                 (f"{b}: inferences/s at Fmax", _fmt(r.get("inferences_per_s")))]
+    w = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}")
+    print(f"\noutputs (model, Verilog, manifest, reports) in {out.resolve()}")
+    return 0 if mismatches == 0 else 1
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+def _parser():
+    p = argparse.ArgumentParser(prog="ddnhw", description=__doc__)
+    p.add_argument("--version", action="version", version=f"ddnhw {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def common_train(s):
+        s.add_argument("--hidden", type=int, default=16, help="hidden neurons (default 16)")
+        s.add_argument("--bits", type=int, default=4,
+                       help="bits of inputs, weights and activations (2..8, default 4)")
+        s.add_argument("--prune", type=float, default=0.5,
+                       help="fraction of first-layer weights pruned to zero (default 0.5)")
+        s.add_argument("--epochs", type=int, default=120, help="epochs of float and of QAT")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("-q", "--quiet", action="store_true")
+
+    s = sub.add_parser("demo", help="train, generate, cosimulate and synthesize the digits MLP")
+    common_train(s)
+    s.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    s.add_argument("--json", help="also write the summary table as one JSON object here")
+    s.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    s.add_argument("--random", type=int, default=10000,
+                   help="random input vectors cosimulated besides the test split (default 10000)")
+    s.add_argument("--boards", default="icebreaker",
+                   help="comma-separated boards to synthesize for (default icebreaker)")
+    s.add_argument("--no-synth", action="store_true", help="skip synthesis")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("train", help="train the digits MLP with QAT and write the model file")
+    common_train(s)
+    s.add_argument("--out", default="model.npz", help="model file to write (default model.npz)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("generate", help="generate Verilog and a manifest from a model file")
+    s.add_argument("model", help="model file (.npz from `ddnhw train`)")
+    s.add_argument("--out", default="out/rtl", help="output folder (default out/rtl)")
+    s.add_argument("--name", default="ddnhw_top", help="top module name")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
+    s.add_argument("model", help="model file (.npz)")
+    s.add_argument("--rtl", help="folder from `ddnhw generate` (default: generate into --out)")
+    s.add_argument("--out", default="out/rtl")
+    s.add_argument("--vectors", default="test",
+                   help="'test' (digits test split), 'random:N', or a .npy file of input codes")
+    s.add_argument("--simulator", default="verilator",
+                   help="verilator, icarus, or both comma-separated")
+    s.add_argument("--mode", default="bulk", choices=["bulk", "bfm"],
+                   help="bulk: HDL harness streams the vectors (fast); bfm: cocotb Python BFMs")
+    s.add_argument("--idle", type=float, default=0.3, help="probability of an idle input cycle")
+    s.add_argument("--stall", type=float, default=0.3, help="probability of output backpressure")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_cosim)
+
+    s = sub.add_parser("build", help="synthesize, place and route for a board (Yosys + nextpnr)")
+    s.add_argument("model", help="model file (.npz)")
+    s.add_argument("--board", default="icebreaker", help="board name (see `ddnhw boards`)")
+    s.add_argument("--out", default="out/build")
+    s.add_argument("--allow-timing-failure", action="store_true",
+                   help="keep going when Fmax is below the board clock")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("boards", help="list supported boards")
+    s.set_defaults(func=cmd_boards)
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DdnhwError as e:
+        print(f"ddnhw {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ddnhw {args.cmd}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The end-to-end flow as an API: train → export → generate → cosimulate → build.
+
+The CLI is a thin layer over these functions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ddnhw import DdnhwError, golden
+from ddnhw.ir import Graph, load_graph, save_graph
+
+DEMO_BOARDS = ("icebreaker", "ulx3s-85f")
+# The demo model is sized to fit the iCE40UP5K fully unrolled (see README).
+DEMO_HIDDEN = 16
+DEMO_PRUNE = 0.5
+
+
+def ensure_writable_dir(path) -> Path:
+    """Create ``path`` if needed and check that files can be written into it."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ddnhw-probe-", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DdnhwError(f"output folder {str(p)!r} is not writable: {e.strerror or e}") from None
+    return p
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def train_digits(hidden=DEMO_HIDDEN, bits=4, prune=DEMO_PRUNE, float_epochs=120, qat_epochs=120,
+                 seed=0, log=None):
+    """Train the digits MLP; returns ``(graph, metrics)``. Accuracies are on the held-out split."""
+    try:
+        import torch
+    except ImportError:
+        raise DdnhwError("PyTorch is needed for training: pip install 'ddnhw[train]' "
+                         "(torch==2.13.0)") from None
+    from ddnhw.datasets import load_digits_split
+    from ddnhw.quant import export_mlp
+    from ddnhw.quant.train import TrainConfig, train_mlp
+
+    torch.set_num_threads(1)  # deterministic, and the same result on every machine
+    xtr, ytr, xte, yte = load_digits_split()
+    cfg = TrainConfig(sizes=(64, hidden, 10), in_bits=bits, w_bits=bits, a_bits=bits,
+                      float_epochs=float_epochs, qat_epochs=qat_epochs, prune=prune, seed=seed)
+    res = train_mlp(xtr, ytr, xte, yte, cfg, log=log)
+    graph = export_mlp(res.model, meta={"dataset": "sklearn-digits", "seed": seed,
+                                        "float_accuracy": res.float_accuracy})
+    xq = golden.quantize_input(graph, xte)
+    quant_acc = float(np.mean(golden.predict(graph, xq) == yte))
+    metrics = {"float_accuracy": res.float_accuracy, "quant_accuracy": quant_acc,
+               "qat_accuracy_torch": res.quant_accuracy, "train_seconds": res.seconds,
+               "sizes": list(cfg.sizes), "bits": bits, "prune": prune}
+    return graph, metrics
+
+
+def digits_test_vectors(graph: Graph):
+    """The held-out digits split as the graph's integer input codes, and its labels."""
+    from ddnhw.datasets import load_digits_split
+    _, _, xte, yte = load_digits_split()
+    return golden.quantize_input(graph, xte), yte
+
+
+def random_vectors(graph: Graph, n: int, seed=0) -> np.ndarray:
+    """``n`` random input vectors over the full input range, led by all-min, all-max and
+    alternating extremes."""
+    t = graph.input
+    rng = np.random.default_rng(seed)
+    x = rng.integers(t.dtype.min, t.dtype.max + 1, size=(n,) + t.shape, dtype=np.int64)
+    ext = [np.full(t.shape, t.dtype.min), np.full(t.shape, t.dtype.max)]
+    alt = np.where(np.arange(int(np.prod(t.shape))).reshape(t.shape) % 2, t.dtype.max, t.dtype.min)
+    ext += [alt, t.dtype.max + t.dtype.min - alt]
+    k = min(n, len(ext))
+    x[:k] = np.stack(ext[:k])
+    return x
+
+
+def generate(graph: Graph, outdir, name="ddnhw_top") -> dict:
+    from ddnhw.lower import generate as _generate
+    ensure_writable_dir(outdir)
+    return _generate(graph, outdir, name=name)
+
+
+def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", seed=0,
+          build_dir=None, idle_prob=0.3, stall_prob=0.3):
+    """Run ``inputs`` through the RTL in ``rtl_dir`` and compare with the golden model exactly."""
+    from sim.runner import cosim as _cosim
+    rtl_dir = Path(rtl_dir)
+    manifest_path = rtl_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise DdnhwError(f"{manifest_path}: no manifest; run `ddnhw generate` first")
+    manifest = json.loads(manifest_path.read_text())
+    verilog = rtl_dir / manifest["verilog"]
+    expected = golden.run(graph, inputs)
+    res = _cosim(verilog, manifest, inputs, simulator=simulator, mode=mode, expected=expected,
+                 seed=seed, idle_prob=idle_prob, stall_prob=stall_prob,
+                 build_dir=build_dir or (rtl_dir / f"sim_{simulator}"))
+    return res, expected
+
+
+def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False) -> dict:
+    from ddnhw.board import build as _build
+    from ddnhw.lower import build_network
+    ensure_writable_dir(outdir)
+    core = build_network(graph)
+    report = _build(core, board, outdir)
+    report["latency_cycles"] = core.latency
+    report["ii_cycles"] = core.ii
+    if report.get("fmax_mhz"):
+        report["inferences_per_s"] = report["fmax_mhz"] * 1e6 / core.ii
+        report["inferences_per_s_at_clock"] = report["clock_mhz"] * 1e6 / core.ii
+    if not report.get("timing_met") and not allow_timing_failure:
+        raise DdnhwError(f"board {board!r}: timing not met: Fmax {report.get('fmax_mhz')} MHz "
+                         f"< target {report.get('clock_mhz')} MHz (see {outdir}); "
+                         f"use --allow-timing-failure to keep the bitstream anyway")
+    return report
+
+
+def load_model(path) -> Graph:
+    return load_graph(path)
+
+
+__all__ = ["train_digits", "digits_test_vectors", "random_vectors", "generate", "cosim", "build",
+           "load_model", "save_graph", "ensure_writable_dir", "write_json_atomic"]
