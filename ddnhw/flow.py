@@ -120,8 +120,9 @@ def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", 
 
 
 def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False) -> dict:
-    from ddnhw.board import build as _build
+    from ddnhw.board import build as _build, get_board
     from ddnhw.lower import build_network
+    get_board(board)  # an unknown board fails before any work
     ensure_writable_dir(outdir)
     core = build_network(graph)
     report = _build(core, board, outdir)

@@ -124,9 +124,11 @@ def cmd_build(a):
 
 
 def cmd_boards(a):
-    from ddnhw.board import list_boards
-    for b in list_boards():
-        print(f"{b.name:14s} {b.device:14s} {b.clock_mhz:6.1f} MHz")
+    from ddnhw.board import get_board, list_boards
+    for name in list_boards():
+        b = get_board(name)
+        budget = ", ".join(f"{k} {v}" for k, v in b.budget.items())
+        print(f"{b.name:12s} {b.device:18s} {b.clock_mhz:5.1f} MHz  {budget}")
     return 0
 
 

@@ -1,0 +1,73 @@
+"""CLI behaviour: help, clear errors for bad input (exit 2, message names the culprit)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ddnhw.cli.main import main
+from ddnhw.ir import random_mlp, save_graph
+
+
+@pytest.mark.parametrize("cmd", ["demo", "train", "generate", "cosim", "build", "boards"])
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage: ddnhw " + cmd in capsys.readouterr().out
+
+
+def test_console_script_installed():
+    exe = os.path.join(os.path.dirname(sys.executable), "ddnhw")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "ddnhw" in out.stdout
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04broken"])
+def test_bad_model_file(tmp_path, capsys, content):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    assert main(["generate", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.npz" in err and "Traceback" not in err
+
+
+def test_missing_model_file(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_nonroot(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    m = tmp_path / "m.npz"
+    save_graph(random_mlp(0), m)
+    assert main(["generate", str(m), "--out", str(ro / "x")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_unwritable_output(tmp_path, capsys):
+    # a path below a regular file can never be created, even by root
+    f = tmp_path / "file"
+    f.write_text("x")
+    m = tmp_path / "m.npz"
+    save_graph(random_mlp(0), m)
+    assert main(["generate", str(m), "--out", str(f / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and str(f) in err
+
+
+def test_bad_vectors_spec(tmp_path, capsys):
+    m = tmp_path / "m.npz"
+    save_graph(random_mlp(0), m)
+    assert main(["cosim", str(m), "--out", str(tmp_path / "r"), "--vectors", "random:x"]) == 2
+    assert "random:x" in capsys.readouterr().err
+
+
+def test_unknown_board(tmp_path, capsys):
+    m = tmp_path / "m.npz"
+    save_graph(random_mlp(0), m)
+    assert main(["build", str(m), "--board", "nosuchboard", "--out", str(tmp_path)]) == 2
+    assert "nosuchboard" in capsys.readouterr().err
