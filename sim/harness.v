@@ -1,0 +1,170 @@
+// ddnhw bulk cosimulation harness: Python stays out of the per-cycle loop.
+//
+// Instantiates the DUT named by the macro DDNHW_DUT (default `top`) with the ddnhw stream port
+// convention (clk, rst, i__payload/i__valid/i__ready, o__payload/o__valid/o__ready), reads the
+// input beats with $readmemh, drives them with random idle cycles (never waiting for ready before
+// asserting valid, payload held until the handshake), applies random backpressure on o__ready,
+// writes every accepted output beat as one hex line, and raises `done` once N beats came out, or
+// with `timeout` set when nothing moved for WATCHDOG cycles.
+//
+// Compile-time parameters: IN_W, OUT_W (payload widths in bits), DEPTH (input memory words).
+// Run-time plusargs (all optional except the files):
+//   +ddnhw_in=<hex file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
+//   +ddnhw_idle=<0..65535>   probability * 65536 that an input beat is preceded by an idle cycle
+//   +ddnhw_stall=<0..65535>  probability * 65536 that o__ready is low in a cycle
+//   +ddnhw_watchdog=<cycles> cycles without any handshake before giving up (default 1000000)
+// Plain Verilog-2005; runs on Icarus (-g2005) and Verilator.
+
+`ifndef DDNHW_DUT
+`define DDNHW_DUT top
+`endif
+
+module ddnhw_harness #(
+    parameter IN_W  = 8,
+    parameter OUT_W = 8,
+    parameter DEPTH = 1024
+) (
+    input  wire        clk,
+    input  wire        rst,
+    output reg         done,
+    output reg         timeout,
+    output reg  [63:0] cycles,
+    output reg  [31:0] n_sent,
+    output reg  [31:0] n_recv
+);
+    reg  [IN_W-1:0]  mem [0:DEPTH-1];
+    reg  [IN_W-1:0]  in_payload;
+    reg              in_valid;
+    wire             in_ready;
+    wire [OUT_W-1:0] out_payload;
+    wire             out_valid;
+    reg              out_ready;
+
+    `DDNHW_DUT dut (
+        .clk(clk),
+        .rst(rst),
+        .i__payload(in_payload),
+        .i__valid(in_valid),
+        .i__ready(in_ready),
+        .o__payload(out_payload),
+        .o__valid(out_valid),
+        .o__ready(out_ready)
+    );
+
+    reg [8*1024-1:0] in_file;
+    reg [8*1024-1:0] out_file;
+    reg [31:0]       n;
+    reg [31:0]       seed;
+    reg [31:0]       idle_th;
+    reg [31:0]       stall_th;
+    reg [31:0]       watchdog;
+    reg [31:0]       quiet;
+    reg [31:0]       rnd_in;
+    reg [31:0]       rnd_out;
+    integer          fd;
+
+    // xorshift32; never reaches zero from a non-zero state
+    function [31:0] xs32;
+        input [31:0] s;
+        reg   [31:0] x;
+        begin
+            x = s;
+            x = x ^ (x << 13);
+            x = x ^ (x >> 17);
+            x = x ^ (x << 5);
+            xs32 = x;
+        end
+    endfunction
+
+    initial begin
+        if (!$value$plusargs("ddnhw_in=%s", in_file)) begin
+            $display("ddnhw_harness: ERROR: +ddnhw_in=<file> missing");
+            $finish;
+        end
+        if (!$value$plusargs("ddnhw_out=%s", out_file)) begin
+            $display("ddnhw_harness: ERROR: +ddnhw_out=<file> missing");
+            $finish;
+        end
+        if (!$value$plusargs("ddnhw_n=%d", n))               n = 0;
+        if (!$value$plusargs("ddnhw_seed=%d", seed))         seed = 1;
+        if (!$value$plusargs("ddnhw_idle=%d", idle_th))      idle_th = 0;
+        if (!$value$plusargs("ddnhw_stall=%d", stall_th))    stall_th = 0;
+        if (!$value$plusargs("ddnhw_watchdog=%d", watchdog)) watchdog = 1000000;
+        if (n > DEPTH) begin
+            $display("ddnhw_harness: ERROR: n=%0d exceeds DEPTH=%0d", n, DEPTH);
+            $finish;
+        end
+        if (n > 0)
+            $readmemh(in_file, mem, 0, n - 1);
+        fd = $fopen(out_file, "w");
+        if (fd == 0) begin
+            $display("ddnhw_harness: ERROR: cannot open %0s", out_file);
+            $finish;
+        end
+        in_valid   = 1'b0;
+        in_payload = {IN_W{1'b0}};
+        out_ready  = 1'b0;
+        done       = 1'b0;
+        timeout    = 1'b0;
+        cycles     = 64'd0;
+        n_sent     = 32'd0;
+        n_recv     = 32'd0;
+        quiet      = 32'd0;
+        rnd_in     = xs32(seed ^ 32'h9e3779b9) | 32'd1;
+        rnd_out    = xs32(seed ^ 32'h7f4a7c15) | 32'd2;
+    end
+
+    // Everything below samples the pre-edge values and updates with non-blocking assignments,
+    // exactly like the DUT's registers: no races on any simulator.
+    reg        in_fire;
+    reg        out_fire;
+    reg [31:0] next_sent;
+    reg [31:0] next_recv;
+    always @(posedge clk) begin
+        if (rst) begin
+            in_valid  <= 1'b0;
+            out_ready <= 1'b0;
+            n_sent    <= 32'd0;
+            n_recv    <= 32'd0;
+            cycles    <= 64'd0;
+            quiet     <= 32'd0;
+            done      <= 1'b0;
+            timeout   <= 1'b0;
+        end else if (!done) begin
+            in_fire   = in_valid && in_ready;
+            out_fire  = out_valid && out_ready;
+            next_sent = n_sent + (in_fire ? 32'd1 : 32'd0);
+            next_recv = n_recv + (out_fire ? 32'd1 : 32'd0);
+            cycles   <= cycles + 64'd1;
+            rnd_in   <= xs32(rnd_in);
+            rnd_out  <= xs32(rnd_out);
+
+            // input side: only change valid/payload when no beat is pending
+            if (!in_valid || in_ready) begin
+                if (next_sent < n && {16'd0, rnd_in[31:16]} >= idle_th) begin
+                    in_valid   <= 1'b1;
+                    in_payload <= mem[next_sent];
+                end else begin
+                    in_valid   <= 1'b0;
+                end
+            end
+            n_sent <= next_sent;
+
+            // output side
+            if (out_fire)
+                $fwrite(fd, "%h\n", out_payload);
+            n_recv    <= next_recv;
+            out_ready <= ({16'd0, rnd_out[31:16]} >= stall_th);
+
+            quiet <= (in_fire || out_fire) ? 32'd0 : quiet + 32'd1;
+            if (next_recv >= n || quiet >= watchdog) begin
+                done      <= 1'b1;
+                timeout   <= (next_recv < n);
+                in_valid  <= 1'b0;
+                out_ready <= 1'b0;
+                $fflush(fd);
+                $fclose(fd);
+            end
+        end
+    end
+endmodule

