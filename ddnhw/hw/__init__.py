@@ -1,0 +1,8 @@
+"""Amaranth block library: every block is a ``wiring.Component`` with ``stream`` ports.
+
+Blocks know nothing about graphs; each states ``latency`` and ``ii`` (cycles) as attributes.
+"""
+from .dense import Dense
+from .requant import Requantizer
+
+__all__ = ["Dense", "Requantizer"]

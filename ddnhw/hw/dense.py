@@ -1,0 +1,351 @@
+"""Fully unrolled dense layer with constant weights: shift-add adder trees, pipelined."""
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._types import check_int_type, int_shape
+
+__all__ = ["Dense"]
+
+STYLES = ("shiftadd", "mul")
+
+
+def _shape_for(lo: int, hi: int):
+    """The narrowest Amaranth shape holding every integer in [lo, hi]."""
+    if lo >= 0:
+        return unsigned(max(1, int(hi).bit_length()))
+    bits = max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1
+    return signed(bits)
+
+
+def _digits(m: int):
+    """Signed power-of-two digits ``[(shift, +1/-1)]`` of ``m > 0`` with the fewest nonzero
+    digits; plain binary on ties (no subtraction)."""
+    binary = [(k, 1) for k in range(m.bit_length()) if (m >> k) & 1]
+    naf, k, x = [], 0, m
+    while x:
+        if x & 1:
+            d = 2 - (x & 3)
+            naf.append((k, d))
+            x -= d
+        x >>= 1
+        k += 1
+    return naf if len(naf) < len(binary) else binary
+
+
+@dataclass(eq=False)
+class _Node:
+    """A value ``v * 2**shift`` with ``v`` in ``[lo, hi]``. kind: in, const, add, sub, mul."""
+    kind: str
+    lo: int
+    hi: int
+    shift: int = 0
+    depth: int = 0
+    args: tuple = ()
+    cost: int = 0           # LUT estimate of this node's own logic
+    uid: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class _Planner:
+    """Builds the per-output adder DAG (pure Python, no HDL), with exact ranges."""
+
+    def __init__(self):
+        self._uid = itertools.count()
+
+    def node(self, kind, lo, hi, shift=0, depth=0, args=(), cost=0, **extra):
+        return _Node(kind, int(lo), int(hi), int(shift), depth, tuple(args), cost,
+                     next(self._uid), extra)
+
+    def add(self, a, b):
+        p, q = (a, b) if a.shift <= b.shift else (b, a)
+        d = q.shift - p.shift
+        hlo, hhi = (p.lo >> d) + q.lo, (p.hi >> d) + q.hi
+        return self.node("add", p.lo + (q.lo << d), p.hi + (q.hi << d), p.shift,
+                         max(a.depth, b.depth) + 1, (p, q),
+                         cost=_shape_for(hlo, hhi).width, d=d)
+
+    def sub(self, a, b):
+        if a.shift <= b.shift:
+            d = b.shift - a.shift
+            lo, hi = a.lo - (b.hi << d), a.hi - (b.lo << d)
+            cost = _shape_for((a.lo >> d) - b.hi, (a.hi >> d) - b.lo).width
+            shift = a.shift
+        else:
+            d = a.shift - b.shift
+            lo, hi = (a.lo << d) - b.hi, (a.hi << d) - b.lo
+            cost = _shape_for(lo, hi).width
+            shift = b.shift
+        return self.node("sub", lo, hi, shift, max(a.depth, b.depth) + 1, (a, b),
+                         cost=cost, d=d)
+
+    def reduce(self, terms):
+        """Sum terms, always combining the two shallowest (minimal depth), then narrowest."""
+        if not terms:
+            return None
+        heap = [(t.depth, t.shift, t.hi - t.lo, t.uid, t) for t in terms]
+        heapq.heapify(heap)
+        while len(heap) > 1:
+            a = heapq.heappop(heap)[-1]
+            b = heapq.heappop(heap)[-1]
+            if a.kind == "const" and b.kind == "const":
+                s = min(a.shift, b.shift)
+                v = (a.lo << (a.shift - s)) + (b.lo << (b.shift - s))
+                n = self.const(v)
+            else:
+                n = self.add(a, b)
+            heapq.heappush(heap, (n.depth, n.shift, n.hi - n.lo, n.uid, n))
+        return heap[0][-1]
+
+    def const(self, v):
+        v = int(v)
+        s = 0
+        if v:
+            while not (v >> s) & 1:
+                s += 1
+        return self.node("const", v >> s, v >> s, s)
+
+
+def _plan_output(planner, xs, w_row, bias, style):
+    """DAG for ``bias + sum_i w_row[i] * x_i``."""
+    if style == "mul":
+        terms = []
+        for i, w in enumerate(w_row):
+            if w == 0:
+                continue
+            x = xs[i]
+            lo, hi = sorted((w * x.lo, w * x.hi))
+            cost = 0 if abs(w) & (abs(w) - 1) == 0 else _shape_for(lo, hi).width
+            terms.append(planner.node("mul", lo, hi, 0, 1 if cost else 0, (x,), cost=cost,
+                                      w=int(w)))
+        if bias:
+            terms.append(planner.const(bias))
+        root = planner.reduce(terms)
+        return root if root is not None else planner.const(0)
+    # shift-add: group inputs by weight value, sum each group (narrow, unshifted), then add
+    # each group sum once per signed power-of-two digit of its weight; positive and negative
+    # terms are summed separately and subtracted once at the end.
+    groups = {}
+    for i, w in enumerate(w_row):
+        if w:
+            groups.setdefault(int(w), []).append(xs[i])
+    pos, neg = [], []
+    for w in sorted(groups, key=lambda v: (abs(v), v)):
+        g = planner.reduce(groups[w])
+        for k, sgn in _digits(abs(w)):
+            t = planner.node("shl", g.lo, g.hi, g.shift + k, g.depth, (g,))
+            (pos if sgn * np.sign(w) > 0 else neg).append(t)
+    if bias > 0:
+        pos.append(planner.const(bias))
+    elif bias < 0:
+        neg.append(planner.const(-bias))
+    p, n = planner.reduce(pos), planner.reduce(neg)
+    if p is None and n is None:
+        return planner.const(0)
+    if n is None:
+        return p
+    if p is None:
+        p = planner.const(0)
+    return planner.sub(p, n)
+
+
+def _cat(low, high):
+    """``low + high * 2**len(low)``, signed when ``high`` is."""
+    v = Cat(low, high)
+    return v.as_signed() if high.shape().signed else v
+
+
+class Dense(wiring.Component):
+    """``o[k] = bias[k] + sum_j weight[k, j] * i[j]``, fully unrolled with constant weights.
+
+    Parameters
+    ----------
+    weight : integer array (n_out, n_in); zero weights generate no logic.
+    bias : integer array (n_out,)
+    in_type, out_type : :class:`ddnhw.ir.IntType` of input and output elements; ``out_type``
+        must hold the exact worst-case range of every output for these weights.
+    regs_every : a pipeline register after every this many adder levels (>= 1).
+    style : ``"shiftadd"`` (default, smallest) or ``"mul"`` (``x * const``, left to yosys).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
+    ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``.
+
+    Timing: ``latency`` cycles from an accepted input to its output, ``ii == 1``. All pipeline
+    registers advance together when ``~o.valid | o.ready``; ``i.ready`` is that enable.
+    Arbitrary idle cycles and backpressure are tolerated.
+    """
+
+    def __init__(self, *args, **kwargs):
+        try:
+            self._setup(*args, **kwargs)
+        except Exception:
+            self._MustUse__silence = True  # a rejected block is not an unused one
+            raise
+
+    def _setup(self, weight, bias, in_type, out_type, regs_every=2, style="shiftadd"):
+        check_int_type("in_type", in_type)
+        check_int_type("out_type", out_type)
+        w = np.asarray(weight)
+        b = np.asarray(bias)
+        if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
+            raise ValueError(f"weight must be a non-empty 2-D integer array, got {w.dtype} "
+                             f"shape {w.shape}")
+        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
+            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
+                             f"{b.dtype} shape {b.shape}")
+        if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
+            raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+        self.weight = w.astype(np.int64)
+        self.bias = b.astype(np.int64)
+        self.in_type, self.out_type = in_type, out_type
+        self.regs_every, self.style = regs_every, style
+        self.n_out, self.n_in = self.weight.shape
+
+        # plan
+        planner = _Planner()
+        self._inputs = [planner.node("in", in_type.min, in_type.max, args=(), index=j)
+                        for j in range(self.n_in)]
+        self._roots = []
+        for k in range(self.n_out):
+            r = _plan_output(planner, self._inputs, [int(v) for v in self.weight[k]],
+                             int(self.bias[k]), style)
+            lo, hi = r.lo << r.shift, r.hi << r.shift
+            if not out_type.contains(lo, hi):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range [{lo}, {hi}]")
+            self._roots.append(r)
+        self.latency = max([1] + [self._stage(r) for r in self._roots])
+        self.ii = 1
+        self.estimate = self._estimate()
+
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
+            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
+        })
+
+    # -- schedule ------------------------------------------------------------------------------
+    def _stage(self, n):
+        """Stage whose combinational logic computes ``n`` (inputs: usable in stage 1)."""
+        if n.kind == "const":
+            return 0
+        if n.kind == "in":
+            return 1
+        return max(1, -(-n.depth // self.regs_every))
+
+    def _walk(self):
+        seen, order = set(), []
+
+        def visit(n):
+            if n.uid in seen:
+                return
+            seen.add(n.uid)
+            for a in n.args:
+                visit(a)
+            order.append(n)
+        for r in self._roots:
+            visit(r)
+        return order
+
+    def _estimate(self):
+        luts, ffs = 0, self.latency  # valid shift register
+        delays = {}
+        for n in self._walk():
+            luts += n.cost
+            for a in n.args:
+                need = self._stage(n) - self._stage(a) if a.kind != "const" else 0
+                delays[a.uid] = max(delays.get(a.uid, 0), need, 0)
+        byid = {n.uid: n for n in self._walk()}
+        for r in self._roots:
+            if r.kind != "const":
+                delays[r.uid] = max(delays.get(r.uid, 0), self.latency + 1 - self._stage(r))
+        for uid, k in delays.items():
+            n = byid[uid]
+            ffs += k * _shape_for(n.lo, n.hi).width
+        return {"luts": int(luts), "ffs": int(ffs)}
+
+    # -- HDL -------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        ce = Signal()
+        m.d.comb += [ce.eq(~self.o.valid | self.o.ready), self.i.ready.eq(ce)]
+
+        valid = Signal(self.latency)
+        with m.If(ce):
+            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+        m.d.comb += self.o.valid.eq(valid[-1])
+
+        comb = {}      # uid -> Value usable in the node's own stage
+        delayed = {}   # (uid, k) -> Value after k registers
+
+        def value(n, stage):
+            """The value of ``n`` usable combinationally in ``stage``."""
+            if n.kind == "const":
+                return Const(n.lo, _shape_for(n.lo, n.hi))
+            k = stage - self._stage(n)
+            assert k >= 0, (n, stage)
+            v = comb[n.uid]
+            for j in range(1, k + 1):
+                key = (n.uid, j)
+                if key not in delayed:
+                    r = Signal(_shape_for(n.lo, n.hi), name=f"n{n.uid}_d{j}", reset_less=True)
+                    with m.If(ce):
+                        m.d.sync += r.eq(v)
+                    delayed[key] = r
+                v = delayed[key]
+            return v
+
+        for n in self._walk():
+            shape = _shape_for(n.lo, n.hi)
+            if n.kind == "const":
+                continue
+            if n.kind == "in":
+                comb[n.uid] = self.i.payload[n.extra["index"]]
+                continue
+            st = self._stage(n)
+            args = [value(a, st) for a in n.args]
+            s = Signal(shape, name=f"n{n.uid}")
+            if n.kind == "shl":
+                m.d.comb += s.eq(args[0])
+            elif n.kind == "mul":
+                m.d.comb += s.eq(args[0] * n.extra["w"])
+            elif n.kind == "add":
+                p, q = args
+                d = n.extra["d"]
+                if d == 0:
+                    m.d.comb += s.eq(p + q)
+                else:
+                    pn = n.args[0]
+                    hi = Signal(_shape_for((pn.lo >> d) + n.args[1].lo,
+                                           (pn.hi >> d) + n.args[1].hi), name=f"n{n.uid}_h")
+                    m.d.comb += [hi.eq((p >> d) + q), s.eq(_cat(p[:d], hi))]
+            elif n.kind == "sub":
+                a, b = args
+                an, bn = n.args
+                d = n.extra["d"]
+                if an.shift <= bn.shift:
+                    if d == 0:
+                        m.d.comb += s.eq(a - b)
+                    else:
+                        hi = Signal(_shape_for((an.lo >> d) - bn.hi, (an.hi >> d) - bn.lo),
+                                    name=f"n{n.uid}_h")
+                        m.d.comb += [hi.eq((a >> d) - b), s.eq(_cat(a[:d], hi))]
+                else:
+                    m.d.comb += s.eq((a << d) - b)
+            else:  # pragma: no cover
+                raise AssertionError(n.kind)
+            comb[n.uid] = s
+
+        for k, r in enumerate(self._roots):
+            v = value(r, self.latency + 1)
+            if r.shift:
+                v = _cat(Const(0, r.shift), v)
+            m.d.comb += self.o.payload[k].eq(v)
+        return m

@@ -1,0 +1,92 @@
+"""Amaranth-simulator stream driver for blocks with one ``i``/``o`` ArrayLayout stream pair.
+
+Lane ``k`` of a payload occupies bits ``[k*w, (k+1)*w)`` (lane 0 at the LSB).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from amaranth.sim import Simulator
+
+__all__ = ["pack", "unpack", "run_stream"]
+
+
+def _elem(port_payload):
+    layout = port_payload.shape()
+    shape = layout.elem_shape
+    return shape.width, shape.signed, layout.length
+
+
+def pack(vec, width):
+    """Integer vector -> payload integer, lane 0 at the LSB (two's complement lanes)."""
+    mask = (1 << width) - 1
+    v = 0
+    for k, x in enumerate(vec):
+        v |= (int(x) & mask) << (k * width)
+    return v
+
+
+def unpack(value, width, signed, lanes):
+    mask = (1 << width) - 1
+    out = []
+    for k in range(lanes):
+        x = (int(value) >> (k * width)) & mask
+        if signed and x >> (width - 1):
+            x -= 1 << width
+        out.append(x)
+    return out
+
+
+def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
+    """Stream the rows of ``x`` through ``dut``; returns ``(outputs, log)``.
+
+    ``idle``/``stall``: per-cycle probability of withholding ``i.valid`` / ``o.ready``.
+    ``log`` holds the cycle of every input and output handshake (``"in"``, ``"out"``) and
+    ``"protocol"`` errors (a valid payload that changed or was dropped while stalled).
+    Waveforms are written to ``vcd`` (or ``$DDNHW_VCD_DIR``) only when ``DDNHW_VCD=1``.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    wi, _, li = _elem(dut.i.payload)
+    wo, so, lo = _elem(dut.o.payload)
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    max_cycles = max_cycles or (n + 50) * 20 + 10 * getattr(dut, "latency", 10)
+    outs, log = [], {"in": [], "out": [], "protocol": []}
+
+    async def bench(ctx):
+        k, cyc = 0, 0
+        pending = None   # (payload) seen valid but not accepted: must be held
+        while len(outs) < n:
+            if cyc > max_cycles:
+                raise TimeoutError(f"only {len(outs)} of {n} outputs after {cyc} cycles")
+            drive = k < n and rng.random() >= idle
+            ctx.set(dut.i.valid, int(drive))
+            ctx.set(dut.i.payload.as_value(), pack(x[k], wi) if drive else 0)
+            ctx.set(dut.o.ready, int(rng.random() >= stall))
+            _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.as_value())
+            if pending is not None and (not ov or op != pending):
+                log["protocol"].append(cyc)
+            pending = None
+            if iv and ir:
+                log["in"].append(cyc)
+                k += 1
+            if ov and orr:
+                log["out"].append(cyc)
+                outs.append(unpack(op, wo, so, lo))
+            elif ov:
+                pending = op
+            cyc += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    if vcd is None and os.environ.get("DDNHW_VCD") == "1":
+        vcd = os.path.join(os.environ.get("DDNHW_VCD_DIR", "."), f"{type(dut).__name__}.vcd")
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return np.array(outs, dtype=np.int64).reshape(n, lo), log

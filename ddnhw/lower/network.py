@@ -1,0 +1,145 @@
+"""Network top (a chain of blocks), deterministic Verilog and manifest generation."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import numpy as np
+from amaranth.back import verilog
+from amaranth.hdl import Module
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ddnhw.hw._types import int_shape
+from .registry import lower_node
+
+__all__ = ["Network", "build_network", "generate", "graph_sha256"]
+
+
+def graph_sha256(graph) -> str:
+    """Hash of the graph's structure, types and every array attribute (canonical order)."""
+    h = hashlib.sha256()
+    h.update(json.dumps(graph.to_json(), sort_keys=True).encode())
+    for n in graph.nodes:
+        for k in sorted(n.attrs):
+            v = n.attrs[k]
+            if isinstance(v, np.ndarray):
+                a = np.ascontiguousarray(v, dtype="<i8")
+                h.update(f"{n.name}/{k}{a.shape}".encode())
+                h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class Network(wiring.Component):
+    """A linear chain of blocks lowered from the graph's nodes, in graph order.
+
+    Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
+    shape and elem the tensor's :class:`IntType` shape. ``latency`` is the sum of the layers'
+    latencies (cycles, no stalls), ``ii == 1``. ``layers`` lists per-layer dicts
+    (name, op, latency, ii, in_lanes, out_lanes, estimate).
+    """
+
+    def __init__(self, graph, **options):
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise ValueError(f"graph must have one input and one output, has inputs "
+                             f"{graph.inputs} and outputs {graph.outputs}")
+        if not graph.nodes:
+            raise ValueError("graph has no nodes")
+        cur = graph.inputs[0]
+        for n in graph.nodes:
+            if n.inputs != [cur] or len(n.outputs) != 1:
+                raise ValueError(f"node {n.name!r}: only linear chains are supported (expects "
+                                 f"input {cur!r}, has {n.inputs})")
+            cur = n.outputs[0]
+        if cur != graph.outputs[0]:
+            raise ValueError(f"graph output {graph.outputs[0]!r} is not the chain's end {cur!r}")
+        for t in (graph.input, graph.output):
+            if len(t.shape) != 1:
+                raise ValueError(f"tensor {t.name!r}: only 1-D tensors supported, shape {t.shape}")
+        self.graph = graph
+        self.blocks = [lower_node(graph, n, **options) for n in graph.nodes]
+        self.latency = sum(b.latency for b in self.blocks)
+        self.ii = max(b.ii for b in self.blocks)
+        self.layers = []
+        for n, b in zip(graph.nodes, self.blocks):
+            self.layers.append({
+                "name": n.name, "op": n.op, "block": type(b).__name__,
+                "latency": int(b.latency), "ii": int(b.ii),
+                "in_lanes": int(graph.tensors[n.inputs[0]].shape[0]),
+                "out_lanes": int(graph.tensors[n.outputs[0]].shape[0]),
+                "estimate": dict(b.estimate),
+            })
+        ti, to = graph.input, graph.output
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[0]))),
+            "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[0]))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for n, b in zip(self.graph.nodes, self.blocks):
+            m.submodules[n.name] = b
+        wiring.connect(m, wiring.flipped(self.i), self.blocks[0].i)
+        for a, b in zip(self.blocks, self.blocks[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.blocks[-1].o, wiring.flipped(self.o))
+        return m
+
+
+def build_network(graph, **options) -> Network:
+    """Lower every node of a linear graph and chain the blocks. ``options``: ``regs_every``,
+    ``dense_style`` (passed to the factories)."""
+    return Network(graph, **options)
+
+
+def _write_atomic(path, text):
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _port(tensor, prefix):
+    t = tensor.dtype
+    return {"tensor": tensor.name, "lanes": int(tensor.shape[0]), "bits": int(t.bits),
+            "signed": bool(t.signed), "frac": int(t.frac),
+            "ports": {"payload": f"{prefix}__payload", "valid": f"{prefix}__valid",
+                      "ready": f"{prefix}__ready"}}
+
+
+def generate(graph, outdir, name="ddnhw_top", **options) -> dict:
+    """Write ``<outdir>/<name>.v`` and ``<outdir>/manifest.json``; return the manifest.
+
+    Same graph and options -> byte-identical files. Both files are written atomically.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"top name must be a Verilog identifier, not {name!r}")
+    top = build_network(graph, **options)
+    text = verilog.convert(top, name=name, emit_src=False)
+    os.makedirs(outdir, exist_ok=True)
+    vfile = f"{name}.v"
+    manifest = {
+        "top": name,
+        "verilog": vfile,
+        "clock": "clk", "reset": "rst",
+        "input": _port(graph.input, "i"),
+        "output": _port(graph.output, "o"),
+        "latency_cycles": int(top.latency),
+        "ii_cycles": int(top.ii),
+        "layers": top.layers,
+        "estimate": {k: sum(l["estimate"][k] for l in top.layers) for k in ("luts", "ffs")},
+        "options": {k: options[k] for k in sorted(options)},
+        "graph_sha256": graph_sha256(graph),
+    }
+    _write_atomic(os.path.join(outdir, vfile), text)
+    _write_atomic(os.path.join(outdir, "manifest.json"),
+                  json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
