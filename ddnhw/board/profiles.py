@@ -1,0 +1,97 @@
+"""Board profiles: one small entry per supported dev board, on top of amaranth-boards.
+
+A profile names the amaranth-boards platform, the device budget the build reports are compared
+with, the pins the board top uses, and the openFPGALoader board name used to flash it. Adding a
+board is one :class:`BoardProfile` entry in :data:`BOARDS`.
+"""
+
+from dataclasses import dataclass
+from importlib import import_module
+from types import MappingProxyType
+
+from .. import DdnhwError
+
+__all__ = ["BoardProfile", "BOARDS", "get_board", "list_boards"]
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    """A dev board the toolkit can build for.
+
+    ``platform`` is ``"module:Class"`` of an amaranth-boards platform (imported lazily).
+    ``budget`` holds the device capacity in the same units as the build report keys
+    (``luts``, ``dsps``, ``brams``, and for iCE40 ``spram_kbit``). ``uart``/``led`` are the
+    resource names the board top requests. ``synth_opts``/``nextpnr_opts`` are passed to the
+    amaranth template overrides of the same name.
+    """
+
+    name: str
+    platform: str
+    family: str                     # "ice40" or "ecp5": selects the nextpnr tool and cell names
+    device: str
+    clock_mhz: float
+    budget: MappingProxyType
+    loader_board: str               # openFPGALoader -b argument
+    uart: str = "uart"
+    led: str = "led"
+    synth_opts: tuple = ()
+    nextpnr_opts: tuple = ()
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.family not in ("ice40", "ecp5"):
+            raise ValueError(f"board {self.name!r}: unknown family {self.family!r}")
+        object.__setattr__(self, "budget", MappingProxyType(dict(self.budget)))
+
+    def make_platform(self):
+        """A fresh amaranth platform instance (platforms can be built only once)."""
+        module_name, _, class_name = self.platform.partition(":")
+        try:
+            cls = getattr(import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise DdnhwError(f"board {self.name!r}: cannot import platform {self.platform!r} "
+                             f"({exc}); install amaranth-boards") from None
+        return cls()
+
+
+BOARDS = {
+    "icebreaker": BoardProfile(
+        name="icebreaker",
+        platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+        family="ice40",
+        device="iCE40UP5K-SG48",
+        clock_mhz=12.0,
+        budget={"luts": 5280, "dsps": 8, "brams": 30, "spram_kbit": 1024},
+        loader_board="ice40_generic",  # openFPGALoader also accepts "icebreaker"
+        # UP5K has SB_MAC16: let yosys infer them (synth_ice40 does not without -dsp).
+        synth_opts=("-dsp",),
+        notes="luts are ICESTORM_LC logic cells (each one LUT4 + carry + DFF).",
+    ),
+    "ulx3s-85f": BoardProfile(
+        name="ulx3s-85f",
+        platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+        family="ecp5",
+        device="LFE5U-85F-6BG381C",
+        clock_mhz=25.0,
+        budget={"luts": 83640, "dsps": 156, "brams": 208},
+        loader_board="ulx3s",
+        nextpnr_opts=("--router", "router2"),
+        notes="luts are TRELLIS_COMB slice halves (LUT4, half a CCU2C, or feed-through).",
+    ),
+}
+
+
+def list_boards():
+    """Names of the supported boards, sorted."""
+    return sorted(BOARDS)
+
+
+def get_board(board):
+    """The :class:`BoardProfile` for ``board`` (a name or a profile)."""
+    if isinstance(board, BoardProfile):
+        return board
+    try:
+        return BOARDS[board]
+    except (KeyError, TypeError):
+        raise DdnhwError(f"unknown board {board!r}; supported boards: "
+                         f"{', '.join(list_boards())}") from None

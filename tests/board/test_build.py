@@ -1,0 +1,64 @@
+"""Synthesis of small stream cores for the supported boards (yosys + nextpnr via YoWASP)."""
+
+import json
+
+import pytest
+
+from ddnhw import DdnhwError
+from ddnhw.board import build, get_board
+
+from .cores import PairwiseMul, adder4
+
+pytestmark = pytest.mark.synth
+
+
+def check_report(report, board, outdir):
+    profile = get_board(board)
+    assert report["board"] == board and report["device"] == profile.device
+    assert report == json.loads((outdir / "report.json").read_text())
+    assert 0 < report["luts"] < profile.budget["luts"]
+    assert report["ffs"] >= 4 * 9 + 1 + 66 + 36  # core output + shim shift registers
+    assert report["io"] > 0
+    assert report["dsps"] == 0 and report["brams"] == 0
+    assert report["clock_mhz"] == profile.clock_mhz
+    assert report["fmax_mhz"] > profile.clock_mhz
+    assert report["timing_met"] is True
+    assert report["seconds"] > 0
+    assert report["bitstream"] and (outdir / report["bitstream"]).stat().st_size > 0
+    for log in report["logs"].values():
+        assert (outdir / log).exists()
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_build_adder(board, tmp_path):
+    report = build(adder4(), board, tmp_path / board)
+    check_report(report, board, tmp_path / board)
+
+
+def test_build_deterministic(tmp_path):
+    reports = [build(adder4(), "icebreaker", tmp_path / str(k)) for k in range(2)]
+    bits = [open(r["bitstream"], "rb").read() for r in reports]
+    assert bits[0] == bits[1]
+    assert reports[0]["fmax_mhz"] == reports[1]["fmax_mhz"]
+
+
+def test_build_timing_not_met(tmp_path):
+    report = build(PairwiseMul(1, 16, "mul"), "icebreaker", tmp_path, clock_mhz=400)
+    assert report["clock_mhz"] == 400
+    assert report["timing_met"] is False
+    assert 0 < report["fmax_mhz"] < 400
+    assert report["dsps"] == 1
+
+
+def test_build_too_many_dsps(tmp_path):
+    with pytest.raises(DdnhwError, match=r"'icebreaker'.*ICESTORM_DSP: 16 used of 8 available "
+                                         r"\(over by 8"):
+        build(PairwiseMul(16, 8, "mul"), "icebreaker", tmp_path)
+
+
+@pytest.mark.slow
+def test_build_too_many_lcs(tmp_path):
+    # 4-bit products stay in logic; the multiplier array alone overflows the UP5K.
+    with pytest.raises(DdnhwError, match=r"'icebreaker'.*ICESTORM_LC: \d+ used of 5280 "
+                                         r"available \(over by \d+"):
+        build(PairwiseMul(128, 4, "mul"), "icebreaker", tmp_path)
