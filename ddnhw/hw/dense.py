@@ -14,7 +14,7 @@ from ._types import check_int_type, int_shape
 
 __all__ = ["Dense"]
 
-STYLES = ("shiftadd", "mul")
+STYLES = ("cse", "shiftadd", "mul")
 
 
 def _shape_for(lo: int, hi: int):
@@ -162,6 +162,83 @@ def _cat(low, high):
     return v.as_signed() if high.shape().signed else v
 
 
+def _plan_layer_cse(planner, xs, weight, bias):
+    """Whole-layer DAG: each output is a signed sum of shifted *digit sets* (inputs whose
+    weight has a power-of-two digit there); input pairs shared by several sets are added once
+    (greedy common-subexpression elimination, most shared pair first)."""
+    sets = {}   # (out, shift, sign) -> list of nodes
+    for o, row in enumerate(weight):
+        for i, w in enumerate(row):
+            w = int(w)
+            if w:
+                for k, sgn in _digits(abs(w)):
+                    sets.setdefault((o, k, sgn * (1 if w > 0 else -1)), []).append(xs[i])
+    byuid = {x.uid: x for x in xs}
+    members = {key: {n.uid for n in v} for key, v in sets.items()}
+    count, where = {}, {}
+    heap = []
+
+    def bump(pair, key, delta):
+        c = count.get(pair, 0) + delta
+        count[pair] = c
+        if delta > 0:
+            where.setdefault(pair, set()).add(key)
+        else:
+            where[pair].discard(key)
+        if c >= 2:
+            a, b = byuid[pair[0]], byuid[pair[1]]
+            wid = _shape_for(a.lo, a.hi).width + _shape_for(b.lo, b.hi).width
+            heapq.heappush(heap, (-c, wid, pair))
+
+    for key in sorted(members):
+        ms = sorted(members[key])
+        for x in range(len(ms)):
+            for y in range(x + 1, len(ms)):
+                bump((ms[x], ms[y]), key, +1)
+    while heap:
+        negc, _, pair = heapq.heappop(heap)
+        if count.get(pair, 0) != -negc or -negc < 2:
+            continue
+        a, b = byuid[pair[0]], byuid[pair[1]]
+        t = planner.add(a, b)
+        byuid[t.uid] = t
+        for key in sorted(where[pair]):
+            ms = members[key]
+            for u in sorted(ms):
+                for v in (pair[0], pair[1]):
+                    if u != v and (min(u, v), max(u, v)) != pair:
+                        bump((min(u, v), max(u, v)), key, -1)
+            bump(pair, key, -1)
+            ms.discard(pair[0])
+            ms.discard(pair[1])
+            for u in sorted(ms):
+                bump((u, t.uid), key, +1)
+            ms.add(t.uid)
+        count[pair] = 0
+    roots = []
+    for o in range(weight.shape[0]):
+        pos, neg = [], []
+        for (oo, k, sgn), ms in sorted(members.items()):
+            if oo != o:
+                continue
+            g = planner.reduce([byuid[u] for u in sorted(ms)])
+            t = planner.node("shl", g.lo, g.hi, g.shift + k, g.depth, (g,))
+            (pos if sgn > 0 else neg).append(t)
+        b = int(bias[o])
+        if b > 0:
+            pos.append(planner.const(b))
+        elif b < 0:
+            neg.append(planner.const(-b))
+        p, n = planner.reduce(pos), planner.reduce(neg)
+        if p is None and n is None:
+            roots.append(planner.const(0))
+        elif n is None:
+            roots.append(p)
+        else:
+            roots.append(planner.sub(p if p is not None else planner.const(0), n))
+    return roots
+
+
 class Dense(wiring.Component):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]``, fully unrolled with constant weights.
 
@@ -189,7 +266,7 @@ class Dense(wiring.Component):
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
 
-    def _setup(self, weight, bias, in_type, out_type, regs_every=2, style="shiftadd"):
+    def _setup(self, weight, bias, in_type, out_type, regs_every=2, style="cse"):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         w = np.asarray(weight)
@@ -214,13 +291,21 @@ class Dense(wiring.Component):
         planner = _Planner()
         self._inputs = [planner.node("in", in_type.min, in_type.max, args=(), index=j)
                         for j in range(self.n_in)]
+        if style == "cse":
+            roots = _plan_layer_cse(planner, self._inputs, self.weight, self.bias)
+        else:
+            roots = [_plan_output(planner, self._inputs, [int(v) for v in self.weight[k]],
+                                  int(self.bias[k]), style) for k in range(self.n_out)]
         self._roots = []
-        for k in range(self.n_out):
-            r = _plan_output(planner, self._inputs, [int(v) for v in self.weight[k]],
-                             int(self.bias[k]), style)
-            lo, hi = r.lo << r.shift, r.hi << r.shift
-            if not out_type.contains(lo, hi):
-                raise ValueError(f"out_type {out_type} cannot hold output {k} range [{lo}, {hi}]")
+        # exact output ranges (the DAG's interval ranges may be wider: x*8 - x*1 for weight 7)
+        wo = self.weight.astype(object)
+        pos, neg = np.where(wo > 0, wo, 0), np.where(wo < 0, wo, 0)
+        lo = self.bias.astype(object) + (pos * in_type.min + neg * in_type.max).sum(axis=1)
+        hi = self.bias.astype(object) + (pos * in_type.max + neg * in_type.min).sum(axis=1)
+        for k, r in enumerate(roots):
+            if not out_type.contains(int(lo[k]), int(hi[k])):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{lo[k]}, {hi[k]}]")
             self._roots.append(r)
         self.latency = max([1] + [self._stage(r) for r in self._roots])
         self.ii = 1

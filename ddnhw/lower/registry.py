@@ -28,7 +28,7 @@ def lower_node(graph, node, **options):
 
 
 @register("dense")
-def _dense(graph, node, regs_every=2, dense_style="shiftadd", **_):
+def _dense(graph, node, regs_every=2, dense_style="cse", **_):
     return Dense(node.attrs["weight"], node.attrs["bias"],
                  graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype,
                  regs_every=regs_every, style=dense_style)

@@ -27,7 +27,7 @@ def check_dense(seed, sizes=(12, 6), n=60, idle=0.3, stall=0.3, in_signed=False,
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("style", ["shiftadd", "mul"])
+@pytest.mark.parametrize("style", ["cse", "shiftadd", "mul"])
 def test_dense_random(seed, style):
     check_dense(seed, style=style)
 
