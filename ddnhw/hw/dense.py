@@ -249,7 +249,11 @@ class Dense(wiring.Component):
     in_type, out_type : :class:`ddnhw.ir.IntType` of input and output elements; ``out_type``
         must hold the exact worst-case range of every output for these weights.
     regs_every : a pipeline register after every this many adder levels (>= 1).
-    style : ``"shiftadd"`` (default, smallest) or ``"mul"`` (``x * const``, left to yosys).
+    style : ``"cse"`` (default, smallest: signed power-of-two digits of every weight, input
+        pairs shared between outputs added once), ``"shiftadd"`` (per output: inputs grouped
+        by weight, each group sum shifted per digit) or ``"mul"`` (``x * const``, for yosys).
+
+    Attributes: ``latency``, ``ii`` (cycles), ``estimate`` (``{"luts", "ffs"}``, rough).
 
     Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
     ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``.
@@ -259,14 +263,14 @@ class Dense(wiring.Component):
     Arbitrary idle cycles and backpressure are tolerated.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, weight, bias, in_type, out_type, regs_every=2, style="cse"):
         try:
-            self._setup(*args, **kwargs)
+            self._setup(weight, bias, in_type, out_type, regs_every, style)
         except Exception:
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
 
-    def _setup(self, weight, bias, in_type, out_type, regs_every=2, style="cse"):
+    def _setup(self, weight, bias, in_type, out_type, regs_every, style):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         w = np.asarray(weight)

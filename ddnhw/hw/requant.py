@@ -68,9 +68,9 @@ class Requantizer(wiring.Component):
     tolerates arbitrary idle cycles and backpressure (``i.ready == ~o.valid | o.ready``).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, multiplier, shift, lo, hi, in_type, out_type):
         try:
-            self._setup(*args, **kwargs)
+            self._setup(multiplier, shift, lo, hi, in_type, out_type)
         except Exception:
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
