@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError, golden
+from ddnhw.atomic import write_text
 from ddnhw.ir import Graph, load_graph, save_graph
 
 DEMO_BOARDS = ("icebreaker", "ulx3s-85f")
@@ -35,17 +36,7 @@ def ensure_writable_dir(path) -> Path:
 
 
 def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def train_digits(hidden=DEMO_HIDDEN, bits=4, prune=DEMO_PRUNE, float_epochs=120, qat_epochs=120,

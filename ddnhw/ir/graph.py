@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from .types import IntType
 from ddnhw import DdnhwError
+from ddnhw.atomic import atomic_open
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
@@ -145,16 +145,8 @@ def save_graph(graph: Graph, path) -> None:
         for k, v in n.attrs.items():
             if isinstance(v, np.ndarray):
                 arrays[f"{n.name}/{k}"] = np.asarray(v, dtype=np.int64)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_graph(path) -> Graph:
