@@ -3,6 +3,7 @@
 Blocks know nothing about graphs; each states ``latency`` and ``ii`` (cycles) as attributes.
 """
 from .dense import Dense
+from .folded import FoldedDense
 from .requant import Requantizer
 
-__all__ = ["Dense", "Requantizer"]
+__all__ = ["Dense", "FoldedDense", "Requantizer"]

@@ -1,0 +1,261 @@
+"""Folded dense layer: PE output lanes x SIMD input lanes of multiply-accumulate, weights in
+``lib.memory.Memory``; a drop-in replacement for :class:`~ddnhw.hw.Dense` (same ports)."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._types import check_int_type, int_shape
+
+__all__ = ["FoldedDense", "fold_ii"]
+
+
+def _shape_for(lo: int, hi: int):
+    if lo >= 0:
+        return unsigned(max(1, int(hi).bit_length()))
+    return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def fold_ii(n_out, n_in, pe, simd) -> int:
+    """Initiation interval (cycles per input vector) of a folded dense layer."""
+    return _ceil_div(n_in, simd) * _ceil_div(n_out, pe)
+
+
+def _check_fold(name, v, limit):
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limit:
+        raise ValueError(f"{name} must be an int in 1..{limit}, not {v!r}")
+
+
+class FoldedDense(wiring.Component):
+    """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` computed by ``pe * simd`` MACs.
+
+    Parameters
+    ----------
+    weight : integer array (n_out, n_in); bias : integer array (n_out,).
+    in_type, out_type : :class:`ddnhw.ir.IntType`; ``out_type`` must hold the exact worst-case
+        range of every output for these weights.
+    pe : output lanes computed in parallel (1..n_out). simd : input lanes per cycle (1..n_in).
+        Neither needs to divide its dimension (the weight matrix is zero-padded).
+
+    Each cycle the block multiplies ``simd`` inputs with a ``pe x simd`` weight tile read from a
+    ``lib.memory.Memory`` of ``ceil(n_out/pe) * ceil(n_in/simd)`` words (one word = the tile's
+    packed weights) and adds the ``pe`` dot products into accumulators whose width is the
+    narrowest holding the exact output range (two's complement wrap-around of partial sums is
+    harmless: the final sum is in range). Biases live in a second memory, one word per tile row.
+
+    Ports (as :class:`~ddnhw.hw.Dense`): ``i`` is ``In(stream.Signature(ArrayLayout(in shape,
+    n_in)))``, the whole input vector in one beat; ``o`` is ``Out(stream.Signature(
+    ArrayLayout(out shape, n_out)))``, the whole output vector in one beat.
+
+    Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
+    rate; ``latency == ii + 3`` cycles from an input handshake to its output's first valid
+    cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
+    together only while a finished vector waits for a full output register. Arbitrary idle
+    cycles and backpressure are tolerated.
+
+    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``acc_type`` (accumulator
+    :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
+    ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
+    """
+
+    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1):
+        try:
+            self._setup(weight, bias, in_type, out_type, pe, simd)
+        except Exception:
+            self._MustUse__silence = True  # a rejected block is not an unused one
+            raise
+
+    def _setup(self, weight, bias, in_type, out_type, pe, simd):
+        check_int_type("in_type", in_type)
+        check_int_type("out_type", out_type)
+        w = np.asarray(weight)
+        b = np.asarray(bias)
+        if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
+            raise ValueError(f"weight must be a non-empty 2-D integer array, got {w.dtype} "
+                             f"shape {w.shape}")
+        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
+            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
+                             f"{b.dtype} shape {b.shape}")
+        self.weight = w.astype(np.int64)
+        self.bias = b.astype(np.int64)
+        self.n_out, self.n_in = self.weight.shape
+        _check_fold("pe", pe, self.n_out)
+        _check_fold("simd", simd, self.n_in)
+        self.pe, self.simd = pe, simd
+        self.in_type, self.out_type = in_type, out_type
+
+        wo = self.weight.astype(object)
+        pos, neg = np.where(wo > 0, wo, 0), np.where(wo < 0, wo, 0)
+        lo = self.bias.astype(object) + (pos * in_type.min + neg * in_type.max).sum(axis=1)
+        hi = self.bias.astype(object) + (pos * in_type.max + neg * in_type.min).sum(axis=1)
+        for k in range(self.n_out):
+            if not out_type.contains(int(lo[k]), int(hi[k])):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{lo[k]}, {hi[k]}]")
+        self._acc_shape = _shape_for(int(min(lo)), int(max(hi)))
+        self._w_shape = _shape_for(int(self.weight.min()), int(self.weight.max()))
+        self._b_shape = _shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
+        self.acc_type = (self._acc_shape.signed, self._acc_shape.width)
+        self.weight_bits = self._w_shape.width
+
+        self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
+        self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
+        self.ii = self.sf * self.nf
+        self.latency = self.ii + 3
+        self.mem_depth = self.ii
+        self.mem_width = pe * simd * self.weight_bits
+
+        # zero-padded weight tiles -> packed memory words, address = g * sf + s
+        wp = np.zeros((self.nf * pe, self.sf * simd), dtype=np.int64)
+        wp[:self.n_out, :self.n_in] = self.weight
+        bw = self.weight_bits
+        self._w_init = []
+        for g in range(self.nf):
+            for s in range(self.sf):
+                tile = wp[g * pe:(g + 1) * pe, s * simd:(s + 1) * simd]
+                word = 0
+                for p in range(pe):
+                    for j in range(simd):
+                        word |= (int(tile[p, j]) & ((1 << bw) - 1)) << ((p * simd + j) * bw)
+                self._w_init.append(word)
+        bp = np.zeros(self.nf * pe, dtype=np.int64)
+        bp[:self.n_out] = self.bias
+        bb = self._b_shape.width
+        self._b_init = []
+        for g in range(self.nf):
+            word = 0
+            for p in range(pe):
+                word |= (int(bp[g * pe + p]) & ((1 << bb) - 1)) << (p * bb)
+            self._b_init.append(word)
+        self.estimate = self._estimate()
+
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
+            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
+        })
+
+    def _estimate(self):
+        """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
+        acc = self._acc_shape.width
+        macs = self.pe * self.simd
+        prod = self.weight_bits + self.in_type.bits
+        luts = macs * (self.weight_bits * self.in_type.bits + prod) + self.pe * acc * 2
+        ffs = self.n_in * self.in_type.bits + self.n_out * (acc + self.out_type.bits) + 32
+        return {"luts": int(luts), "ffs": int(ffs), "dsps": 0, "brams": 0}
+
+    # -- HDL -------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, sf, nf = self.pe, self.simd, self.sf, self.nf
+        xb, wb, bb = self.in_type.bits, self.weight_bits, self._b_shape.width
+        acc_shape = self._acc_shape
+        x_shape = int_shape(self.in_type)
+
+        m.submodules.weights = wmem = memory.Memory(
+            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._w_init)
+        m.submodules.biases = bmem = memory.Memory(
+            shape=unsigned(pe * bb), depth=nf, init=self._b_init)
+        wrd = wmem.read_port()
+        brd = bmem.read_port()
+
+        ce = Signal()   # every stage advances together
+        out_load = Signal()  # stage C finishes a vector this cycle
+
+        # -- stage A: issue (counters, input vector register) --------------------------------
+        busy = Signal()
+        s_cnt = Signal(range(max(sf, 2)))
+        g_cnt = Signal(range(max(nf, 2)))
+        addr = Signal(range(max(self.mem_depth, 2)))
+        x_cur = Signal(sf * simd * xb)       # zero-padded to whole SIMD words
+        a_last_s = Signal()
+        a_last = Signal()
+        m.d.comb += [
+            a_last_s.eq(s_cnt == sf - 1),
+            a_last.eq(a_last_s & (g_cnt == nf - 1)),
+            self.i.ready.eq(ce & (~busy | a_last)),
+            wrd.addr.eq(addr), wrd.en.eq(ce),
+        ]
+        with m.If(ce & busy):
+            with m.If(a_last_s):
+                m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1)]
+            with m.Else():
+                m.d.sync += s_cnt.eq(s_cnt + 1)
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(a_last):
+                m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0),
+                         x_cur.eq(self.i.payload.as_value())]
+
+        # -- stage B: weight tile arrives; x slice registered alongside; dot products ---------
+        b_valid, b_first, b_last, b_end = Signal(), Signal(), Signal(), Signal()
+        b_g = Signal.like(g_cnt)
+        b_x = Signal(simd * xb)
+        x_slice = x_cur.word_select(s_cnt, simd * xb) if sf > 1 else x_cur
+        with m.If(ce):
+            m.d.sync += [b_valid.eq(busy), b_first.eq(s_cnt == 0), b_last.eq(a_last_s),
+                         b_end.eq(a_last), b_g.eq(g_cnt), b_x.eq(x_slice)]
+        m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
+        dots = []
+        for p in range(pe):
+            terms = []
+            for j in range(simd):
+                w = wrd.data[(p * simd + j) * wb:(p * simd + j + 1) * wb]
+                w = w.as_signed() if self._w_shape.signed else w
+                x = b_x[j * xb:(j + 1) * xb]
+                x = x.as_signed() if x_shape.signed else x
+                terms.append(w * x)
+            while len(terms) > 1:   # balanced adder tree
+                terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                         for k in range(0, len(terms), 2)]
+            dots.append(terms[0])
+
+        # -- stage C: accumulate; finished groups collected; finished vector -> output -------
+        c_valid, c_first, c_last, c_end = Signal(), Signal(), Signal(), Signal()
+        c_g = Signal.like(g_cnt)
+        c_dot = [Signal(acc_shape, name=f"c_dot{p}") for p in range(pe)]
+        with m.If(ce):
+            m.d.sync += [c_valid.eq(b_valid), c_first.eq(b_first), c_last.eq(b_last),
+                         c_end.eq(b_end), c_g.eq(b_g)]
+            m.d.sync += [c_dot[p].eq(dots[p]) for p in range(pe)]
+        acc = [Signal(acc_shape, name=f"acc{p}") for p in range(pe)]
+        sums = []
+        for p in range(pe):
+            bias = brd.data[p * bb:(p + 1) * bb]
+            bias = bias.as_signed() if self._b_shape.signed else bias
+            s = Signal(acc_shape, name=f"sum{p}")
+            base = Signal(acc_shape, name=f"base{p}")
+            m.d.comb += base.eq(acc[p])
+            with m.If(c_first):
+                m.d.comb += base.eq(bias)
+            m.d.comb += s.eq(base + c_dot[p])
+            sums.append(s)
+        with m.If(ce & c_valid):
+            m.d.sync += [acc[p].eq(sums[p]) for p in range(pe)]
+
+        # collect buffer: every finished group but the last lands here
+        collect = [Signal(acc_shape, name=f"col{k}") for k in range((nf - 1) * pe)]
+        if nf > 1:
+            with m.If(ce & c_valid & c_last & ~c_end):
+                with m.Switch(c_g):
+                    for g in range(nf - 1):
+                        with m.Case(g):
+                            m.d.sync += [collect[g * pe + p].eq(sums[p]) for p in range(pe)]
+
+        m.d.comb += [
+            out_load.eq(c_valid & c_end),
+            ce.eq(~(out_load & self.o.valid & ~self.o.ready)),
+        ]
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(ce & out_load):
+            m.d.sync += self.o.valid.eq(1)
+            full = collect + sums
+            m.d.sync += [self.o.payload[k].eq(full[k]) for k in range(self.n_out)]
+        return m
