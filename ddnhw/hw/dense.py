@@ -156,6 +156,16 @@ def _plan_output(planner, xs, w_row, bias, style):
     return planner.sub(p, n)
 
 
+def _low(v, d):
+    """The ``d`` least significant bits of ``v``, sign- or zero-extended when ``v`` is narrower
+    (a plain slice would silently return fewer bits and misplace everything above them)."""
+    w = len(v)
+    if w >= d:
+        return v[:d]
+    pad = [v[-1]] * (d - w) if v.shape().signed else [Const(0, d - w)]
+    return Cat(v, *pad)
+
+
 def _cat(low, high):
     """``low + high * 2**len(low)``, signed when ``high`` is."""
     v = Cat(low, high)
@@ -415,7 +425,7 @@ class Dense(wiring.Component):
                     pn = n.args[0]
                     hi = Signal(_shape_for((pn.lo >> d) + n.args[1].lo,
                                            (pn.hi >> d) + n.args[1].hi), name=f"n{n.uid}_h")
-                    m.d.comb += [hi.eq((p >> d) + q), s.eq(_cat(p[:d], hi))]
+                    m.d.comb += [hi.eq((p >> d) + q), s.eq(_cat(_low(p, d), hi))]
             elif n.kind == "sub":
                 a, b = args
                 an, bn = n.args
@@ -426,7 +436,7 @@ class Dense(wiring.Component):
                     else:
                         hi = Signal(_shape_for((an.lo >> d) - bn.hi, (an.hi >> d) - bn.lo),
                                     name=f"n{n.uid}_h")
-                        m.d.comb += [hi.eq((a >> d) - b), s.eq(_cat(a[:d], hi))]
+                        m.d.comb += [hi.eq((a >> d) - b), s.eq(_cat(_low(a, d), hi))]
                 else:
                     m.d.comb += s.eq((a << d) - b)
             else:  # pragma: no cover

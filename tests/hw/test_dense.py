@@ -76,3 +76,23 @@ def test_dense_errors():
         Dense(np.ones((2, 2), int), np.zeros(2, int), 4, IntType(True, 8))
     with pytest.raises(ValueError, match="style"):
         Dense(np.ones((2, 2), int), np.zeros(2, int), t, IntType(True, 8), style="x")
+
+
+@pytest.mark.parametrize("style", ["cse", "shiftadd"])
+@pytest.mark.parametrize("w,b", [([7, 7, 0], 2), ([7, 7, 0], -6), ([-7, 3, 5], 4), ([6, 6, 6], 1)])
+def test_dense_narrow_low_operand_regression(style, w, b):
+    # regression: a bias constant (or sum) narrower than the shift to the other operand used to
+    # lose its zero bits (p[:d] slices fewer than d bits), misplacing the high part
+    w, b = np.array([w]), np.array([b])
+    xt = IntType(False, 4)
+    yt = IntType.for_range(int((np.minimum(w, 0) * 15).sum() + b[0]),
+                           int((np.maximum(w, 0) * 15).sum() + b[0]))
+    x = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [15, 15, 15], [3, 9, 2]])
+    y, _ = run_stream(Dense(w, b, xt, yt, style=style), x, seed=1)
+    np.testing.assert_array_equal(y, x @ w.T + b)
+
+
+@pytest.mark.parametrize("style", ["cse", "shiftadd"])
+def test_dense_wide_layer(style):
+    # the case that exposed the regression above: 64 inputs, many shared digit sets
+    check_dense(0, sizes=(64, 10), n=20, style=style)
