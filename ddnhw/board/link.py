@@ -1,0 +1,315 @@
+"""The board top: a network core behind a framed UART link (the product, not a shim).
+
+:class:`UARTLink` holds the UART receiver/transmitter, the frame parser and the reply framer
+described in :mod:`ddnhw.board.protocol` (and ``boards/PROTOCOL.md``) around the core.
+:class:`BoardTop` connects it to a board's UART pins and LEDs.
+
+Ports of :class:`UARTLink`: ``rx`` (pin, idle high), ``tx`` (pin, idle high), ``status``
+(3 bits: 0 activity, lit while bytes arrive; 1 error, lit after a bad frame; 2 heartbeat).
+
+Data path: a received ``INFER`` payload (``ceil(lanes * bits / 8)`` bytes) is checked (length,
+CRC), moved into a holding register and presented on the core's ``i`` stream; the frame's SEQ
+enters a small FIFO at the input handshake and leaves it with the core's output, which the
+reply framer sends as a ``RESULT`` frame. Replies leave in the order frames arrived (the core is
+in order); a result has priority over pending ``ERROR`` and ``IDENT_REPLY`` frames. Everything
+runs in the ``sync`` domain from the board clock: no PLL is needed (12 MHz / 115200 baud is a
+divisor of 104, and the demo core meets 12 MHz on the iCE40UP5K).
+"""
+
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, Value
+from amaranth.lib import fifo, io, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import protocol as P
+from .uart import UARTRx, UARTTx, baud_divisor
+
+__all__ = ["UARTLink", "BoardTop", "crc8_update", "DEFAULT_BAUD"]
+
+DEFAULT_BAUD = 115200
+
+
+def crc8_update(crc, byte):
+    """CRC-8 (poly 0x07) of ``crc`` after one more ``byte``, as a combinational Amaranth Value."""
+    bits = [crc[k] ^ byte[k] for k in range(8)]
+    for _ in range(8):
+        top = bits[7]
+        bits = [top] + bits[:7]                          # shift left by one
+        bits = [b ^ top if k in (1, 2) else b for k, b in enumerate(bits)]
+    return Cat(*bits)
+
+
+def _width(port):
+    return Shape.cast(port.payload.shape()).width
+
+
+class UARTLink(wiring.Component):
+    """``core`` (a ``wiring.Component`` with stream ports ``i``/``o``) behind the framed link.
+
+    ``ident`` is the :class:`~ddnhw.board.protocol.Ident` the link answers (it must match the
+    core's port widths). ``divisor`` is clock cycles per UART bit (>= 4). ``timeout_cycles``
+    is the inter-byte timeout that ends a truncated frame. ``led_cycles`` is how long the
+    activity/error LEDs stay lit after an event (and half the heartbeat period).
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    status: Out(3)
+
+    def __init__(self, core, ident, *, divisor, timeout_cycles=None, led_cycles=1 << 20,
+                 seq_depth=4):
+        if not isinstance(core, wiring.Component):
+            raise TypeError(f"core must be a wiring.Component, not {core!r}")
+        for name in ("i", "o"):
+            if name not in core.signature.members:
+                raise TypeError(f"core {core!r} has no stream port {name!r}")
+        if not isinstance(ident, P.Ident):
+            raise TypeError(f"ident must be a protocol.Ident, not {ident!r}")
+        self.in_w, self.out_w = _width(core.i), _width(core.o)
+        if self.in_w != ident.in_lanes * ident.in_bits:
+            raise ValueError(f"ident says {ident.in_lanes} x {ident.in_bits} input bits, the "
+                             f"core takes {self.in_w}")
+        if self.out_w != ident.out_lanes * ident.out_bits:
+            raise ValueError(f"ident says {ident.out_lanes} x {ident.out_bits} output bits, "
+                             f"the core gives {self.out_w}")
+        if not isinstance(divisor, int) or divisor < 4:
+            raise ValueError(f"divisor must be an int >= 4, not {divisor!r}")
+        self.in_bytes = P.vector_bytes(ident.in_lanes, ident.in_bits)
+        self.out_bytes = P.vector_bytes(ident.out_lanes, ident.out_bits)
+        if max(self.in_bytes, self.out_bytes) > P.MAX_LEN:
+            raise ValueError(f"vectors of {self.in_bytes}/{self.out_bytes} bytes exceed the "
+                             f"protocol's {P.MAX_LEN}")
+        self.core = core
+        self.ident = ident
+        self.divisor = divisor
+        self.timeout_cycles = (64 * 10 * divisor) if timeout_cycles is None else timeout_cycles
+        if self.timeout_cycles < 20 * divisor:
+            raise ValueError(f"timeout_cycles {self.timeout_cycles} is shorter than two bytes")
+        self.led_cycles = led_cycles
+        self.seq_depth = seq_depth
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.uart_rx = urx = UARTRx(self.divisor)
+        m.submodules.uart_tx = utx = UARTTx(self.divisor)
+        m.submodules.seq_fifo = seqs = fifo.SyncFIFO(width=8, depth=self.seq_depth)
+        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+
+        ident_bytes = self.ident.to_bytes()
+        sr_bytes = max(self.out_bytes, len(ident_bytes), 1)
+
+        # Shared state between parser and framer. The framer clears pending flags; the parser's
+        # sets come later in this function, so a set wins over a clear in the same cycle.
+        err_pending = Signal()
+        err_code = Signal(8)
+        err_seq = Signal(8)
+        ident_pending = Signal()
+        ident_seq = Signal(8)
+        hold = Signal(self.in_w)
+        hold_valid = Signal()
+        hold_seq = Signal(8)
+        error_event = Signal()
+
+        # -- core input: holding register -> core.i, SEQ -> FIFO -----------------------------
+        m.d.comb += [core.i.payload.eq(hold), core.i.valid.eq(hold_valid & seqs.w_rdy),
+                     seqs.w_data.eq(hold_seq), seqs.w_en.eq(core.i.valid & core.i.ready)]
+        with m.If(core.i.valid & core.i.ready):
+            m.d.sync += hold_valid.eq(0)
+
+        # -- reply framer ----------------------------------------------------------------------
+        t_type = Signal(8)
+        t_seq = Signal(8)
+        t_len = Signal(16)
+        t_count = Signal(16)
+        t_crc = Signal(8)
+        t_sr = Signal(8 * sr_bytes)
+        t_byte = Signal(8)
+        m.d.comb += [utx.i.payload.eq(t_byte), seqs.r_en.eq(0), core.o.ready.eq(0)]
+        sent = utx.i.valid & utx.i.ready
+        with m.FSM(name="framer"):
+            with m.State("IDLE"):
+                with m.If(core.o.valid & seqs.r_rdy):
+                    m.d.comb += [core.o.ready.eq(1), seqs.r_en.eq(1)]
+                    m.d.sync += [t_type.eq(P.RESULT), t_seq.eq(seqs.r_data),
+                                 t_len.eq(self.out_bytes), t_sr.eq(Value.cast(core.o.payload))]
+                    m.next = "SOF"
+                with m.Elif(err_pending):
+                    m.d.sync += [err_pending.eq(0), t_type.eq(P.ERROR), t_seq.eq(err_seq),
+                                 t_len.eq(1), t_sr.eq(err_code)]
+                    m.next = "SOF"
+                with m.Elif(ident_pending):
+                    m.d.sync += [ident_pending.eq(0), t_type.eq(P.IDENT_REPLY),
+                                 t_seq.eq(ident_seq), t_len.eq(len(ident_bytes)),
+                                 t_sr.eq(int.from_bytes(ident_bytes, "little"))]
+                    m.next = "SOF"
+            for state, value, nxt in (("SOF", P.SOF, "TYPE"), ("TYPE", t_type, "SEQ"),
+                                      ("SEQ", t_seq, "LEN0"), ("LEN0", t_len[:8], "LEN1")):
+                with m.State(state):
+                    m.d.comb += [utx.i.valid.eq(1), t_byte.eq(value)]
+                    with m.If(sent):
+                        m.d.sync += t_crc.eq(0 if state == "SOF" else crc8_update(t_crc, t_byte))
+                        m.next = nxt
+            with m.State("LEN1"):
+                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_len[8:])]
+                with m.If(sent):
+                    m.d.sync += [t_crc.eq(crc8_update(t_crc, t_byte)), t_count.eq(t_len - 1)]
+                    m.next = "PAYLOAD"
+                    with m.If(t_len == 0):
+                        m.next = "CRC"
+            with m.State("PAYLOAD"):
+                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_sr[:8])]
+                with m.If(sent):
+                    m.d.sync += [t_crc.eq(crc8_update(t_crc, t_byte)), t_sr.eq(t_sr >> 8),
+                                 t_count.eq(t_count - 1)]
+                    with m.If(t_count == 0):
+                        m.next = "CRC"
+            with m.State("CRC"):
+                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_crc)]
+                with m.If(sent):
+                    m.next = "IDLE"
+
+        # -- frame parser ------------------------------------------------------------------------
+        byte = urx.o.payload
+        got = urx.o.valid
+        crc = Signal(8)
+        crc_next = crc8_update(crc, byte)
+        is_infer = Signal()
+        seq = Signal(8)
+        length_lo = Signal(8)
+        count = Signal(16)
+        shreg = Signal(8 * self.in_bytes)
+        idle_timer = Signal(range(self.timeout_cycles + 1))
+        raise_error = Signal()
+        raise_code = Signal(8)
+
+        with m.If(got):
+            m.d.sync += idle_timer.eq(0)
+        with m.Elif(idle_timer != self.timeout_cycles):
+            m.d.sync += idle_timer.eq(idle_timer + 1)
+
+        timed_out = idle_timer == self.timeout_cycles
+
+        def on_timeout():  # the Elif after a state's `with m.If(got)`
+            with m.Elif(timed_out):
+                m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_TIMEOUT)]
+                m.next = "IDLE"
+
+        with m.FSM(name="parser"):
+            with m.State("IDLE"):
+                with m.If(got & (byte == P.SOF)):
+                    m.d.sync += seq.eq(0)
+                    m.next = "TYPE"
+            with m.State("TYPE"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc8_update(Const(0, 8), byte)),
+                                 is_infer.eq(byte == P.INFER)]
+                    with m.If((byte == P.INFER) | (byte == P.IDENT)):
+                        m.next = "SEQ"
+                    with m.Elif(byte == P.SOF):
+                        m.next = "TYPE"          # a SOF where a TYPE belongs: restart
+                    with m.Else():
+                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_TYPE)]
+                        m.next = "IDLE"
+                on_timeout()
+            with m.State("SEQ"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc_next), seq.eq(byte)]
+                    m.next = "LEN0"
+                on_timeout()
+            with m.State("LEN0"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc_next), length_lo.eq(byte)]
+                    m.next = "LEN1"
+                on_timeout()
+            with m.State("LEN1"):
+                with m.If(got):
+                    length = Cat(length_lo, byte)
+                    expect = Signal(16)
+                    m.d.comb += expect.eq(Mux(is_infer, self.in_bytes, 0))
+                    m.d.sync += [crc.eq(crc_next), count.eq(self.in_bytes - 1)]
+                    with m.If(length != expect):
+                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_LENGTH)]
+                        m.next = "IDLE"
+                    with m.Elif(is_infer):
+                        m.next = "PAYLOAD"
+                    with m.Else():
+                        m.next = "CRC"
+                on_timeout()
+            with m.State("PAYLOAD"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc_next), count.eq(count - 1),
+                                 shreg.eq(Cat(shreg[8:], byte))]
+                    with m.If(count == 0):
+                        m.next = "CRC"
+                on_timeout()
+            with m.State("CRC"):
+                with m.If(got):
+                    m.next = "IDLE"
+                    with m.If(byte != crc):
+                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_CRC)]
+                    with m.Elif(~is_infer):
+                        m.d.sync += [ident_pending.eq(1), ident_seq.eq(seq)]
+                    with m.Elif(hold_valid & ~(core.i.valid & core.i.ready)):
+                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_BUSY)]
+                    with m.Else():
+                        m.d.sync += [hold.eq(shreg[:self.in_w]), hold_valid.eq(1),
+                                     hold_seq.eq(seq)]
+                on_timeout()
+
+        with m.If(raise_error):
+            m.d.sync += [err_pending.eq(1), err_code.eq(raise_code), err_seq.eq(seq)]
+        m.d.comb += error_event.eq(raise_error | urx.frame_error)
+
+        # -- status LEDs -------------------------------------------------------------------------
+        act = Signal(range(self.led_cycles + 1))
+        err = Signal(range(self.led_cycles + 1))
+        beat = Signal(range(self.led_cycles + 1))
+        heartbeat = Signal()
+        with m.If(got):
+            m.d.sync += act.eq(self.led_cycles)
+        with m.Elif(act != 0):
+            m.d.sync += act.eq(act - 1)
+        with m.If(error_event):
+            m.d.sync += err.eq(self.led_cycles)
+        with m.Elif(err != 0):
+            m.d.sync += err.eq(err - 1)
+        with m.If(beat == 0):
+            m.d.sync += [beat.eq(self.led_cycles), heartbeat.eq(~heartbeat)]
+        with m.Else():
+            m.d.sync += beat.eq(beat - 1)
+        m.d.comb += self.status.eq(Cat(act != 0, err != 0, heartbeat))
+        return m
+
+
+class BoardTop(Elaboratable):
+    """:class:`UARTLink` on a board: the profile's UART pins and up to three LEDs.
+
+    ``baud`` sets the divisor from the platform's default clock (ValueError if it is more than
+    2 % off). The inter-byte timeout is 20 ms, the LED stretch 0.1 s.
+    """
+
+    def __init__(self, core, ident, *, baud=DEFAULT_BAUD, uart="uart", led="led"):
+        self.core, self.ident, self.baud = core, ident, baud
+        self.uart, self.led = uart, led
+
+    def elaborate(self, platform):
+        m = Module()
+        clock_hz = platform.default_clk_frequency
+        divisor = baud_divisor(clock_hz, self.baud)
+        m.submodules.link = link = UARTLink(
+            self.core, self.ident, divisor=divisor,
+            timeout_cycles=max(int(clock_hz // 50), 20 * divisor),
+            led_cycles=int(clock_hz // 10))
+        uart = platform.request(self.uart, 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [link.rx.eq(rx.i), tx.o.eq(link.tx)]
+        for k in range(3):
+            try:
+                pin = platform.request(self.led, k, dir="-")
+            except Exception:  # ResourceError: the board has fewer LEDs
+                break
+            m.submodules[f"led_buffer_{k}"] = buf = io.Buffer("o", pin)
+            m.d.comb += buf.o.eq(link.status[k])
+        return m
