@@ -13,6 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ddnhw.hw._types import int_shape
+from .estimate import RESOURCES, estimate_block
 from .registry import lower_node
 
 __all__ = ["Network", "build_network", "generate", "graph_sha256"]
@@ -37,11 +38,23 @@ class Network(wiring.Component):
 
     Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
     shape and elem the tensor's :class:`IntType` shape. ``latency`` is the sum of the layers'
-    latencies (cycles, no stalls), ``ii == 1``. ``layers`` lists per-layer dicts
-    (name, op, latency, ii, in_lanes, out_lanes, estimate).
+    latencies (cycles, no stalls), ``ii`` the largest layer II. ``layers`` lists per-layer dicts
+    (name, op, block, latency, ii, in_lanes, out_lanes, estimate; dense layers also folded,
+    pe, simd).
+
+    ``options``: ``regs_every``, ``dense_style`` (unrolled layers), ``folding`` (``{layer
+    name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`), ``family``
+    (``"ice40"``/``"ecp5"``: which calibration the resource estimates use).
     """
 
     def __init__(self, graph, **options):
+        try:
+            self._setup(graph, **options)
+        except Exception:
+            self._MustUse__silence = True  # a rejected network is not an unused one
+            raise
+
+    def _setup(self, graph, **options):
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise ValueError(f"graph must have one input and one output, has inputs "
                              f"{graph.inputs} and outputs {graph.outputs}")
@@ -58,19 +71,35 @@ class Network(wiring.Component):
         for t in (graph.input, graph.output):
             if len(t.shape) != 1:
                 raise ValueError(f"tensor {t.name!r}: only 1-D tensors supported, shape {t.shape}")
+        folding = options.get("folding")
+        if folding is not None:
+            if not isinstance(folding, dict):
+                raise TypeError(f"folding must be a dict {{layer: (pe, simd)}}, not {folding!r}")
+            dense = {n.name for n in graph.nodes if n.op == "dense"}
+            for k, v in folding.items():
+                if k not in dense:
+                    raise ValueError(f"folding names {k!r}, which is not a dense layer "
+                                     f"(have: {', '.join(sorted(dense))})")
+                if v is not None and (not isinstance(v, (tuple, list)) or len(v) != 2):
+                    raise ValueError(f"folding[{k!r}] must be (pe, simd), not {v!r}")
         self.graph = graph
         self.blocks = [lower_node(graph, n, **options) for n in graph.nodes]
         self.latency = sum(b.latency for b in self.blocks)
         self.ii = max(b.ii for b in self.blocks)
         self.layers = []
+        family = options.get("family", "ice40")
         for n, b in zip(graph.nodes, self.blocks):
             self.layers.append({
                 "name": n.name, "op": n.op, "block": type(b).__name__,
                 "latency": int(b.latency), "ii": int(b.ii),
                 "in_lanes": int(graph.tensors[n.inputs[0]].shape[0]),
                 "out_lanes": int(graph.tensors[n.outputs[0]].shape[0]),
-                "estimate": dict(b.estimate),
+                "estimate": estimate_block(b, family),
             })
+            if n.op == "dense":
+                self.layers[-1].update({"folded": hasattr(b, "pe"),
+                                        "pe": int(getattr(b, "pe", b.n_out)),
+                                        "simd": int(getattr(b, "simd", b.n_in))})
         ti, to = graph.input, graph.output
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[0]))),
@@ -90,7 +119,7 @@ class Network(wiring.Component):
 
 def build_network(graph, **options) -> Network:
     """Lower every node of a linear graph and chain the blocks. ``options``: ``regs_every``,
-    ``dense_style`` (passed to the factories)."""
+    ``dense_style``, ``folding`` (passed to the factories), ``family`` (see :class:`Network`)."""
     return Network(graph, **options)
 
 
@@ -104,6 +133,17 @@ def _port(tensor, prefix):
             "signed": bool(t.signed), "frac": int(t.frac),
             "ports": {"payload": f"{prefix}__payload", "valid": f"{prefix}__valid",
                       "ready": f"{prefix}__ready"}}
+
+
+def _jsonable(v):
+    """Option values as JSON reads them back (tuples -> lists, sorted dict keys)."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(v[k]) for k in sorted(v)}
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
 
 def generate(graph, outdir, name="ddnhw_top", **options) -> dict:
@@ -126,8 +166,8 @@ def generate(graph, outdir, name="ddnhw_top", **options) -> dict:
         "latency_cycles": int(top.latency),
         "ii_cycles": int(top.ii),
         "layers": top.layers,
-        "estimate": {k: sum(l["estimate"][k] for l in top.layers) for k in ("luts", "ffs")},
-        "options": {k: options[k] for k in sorted(options)},
+        "estimate": {k: sum(l["estimate"].get(k, 0) for l in top.layers) for k in RESOURCES},
+        "options": {k: _jsonable(options[k]) for k in sorted(options)},
         "graph_sha256": graph_sha256(graph),
     }
     _write_atomic(os.path.join(outdir, vfile), text)

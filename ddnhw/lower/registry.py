@@ -1,7 +1,7 @@
 """IR op -> hardware block factory registry."""
 from __future__ import annotations
 
-from ddnhw.hw import Dense, Requantizer
+from ddnhw.hw import Dense, FoldedDense, Requantizer
 
 __all__ = ["LOWERINGS", "register", "lower_node"]
 
@@ -28,9 +28,16 @@ def lower_node(graph, node, **options):
 
 
 @register("dense")
-def _dense(graph, node, regs_every=2, dense_style="cse", **_):
-    return Dense(node.attrs["weight"], node.attrs["bias"],
-                 graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype,
+def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
+    """Fully unrolled :class:`Dense`, or :class:`FoldedDense` when ``folding`` maps the node's
+    name to ``(pe, simd)``."""
+    xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
+    fold = (folding or {}).get(node.name)
+    if fold is not None:
+        pe, simd = fold
+        return FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=int(pe),
+                           simd=int(simd))
+    return Dense(node.attrs["weight"], node.attrs["bias"], xt, yt,
                  regs_every=regs_every, style=dense_style)
 
 

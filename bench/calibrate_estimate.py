@@ -1,0 +1,73 @@
+"""Build single folded/unrolled layers for iCE40 and ECP5 and record nextpnr's numbers next to
+the block parameters: the data that ``ddnhw/lower/estimate.py`` is calibrated on.
+
+    .venv/bin/python bench/calibrate_estimate.py [ice40|ecp5] ...
+
+Writes ``bench/results/calibration_<family>.json`` (one row per build).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ddnhw.board import build  # noqa: E402
+from ddnhw.hw import Dense, FoldedDense, Requantizer  # noqa: E402
+from ddnhw.ir import random_mlp  # noqa: E402
+from ddnhw.lower.estimate import block_features  # noqa: E402
+
+BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-85f"}
+
+
+def cores():
+    g = random_mlp(11, sizes=(64, 16, 10))
+    fc0, rq, fc1 = g.nodes
+    t = g.tensors
+
+    def dense(node, **kw):
+        return (node.attrs["weight"], node.attrs["bias"], t[node.inputs[0]].dtype,
+                t[node.outputs[0]].dtype)
+
+    for pe, simd in [(1, 1), (1, 8), (2, 4), (4, 8), (8, 16), (16, 64)]:
+        yield f"fold_fc0_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
+            *dense(fc0), pe=pe, simd=simd)
+    for pe, simd in [(2, 2), (10, 16)]:
+        yield f"fold_fc1_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
+            *dense(fc1), pe=pe, simd=simd)
+    yield "dense_fc1", lambda: Dense(*dense(fc1))
+    a = rq.attrs
+    yield "requant_rq", lambda: Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
+                                             t[rq.inputs[0]].dtype, t[rq.outputs[0]].dtype)
+
+
+def main(families):
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    for family in families:
+        rows = []
+        for name, make in cores():
+            core = make()
+            feats = block_features(core)
+            with tempfile.TemporaryDirectory(dir=ROOT / "build") as d:
+                try:
+                    rep = build(core, BOARDS[family], d, name="cal")
+                except Exception as e:  # record, keep going
+                    print(name, "FAILED", e, flush=True)
+                    continue
+            row = {"name": name, "block": type(core).__name__, "features": feats,
+                   **{k: rep[k] for k in ("luts", "ffs", "dsps", "brams", "lut4", "carry",
+                                          "fmax_mhz", "seconds")}}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            (out / f"calibration_{family}.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    (ROOT / "build").mkdir(exist_ok=True)
+    main(sys.argv[1:] or ["ice40", "ecp5"])

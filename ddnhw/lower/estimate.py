@@ -1,0 +1,96 @@
+"""Resource estimates per block (LUTs, FFs, DSPs, BRAMs), calibrated against nextpnr reports.
+
+Units are those of :func:`ddnhw.board.build` reports: ``luts`` are iCE40 ICESTORM_LC logic
+cells or ECP5 TRELLIS_COMB slice halves; ``brams`` are iCE40 EBR (4 Kbit) or ECP5 DP16KD
+(18 Kbit).
+
+The model is structural: each block is reduced to a few counts (:func:`block_features`:
+multiplier bit-products, adder bits, register bits, multiplexer inputs, ROM bits) and each
+count is weighted by a per-family coefficient (:data:`COEFFS`) fitted on the builds that
+``bench/calibrate_estimate.py`` runs (see ``bench/results/calibration_*.json``).
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["RESOURCES", "COEFFS", "block_features", "estimate_block", "estimate_network",
+           "bram_blocks"]
+
+RESOURCES = ("luts", "ffs", "dsps", "brams")
+
+# LUT coefficients per feature; FFs are counted structurally (flip-flops are what they are).
+COEFFS = {
+    "ice40": {"mul": 1.0, "add": 1.0, "acc": 1.0, "mux": 0.7, "rom": 0.0, "ctrl": 20.0,
+              "dense": 1.0, "requant": 1.0, "ff": 1.0},
+    "ecp5": {"mul": 1.0, "add": 1.0, "acc": 1.0, "mux": 0.5, "rom": 0.0, "ctrl": 20.0,
+             "dense": 1.0, "requant": 1.0, "ff": 1.0},
+}
+
+# BRAM primitive geometries (width, depth) per family, widest first.
+_BRAM_SHAPES = {
+    "ice40": [(16, 256), (8, 512), (4, 1024), (2, 2048)],
+    "ecp5": [(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
+}
+# ROMs smaller than this many bits stay in LUTs (yosys maps tiny memories to logic).
+_ROM_LUT_BITS = {"ice40": 1024, "ecp5": 1024}
+
+
+def bram_blocks(width, depth, family) -> int:
+    """Fewest BRAM primitives holding a ``width x depth`` memory (one geometry for all)."""
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in _BRAM_SHAPES[family])
+
+
+def block_features(block) -> dict:
+    """Structural counts of a block (independent of the FPGA family)."""
+    kind = type(block).__name__
+    if kind == "FoldedDense":
+        pe, simd, sf, nf = block.pe, block.simd, block.sf, block.nf
+        wb, xb = block.weight_bits, block.in_type.bits
+        acc = block.acc_type[1]
+        prod = wb + xb
+        tree = sum(prod + k for k in range(1, max(1, math.ceil(math.log2(simd))) + 1)) \
+            if simd > 1 else 0
+        return {
+            "kind": kind, "pe": pe, "simd": simd, "ii": block.ii,
+            "mul": pe * simd * wb * xb,               # multiplier bit products
+            "add": pe * (simd - 1) * (prod + 1),      # adder tree bits (approx.)
+            "acc": pe * acc * 2,                      # base mux + accumulator adder
+            "mux": simd * xb * (sf - 1) + (nf - 1) * pe * acc * (1 if nf > 1 else 0),
+            "rom_bits": block.mem_width * block.mem_depth,
+            "mem_width": block.mem_width, "mem_depth": block.mem_depth,
+            "ffs": (block.n_in * xb + simd * xb + 2 * pe * acc + (nf - 1) * pe * acc
+                    + block.n_out * block.out_type.bits + 3 * 16 + 8),
+        }
+    if kind == "Dense":
+        return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
+    if kind == "Requantizer":
+        return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
+    est = getattr(block, "estimate", {})
+    return {"kind": kind, "luts": est.get("luts", 0), "ffs": est.get("ffs", 0)}
+
+
+def estimate_block(block, family="ice40") -> dict:
+    """``{"luts", "ffs", "dsps", "brams"}`` of one block on ``family`` (``ice40``/``ecp5``)."""
+    if family not in COEFFS:
+        raise ValueError(f"family must be one of {sorted(COEFFS)}, not {family!r}")
+    c = COEFFS[family]
+    f = block_features(block)
+    if f["kind"] == "FoldedDense":
+        rom_in_bram = f["rom_bits"] >= _ROM_LUT_BITS[family] and f["mem_depth"] > 1
+        brams = bram_blocks(f["mem_width"], f["mem_depth"], family) if rom_in_bram else 0
+        rom_luts = 0 if rom_in_bram else c["rom"] * f["rom_bits"]
+        luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
+                + c["mux"] * f["mux"] + rom_luts + c["ctrl"])
+        return {"luts": int(round(luts)), "ffs": int(round(c["ff"] * f["ffs"])), "dsps": 0,
+                "brams": int(brams)}
+    scale = c["dense"] if f["kind"] == "Dense" else c["requant"]
+    return {"luts": int(round(scale * f["luts"])), "ffs": int(f["ffs"]), "dsps": 0, "brams": 0}
+
+
+def estimate_network(blocks, family="ice40") -> dict:
+    """Sum of :func:`estimate_block` over ``blocks``."""
+    total = dict.fromkeys(RESOURCES, 0)
+    for b in blocks:
+        for k, v in estimate_block(b, family).items():
+            total[k] += v
+    return total
