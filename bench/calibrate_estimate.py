@@ -34,7 +34,7 @@ def cores():
         return (node.attrs["weight"], node.attrs["bias"], t[node.inputs[0]].dtype,
                 t[node.outputs[0]].dtype)
 
-    for pe, simd in [(1, 1), (1, 8), (2, 4), (4, 8), (8, 16), (16, 64)]:
+    for pe, simd in [(1, 1), (2, 4), (4, 8), (16, 16)]:
         yield f"fold_fc0_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
             *dense(fc0), pe=pe, simd=simd)
     for pe, simd in [(2, 2), (10, 16)]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._types import check_int_type, int_shape
 
-__all__ = ["FoldedDense", "fold_ii"]
+__all__ = ["FoldedDense", "fold_ii", "MUL_STYLES"]
+
+MUL_STYLES = ("auto", "lut", "dsp")
+# "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
+LUT_MUL_MAX_BITS = 4
 
 
 def _shape_for(lo: int, hi: int):
@@ -32,6 +36,27 @@ def _check_fold(name, v, limit):
         raise ValueError(f"{name} must be an int in 1..{limit}, not {v!r}")
 
 
+def _lut_mul(w, x):
+    """``w * x`` as a sum of shifted, gated copies of the narrower operand's partner (no
+    ``$mul`` cell: yosys builds it from LUTs and carry chains)."""
+    a, b = (w, x) if len(w) >= len(x) else (x, w)   # iterate over the bits of the narrower
+    n = len(b)
+    width = len(a) + n + 1
+    terms = []
+    for k in range(n):
+        t = Mux(b[k], a, 0)
+        t = t.as_signed() if a.shape().signed else t
+        t = (t << k)
+        if k == n - 1 and b.shape().signed:
+            terms.append(-t)          # two's complement: the MSB weighs -2**(n-1)
+        else:
+            terms.append(t)
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 class FoldedDense(wiring.Component):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` computed by ``pe * simd`` MACs.
 
@@ -42,6 +67,9 @@ class FoldedDense(wiring.Component):
         range of every output for these weights.
     pe : output lanes computed in parallel (1..n_out). simd : input lanes per cycle (1..n_in).
         Neither needs to divide its dimension (the weight matrix is zero-padded).
+    mul : ``"lut"`` (shift-add partial products: no ``$mul`` cell, so yosys keeps them out of
+        DSP blocks), ``"dsp"`` (``*``: yosys maps it to SB_MAC16 / MULT18X18D where it can) or
+        ``"auto"`` (default: ``"lut"`` when weights or inputs have at most 4 bits).
 
     Each cycle the block multiplies ``simd`` inputs with a ``pe x simd`` weight tile read from a
     ``lib.memory.Memory`` of ``ceil(n_out/pe) * ceil(n_in/simd)`` words (one word = the tile's
@@ -54,24 +82,24 @@ class FoldedDense(wiring.Component):
     ArrayLayout(out shape, n_out)))``, the whole output vector in one beat.
 
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
-    rate; ``latency == ii + 3`` cycles from an input handshake to its output's first valid
+    rate; ``latency == ii + 4`` cycles from an input handshake to its output's first valid
     cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
     together only while a finished vector waits for a full output register. Arbitrary idle
     cycles and backpressure are tolerated.
 
-    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``acc_type`` (accumulator
+    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
     ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
     """
 
-    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1):
+    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto"):
         try:
-            self._setup(weight, bias, in_type, out_type, pe, simd)
+            self._setup(weight, bias, in_type, out_type, pe, simd, mul)
         except Exception:
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
 
-    def _setup(self, weight, bias, in_type, out_type, pe, simd):
+    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         w = np.asarray(weight)
@@ -87,6 +115,8 @@ class FoldedDense(wiring.Component):
         self.n_out, self.n_in = self.weight.shape
         _check_fold("pe", pe, self.n_out)
         _check_fold("simd", simd, self.n_in)
+        if mul not in MUL_STYLES:
+            raise ValueError(f"mul must be one of {MUL_STYLES}, not {mul!r}")
         self.pe, self.simd = pe, simd
         self.in_type, self.out_type = in_type, out_type
 
@@ -103,11 +133,14 @@ class FoldedDense(wiring.Component):
         self._b_shape = _shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
         self.acc_type = (self._acc_shape.signed, self._acc_shape.width)
         self.weight_bits = self._w_shape.width
+        if mul == "auto":
+            mul = "lut" if min(self.weight_bits, in_type.bits) <= LUT_MUL_MAX_BITS else "dsp"
+        self.mul = mul
 
         self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
         self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
         self.ii = self.sf * self.nf
-        self.latency = self.ii + 3
+        self.latency = self.ii + 4
         self.mem_depth = self.ii
         self.mem_width = pe * simd * self.weight_bits
 
@@ -193,24 +226,33 @@ class FoldedDense(wiring.Component):
             m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0),
                          x_cur.eq(self.i.payload.as_value())]
 
-        # -- stage B: weight tile arrives; x slice registered alongside; dot products ---------
+        # -- stage R: weight tile read; x slice registered alongside -------------------------
+        r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
+        r_g = Signal.like(g_cnt)
+        r_x = Signal(simd * xb)
+        x_slice = x_cur.word_select(s_cnt, simd * xb) if sf > 1 else x_cur
+        with m.If(ce):
+            m.d.sync += [r_valid.eq(busy), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
+                         r_end.eq(a_last), r_g.eq(g_cnt), r_x.eq(x_slice)]
+
+        # -- stage B: registered weight tile (a BRAM output register); dot products ----------
         b_valid, b_first, b_last, b_end = Signal(), Signal(), Signal(), Signal()
         b_g = Signal.like(g_cnt)
         b_x = Signal(simd * xb)
-        x_slice = x_cur.word_select(s_cnt, simd * xb) if sf > 1 else x_cur
+        b_w = Signal(self.mem_width)
         with m.If(ce):
-            m.d.sync += [b_valid.eq(busy), b_first.eq(s_cnt == 0), b_last.eq(a_last_s),
-                         b_end.eq(a_last), b_g.eq(g_cnt), b_x.eq(x_slice)]
+            m.d.sync += [b_valid.eq(r_valid), b_first.eq(r_first), b_last.eq(r_last),
+                         b_end.eq(r_end), b_g.eq(r_g), b_x.eq(r_x), b_w.eq(wrd.data)]
         m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
         dots = []
         for p in range(pe):
             terms = []
             for j in range(simd):
-                w = wrd.data[(p * simd + j) * wb:(p * simd + j + 1) * wb]
+                w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
                 w = w.as_signed() if self._w_shape.signed else w
                 x = b_x[j * xb:(j + 1) * xb]
                 x = x.as_signed() if x_shape.signed else x
-                terms.append(w * x)
+                terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
             while len(terms) > 1:   # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
                          for k in range(0, len(terms), 2)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["RESOURCES", "COEFFS", "block_features", "estimate_block", "estimate_network",
+__all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded", "estimate_block", "estimate_network",
            "bram_blocks"]
 
 RESOURCES = ("luts", "ffs", "dsps", "brams")
@@ -40,33 +40,57 @@ def bram_blocks(width, depth, family) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in _BRAM_SHAPES[family])
 
 
+def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, simd,
+                    mul="lut") -> dict:
+    """Structural counts of a :class:`~ddnhw.hw.FoldedDense` from its parameters alone."""
+    sf, nf = math.ceil(n_in / simd), math.ceil(n_out / pe)
+    wb, xb, acc = weight_bits, in_bits, acc_bits
+    prod = wb + xb
+    levels = math.ceil(math.log2(simd)) if simd > 1 else 0
+    return {
+        "kind": "FoldedDense", "pe": pe, "simd": simd, "ii": sf * nf, "mul_style": mul,
+        "macs": pe * simd,
+        "mul": pe * simd * wb * xb if mul == "lut" else 0,   # LUT multiplier bit products
+        "add": pe * (simd - 1) * (prod + 1),  # adder tree bits
+        "acc": pe * acc * 2,                      # base mux + accumulator adder
+        "mux": simd * xb * (sf - 1) + (nf - 1) * pe * acc,
+        "rom_bits": pe * simd * wb * sf * nf,
+        "mem_width": pe * simd * wb, "mem_depth": sf * nf,
+        "ffs": (n_in * xb + 2 * simd * xb + pe * simd * wb + 2 * pe * acc + (nf - 1) * pe * acc
+                + n_out * out_bits + 3 * 16 + 8),
+    }
+
+
 def block_features(block) -> dict:
     """Structural counts of a block (independent of the FPGA family)."""
     kind = type(block).__name__
     if kind == "FoldedDense":
-        pe, simd, sf, nf = block.pe, block.simd, block.sf, block.nf
-        wb, xb = block.weight_bits, block.in_type.bits
-        acc = block.acc_type[1]
-        prod = wb + xb
-        tree = sum(prod + k for k in range(1, max(1, math.ceil(math.log2(simd))) + 1)) \
-            if simd > 1 else 0
-        return {
-            "kind": kind, "pe": pe, "simd": simd, "ii": block.ii,
-            "mul": pe * simd * wb * xb,               # multiplier bit products
-            "add": pe * (simd - 1) * (prod + 1),      # adder tree bits (approx.)
-            "acc": pe * acc * 2,                      # base mux + accumulator adder
-            "mux": simd * xb * (sf - 1) + (nf - 1) * pe * acc * (1 if nf > 1 else 0),
-            "rom_bits": block.mem_width * block.mem_depth,
-            "mem_width": block.mem_width, "mem_depth": block.mem_depth,
-            "ffs": (block.n_in * xb + simd * xb + 2 * pe * acc + (nf - 1) * pe * acc
-                    + block.n_out * block.out_type.bits + 3 * 16 + 8),
-        }
+        return folded_features(block.n_out, block.n_in, block.weight_bits, block.in_type.bits,
+                               block.acc_type[1], block.out_type.bits, block.pe, block.simd,
+                               block.mul)
     if kind == "Dense":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
     if kind == "Requantizer":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
     est = getattr(block, "estimate", {})
     return {"kind": kind, "luts": est.get("luts", 0), "ffs": est.get("ffs", 0)}
+
+
+def _folded_estimate(f, family) -> dict:
+    c = COEFFS[family]
+    rom_in_bram = f["rom_bits"] >= _ROM_LUT_BITS[family] and f["mem_depth"] > 1
+    brams = bram_blocks(f["mem_width"], f["mem_depth"], family) if rom_in_bram else 0
+    rom_luts = 0 if rom_in_bram else c["rom"] * f["rom_bits"]
+    dsps = f["macs"] if f["mul_style"] == "dsp" else 0
+    luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
+            + c["mux"] * f["mux"] + rom_luts + c["ctrl"])
+    return {"luts": int(round(luts)), "ffs": int(round(c["ff"] * f["ffs"])), "dsps": int(dsps),
+            "brams": int(brams)}
+
+
+def estimate_folded(family="ice40", **params) -> dict:
+    """Estimate of a FoldedDense from :func:`folded_features` parameters (no HDL built)."""
+    return _folded_estimate(folded_features(**params), family)
 
 
 def estimate_block(block, family="ice40") -> dict:
@@ -76,13 +100,7 @@ def estimate_block(block, family="ice40") -> dict:
     c = COEFFS[family]
     f = block_features(block)
     if f["kind"] == "FoldedDense":
-        rom_in_bram = f["rom_bits"] >= _ROM_LUT_BITS[family] and f["mem_depth"] > 1
-        brams = bram_blocks(f["mem_width"], f["mem_depth"], family) if rom_in_bram else 0
-        rom_luts = 0 if rom_in_bram else c["rom"] * f["rom_bits"]
-        luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
-                + c["mux"] * f["mux"] + rom_luts + c["ctrl"])
-        return {"luts": int(round(luts)), "ffs": int(round(c["ff"] * f["ffs"])), "dsps": 0,
-                "brams": int(brams)}
+        return _folded_estimate(f, family)
     scale = c["dense"] if f["kind"] == "Dense" else c["requant"]
     return {"luts": int(round(scale * f["luts"])), "ffs": int(f["ffs"]), "dsps": 0, "brams": 0}
 

@@ -15,11 +15,11 @@ def _vectors(t, lanes, n, seed):
                            np.full((1, lanes), t.min)])
 
 
-def check_folded(seed, sizes, pe, simd, n=24, idle=0.3, stall=0.3, in_signed=False):
+def check_folded(seed, sizes, pe, simd, n=24, idle=0.3, stall=0.3, in_signed=False, **kw):
     g = random_mlp(seed, sizes=sizes, in_signed=in_signed)
     node = g.nodes[0]
     xt, yt = g.tensors[node.inputs[0]].dtype, g.tensors[node.outputs[0]].dtype
-    dut = FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe, simd=simd)
+    dut = FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe, simd=simd, **kw)
     x = _vectors(xt, sizes[0], n, seed)
     y, log = run_stream(dut, x, idle=idle, stall=stall, seed=seed,
                         max_cycles=(len(x) + 4) * (dut.ii + 4) * 8)
@@ -37,8 +37,29 @@ def test_folded_random(pe, simd):
     check_folded(pe * 10 + simd, (8, 6), pe, simd)
 
 
-def test_folded_signed_input():
-    check_folded(7, (6, 4), 2, 3, in_signed=True)
+@pytest.mark.parametrize("mul", ["lut", "dsp"])
+@pytest.mark.parametrize("in_signed", [False, True])
+def test_folded_mul_styles(mul, in_signed):
+    dut, _ = check_folded(7, (6, 4), 2, 3, in_signed=in_signed, mul=mul)
+    assert dut.mul == mul
+
+
+def test_folded_unsigned_weights_wide():
+    # unsigned weights, 7-bit; signed 6-bit inputs: "auto" picks "dsp"
+    rng = np.random.default_rng(9)
+    w = rng.integers(0, 100, size=(3, 5))
+    b = rng.integers(-50, 50, size=3)
+    xt = IntType(True, 6)
+    yt = IntType.for_range(-32 * 5 * 99 - 50, 31 * 5 * 99 + 50)
+    x = _vectors(xt, 5, 20, 9)
+    for mul in ("auto", "lut"):
+        dut = FoldedDense(w, b, xt, yt, pe=3, simd=2, mul=mul)
+        y, _ = run_stream(dut, x, idle=0.2, stall=0.3, seed=9)
+        np.testing.assert_array_equal(y, x @ w.T + b)
+    for t, style in [(xt, "dsp"), (IntType(False, 4), "lut")]:
+        dut = FoldedDense(w, b, t, yt, mul="auto")
+        dut._MustUse__silence = True   # only inspected, never elaborated
+        assert dut.mul == style
 
 
 @pytest.mark.parametrize("pe,simd", [(1, 1), (2, 2), (5, 7)])
@@ -76,3 +97,5 @@ def test_folded_errors():
         FoldedDense(np.full((2, 2), 7), b, t, IntType(True, 4))
     with pytest.raises(TypeError, match="in_type"):
         FoldedDense(w, b, 4, IntType(True, 8))
+    with pytest.raises(ValueError, match="mul"):
+        FoldedDense(w, b, t, IntType(True, 8), mul="x")
