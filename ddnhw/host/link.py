@@ -1,0 +1,244 @@
+"""Host side of the board link (the protocol is :mod:`ddnhw.board.protocol`).
+
+``Link(port, baud, timeout)`` talks to a board top over a serial port: ``port`` is a device
+name (opened with pyserial) or any object with pyserial's ``write(bytes)``, ``read(n)`` and
+``timeout`` (a simulated port in the cocotb tests, for instance). An optional ``clock()``
+method on the port object replaces ``time.monotonic`` for throughput and latency figures.
+
+Every frame whose reply is missing or an ``ERROR`` is sent again under a new SEQ, up to
+``retries`` times; replies come back in order, so a ``RESULT`` for a later frame proves the
+earlier ones lost. Failures raise :class:`ddnhw.DdnhwError` with a message that says what to
+check.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ddnhw import DdnhwError
+from ddnhw.board import protocol as P
+
+__all__ = ["Link", "LinkStats", "open_serial"]
+
+DEFAULT_BAUD = 115200
+
+
+def open_serial(port, baud=DEFAULT_BAUD, timeout=0.5):
+    """Open ``port`` with pyserial (8N1), or raise a DdnhwError saying what was looked for."""
+    try:
+        import serial
+    except ImportError:
+        raise DdnhwError("the host runtime needs pyserial: pip install 'ddnhw[board]'") from None
+    try:
+        return serial.Serial(port, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, OSError) as e:
+        raise DdnhwError(f"cannot open serial port {port!r}: {e}; is the board plugged in? "
+                         "(ULX3S/iCEBreaker: the FTDI's second interface, e.g. /dev/ttyUSB1 on "
+                         "Linux; check `ls /dev/ttyUSB* /dev/ttyACM*` and permissions (dialout "
+                         "group))") from None
+
+
+@dataclass
+class LinkStats:
+    """Counters of one :class:`Link`."""
+
+    frames_sent: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    errors: Counter = field(default_factory=Counter)   # device ERROR replies by name
+    stale_replies: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    bad_reply_frames: int = 0
+
+
+class Link:
+    """A connection to a board running a ddnhw board top.
+
+    ``timeout`` (seconds) is how long to wait for a reply before sending again; ``retries`` is
+    how often one frame is re-sent before giving up; ``window`` is how many INFER frames may be
+    outstanding at once (the device needs only one, more keeps the line busy).
+    """
+
+    def __init__(self, port, baud=DEFAULT_BAUD, timeout=0.5, *, retries=3, window=4):
+        if not timeout or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not 1 <= int(window) <= 64:
+            raise ValueError(f"window must be in 1..64, not {window!r}")
+        if isinstance(port, str):
+            self.name = port
+            self.port = open_serial(port, baud, timeout)
+        else:
+            self.name = getattr(port, "name", None) or type(port).__name__
+            self.port = port
+            self.port.timeout = timeout
+        self.baud, self.timeout, self.retries, self.window = baud, timeout, retries, int(window)
+        self.clock = getattr(self.port, "clock", time.monotonic)
+        self.stats = LinkStats()
+        self.decoder = P.FrameDecoder(max_len=4096)
+        self._frames = deque()
+        self._seq = 0
+        self._ident = None
+
+    # -- low level -------------------------------------------------------------------------
+    def close(self):
+        close = getattr(self.port, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def send(self, ftype, seq, payload=b""):
+        """Send one frame."""
+        frame = P.encode_frame(ftype, seq, payload)
+        self.port.write(frame)
+        self.stats.frames_sent += 1
+        self.stats.bytes_out += len(frame)
+
+    def receive(self, max_bytes=64):
+        """The next reply frame, or None after ``timeout`` without one."""
+        while not self._frames:
+            data = self.port.read(max_bytes)
+            self.stats.bytes_in += len(data)
+            before = self.decoder.bad_frames
+            self._frames.extend(self.decoder.feed(data))
+            self.stats.bad_reply_frames += self.decoder.bad_frames - before
+            if len(data) < max_bytes and not self._frames:
+                return None
+        return self._frames.popleft()
+
+    def _error(self, frame):
+        code = frame.payload[0] if frame.payload else 0
+        self.stats.errors[P.ERRORS.get(code, f"code {code}")] += 1
+
+    # -- requests --------------------------------------------------------------------------
+    def ident(self) -> P.Ident:
+        """Ask the board what it is (IDENT frame); retried like any frame."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+            seq = self._next_seq()
+            self.send(P.IDENT, seq)
+            while (frame := self.receive(P.HEADER_BYTES + P.IDENT_BYTES + 1)) is not None:
+                if frame.type == P.IDENT_REPLY and frame.seq == seq:
+                    try:
+                        self._ident = P.Ident.from_bytes(frame.payload)
+                    except ValueError as e:
+                        raise DdnhwError(f"{self.name}: malformed IDENT reply ({e}); is this a "
+                                         f"ddnhw board top of a compatible version?") from None
+                    return self._ident
+                if frame.type == P.ERROR:
+                    self._error(frame)
+                    if frame.seq == seq:
+                        break
+                else:
+                    self.stats.stale_replies += 1
+            else:
+                self.stats.timeouts += 1
+        raise DdnhwError(self._no_answer("IDENT"))
+
+    def _no_answer(self, what):
+        return (f"no answer to {what} from the board on {self.name} after {self.retries + 1} "
+                f"attempts ({self.timeout} s each, {self.baud} baud; device errors: "
+                f"{dict(self.stats.errors) or 'none'}); check that the bitstream is loaded "
+                f"(`ddnhw flash`), the port and the baud rate")
+
+    def check(self, graph, latency=None) -> P.Ident:
+        """Raise a DdnhwError unless the board runs the design built from ``graph``."""
+        got = self.ident()
+        want = P.Ident.for_graph(graph, got.latency if latency is None else latency)
+        if got.version != P.VERSION:
+            raise DdnhwError(f"{self.name}: board speaks link protocol version {got.version}, "
+                             f"this host {P.VERSION}; rebuild the bitstream with this ddnhw")
+        if got != want:
+            def show(i):
+                return (f"graph {i.graph_hash.hex()}, in {i.in_lanes}x{i.in_bits}-bit "
+                        f"{'signed' if i.in_signed else 'unsigned'}, out {i.out_lanes}x"
+                        f"{i.out_bits}-bit {'signed' if i.out_signed else 'unsigned'}")
+            raise DdnhwError(f"wrong design on the board at {self.name}: it runs {show(got)}; "
+                             f"the model is {show(want)}; build and flash this model "
+                             f"(`ddnhw build MODEL --board B && ddnhw flash --board B`)")
+        return got
+
+    def infer(self, x, *, lanes=None):
+        """Run every row of ``x`` ``(N, in_lanes)`` on the board; returns ``(outputs,
+        latencies)``: ``(N, out_lanes)`` int64 and each row's round trip in seconds (from its
+        last send to its result)."""
+        ident = self._ident or self.ident()
+        x = np.asarray(x, dtype=np.int64)
+        if x.ndim != 2 or x.shape[1] != ident.in_lanes:
+            raise DdnhwError(f"inputs must have shape (N, {ident.in_lanes}), got {x.shape}")
+        lo = -(1 << (ident.in_bits - 1)) if ident.in_signed else 0
+        hi = (1 << (ident.in_bits - 1)) - 1 if ident.in_signed else (1 << ident.in_bits) - 1
+        if x.size and (x.min() < lo or x.max() > hi):
+            raise DdnhwError(f"inputs outside the board's input range [{lo}, {hi}]")
+        n = len(x)
+        out = np.zeros((n, ident.out_lanes), dtype=np.int64)
+        latency = np.zeros(n)
+        payloads = [P.pack_vector(row, ident.in_bits) for row in x]
+        out_len = P.vector_bytes(ident.out_lanes, ident.out_bits)
+        reply_bytes = P.HEADER_BYTES + out_len + 1
+        todo = deque(range(n))
+        attempts = [0] * n
+        pending = OrderedDict()          # seq -> (row, time sent), in send order
+        done = 0
+
+        def resend(row):
+            attempts[row] += 1
+            self.stats.retries += 1
+            if attempts[row] > self.retries:
+                raise DdnhwError(self._no_answer(f"INFER of row {row}")
+                                 + f"; {done} of {n} rows done")
+            todo.appendleft(row)
+
+        while done < n:
+            while todo and len(pending) < self.window:
+                row = todo.popleft()
+                seq = self._next_seq()
+                while seq in pending:
+                    seq = self._next_seq()
+                pending[seq] = (row, self.clock())
+                self.send(P.INFER, seq, payloads[row])
+            frame = self.receive(reply_bytes)
+            if frame is None:                        # timeout: everything outstanding is lost
+                self.stats.timeouts += 1
+                for row, _ in reversed(list(pending.values())):
+                    resend(row)
+                pending.clear()
+                continue
+            if frame.type == P.ERROR:
+                self._error(frame)
+            elif frame.type != P.RESULT or len(frame.payload) != out_len:
+                self.stats.stale_replies += 1
+                continue
+            if frame.seq not in pending:
+                if frame.type == P.RESULT:
+                    self.stats.stale_replies += 1
+                continue
+            lost = []
+            for seq in list(pending):                # replies are in order: earlier ones lost
+                if seq == frame.seq:
+                    break
+                lost.append(pending.pop(seq)[0])
+            row, t_sent = pending.pop(frame.seq)
+            if frame.type == P.ERROR:
+                lost.append(row)
+            else:
+                out[row] = P.unpack_vector(frame.payload, ident.out_lanes, ident.out_bits,
+                                           ident.out_signed)
+                latency[row] = self.clock() - t_sent
+                done += 1
+            for r in reversed(lost):
+                resend(r)
+        return out, latency
