@@ -3,11 +3,13 @@ the block parameters: the data that ``ddnhw/lower/estimate.py`` is calibrated on
 
     .venv/bin/python bench/calibrate_estimate.py [ice40|ecp5] ...
 
-Writes ``bench/results/calibration_<family>.json`` (one row per build).
+Writes ``bench/results/calibration_<family>.json`` (one row per build). With
+``CAL_ONLY=name,name`` only those builds run and their rows are appended.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -46,12 +48,24 @@ def cores():
                                              t[rq.inputs[0]].dtype, t[rq.outputs[0]].dtype)
 
 
+def top_overhead(core):
+    """The measurement top's shift registers around the core (w_in + 2 + w_out FFs, w_out
+    LUTs), subtracted before fitting."""
+    from ddnhw.board.top import payload_width
+    w_in, w_out = payload_width(core.i), payload_width(core.o)
+    return {"luts": w_out, "ffs": w_in + 2 + w_out}
+
+
 def main(families):
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     for family in families:
-        rows = []
+        path = out / f"calibration_{family}.json"
+        only = [n for n in os.environ.get("CAL_ONLY", "").split(",") if n]
+        rows = json.loads(path.read_text()) if only and path.exists() else []
         for name, make in cores():
+            if only and name not in only:
+                continue
             core = make()
             feats = block_features(core)
             with tempfile.TemporaryDirectory(dir=ROOT / "build") as d:
@@ -61,6 +75,7 @@ def main(families):
                     print(name, "FAILED", e, flush=True)
                     continue
             row = {"name": name, "block": type(core).__name__, "features": feats,
+                   "top": top_overhead(core),
                    **{k: rep[k] for k in ("luts", "ffs", "dsps", "brams", "lut4", "carry",
                                           "fmax_mhz", "seconds")}}
             print(json.dumps(row), flush=True)
