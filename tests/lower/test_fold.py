@@ -32,10 +32,12 @@ def check_plan(graph, plan):
     assert plan["ii"] == max(l["ii"] for l in plan["layers"].values())
 
 
-@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
-def test_auto_fold_board(mlp, board):
-    plan = plan_folding(mlp, board=board)
-    check_plan(mlp, plan)
+@pytest.mark.parametrize("board,sizes", [("icebreaker", (64, 16, 10)),
+                                         ("ulx3s-85f", (64, 64, 10))])
+def test_auto_fold_board(board, sizes):
+    g = random_mlp(0, sizes=sizes)
+    plan = plan_folding(g, board=board)
+    check_plan(g, plan)
     assert plan["limit"]["luts"] < plan["budget"]["luts"]     # margin held back
 
 
