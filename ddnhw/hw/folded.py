@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._types import check_int_type, int_shape
+from .requant import requant_channel
 
 __all__ = ["FoldedDense", "fold_ii", "MUL_STYLES"]
 
@@ -70,6 +71,11 @@ class FoldedDense(wiring.Component):
     mul : ``"lut"`` (shift-add partial products: no ``$mul`` cell, so yosys keeps them out of
         DSP blocks), ``"dsp"`` (``*``: yosys maps it to SB_MAC16 / MULT18X18D where it can) or
         ``"auto"`` (default: ``"lut"`` when weights or inputs have at most 4 bits).
+    requant : None, or ``(multiplier, shift, lo, hi)`` (per-output arrays, clip bounds): the
+        outputs are then ``clip((acc * multiplier + 2**(shift-1)) >> shift, lo, hi)``
+        (exactly ``ddnhw.golden.fixedpoint.requantize``) and ``out_type`` must hold those.
+        The ``pe`` requantizers work on each output group as it finishes; a lane has one
+        constant-coefficient circuit per distinct ``(multiplier, shift)`` among its channels.
 
     Each cycle the block multiplies ``simd`` inputs with a ``pe x simd`` weight tile read from a
     ``lib.memory.Memory`` of ``ceil(n_out/pe) * ceil(n_in/simd)`` words (one word = the tile's
@@ -82,24 +88,26 @@ class FoldedDense(wiring.Component):
     ArrayLayout(out shape, n_out)))``, the whole output vector in one beat.
 
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
-    rate; ``latency == ii + 4`` cycles from an input handshake to its output's first valid
+    rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles from an input handshake to its output's first valid
     cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
     together only while a finished vector waits for a full output register. Arbitrary idle
     cycles and backpressure are tolerated.
 
-    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``acc_type`` (accumulator
+    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``requant`` (None or
+    ``(multiplier, shift, lo, hi)``), ``requant_classes`` (per lane, the distinct ``(multiplier,
+    shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
     ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
     """
 
-    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto"):
+    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None):
         try:
-            self._setup(weight, bias, in_type, out_type, pe, simd, mul)
+            self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
         except Exception:
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
 
-    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul):
+    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         w = np.asarray(weight)
@@ -124,11 +132,14 @@ class FoldedDense(wiring.Component):
         pos, neg = np.where(wo > 0, wo, 0), np.where(wo < 0, wo, 0)
         lo = self.bias.astype(object) + (pos * in_type.min + neg * in_type.max).sum(axis=1)
         hi = self.bias.astype(object) + (pos * in_type.max + neg * in_type.min).sum(axis=1)
-        for k in range(self.n_out):
-            if not out_type.contains(int(lo[k]), int(hi[k])):
-                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
-                                 f"[{lo[k]}, {hi[k]}]")
+        self._acc_range = [(int(lo[k]), int(hi[k])) for k in range(self.n_out)]
         self._acc_shape = _shape_for(int(min(lo)), int(max(hi)))
+        self._setup_requant(requant)
+        out_range = self._acc_range if self.requant is None else self._rq_range
+        for k, (olo, ohi) in enumerate(out_range):
+            if not out_type.contains(olo, ohi):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{olo}, {ohi}]")
         self._w_shape = _shape_for(int(self.weight.min()), int(self.weight.max()))
         self._b_shape = _shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
         self.acc_type = (self._acc_shape.signed, self._acc_shape.width)
@@ -140,7 +151,7 @@ class FoldedDense(wiring.Component):
         self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
         self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
         self.ii = self.sf * self.nf
-        self.latency = self.ii + 4
+        self.latency = self.ii + (4 if self.requant is None else 5)
         self.mem_depth = self.ii
         self.mem_width = pe * simd * self.weight_bits
 
@@ -172,6 +183,65 @@ class FoldedDense(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
             "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
         })
+
+    def _setup_requant(self, requant):
+        self.requant, self.requant_classes, self._rq_range = None, [], None
+        if requant is None:
+            return
+        if not isinstance(requant, (tuple, list)) or len(requant) != 4:
+            raise ValueError(f"requant must be (multiplier, shift, lo, hi), not {requant!r}")
+        mul, sh, rlo, rhi = (np.asarray(requant[0]), np.asarray(requant[1]), int(requant[2]),
+                             int(requant[3]))
+        for name, v in (("multiplier", mul), ("shift", sh)):
+            if v.shape != (self.n_out,) or v.dtype.kind not in "iu":
+                raise ValueError(f"requant {name} must be an integer array of shape "
+                                 f"({self.n_out},), got {v.dtype} shape {v.shape}")
+        if np.any(sh < 0) or np.any(sh > 62):
+            raise ValueError(f"requant shift must be in 0..62, got {sh.tolist()}")
+        if rlo > rhi:
+            raise ValueError(f"requant clip range lo={rlo} > hi={rhi}")
+        self.requant = (mul.astype(np.int64), sh.astype(np.int64), rlo, rhi)
+        self._rq_range = [self._requant_expr(Const(0, self._acc_shape), k, self._acc_range[k])[1]
+                          for k in range(self.n_out)]
+        # per lane: distinct (multiplier, shift) pairs, with the accumulator range they see
+        nf = _ceil_div(self.n_out, self.pe)
+        for p in range(self.pe):
+            classes = {}
+            for k in range(p, min(nf * self.pe, self.n_out), self.pe):
+                key = (int(mul[k]), int(sh[k]))
+                alo, ahi = classes.get(key, self._acc_range[k])
+                classes[key] = (min(alo, self._acc_range[k][0]), max(ahi, self._acc_range[k][1]))
+            self.requant_classes.append(classes)
+
+    def _requant_expr(self, x, key_or_k, acc_range):
+        """``requant_channel`` of ``x`` for output ``k`` (an int) or a ``(multiplier, shift)``."""
+        mul, sh, rlo, rhi = self.requant
+        m_, s_ = ((mul[key_or_k], sh[key_or_k]) if isinstance(key_or_k, int) else key_or_k)
+        return requant_channel(x, acc_range[0], acc_range[1], m_, s_, rlo, rhi)
+
+    def _lane_requant(self, m, vals, g):
+        """Requantized values of the finished group ``g`` (PE lanes ``vals``)."""
+        out = []
+        for p, (v, classes) in enumerate(zip(vals, self.requant_classes)):
+            q = Signal(int_shape(self.out_type), name=f"rq{p}")
+            keys = sorted(classes)
+            if len(keys) == 1:
+                m.d.comb += q.eq(self._requant_expr(v, keys[0], classes[keys[0]])[0])
+            elif keys:
+                cls = Signal(range(len(keys)), name=f"rq_class{p}")
+                with m.Switch(g):
+                    for gi in range(self.nf):
+                        k = gi * self.pe + p
+                        if k < self.n_out:
+                            with m.Case(gi):
+                                m.d.comb += cls.eq(keys.index((int(self.requant[0][k]),
+                                                               int(self.requant[1][k]))))
+                with m.Switch(cls):
+                    for ci, key in enumerate(keys):
+                        with m.Case(ci):
+                            m.d.comb += q.eq(self._requant_expr(v, key, classes[key])[0])
+            out.append(q)
+        return out
 
     def _estimate(self):
         """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
@@ -281,23 +351,36 @@ class FoldedDense(wiring.Component):
         with m.If(ce & c_valid):
             m.d.sync += [acc[p].eq(sums[p]) for p in range(pe)]
 
+        # stage D (requant only): finished groups registered, then requantized per PE lane
+        if self.requant is None:
+            f_valid, f_end, f_g, f_vals, f_shape = c_valid & c_last, c_end, c_g, sums, acc_shape
+        else:
+            f_valid, f_end = Signal(name="d_valid"), Signal(name="d_end")
+            f_g = Signal.like(g_cnt, name="d_g")
+            d_acc = [Signal(acc_shape, name=f"d_acc{p}") for p in range(pe)]
+            with m.If(ce):
+                m.d.sync += [f_valid.eq(c_valid & c_last), f_end.eq(c_end), f_g.eq(c_g)]
+                with m.If(c_last):
+                    m.d.sync += [d_acc[p].eq(sums[p]) for p in range(pe)]
+            f_vals, f_shape = self._lane_requant(m, d_acc, f_g), int_shape(self.out_type)
+
         # collect buffer: every finished group but the last lands here
-        collect = [Signal(acc_shape, name=f"col{k}") for k in range((nf - 1) * pe)]
+        collect = [Signal(f_shape, name=f"col{k}") for k in range((nf - 1) * pe)]
         if nf > 1:
-            with m.If(ce & c_valid & c_last & ~c_end):
-                with m.Switch(c_g):
+            with m.If(ce & f_valid & ~f_end):
+                with m.Switch(f_g):
                     for g in range(nf - 1):
                         with m.Case(g):
-                            m.d.sync += [collect[g * pe + p].eq(sums[p]) for p in range(pe)]
+                            m.d.sync += [collect[g * pe + p].eq(f_vals[p]) for p in range(pe)]
 
         m.d.comb += [
-            out_load.eq(c_valid & c_end),
+            out_load.eq(f_valid & f_end),
             ce.eq(~(out_load & self.o.valid & ~self.o.ready)),
         ]
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(ce & out_load):
             m.d.sync += self.o.valid.eq(1)
-            full = collect + sums
+            full = collect + f_vals
             m.d.sync += [self.o.payload[k].eq(full[k]) for k in range(self.n_out)]
         return m

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded", "estimate_block", "estimate_network",
-           "bram_blocks"]
+from ddnhw.hw.requant import requant_luts
+
+__all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
+           "estimate_block", "estimate_network", "bram_blocks", "lane_requant_luts"]
 
 RESOURCES = ("luts", "ffs", "dsps", "brams")
 
@@ -46,9 +48,25 @@ def bram_blocks(width, depth, family) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in _BRAM_SHAPES[family])
 
 
+def lane_requant_luts(multiplier, shift, acc_bits, out_bits, pe) -> int:
+    """Logic of the ``pe`` lane requantizers of a :class:`~ddnhw.hw.FoldedDense` with fused
+    requantization: per lane one circuit per distinct ``(multiplier, shift)`` among its channels
+    (:func:`~ddnhw.hw.requant.requant_luts`) and a multiplexer between them."""
+    total = 0
+    for p in range(pe):
+        keys = sorted(set(zip((int(m) for m in multiplier[p::pe]),
+                              (int(s) for s in shift[p::pe]))))
+        total += sum(requant_luts(acc_bits, m, s, out_bits) for m, s in keys)
+        total += (len(keys) - 1) * out_bits + (len(keys) > 1) * len(multiplier[p::pe]) // 4
+    return total
+
+
 def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, simd,
-                    mul="lut") -> dict:
-    """Structural counts of a :class:`~ddnhw.hw.FoldedDense` from its parameters alone."""
+                    mul="lut", requant_luts=0) -> dict:
+    """Structural counts of a :class:`~ddnhw.hw.FoldedDense` from its parameters alone.
+
+    ``requant_luts``: the fused lane requantizers' logic (:func:`lane_requant_luts`; 0: no
+    fused requantization, ``out_bits`` is then the accumulator output's width)."""
     sf, nf = math.ceil(n_in / simd), math.ceil(n_out / pe)
     wb, xb, acc = weight_bits, in_bits, acc_bits
     prod = wb + xb
@@ -62,8 +80,10 @@ def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, s
         "mux": simd * xb * (sf - 1),              # input-slice multiplexer inputs
         "rom_bits": pe * simd * wb * sf * nf,
         "mem_width": pe * simd * wb, "mem_depth": sf * nf,
-        "ffs": (n_in * xb + 2 * simd * xb + pe * simd * wb + 2 * pe * acc + (nf - 1) * pe * acc
-                + n_out * out_bits + 3 * 16 + 8),
+        "requant": requant_luts,
+        "ffs": (n_in * xb + 2 * simd * xb + pe * simd * wb + 2 * pe * acc
+                + (nf - 1) * pe * (out_bits if requant_luts else acc)
+                + (pe * acc + 8 if requant_luts else 0) + n_out * out_bits + 3 * 16 + 8),
     }
 
 
@@ -71,9 +91,13 @@ def block_features(block) -> dict:
     """Structural counts of a block (independent of the FPGA family)."""
     kind = type(block).__name__
     if kind == "FoldedDense":
+        rq = 0
+        if block.requant is not None:
+            rq = lane_requant_luts(block.requant[0], block.requant[1], block.acc_type[1],
+                                   block.out_type.bits, block.pe)
         return folded_features(block.n_out, block.n_in, block.weight_bits, block.in_type.bits,
                                block.acc_type[1], block.out_type.bits, block.pe, block.simd,
-                               block.mul)
+                               block.mul, requant_luts=rq)
     if kind == "Dense":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
     if kind == "Requantizer":
@@ -89,7 +113,8 @@ def _folded_estimate(f, family) -> dict:
     rom_luts = 0 if rom_in_bram else c["rom"] * f["rom_bits"]
     dsps = f["macs"] if f["mul_style"] == "dsp" else 0
     luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
-            + c["mux"] * f["mux"] + c["ffs"] * f["ffs"] + rom_luts + c["ctrl"])
+            + c["mux"] * f["mux"] + c["ffs"] * f["ffs"] + rom_luts + c["ctrl"]
+            + c["requant"] * f["requant"])
     return {"luts": int(round(luts)), "ffs": int(round(c["ff"] * f["ffs"])), "dsps": int(dsps),
             "brams": int(brams)}
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ddnhw import DdnhwError
 from ddnhw.ir.ops import dense_range
-from .estimate import RESOURCES, estimate_block, estimate_folded
+from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
 
 __all__ = ["auto_fold", "plan_folding", "layer_options", "divisors"]
 
@@ -38,9 +38,11 @@ def _quiet(block):
     return block
 
 
-def layer_options(graph, node, family):
+def layer_options(graph, node, family, requant=None):
     """Every candidate implementation of dense ``node``: list of dicts with ``fold``
-    (``(pe, simd)`` or None for unrolled), ``ii`` and ``estimate``."""
+    (``(pe, simd)`` or None for unrolled), ``ii`` and ``estimate``. ``requant``: the requant
+    node that follows (fused into the folded options; a separate Requantizer when unrolled),
+    whose cost is then included."""
     w, b = node.attrs["weight"], node.attrs["bias"]
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     n_out, n_in = w.shape
@@ -48,27 +50,34 @@ def layer_options(graph, node, family):
     acc = _bits(int(min(lo)), int(max(hi)))
     wb = _bits(int(w.min()), int(w.max()))
     mul = "lut" if min(wb, xt.bits) <= 4 else "dsp"
+    out_bits = yt.bits if requant is None else graph.tensors[requant.outputs[0]].dtype.bits
     opts = []
     for pe in divisors(n_out):
+        rq = 0 if requant is None else lane_requant_luts(
+            requant.attrs["multiplier"], requant.attrs["shift"], acc, out_bits, pe)
         for simd in divisors(n_in):
             est = estimate_folded(family, n_out=n_out, n_in=n_in, weight_bits=wb,
-                                  in_bits=xt.bits, acc_bits=acc, out_bits=yt.bits, pe=pe,
-                                  simd=simd, mul=mul)
+                                  in_bits=xt.bits, acc_bits=acc, out_bits=out_bits, pe=pe,
+                                  simd=simd, mul=mul, requant_luts=rq)
             opts.append({"fold": (pe, simd), "ii": (n_in // simd) * (n_out // pe),
                          "estimate": est})
     if w.size <= UNROLLED_MAX_WEIGHTS:
         from ddnhw.hw import Dense
-        d = _quiet(Dense(w, b, xt, yt))
-        opts.append({"fold": None, "ii": 1, "estimate": estimate_block(d, family)})
+        est = estimate_block(_quiet(Dense(w, b, xt, yt)), family)
+        if requant is not None:
+            from .registry import lower_node
+            est = _add(est, estimate_block(_quiet(lower_node(graph, requant)), family))
+        opts.append({"fold": None, "ii": 1, "estimate": est})
     return opts
 
 
-def _fixed_cost(graph, family):
-    """Estimate of the non-dense nodes (requantizers), which do not fold."""
+def _fixed_cost(graph, family, fusable):
+    """Estimate of the non-dense nodes that no dense layer's options include."""
     from .registry import lower_node
+    skip = {r.name for r in fusable.values()}
     total = dict.fromkeys(RESOURCES, 0)
     for n in graph.nodes:
-        if n.op != "dense":
+        if n.op != "dense" and n.name not in skip:
             est = estimate_block(_quiet(lower_node(graph, n)), family)
             for k in RESOURCES:
                 total[k] += est.get(k, 0)
@@ -124,9 +133,12 @@ def plan_folding(graph, board=None, target_ii=None, max_luts=None, margin=0.15, 
         raise ValueError("auto_fold needs a board, max_luts or target_ii")
     limit = {k: v * (1 - margin) for k, v in budget.items()}
 
+    from .registry import fusions
     dense = [n for n in graph.nodes if n.op == "dense"]
-    options = {n.name: layer_options(graph, n, family) for n in dense}
-    fixed = _fixed_cost(graph, family)
+    # a requant after a dense layer is fused when that layer folds (see Network)
+    fusable = fusions(graph, folding={n.name: (1, 1) for n in dense})
+    options = {n.name: layer_options(graph, n, family, fusable.get(n.name)) for n in dense}
+    fixed = _fixed_cost(graph, family, fusable)
 
     def cost(est):
         """Scalar cost: budget fractions summed (LUTs only without a budget)."""

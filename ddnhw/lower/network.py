@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ddnhw.hw._types import int_shape
 from .estimate import RESOURCES, estimate_block
-from .registry import lower_node
+from .registry import fusions, lower_node
 
 __all__ = ["Network", "build_network", "generate", "graph_sha256"]
 
@@ -43,7 +43,9 @@ class Network(wiring.Component):
     pe, simd).
 
     ``options``: ``regs_every``, ``dense_style`` (unrolled layers), ``folding`` (``{layer
-    name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`), ``family``
+    name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`),
+    ``fuse_requant`` (default True: a folded layer computes the requant node that follows it
+    with its PE lanes; that node's layer entry then has ``fused_into``), ``family``
     (``"ice40"``/``"ecp5"``: which calibration the resource estimates use).
     """
 
@@ -83,12 +85,27 @@ class Network(wiring.Component):
                 if v is not None and (not isinstance(v, (tuple, list)) or len(v) != 2):
                     raise ValueError(f"folding[{k!r}] must be (pe, simd), not {v!r}")
         self.graph = graph
-        self.blocks = [lower_node(graph, n, **options) for n in graph.nodes]
+        fused = fusions(graph, **options)
+        fused_into = {r.name: d for d, r in fused.items()}
+        self.names = [n.name for n in graph.nodes if n.name not in fused_into]
+        self.blocks = [lower_node(graph, n, fused=fused.get(n.name), **options)
+                       for n in graph.nodes if n.name not in fused_into]
         self.latency = sum(b.latency for b in self.blocks)
         self.ii = max(b.ii for b in self.blocks)
         self.layers = []
         family = options.get("family", "ice40")
-        for n, b in zip(graph.nodes, self.blocks):
+        by_name = dict(zip(self.names, self.blocks))
+        for n in graph.nodes:
+            b = by_name.get(n.name)
+            if b is None:     # computed inside the folded layer before it
+                host = by_name[fused_into[n.name]]
+                self.layers.append({
+                    "name": n.name, "op": n.op, "block": type(host).__name__,
+                    "fused_into": fused_into[n.name], "latency": 0, "ii": int(host.ii),
+                    "in_lanes": int(graph.tensors[n.inputs[0]].shape[0]),
+                    "out_lanes": int(graph.tensors[n.outputs[0]].shape[0]),
+                    "estimate": dict.fromkeys(RESOURCES, 0)})
+                continue
             self.layers.append({
                 "name": n.name, "op": n.op, "block": type(b).__name__,
                 "latency": int(b.latency), "ii": int(b.ii),
@@ -100,6 +117,8 @@ class Network(wiring.Component):
                 self.layers[-1].update({"folded": hasattr(b, "pe"),
                                         "pe": int(getattr(b, "pe", b.n_out)),
                                         "simd": int(getattr(b, "simd", b.n_in))})
+                if n.name in fused:
+                    self.layers[-1]["fuses"] = fused[n.name].name
         ti, to = graph.input, graph.output
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[0]))),
@@ -108,8 +127,8 @@ class Network(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for n, b in zip(self.graph.nodes, self.blocks):
-            m.submodules[n.name] = b
+        for name, b in zip(self.names, self.blocks):
+            m.submodules[name] = b
         wiring.connect(m, wiring.flipped(self.i), self.blocks[0].i)
         for a, b in zip(self.blocks, self.blocks[1:]):
             wiring.connect(m, a.o, b.i)

@@ -15,15 +15,21 @@ def _vectors(t, lanes, n, seed):
                            np.full((1, lanes), t.min)])
 
 
-def check_folded(seed, sizes, pe, simd, n=24, idle=0.3, stall=0.3, in_signed=False, **kw):
+def check_folded(seed, sizes, pe, simd, n=24, idle=0.3, stall=0.3, in_signed=False,
+                 fuse=False, **kw):
+    """FoldedDense of the first layer of a random MLP (``fuse``: with its requantizer)."""
     g = random_mlp(seed, sizes=sizes, in_signed=in_signed)
-    node = g.nodes[0]
-    xt, yt = g.tensors[node.inputs[0]].dtype, g.tensors[node.outputs[0]].dtype
+    node = last = g.nodes[0]
+    if fuse:
+        last = g.nodes[1]
+        a = last.attrs
+        kw["requant"] = (a["multiplier"], a["shift"], a["lo"], a["hi"])
+    xt, yt = g.tensors[node.inputs[0]].dtype, g.tensors[last.outputs[0]].dtype
     dut = FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe, simd=simd, **kw)
     x = _vectors(xt, sizes[0], n, seed)
     y, log = run_stream(dut, x, idle=idle, stall=stall, seed=seed,
-                        max_cycles=(len(x) + 4) * (dut.ii + 4) * 8)
-    np.testing.assert_array_equal(y, run_all(g, x)[node.outputs[0]])
+                        max_cycles=(len(x) + 4) * (dut.ii + 5) * 8)
+    np.testing.assert_array_equal(y, run_all(g, x)[last.outputs[0]])
     assert log["protocol"] == []
     return dut, log
 
@@ -35,6 +41,22 @@ FOLDS = [(1, 1), (2, 4), (3, 2), (4, 3), (6, 8), (1, 8), (6, 1)]
 @pytest.mark.parametrize("pe,simd", FOLDS)
 def test_folded_random(pe, simd):
     check_folded(pe * 10 + simd, (8, 6), pe, simd)
+
+
+@pytest.mark.parametrize("pe,simd", FOLDS)
+def test_folded_requant(pe, simd):
+    # 6 output channels with random multipliers 1..3 and shifts 0..4: several per PE lane
+    dut, _ = check_folded(pe * 10 + simd + 1, (8, 6, 2), pe, simd, fuse=True)
+    assert dut.latency == dut.ii + 5
+    assert len(dut.requant_classes) == pe
+
+
+@pytest.mark.parametrize("in_signed", [False, True])
+def test_folded_requant_full_rate(in_signed):
+    dut, log = check_folded(4, (7, 5, 2), 2, 3, n=12, idle=0.0, stall=0.0, fuse=True,
+                            in_signed=in_signed)
+    assert np.all(np.diff(log["in"]) == dut.ii)
+    assert [o - i for i, o in zip(log["in"], log["out"])] == [dut.latency] * len(log["out"])
 
 
 @pytest.mark.parametrize("mul", ["lut", "dsp"])
@@ -99,3 +121,12 @@ def test_folded_errors():
         FoldedDense(w, b, 4, IntType(True, 8))
     with pytest.raises(ValueError, match="mul"):
         FoldedDense(w, b, t, IntType(True, 8), mul="x")
+    u4 = IntType(False, 4)
+    with pytest.raises(ValueError, match="requant must be"):
+        FoldedDense(w, b, t, u4, requant=(1, 2))
+    with pytest.raises(ValueError, match="requant shift"):
+        FoldedDense(w, b, t, u4, requant=([1, 1], [0], 0, 15))
+    with pytest.raises(ValueError, match="lo=3 > hi=2"):
+        FoldedDense(w, b, t, u4, requant=([1, 1], [0, 0], 3, 2))
+    with pytest.raises(ValueError, match="out_type"):
+        FoldedDense(w, b, t, u4, requant=([1, 1], [0, 0], 0, 31))

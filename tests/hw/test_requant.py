@@ -44,3 +44,21 @@ def test_requant_errors():
         Requantizer([1], [0], 3, 2, t, IntType(False, 4))
     with pytest.raises(ValueError, match="out_type"):
         Requantizer([1], [0], -100, 100, t, IntType(False, 4))
+
+
+@pytest.mark.parametrize("in_type,lo,hi", [
+    (IntType(True, 5), 0, 15), (IntType(True, 5), -8, 7), (IntType(True, 6), -3, 9),
+    (IntType(False, 4), 0, 3), (IntType(False, 5), -4, 3), (IntType(True, 3), 0, 1),
+])
+def test_requant_exhaustive(in_type, lo, hi):
+    # every input value through channels with every (multiplier, shift) pair, shifts past
+    # the input width included: power-of-two and other clip ranges, both signs of multiplier
+    pairs = [(m, s) for m in (-3, -1, 1, 2, 5) for s in (0, 1, 2, 4, 7, 9)]
+    m = np.array([p[0] for p in pairs])
+    s = np.array([p[1] for p in pairs])
+    out_type = IntType.for_range(lo, hi)
+    dut = Requantizer(m, s, lo, hi, in_type, out_type)
+    x = np.repeat(np.arange(in_type.min, in_type.max + 1)[:, None], len(pairs), axis=1)
+    y, log = run_stream(dut, x, idle=0.2, stall=0.2, seed=3)
+    np.testing.assert_array_equal(y, requantize(x, m, s, lo, hi))
+    assert log["protocol"] == []

@@ -32,7 +32,7 @@ def check_plan(graph, plan):
     assert plan["ii"] == max(l["ii"] for l in plan["layers"].values())
 
 
-@pytest.mark.parametrize("board,sizes", [("icebreaker", (64, 16, 10)),
+@pytest.mark.parametrize("board,sizes", [("icebreaker", (64, 16, 10)), ("icebreaker", (64, 64, 10)),
                                          ("ulx3s-85f", (64, 64, 10))])
 def test_auto_fold_board(board, sizes):
     g = random_mlp(0, sizes=sizes)

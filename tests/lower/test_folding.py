@@ -15,9 +15,9 @@ def _vectors(t, lanes, n, seed):
     return np.concatenate([np.full((1, lanes), t.min), np.full((1, lanes), t.max), x])
 
 
-def check_folded_network(seed, sizes, folding, n=20, idle=0.3, stall=0.3):
+def check_folded_network(seed, sizes, folding, n=20, idle=0.3, stall=0.3, **options):
     g = random_mlp(seed, sizes=sizes)
-    net = build_network(g, folding=folding)
+    net = build_network(g, folding=folding, **options)
     x = _vectors(g.input.dtype, sizes[0], n, seed)
     y, log = run_stream(net, x, idle=idle, stall=stall, seed=seed,
                         max_cycles=(len(x) + 4) * (net.ii + net.latency) * 4)
@@ -39,6 +39,23 @@ FOLDINGS = [
 @pytest.mark.parametrize("folding", FOLDINGS)
 def test_folded_network_exact(folding):
     check_folded_network(1, (12, 6, 4), folding)
+
+
+@pytest.mark.parametrize("folding", FOLDINGS[:2])
+def test_folded_network_unfused(folding):
+    # the requant node as its own Requantizer block after the folded layer
+    net, _ = check_folded_network(3, (12, 6, 4), folding, fuse_requant=False)
+    assert [type(b).__name__ for b in net.blocks] == ["FoldedDense", "Requantizer", "FoldedDense"]
+
+
+def test_folded_network_fused_layers():
+    net, _ = check_folded_network(4, (12, 6, 5, 4), {"fc0": (2, 3), "fc2": (2, 5)})
+    assert [type(b).__name__ for b in net.blocks] == [
+        "FoldedDense", "Dense", "Requantizer", "FoldedDense"]
+    rq = net.layers[1]
+    assert (rq["name"], rq["fused_into"], rq["latency"]) == ("fc0_rq", "fc0", 0)
+    assert net.layers[0]["fuses"] == "fc0_rq"
+    assert net.latency == sum(b.latency for b in net.blocks)
 
 
 @pytest.mark.parametrize("folding", [FOLDINGS[0], FOLDINGS[1], FOLDINGS[3]])
