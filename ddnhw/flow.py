@@ -87,10 +87,18 @@ def random_vectors(graph: Graph, n: int, seed=0) -> np.ndarray:
     return x
 
 
-def generate(graph: Graph, outdir, name="ddnhw_top") -> dict:
+def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=None,
+             max_luts=None) -> dict:
+    """Verilog + manifest. With ``board``, ``target_ii`` or ``max_luts`` the dense layers are
+    folded automatically (:func:`ddnhw.lower.fold.plan_folding`); else fully unrolled."""
     from ddnhw.lower import generate as _generate
+    options = {}
+    if board is not None or target_ii is not None or max_luts is not None:
+        from ddnhw.lower.fold import plan_folding
+        plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts)
+        options = {"folding": plan["folding"], "family": plan["family"]}
     ensure_writable_dir(outdir)
-    return _generate(graph, outdir, name=name)
+    return _generate(graph, outdir, name=name, **options)
 
 
 def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", seed=0,

@@ -71,3 +71,27 @@ def test_unknown_board(tmp_path, capsys):
     save_graph(random_mlp(0), m)
     assert main(["build", str(m), "--board", "nosuchboard", "--out", str(tmp_path)]) == 2
     assert "nosuchboard" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags,ii", [(["--board", "icebreaker"], None),
+                                      (["--target-ii", "16"], 16),
+                                      (["--max-luts", "3000"], None)])
+def test_generate_auto_fold(tmp_path, capsys, flags, ii):
+    import json
+    model = tmp_path / "m.npz"
+    save_graph(random_mlp(0, sizes=(32, 16, 10)), model)
+    assert main(["generate", str(model), "--out", str(tmp_path / "o"), *flags]) == 0
+    man = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    out = capsys.readouterr().out
+    assert f"II {man['ii_cycles']})" in out and "fc0: " in out
+    assert man["options"]["folding"].keys() == {"fc0", "fc1"}
+    if ii is not None:
+        assert man["ii_cycles"] <= ii
+
+
+def test_generate_nothing_fits(tmp_path, capsys):
+    model = tmp_path / "m.npz"
+    save_graph(random_mlp(0, sizes=(32, 16, 10)), model)
+    assert main(["generate", str(model), "--out", str(tmp_path / "o"), "--max-luts", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "smallest footprint" in err and "Traceback" not in err

@@ -86,7 +86,12 @@ def cmd_train(a):
 def cmd_generate(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
-    man = flow.generate(graph, a.out, name=a.name)
+    man = flow.generate(graph, a.out, name=a.name, board=a.board, target_ii=a.target_ii,
+                        max_luts=a.max_luts)
+    for layer in man["layers"]:
+        if "pe" in layer:
+            how = f"pe {layer['pe']} simd {layer['simd']}" if layer["folded"] else "unrolled"
+            print(f"{layer['name']}: {how}, II {layer['ii']}")
     print(f"wrote {Path(a.out) / man['verilog']} and {Path(a.out) / 'manifest.json'} "
           f"(latency {man['latency_cycles']} cycles, II {man['ii_cycles']})")
     return 0
@@ -253,6 +258,9 @@ def _parser():
     s.add_argument("model", help="model file (.npz from `ddnhw train`)")
     s.add_argument("--out", default="out/rtl", help="output folder (default out/rtl)")
     s.add_argument("--name", default="ddnhw_top", help="top module name")
+    s.add_argument("--board", help="fold the layers to fit this board (highest throughput)")
+    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
+    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
