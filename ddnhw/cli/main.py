@@ -121,11 +121,42 @@ def cmd_build(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
     out = Path(a.out) / a.board
-    rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure)
-    print(f"{a.board}: {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
+    rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure,
+                     top=a.top, baud=a.baud, toolchain=a.toolchain)
+    print(f"{a.board} ({a.top} top): {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
           f"{rep['brams']} BRAMs, Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['clock_mhz']} MHz,"
           f" {'met' if rep['timing_met'] else 'MISSED'}); bitstream {rep['bitstream']}")
     return 0
+
+
+def cmd_flash(a):
+    from ddnhw.board import get_board
+    from ddnhw.board.flash import BITSTREAM_EXT, flash
+    profile = get_board(a.board)
+    bitstream = a.bitstream or (Path(a.out) / a.board /
+                                f"ddnhw_top.{BITSTREAM_EXT[profile.family]}")
+    res = flash(profile, bitstream, mode=a.mode)
+    print(f"{a.board}: loaded {bitstream} ({a.mode or profile.loader_modes[0]}) with: "
+          f"{' '.join(res['command'])}")
+    return 0
+
+
+def cmd_run(a):
+    from ddnhw import flow
+    from ddnhw.host import Link, run_and_check
+    graph = flow.load_model(a.model)
+    x = _vectors(graph, a.inputs, 0)
+    with Link(a.port, baud=a.baud, timeout=a.timeout, retries=a.retries,
+              window=a.window) as link:
+        rep = run_and_check(link, graph, x, check_ident=not a.no_check)
+    print(rep.summary())
+    if a.json:
+        flow.write_json_atomic(Path(a.json), {
+            "n": rep.n, "mismatches": rep.mismatches, "seconds": rep.seconds,
+            "vectors_per_s": rep.vectors_per_second,
+            "latency_median_ms": 1e3 * float(__import__("numpy").median(rep.latency_s)),
+            "stats": rep.stats})
+    return 1 if rep.mismatches else 0
 
 
 def cmd_boards(a):
@@ -133,7 +164,7 @@ def cmd_boards(a):
     for name in list_boards():
         b = get_board(name)
         budget = ", ".join(f"{k} {v}" for k, v in b.budget.items())
-        print(f"{b.name:12s} {b.device:18s} {b.clock_mhz:5.1f} MHz  {budget}")
+        print(f"{b.name:15s} {b.device:18s} {b.clock_mhz:5.1f} MHz  {budget}")
     return 0
 
 
@@ -143,7 +174,7 @@ def cmd_demo(a):
 
     out = flow.ensure_writable_dir(a.out)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
-    prog = Progress(4 + len(boards), a.quiet)
+    prog = Progress(3 + len(boards), a.quiet)
     prog.step(f"training a 64-{a.hidden}-10 MLP on scikit-learn digits, {a.bits}-bit QAT")
     graph, m = flow.train_digits(hidden=a.hidden, bits=a.bits, prune=a.prune,
                                  float_epochs=a.epochs, qat_epochs=a.epochs, seed=a.seed,
@@ -157,23 +188,16 @@ def cmd_demo(a):
     gen_s = time.perf_counter() - t
 
     x, y = flow.digits_test_vectors(graph)
-    prog.step(f"cosimulating {len(x)} test vectors on {a.simulator} under random backpressure")
-    res, expected = flow.cosim(graph, out / "rtl", x, simulator=a.simulator, seed=a.seed,
-                               build_dir=out / "sim")
-    rtl_acc = float(np.mean(np.argmax(res.outputs, axis=1) == y)) if res.outputs.shape == expected.shape else 0.0
-    vectors = len(x)
-    mismatches = res.mismatches
-    if a.random:
-        prog.done()
-        xr = flow.random_vectors(graph, a.random, a.seed)
-        prog.step(f"cosimulating {a.random} random vectors (extremes included)")
-        r2, _ = flow.cosim(graph, out / "rtl", xr, simulator=a.simulator, seed=a.seed + 1,
-                           build_dir=out / "sim")
-        vectors += len(xr)
-        mismatches += r2.mismatches
-    else:
-        prog.step("no random vectors requested")
-
+    xr = flow.random_vectors(graph, a.random, a.seed) if a.random else x[:0]
+    # one run (one simulator build) for the test split and the random vectors
+    prog.step(f"cosimulating {len(x)} test + {len(xr)} random vectors (extremes included) on "
+              f"{a.simulator} under random idle cycles and backpressure")
+    res, expected = flow.cosim(graph, out / "rtl", np.concatenate([x, xr]),
+                               simulator=a.simulator, seed=a.seed, build_dir=out / "sim")
+    rtl_acc = float(np.mean(np.argmax(res.outputs[:len(x)], axis=1) == y))
+    vectors, mismatches = len(res.outputs), res.mismatches
+    if mismatches:
+        prog.log(f"      RTL differs from golden: {res.message}")
     reports = {}
     for b in boards:
         prog.step(f"synthesizing for {b} (yosys + nextpnr)")
@@ -284,7 +308,42 @@ def _parser():
     s.add_argument("--out", default="out/build")
     s.add_argument("--allow-timing-failure", action="store_true",
                    help="keep going when Fmax is below the board clock")
+    s.add_argument("--top", default="uart", choices=["uart", "measure"],
+                   help="uart: the core behind the UART link, for the board (default); "
+                        "measure: a shim to measure the core alone")
+    s.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
+                   help="yowasp (pip, default) or the system's yosys/nextpnr")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")
+    s.add_argument("--board", required=True, help="board name (see `ddnhw boards`)")
+    s.add_argument("--bitstream", help="bitstream file (default: <out>/<board>/ddnhw_top.bin|bit)")
+    s.add_argument("--out", default="out/build", help="`ddnhw build --out` folder")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--sram", dest="mode", action="store_const", const="sram",
+                   help="load into configuration SRAM (lost at power-off)")
+    g.add_argument("--flash", dest="mode", action="store_const", const="flash",
+                   help="write the SPI flash (kept); the default where SRAM is not possible")
+    s.set_defaults(func=cmd_flash, mode=None)
+
+    s = sub.add_parser("run", help="run inputs on the board over UART and check every answer "
+                                   "against the golden model")
+    s.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    s.add_argument("--inputs", default="test",
+                   help="a .npy file of input codes (N, lanes), 'test' (digits test split) or "
+                        "'random:N'")
+    s.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "examples" /
+                                          "digits_mlp.npz"),
+                   help="model file the board was built from (default: the demo model)")
+    s.add_argument("--baud", type=int, default=115200)
+    s.add_argument("--timeout", type=float, default=0.5, help="reply timeout in seconds")
+    s.add_argument("--retries", type=int, default=3, help="re-sends of one frame")
+    s.add_argument("--window", type=int, default=4, help="frames in flight")
+    s.add_argument("--no-check", action="store_true",
+                   help="skip the IDENT check of the design on the board")
+    s.add_argument("--json", help="write the run report here")
+    s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("boards", help="list supported boards")
     s.set_defaults(func=cmd_boards)

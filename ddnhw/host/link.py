@@ -108,7 +108,10 @@ class Link:
 
     def receive(self, max_bytes=64):
         """The next reply frame, or None after ``timeout`` without one."""
+        deadline = self.clock() + self.timeout
         while not self._frames:
+            if self.clock() > deadline:      # bytes keep coming, but no valid frame
+                return None
             data = self.port.read(max_bytes)
             self.stats.bytes_in += len(data)
             before = self.decoder.bad_frames
