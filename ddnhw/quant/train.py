@@ -36,10 +36,12 @@ class TrainResult:
     history: list = field(default_factory=list)
 
 
-def _epochs(model, x, y, epochs, lr, wd, batch, gen, log, tag):
+def _epochs(model, x, y, epochs, lr, wd, batch, gen, log, tag, loss=None):
+    """AdamW with cosine decay; ``loss(logits, labels, inputs)`` defaults to cross-entropy."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
-    lossf = nn.CrossEntropyLoss()
+    ce = nn.CrossEntropyLoss()
+    lossf = loss or (lambda logits, labels, _: ce(logits, labels))
     n = len(x)
     for ep in range(epochs):
         model.train()
@@ -48,10 +50,10 @@ def _epochs(model, x, y, epochs, lr, wd, batch, gen, log, tag):
         for i in range(0, n, batch):
             idx = perm[i:i + batch]
             opt.zero_grad()
-            loss = lossf(model(x[idx]), y[idx])
-            loss.backward()
+            err = lossf(model(x[idx]), y[idx], x[idx])
+            err.backward()
             opt.step()
-            tot += loss.item() * len(idx)
+            tot += err.item() * len(idx)
         sched.step()
         if log and (ep + 1) % max(1, epochs // 4) == 0:
             log(f"{tag} epoch {ep + 1}/{epochs} loss {tot / n:.4f}")
