@@ -43,7 +43,12 @@ def cores():
         yield f"fold_fc1_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
             *dense(fc1), pe=pe, simd=simd)
     yield "dense_fc1", lambda: Dense(*dense(fc1))
+    yield "dense_fc0", lambda: Dense(*dense(fc0))     # fully parallel 64 x 16
     a = rq.attrs
+    fused = (a["multiplier"], a["shift"], a["lo"], a["hi"])
+    for pe, simd in [(1, 16), (4, 8), (16, 4)]:       # requantizer fused into the PE lanes
+        yield f"fold_fc0_{pe}x{simd}_rq", lambda pe=pe, simd=simd: FoldedDense(
+            *dense(fc0)[:3], t[rq.outputs[0]].dtype, pe=pe, simd=simd, requant=fused)
     yield "requant_rq", lambda: Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
                                              t[rq.inputs[0]].dtype, t[rq.outputs[0]].dtype)
 

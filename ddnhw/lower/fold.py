@@ -56,6 +56,8 @@ def layer_options(graph, node, family, requant=None):
         rq = 0 if requant is None else lane_requant_luts(
             requant.attrs["multiplier"], requant.attrs["shift"], acc, out_bits, pe)
         for simd in divisors(n_in):
+            if (pe, simd) == (n_out, n_in) and w.size <= UNROLLED_MAX_WEIGHTS:
+                continue   # constant weights: the unrolled Dense below is that option
             est = estimate_folded(family, n_out=n_out, n_in=n_in, weight_bits=wb,
                                   in_bits=xt.bits, acc_bits=acc, out_bits=out_bits, pe=pe,
                                   simd=simd, mul=mul, requant_luts=rq)
