@@ -347,6 +347,9 @@ def _parser():
 
     s = sub.add_parser("boards", help="list supported boards")
     s.set_defaults(func=cmd_boards)
+
+    from .search import add_parser as add_search
+    add_search(sub)
     return p
 
 

@@ -1,0 +1,82 @@
+"""``ddnhw search``: mixed-precision search (per-layer bit widths) on the digits MLP; prints and
+writes the Pareto front of accuracy against estimated LUTs, and saves the picked model."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _bits_list(text):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        from ddnhw import DdnhwError
+        raise DdnhwError(f"bit widths must be comma-separated integers, not {text!r}") from None
+
+
+def cmd_search(a):
+    from ddnhw import DdnhwError, flow
+    from ddnhw.datasets import load_digits_split
+    from ddnhw.quant.qat import pretrain_float
+    from ddnhw.quant.search import candidates, pareto_front, search
+    import torch
+
+    torch.set_num_threads(1)
+    out = flow.ensure_writable_dir(a.out)
+    if a.family not in ("ice40", "ecp5"):
+        raise DdnhwError(f"--family must be ice40 or ecp5, not {a.family!r}")
+    log = None if a.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    data = load_digits_split()
+    sizes = (64, a.hidden, 10)
+    fm = pretrain_float(data[0], data[1], sizes, epochs=a.float_epochs, seed=a.seed, log=None)
+    cands = candidates(len(sizes) - 1, _bits_list(a.w_bits), _bits_list(a.a_bits),
+                       realize=a.realize, limit=a.limit)
+    rows, graphs = search(fm, data, cands, dict(qat_epochs=a.epochs, distill=a.distill,
+                                               prune=a.prune, seed=a.seed),
+                          family=a.family, log=log)
+    front = pareto_front(rows)
+    for r in rows:
+        r["pareto"] = r in front
+    print(f"{'#':>3} {'candidate':<16} {'accuracy':>8} {'LUTs':>7}  pareto")
+    for r in sorted(rows, key=lambda r: r["luts"]):
+        print(f"{r['index']:>3} {r['label']:<16} {r['accuracy']:>8.4f} {r['luts']:>7}  "
+              f"{'*' if r['pareto'] else ''}")
+    if a.pick is not None:
+        pick = next((r for r in rows if r["index"] == a.pick), None)
+        if pick is None:
+            raise DdnhwError(f"--pick {a.pick}: no such candidate (0..{len(rows) - 1})")
+    else:   # the cheapest front point within --tolerance of the best accuracy
+        best = max(r["accuracy"] for r in rows)
+        pick = min((r for r in front if r["accuracy"] >= best - a.tolerance),
+                   key=lambda r: r["luts"])
+    model = out / "search_pick.npz"
+    flow.save_graph(graphs[pick["index"]], model)
+    flow.write_json_atomic(out / "search.json", {"family": a.family, "sizes": list(sizes),
+                                                 "rows": rows, "pick": pick["index"]})
+    print(f"picked #{pick['index']} {pick['label']}: accuracy {pick['accuracy']:.4f}, "
+          f"~{pick['luts']} LUTs; model written to {model}, table to {out / 'search.json'}")
+    return 0
+
+
+def add_parser(sub):
+    s = sub.add_parser("search", help="mixed-precision search: Pareto front of accuracy vs "
+                                      "estimated LUTs (digits MLP)")
+    s.add_argument("--hidden", type=int, default=16)
+    s.add_argument("--w-bits", default="2,3,4", help="weight widths per layer to try")
+    s.add_argument("--a-bits", default="2,3,4", help="activation widths to try")
+    s.add_argument("--realize", default="mult", choices=("mult", "pow2"),
+                   help="requant scales as 8-bit multipliers or powers of two")
+    s.add_argument("--limit", type=int, default=None, help="at most this many candidates")
+    s.add_argument("--epochs", type=int, default=40, help="QAT epochs per candidate")
+    s.add_argument("--float-epochs", type=int, default=120)
+    s.add_argument("--distill", type=float, default=0.5, help="knowledge-distillation weight")
+    s.add_argument("--prune", type=float, default=0.0)
+    s.add_argument("--family", default="ice40", help="estimate calibration: ice40 or ecp5")
+    s.add_argument("--pick", type=int, default=None,
+                   help="candidate index to save (default: cheapest within --tolerance)")
+    s.add_argument("--tolerance", type=float, default=0.01)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--out", default="search_out")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_search)
+    return s

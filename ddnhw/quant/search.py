@@ -1,0 +1,79 @@
+"""Mixed-precision search: train per-layer bit-width candidates, estimate their LUTs with the
+hardware resource model, and keep the Pareto front of accuracy against LUTs."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .schemes import ActSpec, WeightSpec, export_scheme_mlp
+
+__all__ = ["candidates", "estimate_luts", "pareto_front", "search"]
+
+
+def candidates(n_layers, w_bits=(2, 3, 4), a_bits=(2, 3, 4), realize="mult", limit=None):
+    """Per-layer specs ``(weights, acts)``: every combination of weight bits per layer and one
+    activation width for all hidden layers (``limit``: keep an evenly spaced subset)."""
+    out = []
+    for ws in itertools.product(w_bits, repeat=n_layers):
+        for a in a_bits:
+            out.append(([WeightSpec(bits=b) for b in ws],
+                        [ActSpec(bits=a, realize=realize)] * (n_layers - 1)))
+    if limit and len(out) > limit:
+        keep = np.linspace(0, len(out) - 1, limit).round().astype(int)
+        out = [out[k] for k in sorted(set(keep))]
+    return out
+
+
+def estimate_luts(graph, family="ice40") -> dict:
+    """The lowering's resource estimate of the fully unrolled network (sum over layers)."""
+    from ddnhw.lower import build_network
+    net = build_network(graph, family=family)
+    tot = {}
+    for layer in net.layers:
+        for k, v in layer["estimate"].items():
+            tot[k] = tot.get(k, 0) + int(v)
+    return tot
+
+
+def pareto_front(rows, acc="accuracy", cost="luts"):
+    """Rows not dominated by another (higher-or-equal accuracy at lower-or-equal cost, one of
+    them strictly), sorted by cost."""
+    front = []
+    for r in sorted(rows, key=lambda r: (r[cost], -r[acc])):
+        if not front or r[acc] > front[-1][acc]:
+            front.append(r)
+    return front
+
+
+def label(wspecs, aspecs):
+    w = "/".join(f"{s.kind[0] if s.kind != 'uniform' else ''}{s.bits}" for s in wspecs)
+    a = "/".join(str(s.bits) for s in aspecs)
+    return f"w{w} a{a}"
+
+
+def search(float_model, data, cands, cfg_kw=None, family="ice40", log=None):
+    """Train every candidate from ``float_model``; returns ``(rows, models)``. Each row:
+    ``label``, ``w_bits``, ``a_bits``, ``accuracy`` (golden model on the test split),
+    ``ptq_accuracy``, ``luts``, ``ffs``, ``dsps``; ``models[i]`` is row ``i``'s graph."""
+    from ddnhw import golden
+    from .qat import SchemeConfig, train_scheme
+    xtr, ytr, xte, yte = data
+    rows, graphs = [], []
+    for k, (ws, acts) in enumerate(cands):
+        cfg = SchemeConfig(weights=ws, acts=acts, **(cfg_kw or {}))
+        model, met = train_scheme(float_model, xtr, ytr, xte, yte, cfg)
+        g = export_scheme_mlp(model, meta={"dataset": "sklearn-digits",
+                                           "float_accuracy": met["float_accuracy"]})
+        acc = float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
+        est = estimate_luts(g, family)
+        row = {"index": k, "label": label(ws, acts), "w_bits": [s.bits for s in ws],
+               "a_bits": [s.bits for s in acts], "accuracy": acc,
+               "ptq_accuracy": met["ptq_accuracy"], "float_accuracy": met["float_accuracy"],
+               "luts": est.get("luts", 0), "ffs": est.get("ffs", 0), "dsps": est.get("dsps", 0)}
+        rows.append(row)
+        graphs.append(g)
+        if log:
+            log(f"[{k + 1}/{len(cands)}] {row['label']}: accuracy {acc:.4f}, "
+                f"~{row['luts']} LUTs")
+    return rows, graphs
