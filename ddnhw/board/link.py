@@ -16,7 +16,7 @@ runs in the ``sync`` domain from the board clock: no PLL is needed (12 MHz / 115
 divisor of 104, and the demo core meets 12 MHz on the iCE40UP5K).
 """
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Shape, Signal, Value
 from amaranth.lib import fifo, io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,7 +97,8 @@ class UARTLink(wiring.Component):
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
 
         ident_bytes = self.ident.to_bytes()
-        sr_bytes = max(self.out_bytes, len(ident_bytes), 1)
+        sr_bytes = max(self.out_bytes, 1)
+        ident_rom = Array(Const(b, 8) for b in reversed(ident_bytes))  # by bytes still to go
 
         # Shared state between parser and framer. The framer clears pending flags; the parser's
         # sets come later in this function, so a set wins over a clear in the same cycle.
@@ -106,13 +107,14 @@ class UARTLink(wiring.Component):
         err_seq = Signal(8)
         ident_pending = Signal()
         ident_seq = Signal(8)
-        hold = Signal(self.in_w)
-        hold_valid = Signal()
+        hold_valid = Signal()           # the payload register holds a vector for the core
         hold_seq = Signal(8)
         error_event = Signal()
 
         # -- core input: holding register -> core.i, SEQ -> FIFO -----------------------------
-        m.d.comb += [core.i.payload.eq(hold), core.i.valid.eq(hold_valid & seqs.w_rdy),
+        shreg = Signal(8 * self.in_bytes)   # INFER payload, shifted in; the core's input
+        m.d.comb += [core.i.payload.eq(shreg[:self.in_w]),
+                     core.i.valid.eq(hold_valid & seqs.w_rdy),
                      seqs.w_data.eq(hold_seq), seqs.w_en.eq(core.i.valid & core.i.ready)]
         with m.If(core.i.valid & core.i.ready):
             m.d.sync += hold_valid.eq(0)
@@ -140,8 +142,7 @@ class UARTLink(wiring.Component):
                     m.next = "SOF"
                 with m.Elif(ident_pending):
                     m.d.sync += [ident_pending.eq(0), t_type.eq(P.IDENT_REPLY),
-                                 t_seq.eq(ident_seq), t_len.eq(len(ident_bytes)),
-                                 t_sr.eq(int.from_bytes(ident_bytes, "little"))]
+                                 t_seq.eq(ident_seq), t_len.eq(len(ident_bytes))]
                     m.next = "SOF"
             for state, value, nxt in (("SOF", P.SOF, "TYPE"), ("TYPE", t_type, "SEQ"),
                                       ("SEQ", t_seq, "LEN0"), ("LEN0", t_len[:8], "LEN1")):
@@ -158,7 +159,10 @@ class UARTLink(wiring.Component):
                     with m.If(t_len == 0):
                         m.next = "CRC"
             with m.State("PAYLOAD"):
-                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_sr[:8])]
+                m.d.comb += [utx.i.valid.eq(1),
+                             t_byte.eq(Mux(t_type == P.IDENT_REPLY,
+                                           ident_rom[t_count[:len(ident_bytes).bit_length()]],
+                                           t_sr[:8]))]
                 with m.If(sent):
                     m.d.sync += [t_crc.eq(crc8_update(t_crc, t_byte)), t_sr.eq(t_sr >> 8),
                                  t_count.eq(t_count - 1)]
@@ -178,7 +182,7 @@ class UARTLink(wiring.Component):
         seq = Signal(8)
         length_lo = Signal(8)
         count = Signal(16)
-        shreg = Signal(8 * self.in_bytes)
+        busy_frame = Signal()           # the register was still taken when this frame began
         idle_timer = Signal(range(self.timeout_cycles + 1))
         raise_error = Signal()
         raise_code = Signal(8)
@@ -227,7 +231,8 @@ class UARTLink(wiring.Component):
                     length = Cat(length_lo, byte)
                     expect = Signal(16)
                     m.d.comb += expect.eq(Mux(is_infer, self.in_bytes, 0))
-                    m.d.sync += [crc.eq(crc_next), count.eq(self.in_bytes - 1)]
+                    m.d.sync += [crc.eq(crc_next), count.eq(self.in_bytes - 1),
+                                 busy_frame.eq(hold_valid)]
                     with m.If(length != expect):
                         m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_LENGTH)]
                         m.next = "IDLE"
@@ -238,8 +243,9 @@ class UARTLink(wiring.Component):
                 on_timeout()
             with m.State("PAYLOAD"):
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc_next), count.eq(count - 1),
-                                 shreg.eq(Cat(shreg[8:], byte))]
+                    m.d.sync += [crc.eq(crc_next), count.eq(count - 1)]
+                    with m.If(~busy_frame):
+                        m.d.sync += shreg.eq(Cat(shreg[8:], byte))
                     with m.If(count == 0):
                         m.next = "CRC"
                 on_timeout()
@@ -250,34 +256,34 @@ class UARTLink(wiring.Component):
                         m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_CRC)]
                     with m.Elif(~is_infer):
                         m.d.sync += [ident_pending.eq(1), ident_seq.eq(seq)]
-                    with m.Elif(hold_valid & ~(core.i.valid & core.i.ready)):
+                    with m.Elif(busy_frame):
                         m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_BUSY)]
                     with m.Else():
-                        m.d.sync += [hold.eq(shreg[:self.in_w]), hold_valid.eq(1),
-                                     hold_seq.eq(seq)]
+                        m.d.sync += [hold_valid.eq(1), hold_seq.eq(seq)]
                 on_timeout()
 
         with m.If(raise_error):
             m.d.sync += [err_pending.eq(1), err_code.eq(raise_code), err_seq.eq(seq)]
         m.d.comb += error_event.eq(raise_error | urx.frame_error)
 
-        # -- status LEDs -------------------------------------------------------------------------
-        act = Signal(range(self.led_cycles + 1))
-        err = Signal(range(self.led_cycles + 1))
-        beat = Signal(range(self.led_cycles + 1))
+        # -- status LEDs: one prescaler; activity/error stay lit for 1-2 of its periods --------
+        period = max(2, self.led_cycles)
+        prescale = Signal(range(period))
+        tick = prescale == period - 1
+        m.d.sync += prescale.eq(Mux(tick, 0, prescale + 1))
+        act = Signal(2)
+        err = Signal(2)
         heartbeat = Signal()
         with m.If(got):
-            m.d.sync += act.eq(self.led_cycles)
-        with m.Elif(act != 0):
+            m.d.sync += act.eq(2)
+        with m.Elif(tick & (act != 0)):
             m.d.sync += act.eq(act - 1)
         with m.If(error_event):
-            m.d.sync += err.eq(self.led_cycles)
-        with m.Elif(err != 0):
+            m.d.sync += err.eq(2)
+        with m.Elif(tick & (err != 0)):
             m.d.sync += err.eq(err - 1)
-        with m.If(beat == 0):
-            m.d.sync += [beat.eq(self.led_cycles), heartbeat.eq(~heartbeat)]
-        with m.Else():
-            m.d.sync += beat.eq(beat - 1)
+        with m.If(tick):
+            m.d.sync += heartbeat.eq(~heartbeat)
         m.d.comb += self.status.eq(Cat(act != 0, err != 0, heartbeat))
         return m
 
