@@ -118,21 +118,76 @@ def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", 
     return res, expected
 
 
+FOLDINGS = ("auto", "none")
+
+
+def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_luts=None,
+                   margin=0.15) -> dict:
+    """How :func:`build` lowers ``graph`` for ``board``: dict with ``mode`` (``"unrolled"``,
+    ``"auto"`` or ``"explicit"``), ``folding`` (``{dense layer: (pe, simd) or None}``, None:
+    fully unrolled), ``family``, ``unrolled_estimate`` and ``limit`` (the board budget less
+    ``margin``) and, when folded automatically, ``estimate`` and ``ii`` of the plan.
+
+    ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the board's budget
+    less ``margin`` and neither ``target_ii`` nor ``max_luts`` is given, else
+    :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``);
+    ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
+    from ddnhw.board import get_board
+    from ddnhw.lower import build_network
+    from ddnhw.lower.estimate import RESOURCES
+    profile = get_board(board)
+    family = profile.family
+    if isinstance(folding, dict):
+        if target_ii is not None or max_luts is not None:
+            raise DdnhwError("target_ii/max_luts apply only to folding='auto'")
+        return {"mode": "explicit", "folding": dict(folding), "family": family}
+    if folding not in FOLDINGS:
+        raise DdnhwError(f"unknown folding {folding!r}; choose one of {FOLDINGS} or give a "
+                         f"{{layer: (pe, simd)}} dict")
+    if folding == "none" and (target_ii is not None or max_luts is not None):
+        raise DdnhwError("target_ii/max_luts need folding='auto'")
+    net = build_network(graph, family=family)
+    net._MustUse__silence = True   # built only to be estimated
+    est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
+    budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
+    limit = {k: v * (1 - margin) for k, v in budget.items()}
+    info = {"family": family, "unrolled_estimate": est, "margin": margin,
+            "limit": {k: int(v) for k, v in limit.items()}}
+    fits = all(est[k] <= limit[k] for k in limit)
+    if folding == "none" or (fits and target_ii is None and max_luts is None):
+        return {"mode": "unrolled", "folding": None, **info}
+    from ddnhw.lower.fold import plan_folding
+    plan = plan_folding(graph, board=profile, target_ii=target_ii, max_luts=max_luts,
+                        margin=margin)
+    return {"mode": "auto", "folding": plan["folding"], "estimate": plan["estimate"],
+            "ii": plan["ii"], **info}
+
+
 TOPS = ("uart", "measure")
 
 
-def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="uart",
-          baud=115200, toolchain="yowasp") -> dict:
+def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="measure",
+          baud=115200, toolchain="yowasp", folding="auto", target_ii=None,
+          max_luts=None) -> dict:
     """Bitstream for ``board``. ``top="uart"``: the product, the core behind the framed UART
-    link (:class:`ddnhw.board.link.BoardTop`) at ``baud``; ``top="measure"``: the measurement
-    shim (core resources and timing only, not usable on the board)."""
+    link (:class:`ddnhw.board.link.BoardTop`) at ``baud`` (``ddnhw build``'s default);
+    ``top="measure"`` (the API default, for benchmarks): the measurement shim (core resources
+    and timing only, not usable on the board).
+
+    ``folding``/``target_ii``/``max_luts``: see :func:`choose_folding` (by default the network
+    is folded automatically when its unrolled estimate does not fit the board). The report
+    (also ``<outdir>/report.json``) records ``folding`` (mode, per-layer PE/SIMD/II)."""
     from ddnhw.board import build as _build, get_board
     from ddnhw.lower import build_network
     profile = get_board(board)  # an unknown board fails before any work
     if top not in TOPS:
         raise DdnhwError(f"unknown top {top!r}; choose one of {TOPS}")
     ensure_writable_dir(outdir)
-    core = build_network(graph)
+    plan = choose_folding(graph, profile, folding, target_ii=target_ii, max_luts=max_luts)
+    options = {"family": plan["family"]}
+    if plan["folding"] is not None:
+        options["folding"] = plan["folding"]
+    core = build_network(graph, **options)
     wrap = None
     if top == "uart":
         from ddnhw.board.link import BoardTop
@@ -152,9 +207,18 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
         report["baud"] = baud
     report["latency_cycles"] = core.latency
     report["ii_cycles"] = core.ii
+    report["folding"] = {
+        "mode": plan["mode"], "unrolled_estimate": plan.get("unrolled_estimate"),
+        "limit": plan.get("limit"), "estimate": {k: sum(layer["estimate"].get(k, 0)
+                                                        for layer in core.layers)
+                                                 for k in ("luts", "ffs", "dsps", "brams")},
+        "layers": [{k: layer[k] for k in ("name", "op", "block", "folded", "pe", "simd",
+                                          "ii", "latency", "fused_into", "fuses")
+                    if k in layer} for layer in core.layers]}
     if report.get("fmax_mhz"):
         report["inferences_per_s"] = report["fmax_mhz"] * 1e6 / core.ii
         report["inferences_per_s_at_clock"] = report["clock_mhz"] * 1e6 / core.ii
+    write_json_atomic(Path(outdir) / "report.json", report)
     if not report.get("timing_met") and not allow_timing_failure:
         raise DdnhwError(f"board {board!r}: timing not met: Fmax {report.get('fmax_mhz')} MHz "
                          f"< target {report.get('clock_mhz')} MHz (see {outdir}); "

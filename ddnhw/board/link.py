@@ -7,8 +7,9 @@ described in :mod:`ddnhw.board.protocol` (and ``boards/PROTOCOL.md``) around the
 Ports of :class:`UARTLink`: ``rx`` (pin, idle high), ``tx`` (pin, idle high), ``status``
 (3 bits: 0 activity, lit while bytes arrive; 1 error, lit after a bad frame; 2 heartbeat).
 
-Data path: a received ``INFER`` payload (``ceil(lanes * bits / 8)`` bytes) is checked (length,
-CRC), moved into a holding register and presented on the core's ``i`` stream; the frame's SEQ
+Data path: a received ``INFER`` payload (``ceil(lanes * bits / 8)`` bytes) is shifted into the
+payload register, checked (length, CRC) and presented from there on the core's ``i`` stream (a
+frame that begins while the register still waits for the core is dropped with ``ERR_BUSY``); the frame's SEQ
 enters a small FIFO at the input handshake and leaves it with the core's output, which the
 reply framer sends as a ``RESULT`` frame. Replies leave in the order frames arrived (the core is
 in order); a result has priority over pending ``ERROR`` and ``IDENT_REPLY`` frames. Everything
@@ -292,7 +293,8 @@ class BoardTop(Elaboratable):
     """:class:`UARTLink` on a board: the profile's UART pins and up to three LEDs.
 
     ``baud`` sets the divisor from the platform's default clock (ValueError if it is more than
-    2 % off). The inter-byte timeout is 20 ms, the LED stretch 0.1 s.
+    2 % off). The inter-byte timeout is 20 ms; the LEDs stretch events to 0.1-0.2 s and the
+    heartbeat blinks at 5 Hz. No PLL: the link and the core run from the board clock.
     """
 
     def __init__(self, core, ident, *, baud=DEFAULT_BAUD, uart="uart", led="led"):
