@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from ddnhw import flow, golden  # noqa: E402
 from ddnhw.quant.schemes import ActSpec, WeightSpec, export_scheme_mlp  # noqa: E402
+from ddnhw.quant.search import estimate_luts  # noqa: E402
 
 CLOCK_MHZ = {"ice40": 12.0, "ecp5": 25.0}   # iCEBreaker, ULX3S
 BOARD_FAMILY = {"icebreaker": "ice40", "ulx3s-85f": "ecp5"}
@@ -51,17 +52,12 @@ def rows_spec():
 
 
 def hw_row(graph):
-    from ddnhw.lower import build_network
     out = {}
     for fam in ("ice40", "ecp5"):
-        net = build_network(graph, family=fam)
-        est = {}
-        for layer in net.layers:
-            for k, v in layer["estimate"].items():
-                est[k] = est.get(k, 0) + int(v)
+        est = estimate_luts(graph, fam)
+        out["latency_cycles"], out["ii_cycles"] = est.pop("latency_cycles"), est.pop("ii_cycles")
         out[f"est_{fam}"] = est
-        out["latency_cycles"], out["ii_cycles"] = int(net.latency), int(net.ii)
-        out[f"inferences_per_s_{fam}"] = CLOCK_MHZ[fam] * 1e6 / net.ii
+        out[f"inferences_per_s_{fam}"] = CLOCK_MHZ[fam] * 1e6 / out["ii_cycles"]
     return out
 
 

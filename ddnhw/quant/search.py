@@ -29,10 +29,13 @@ def estimate_luts(graph, family="ice40") -> dict:
     """The lowering's resource estimate of the fully unrolled network (sum over layers)."""
     from ddnhw.lower import build_network
     net = build_network(graph, family=family)
+    for b in [net, *net.blocks]:
+        b._MustUse__silence = True     # built for its estimate only, never elaborated
     tot = {}
     for layer in net.layers:
         for k, v in layer["estimate"].items():
             tot[k] = tot.get(k, 0) + int(v)
+    tot["latency_cycles"], tot["ii_cycles"] = int(net.latency), int(net.ii)
     return tot
 
 
