@@ -9,7 +9,8 @@ from ddnhw.cli.main import main
 from ddnhw.ir import random_mlp, save_graph
 
 
-@pytest.mark.parametrize("cmd", ["demo", "train", "generate", "cosim", "build", "boards"])
+@pytest.mark.parametrize("cmd", ["demo", "train", "generate", "cosim", "build", "flash", "run",
+                                 "boards"])
 def test_help(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
