@@ -150,6 +150,8 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     net._MustUse__silence = True   # built only to be estimated
     est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
     budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
+    if max_luts is not None:
+        budget["luts"] = max_luts
     limit = {k: v * (1 - margin) for k, v in budget.items()}
     info = {"family": family, "unrolled_estimate": est, "margin": margin,
             "limit": {k: int(v) for k, v in limit.items()}}

@@ -122,7 +122,15 @@ def cmd_build(a):
     graph = flow.load_model(a.model)
     out = Path(a.out) / a.board
     rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure,
-                     top=a.top, baud=a.baud, toolchain=a.toolchain)
+                     top=a.top, baud=a.baud, toolchain=a.toolchain, folding=a.folding,
+                     target_ii=a.target_ii, max_luts=a.max_luts)
+    fold = rep.get("folding", {})
+    for layer in fold.get("layers", []):
+        if "pe" in layer:
+            how = f"pe {layer['pe']} simd {layer['simd']}" if layer["folded"] else "unrolled"
+            print(f"{layer['name']}: {how}, II {layer['ii']}")
+    print(f"folding {fold.get('mode')}: II {rep['ii_cycles']} cycles, latency "
+          f"{rep['latency_cycles']} cycles")
     print(f"{a.board} ({a.top} top): {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
           f"{rep['brams']} BRAMs, Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['clock_mhz']} MHz,"
           f" {'met' if rep['timing_met'] else 'MISSED'}); bitstream {rep['bitstream']}")
@@ -314,6 +322,11 @@ def _parser():
     s.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
                    help="yowasp (pip, default) or the system's yosys/nextpnr")
+    s.add_argument("--folding", default="auto", choices=["auto", "none"],
+                   help="auto (default): fold the layers to fit the board when the fully "
+                        "unrolled network does not (highest throughput); none: fully unrolled")
+    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
+    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")
