@@ -4,7 +4,7 @@ import numpy as np
 
 from ddnhw import DdnhwError
 from ddnhw.ir import Graph
-from .fixedpoint import requantize
+from .fixedpoint import requantize, round_shift
 
 # int64 is exact as long as every intermediate fits; Graph.check bounds every tensor, and
 # a dense accumulation is exact when its bound type has < 63 bits.
@@ -19,7 +19,47 @@ def _requant(node, x):
     return requantize(x, a["multiplier"], a["shift"], int(a["lo"]), int(a["hi"]))
 
 
-_EXEC = {"dense": _dense, "requant": _requant}
+def _windows(x, kh, kw, stride, padding):
+    """``(N, OH, OW, KH, KW, C)`` views of the zero-padded NHWC batch ``x``."""
+    if padding:
+        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # N,OH',OW',C,KH,KW
+    v = v[:, ::stride, ::stride]
+    return v.transpose(0, 1, 2, 4, 5, 3)
+
+
+def _conv2d(node, x):
+    a = node.attrs
+    w = a["weight"]                      # (O, KH, KW, Cg)
+    o, kh, kw, cg = w.shape
+    groups = int(a.get("groups", 1))
+    win = _windows(x, kh, kw, int(a["stride"]), int(a["padding"]))
+    og = o // groups
+    outs = []
+    for g in range(groups):
+        xg = win[..., g * cg:(g + 1) * cg].reshape(win.shape[:3] + (-1,))
+        wg = w[g * og:(g + 1) * og].reshape(og, -1)
+        outs.append(xg @ wg.T)
+    return np.concatenate(outs, axis=-1) + a["bias"]
+
+
+def _maxpool2d(node, x):
+    k = int(node.attrs["kernel"])
+    return _windows(x, k, k, int(node.attrs["stride"]), 0).max(axis=(3, 4))
+
+
+def _avgpool2d(node, x):
+    k = int(node.attrs["kernel"])
+    total = _windows(x, k, k, int(node.attrs["stride"]), 0).sum(axis=(3, 4))
+    return round_shift(total, (k * k).bit_length() - 1)
+
+
+def _flatten(node, x):
+    return x.reshape(len(x), -1)
+
+
+_EXEC = {"dense": _dense, "requant": _requant, "conv2d": _conv2d, "maxpool2d": _maxpool2d,
+         "avgpool2d": _avgpool2d, "flatten": _flatten}
 
 
 def check_input(graph: Graph, x) -> np.ndarray:
@@ -28,7 +68,7 @@ def check_input(graph: Graph, x) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "iu":
         raise DdnhwError(f"input for {t.name!r} must be integers, got dtype {x.dtype}")
-    if x.ndim != 2 or tuple(x.shape[1:]) != tuple(t.shape):
+    if x.ndim != 1 + len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape):
         raise DdnhwError(f"input for {t.name!r} must have shape (N, {', '.join(map(str, t.shape))})"
                          f", got {x.shape}")
     if x.size and (x.min() < t.dtype.min or x.max() > t.dtype.max):

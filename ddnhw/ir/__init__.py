@@ -6,6 +6,6 @@ from .types import IntType
 from .graph import Graph, Node, Tensor, load_graph, save_graph, IRError
 
 __all__ = ["IntType", "Graph", "Node", "Tensor", "load_graph", "save_graph", "IRError"]
-from .builder import mlp_graph, random_mlp  # noqa: E402
+from .builder import chain_graph, mlp_graph, random_cnn, random_mlp  # noqa: E402
 
-__all__ += ["mlp_graph", "random_mlp"]
+__all__ += ["chain_graph", "mlp_graph", "random_cnn", "random_mlp"]

@@ -66,3 +66,106 @@ def random_mlp(seed: int, sizes=(16, 8, 4), in_bits=4, w_bits=4, a_bits=4,
                                 "out_type": IntType(False, a_bits)}
         layers.append(layer)
     return mlp_graph(in_type, layers, meta={"name": f"random_mlp_{seed}"})
+
+
+def chain_graph(in_type: IntType, in_shape, layers, meta=None) -> Graph:
+    """A linear chain of nodes of any op, with tensor shapes and types inferred.
+
+    ``layers``: dicts with ``op`` (default ``dense``) and ``name``; ``dense``/``conv2d`` take
+    ``weight``, ``bias``, optional ``weight_frac`` and ``requant`` (as in :func:`mlp_graph`);
+    ``conv2d`` also ``stride`` (1), ``padding`` (0), ``groups`` (1); ``maxpool2d``/``avgpool2d``
+    take ``kernel`` and ``stride`` (default: the kernel); ``flatten`` takes nothing. Images are
+    NHWC, ``in_shape`` is ``(H, W, C)`` for an image input. Accumulator types are the narrowest
+    that hold the worst case for the actual weights.
+    """
+    from .ops import conv_out_size, conv_range
+
+    g = Graph(meta=dict(meta or {}))
+    g.add_tensor("x", tuple(in_shape), in_type)
+    g.inputs = ["x"]
+    cur, cur_type, shape = "x", in_type, tuple(int(s) for s in in_shape)
+    for k, layer in enumerate(layers):
+        op = layer.get("op", "dense")
+        name = layer.get("name", f"{op}{k}")
+        if op in ("dense", "conv2d"):
+            w = np.asarray(layer["weight"], dtype=np.int64)
+            b = np.asarray(layer["bias"], dtype=np.int64)
+            attrs = {"weight": w, "bias": b}
+            if op == "dense":
+                acc = dense_acc_type(w, b, cur_type)
+                out_shape = (w.shape[0],)
+            else:
+                attrs.update(stride=int(layer.get("stride", 1)),
+                             padding=int(layer.get("padding", 0)),
+                             groups=int(layer.get("groups", 1)))
+                lo, hi = conv_range(type("N", (), {"attrs": attrs})(), cur_type)
+                acc = IntType.for_range(int(min(lo)), int(max(hi)))
+                p, s = attrs["padding"], attrs["stride"]
+                out_shape = (conv_out_size(shape[0], w.shape[1], s, p),
+                             conv_out_size(shape[1], w.shape[2], s, p), w.shape[0])
+            acc = IntType(acc.signed, acc.bits, cur_type.frac + int(layer.get("weight_frac", 0)))
+            g.add_tensor(f"{name}_acc", out_shape, acc)
+            g.add_node(name, op, [cur], [f"{name}_acc"], **attrs)
+            cur, cur_type, shape = f"{name}_acc", acc, out_shape
+            rq = layer.get("requant")
+            if rq is not None:
+                c = shape[-1]
+                out_type = rq["out_type"]
+                g.add_tensor(f"{name}_act", shape, out_type)
+                g.add_node(f"{name}_rq", "requant", [cur], [f"{name}_act"],
+                           multiplier=np.broadcast_to(np.asarray(rq["multiplier"], np.int64),
+                                                      (c,)).copy(),
+                           shift=np.broadcast_to(np.asarray(rq["shift"], np.int64), (c,)).copy(),
+                           lo=int(rq["lo"]), hi=int(rq["hi"]), rounding="half_up")
+                cur, cur_type = f"{name}_act", out_type
+        elif op in ("maxpool2d", "avgpool2d"):
+            kk = int(layer["kernel"])
+            st = int(layer.get("stride", kk))
+            shape = (conv_out_size(shape[0], kk, st, 0), conv_out_size(shape[1], kk, st, 0),
+                     shape[2])
+            g.add_tensor(f"{name}_out", shape, cur_type)
+            g.add_node(name, op, [cur], [f"{name}_out"], kernel=kk, stride=st)
+            cur = f"{name}_out"
+        elif op == "flatten":
+            shape = (int(np.prod(shape)),)
+            g.add_tensor(f"{name}_out", shape, cur_type)
+            g.add_node(name, op, [cur], [f"{name}_out"])
+            cur = f"{name}_out"
+        else:
+            raise ValueError(f"layer {name!r}: unknown op {op!r}")
+    g.outputs = [cur]
+    return g.check()
+
+
+def random_cnn(seed: int, in_shape=(6, 6, 2), channels=3, kernel=3, stride=1, padding=1,
+               depthwise=False, pool="max", pool_kernel=2, n_out=4, in_bits=4, w_bits=4,
+               a_bits=4, zero_frac=0.3) -> Graph:
+    """A seeded random ``conv2d → requant (ReLU) → pool → flatten → dense`` chain.
+
+    ``depthwise``: the conv has ``groups = C`` (and ``channels`` is ignored: ``O = C``);
+    ``pool``: ``"max"``, ``"avg"`` or None.
+    """
+    rng = np.random.default_rng(seed)
+    wmax = (1 << (w_bits - 1)) - 1
+    c = in_shape[2]
+    o, cg, groups = (c, 1, c) if depthwise else (channels, c, 1)
+    w = rng.integers(-wmax, wmax + 1, size=(o, kernel, kernel, cg))
+    w[rng.random(w.shape) < zero_frac] = 0
+    w.flat[0] = wmax
+    layers = [{"op": "conv2d", "name": "conv0", "weight": w, "groups": groups,
+               "bias": rng.integers(-4 * wmax, 4 * wmax + 1, size=o),
+               "stride": stride, "padding": padding,
+               "requant": {"multiplier": rng.integers(1, 4, size=o),
+                           "shift": rng.integers(1, 5, size=o), "lo": 0,
+                           "hi": (1 << a_bits) - 1, "out_type": IntType(False, a_bits)}}]
+    if pool:
+        layers.append({"op": f"{pool}pool2d", "name": "pool0", "kernel": pool_kernel})
+    layers.append({"op": "flatten", "name": "flat"})
+    g = chain_graph(IntType(False, in_bits), in_shape, layers)   # for the flattened size
+    n_in = g.output.shape[0]
+    wd = rng.integers(-wmax, wmax + 1, size=(n_out, n_in))
+    wd[rng.random(wd.shape) < zero_frac] = 0
+    layers.append({"op": "dense", "name": "fc", "weight": wd,
+                   "bias": rng.integers(-4 * wmax, 4 * wmax + 1, size=n_out)})
+    return chain_graph(IntType(False, in_bits), in_shape, layers,
+                       meta={"name": f"random_cnn_{seed}"})

@@ -6,7 +6,23 @@ Ops and their attributes (all integer arrays are ``int64``):
              attrs: ``weight`` (out, in), ``bias`` (out,)
 ``requant``  y[n, c] = clip(round_shift(x[n, c] * multiplier[c], shift[c]), lo, hi)
              attrs: ``multiplier`` (C,), ``shift`` (C,) >= 0, ``lo``, ``hi``, ``rounding``
-             (ReLU is ``lo = 0``; rounding is defined once in ``ddnhw.golden.fixedpoint``)
+             (ReLU is ``lo = 0``; rounding is defined once in ``ddnhw.golden.fixedpoint``;
+             on an image tensor the channel is the last axis)
+
+Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is implicit).
+
+``conv2d``   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} weight[o, ky, kx, c]
+                               * xp[n, oy*stride + ky, ox*stride + kx, g(o)*Cg + c]
+             where ``xp`` is ``x`` zero-padded by ``padding`` on each side of H and W (integer
+             zero), ``Cg = C / groups`` and ``g(o) = o // (O / groups)``; dilation is 1.
+             attrs: ``weight`` (O, KH, KW, Cg), ``bias`` (O,), ``stride``, ``padding``,
+             ``groups`` (1: dense; C: depthwise)
+``maxpool2d`` y[n, oy, ox, c] = max over the ``kernel`` x ``kernel`` window at
+             (oy*stride, ox*stride) (no padding); attrs: ``kernel``, ``stride``
+``avgpool2d`` y[n, oy, ox, c] = round_shift(sum of the window, log2(kernel**2)): integer
+             mean, rounded half up; ``kernel`` must be a power of two; attrs: ``kernel``,
+             ``stride``. Output type = input type.
+``flatten``  y[n, :] = x[n].reshape(-1) (row-major: H, W, C order); no attrs
 
 A model file is one ``.npz``: the key ``__graph__`` holds the JSON structure, and each array
 attribute is stored under ``<node name>/<attr>``.
@@ -26,7 +42,7 @@ from ddnhw.atomic import atomic_open
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
-OPS = ("dense", "requant")
+OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten")
 ROUNDING_MODES = ("half_up",)
 
 

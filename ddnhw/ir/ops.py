@@ -34,8 +34,85 @@ def requant_range(node: Node, in_type: IntType):
     return np.clip(a, lo, hi), np.clip(b, lo, hi)
 
 
+def _int_attr(node, key, lo=0):
+    v = node.attrs.get(key)
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or int(v) < lo:
+        raise IRError(f"node {node.name!r}: {node.op} attribute {key!r} must be an int >= {lo}, "
+                      f"not {v!r}")
+    return int(v)
+
+
+def conv_out_size(n: int, k: int, stride: int, padding: int) -> int:
+    """Output length of a sliding window of size ``k`` over ``n`` (+ padding both sides)."""
+    return (n + 2 * padding - k) // stride + 1
+
+
+def window_geometry(graph: Graph, node: Node):
+    """``(H, W, C), (KH, KW), stride, padding, (OH, OW)`` of a conv2d/pool node (checked)."""
+    x = graph.tensors[node.inputs[0]]
+    if len(x.shape) != 3:
+        raise IRError(f"node {node.name!r}: {node.op} needs an image input (H, W, C), tensor "
+                      f"{x.name!r} has shape {x.shape}")
+    h, w, c = x.shape
+    stride = _int_attr(node, "stride", 1)
+    if node.op == "conv2d":
+        wt = node.attrs.get("weight")
+        if wt is None or wt.ndim != 4:
+            raise IRError(f"node {node.name!r}: conv2d needs weight (O, KH, KW, C/groups)")
+        kh, kw = int(wt.shape[1]), int(wt.shape[2])
+        padding = _int_attr(node, "padding", 0)
+    else:
+        kh = kw = _int_attr(node, "kernel", 1)
+        padding = 0
+    if kh < 1 or kw < 1 or padding >= min(kh, kw):
+        raise IRError(f"node {node.name!r}: padding {padding} must be smaller than the kernel "
+                      f"{kh}x{kw}")
+    oh, ow = conv_out_size(h, kh, stride, padding), conv_out_size(w, kw, stride, padding)
+    if oh < 1 or ow < 1:
+        raise IRError(f"node {node.name!r}: kernel {kh}x{kw} does not fit the input {h}x{w} "
+                      f"(padding {padding})")
+    return (h, w, c), (kh, kw), stride, padding, (oh, ow)
+
+
+def _check_out_shape(graph, node, shape):
+    y = graph.tensors[node.outputs[0]]
+    if tuple(y.shape) != tuple(shape):
+        raise IRError(f"node {node.name!r}: output {y.name!r} has shape {y.shape}, expected "
+                      f"{tuple(shape)}")
+
+
+def conv_range(node: Node, in_type: IntType):
+    """Per-output-channel bounds of a conv2d: the dense bound of each flattened filter (zero
+    padding is inside every input type, so it cannot widen the range)."""
+    w = node.attrs["weight"]
+    return dense_range(w.reshape(w.shape[0], -1), node.attrs["bias"], in_type)
+
+
 def infer_range(graph: Graph, node: Node):
     x = graph.tensors[node.inputs[0]]
+    if node.op == "conv2d":
+        (h, w_, c), _, _, _, (oh, ow) = window_geometry(graph, node)
+        wt, b = node.attrs["weight"], node.attrs.get("bias")
+        groups = _int_attr(node, "groups", 1)
+        o = wt.shape[0]
+        if c % groups or o % groups or wt.shape[3] * groups != c:
+            raise IRError(f"node {node.name!r}: groups {groups} does not fit {c} input channels, "
+                          f"{o} output channels and weight shape {wt.shape}")
+        if b is None or b.shape != (o,):
+            raise IRError(f"node {node.name!r}: conv2d needs bias ({o},)")
+        _check_out_shape(graph, node, (oh, ow, o))
+        return conv_range(node, x.dtype)
+    if node.op in ("maxpool2d", "avgpool2d"):
+        (h, w_, c), (k, _), _, _, (oh, ow) = window_geometry(graph, node)
+        if node.op == "avgpool2d" and (k & (k - 1)):
+            raise IRError(f"node {node.name!r}: avgpool2d kernel {k} is not a power of two "
+                          f"(the mean is an integer sum and a shift)")
+        _check_out_shape(graph, node, (oh, ow, c))
+        return np.full(c, x.dtype.min), np.full(c, x.dtype.max)
+    if node.op == "flatten":
+        n = int(np.prod(x.shape))
+        _check_out_shape(graph, node, (n,))
+        return np.full(n, x.dtype.min), np.full(n, x.dtype.max)
     if node.op == "dense":
         w, b = node.attrs.get("weight"), node.attrs.get("bias")
         if w is None or b is None or w.ndim != 2 or b.shape != (w.shape[0],):
