@@ -19,7 +19,10 @@ def export_mlp(model, meta=None) -> Graph:
         for name, arr in (("weight", layer.weight), ("bias", layer.bias)):
             if not np.all(np.isfinite(arr.detach().numpy())):
                 raise DdnhwError(f"layer {layer.name}: {name} contains NaN or Inf")
-        w, b, e = layer.int_params(frac)
+        last = k == len(model.layers) - 1
+        # the last layer's outputs share one scale (per-channel exponents are folded into its
+        # integer weights), else the graph's output type could not state their real value
+        w, b, e = layer.int_params_common(frac) if last else layer.int_params(frac)
         w, b, e = w.numpy(), b.numpy(), e.numpy()
         spec = {"name": layer.name, "weight": w, "bias": b,
                 "weight_frac": int(-e[0]) if np.all(e == e[0]) else 0}

@@ -77,6 +77,16 @@ class QuantLinear(nn.Linear):
             b = torch.floor(self.bias.double() * 2.0 ** (frac_in - e) + 0.5).long()
             return w, b, e.long()
 
+    def int_params_common(self, frac_in):
+        """As :meth:`int_params`, with every channel at the smallest exponent ``min(e)``:
+        channel ``c``'s weights and bias are shifted left by ``e[c] - min(e)`` (exact). The
+        layer's outputs then share one scale ``2**(min(e) - frac_in)``, which a per-tensor
+        IR type can state (used for the last layer, whose outputs are compared across
+        channels by argmax)."""
+        w, b, e = self.int_params(frac_in)
+        d = e - e.min()
+        return w << d.unsqueeze(1), b << d, torch.full_like(e, int(e.min()))
+
 
 class QuantReLU(nn.Module):
     def __init__(self, bits=4, name="relu"):
@@ -153,9 +163,10 @@ class QuantMLP(nn.Module):
             h = x_int.long()
             frac = self.inp.frac
             for k, layer in enumerate(self.layers):
-                w, b, e = layer.int_params(frac)
+                last = k == len(self.layers) - 1
+                w, b, e = layer.int_params_common(frac) if last else layer.int_params(frac)
                 acc = h @ w.T + b
-                if k == len(self.layers) - 1:
+                if last:
                     return acc
                 act = self.acts[k]
                 t = e + act.frac - frac  # output = acc * 2**t, rounded half up
