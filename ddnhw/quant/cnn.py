@@ -1,0 +1,372 @@
+"""QAT convolutional networks: power-of-two per-channel conv weights, pooling, flatten, BN folding.
+
+Numerics are those of :mod:`ddnhw.quant.modules` (all scales powers of two, round half up):
+``QuantConv2d`` quantizes each output channel's filter like ``QuantLinear`` quantizes a row;
+max pooling is exact on the activation grid; average pooling over ``k x k`` (``k`` a power of
+two) re-rounds the mean onto the input's grid, which is the integer ``round_shift(sum,
+log2(k*k))``. Flatten is in NHWC order (H, W, C), the IR's image layout, so the dense layer
+after it needs no permutation on export. PyTorch tensors are NCHW as usual.
+
+BatchNorm (``bn=True``) exists only in the float phase: :meth:`QuantCNN.fold_batchnorm` folds
+it into the preceding convolution before QAT, and export refuses an unfolded model.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ddnhw import DdnhwError
+from ddnhw.ir import IntType, chain_graph
+from .modules import QuantInput, QuantLinear, QuantReLU
+from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
+
+__all__ = ["QuantConv2d", "QuantPool2d", "QuantFlatten", "QuantCNN", "fold_batchnorm",
+           "export_cnn", "train_cnn", "CNNConfig"]
+
+
+class QuantConv2d(nn.Conv2d):
+    """2-D convolution with signed power-of-two-scaled weights, one exponent per output channel.
+
+    Supported: any kernel size, stride, zero padding; ``dilation == 1``; ``groups`` 1 or
+    ``in_channels`` (depthwise, ``out_channels`` a multiple of it). Anything else raises
+    :class:`ddnhw.DdnhwError` naming the layer and the attribute.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, w_bits=4, name="conv"):
+        self.name = name
+        what = f"layer {name} (QuantConv2d)"
+        if dilation not in (1, (1, 1)):
+            raise DdnhwError(f"{what}: dilation={dilation!r} is not supported (only 1)")
+        if groups != 1 and not (groups == in_channels and out_channels % in_channels == 0):
+            raise DdnhwError(f"{what}: groups={groups!r} is not supported (1, or in_channels="
+                             f"{in_channels} for depthwise)")
+        for attr, v in (("stride", stride), ("padding", padding), ("kernel_size", kernel_size)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise DdnhwError(f"{what}: {attr}={v!r} is not supported (one int for both axes)")
+        if isinstance(padding, str) or padding >= kernel_size:
+            raise DdnhwError(f"{what}: padding={padding!r} is not supported (< kernel_size)")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, 1, groups,
+                         bias=True)
+        self.w_bits = check_bits(w_bits, f"{what} weights")
+        self.quantize = True
+
+    def weight_exponent(self):
+        return pow2_weight_exponent(self.weight.flatten(1), self.w_bits, True)
+
+    def quant_weight(self):
+        e = self.weight_exponent().reshape(-1, 1, 1, 1)
+        qmax = (1 << (self.w_bits - 1)) - 1
+        return fake_quant(self.weight, -e, -qmax, qmax)
+
+    def quant_bias(self, frac_in):
+        frac = frac_in - self.weight_exponent()
+        return round_ste(self.bias * torch.pow(2.0, frac)) / torch.pow(2.0, frac)
+
+    def forward(self, x, frac_in=None):
+        if not self.quantize or frac_in is None:
+            return super().forward(x)
+        return self._conv_forward(x, self.quant_weight(), self.quant_bias(frac_in))
+
+    def int_params(self, frac_in):
+        """Integer weight (O, Cg, KH, KW), integer bias (O,), weight exponents (O,)."""
+        with torch.no_grad():
+            e = self.weight_exponent().double()
+            qmax = (1 << (self.w_bits - 1)) - 1
+            w = torch.clamp(torch.floor(self.weight.double() / 2.0 ** e.reshape(-1, 1, 1, 1)
+                                        + 0.5), -qmax, qmax).long()
+            b = torch.floor(self.bias.double() * 2.0 ** (frac_in - e) + 0.5).long()
+            return w, b, e.long()
+
+
+class QuantPool2d(nn.Module):
+    """Max or average pooling, ``kernel x kernel``, no padding. Average pooling needs a
+    power-of-two kernel and re-rounds the mean onto the input's grid (half up)."""
+
+    def __init__(self, kind, kernel, stride=None, name="pool"):
+        super().__init__()
+        self.name = name
+        if kind not in ("max", "avg"):
+            raise DdnhwError(f"layer {name}: pooling kind {kind!r} is not supported (max, avg)")
+        if not isinstance(kernel, int) or kernel < 1:
+            raise DdnhwError(f"layer {name}: kernel={kernel!r} must be an int >= 1")
+        if kind == "avg" and kernel & (kernel - 1):
+            raise DdnhwError(f"layer {name}: avgpool kernel={kernel} is not a power of two "
+                             f"(the integer mean is a sum and a shift)")
+        self.kind, self.kernel = kind, kernel
+        self.stride = kernel if stride is None else int(stride)
+
+    def forward(self, x, frac=None):
+        if self.kind == "max":
+            return nn.functional.max_pool2d(x, self.kernel, self.stride)
+        y = nn.functional.avg_pool2d(x, self.kernel, self.stride)
+        if frac is None:
+            return y
+        s = 2.0 ** frac
+        return round_ste(y * s) / s
+
+    def int_forward(self, x):
+        if self.kind == "max":
+            return nn.functional.max_pool2d(x, self.kernel, self.stride)
+        total = nn.functional.avg_pool2d(x, self.kernel, self.stride) * self.kernel ** 2
+        shift = (self.kernel ** 2).bit_length() - 1
+        return torch.floor((total + (1 << shift >> 1)) / 2.0 ** shift) if shift else total
+
+
+class QuantFlatten(nn.Module):
+    """NCHW feature map to vectors in NHWC order (H, W, C): the IR's flatten."""
+
+    def __init__(self, name="flatten"):
+        super().__init__()
+        self.name = name
+
+    def forward(self, x, frac=None):
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
+def fold_batchnorm(conv, bn):
+    """Fold ``bn`` (eval statistics) into ``conv``/linear weights and bias, in place."""
+    with torch.no_grad():
+        g = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shape = (-1,) + (1,) * (conv.weight.dim() - 1)
+        conv.weight.mul_(g.reshape(shape))
+        conv.bias.copy_((conv.bias - bn.running_mean) * g + bn.bias)
+
+
+def _requant(e, frac_in, frac_out):
+    """``(multiplier, shift)`` with ``acc * 2**(e + frac_out - frac_in)`` = ``acc * m >> s``."""
+    t = e + frac_out - frac_in
+    return torch.where(t > 0, torch.pow(2, torch.clamp(t, min=0)), torch.ones_like(t)), \
+        torch.clamp(-t, min=0)
+
+
+class QuantCNN(nn.Module):
+    """A sequential QAT network on images: ``QuantInput``, then ``layers``.
+
+    ``layers``: dicts with ``op`` one of ``conv`` (``out``, ``kernel``, ``stride`` 1,
+    ``padding`` 0, ``groups`` 1), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
+    ``flatten``, ``linear`` (``out``). Every conv/linear but the last is followed by
+    (BatchNorm2d for convs when ``bn``) and a ``QuantReLU``; the last must be a linear layer,
+    per tensor (its outputs are the logits). ``in_shape`` is ``(C, H, W)``.
+    """
+
+    def __init__(self, layers, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True):
+        super().__init__()
+        self.spec = [dict(s) for s in layers]
+        self.in_shape = tuple(int(v) for v in in_shape)
+        self.inp = QuantInput(in_bits)
+        mods = []
+        c, h, w = self.in_shape
+        macs = [k for k, s in enumerate(self.spec) if s.get("op") in ("conv", "linear")]
+        if not macs or self.spec[macs[-1]].get("op") != "linear":
+            raise DdnhwError("QuantCNN: the last conv/linear layer must be a linear layer")
+        flat = False
+        for k, s in enumerate(self.spec):
+            op, name = s.get("op"), s.get("name", f"{s.get('op')}{k}")
+            if op == "conv":
+                if flat:
+                    raise DdnhwError(f"layer {name}: conv after flatten")
+                extra = set(s) - {"op", "name", "out", "kernel", "stride", "padding", "groups",
+                                  "dilation"}
+                if extra:
+                    raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
+                conv = QuantConv2d(c, int(s["out"]), s["kernel"], s.get("stride", 1),
+                                   s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
+                                   w_bits, name)
+                mods.append(conv)
+                c = conv.out_channels
+                p, st, kk = conv.padding[0], conv.stride[0], conv.kernel_size[0]
+                h, w = (h + 2 * p - kk) // st + 1, (w + 2 * p - kk) // st + 1
+            elif op in ("maxpool", "avgpool"):
+                pool = QuantPool2d(op[:3], s["kernel"], s.get("stride"), name)
+                mods.append(pool)
+                h = (h - pool.kernel) // pool.stride + 1
+                w = (w - pool.kernel) // pool.stride + 1
+            elif op == "flatten":
+                mods.append(QuantFlatten(name))
+                c, flat = c * h * w, True
+            elif op == "linear":
+                if not flat:
+                    raise DdnhwError(f"layer {name}: linear needs a flatten before it")
+                last = k == macs[-1]
+                lin = QuantLinear(c, int(s["out"]), w_bits, per_channel=not last, name=name)
+                mods.append(lin)
+                c = lin.out_features
+            else:
+                raise DdnhwError(f"layer {name}: op {op!r} is not supported (conv, maxpool, "
+                                 f"avgpool, flatten, linear)")
+            if h < 1 or w < 1:
+                raise DdnhwError(f"layer {name}: the feature map vanished ({h}x{w})")
+            if op in ("conv", "linear") and k != macs[-1]:
+                if op == "conv" and bn:
+                    mods.append(nn.BatchNorm2d(c))
+                mods.append(QuantReLU(a_bits, name=f"relu{k}"))
+        self.body = nn.ModuleList(mods)
+        self.n_out = c
+
+    def set_quantize(self, on: bool):
+        for m in self.modules():
+            if hasattr(m, "quantize"):
+                m.quantize = on
+
+    def fold_batchnorm(self):
+        """Fold every BatchNorm into the conv before it and drop it (call before QAT)."""
+        mods = list(self.body)
+        out = []
+        for m in mods:
+            if isinstance(m, nn.BatchNorm2d):
+                fold_batchnorm(out[-1], m)
+                continue
+            out.append(m)
+        self.body = nn.ModuleList(out)
+
+    def forward(self, x, _calibrate=False):
+        x = self.inp(x)
+        frac = self.inp.frac if self.inp.quantize else None
+        for m in self.body:
+            if isinstance(m, (QuantConv2d, QuantLinear)):
+                x = m(x, frac)
+            elif isinstance(m, QuantReLU):
+                if _calibrate:
+                    h = torch.relu(x)
+                    m.calibrate(max(torch.quantile(h.flatten()[:1 << 24], 0.999).item(), 1e-6))
+                x = m(x)
+                frac = m.frac if m.quantize else None
+            elif isinstance(m, (QuantPool2d, QuantFlatten)):
+                x = m(x, frac)
+            else:
+                x = m(x)
+        return x
+
+    def calibrate(self, x):
+        """Fix the activations' power-of-two scales from the data (99.9th percentile)."""
+        was = self.training
+        self.eval()
+        with torch.no_grad():
+            self.forward(x, _calibrate=True)
+        self.train(was)
+
+    def _check_exportable(self):
+        for m in self.body:
+            if isinstance(m, nn.BatchNorm2d):
+                raise DdnhwError("QuantCNN: BatchNorm not folded; call model.fold_batchnorm() "
+                                 "before QAT and export")
+            if isinstance(m, QuantReLU) and m.frac is None:
+                raise DdnhwError(f"layer {m.name}: activation scale not calibrated; call "
+                                 f"model.calibrate(x) before export")
+
+    def int_forward(self, x_int):
+        """Integer-mode forward on integer input codes (N, C, H, W): what the hardware computes.
+
+        Convolutions run in float64, exact for every integer below 2**53 (the accumulator
+        types bound them far below)."""
+        self._check_exportable()
+        with torch.no_grad():
+            h = x_int.double()
+            frac, e = self.inp.frac, None
+            for m in self.body:
+                if isinstance(m, QuantConv2d):
+                    w, b, e = m.int_params(frac)
+                    h = m._conv_forward(h, w.double(), b.double())
+                elif isinstance(m, QuantLinear):
+                    w, b, e = m.int_params(frac)
+                    h = h @ w.double().T + b.double()
+                elif isinstance(m, QuantReLU):
+                    mult, shift = _requant(e, frac, m.frac)
+                    shape = (1, -1, 1, 1) if h.dim() == 4 else (1, -1)
+                    acc = h.long() * mult.reshape(shape)
+                    shift = shift.reshape(shape)
+                    half = torch.where(shift > 0, torch.pow(2, torch.clamp(shift - 1, min=0)),
+                                       torch.zeros_like(shift))
+                    h = torch.clamp((acc + half) >> shift, 0, (1 << m.bits) - 1).double()
+                    frac = m.frac
+                elif isinstance(m, QuantPool2d):
+                    h = m.int_forward(h)
+                elif isinstance(m, QuantFlatten):
+                    h = m(h)
+            return h.long()
+
+
+def export_cnn(model: QuantCNN, meta=None):
+    """The IR graph (NHWC) of a calibrated, BN-folded :class:`QuantCNN`."""
+    model._check_exportable()
+    frac = model.inp.frac
+    layers, e = [], None
+    for m in model.body:
+        if isinstance(m, (QuantConv2d, QuantLinear)):
+            for nm, arr in (("weight", m.weight), ("bias", m.bias)):
+                if not np.all(np.isfinite(arr.detach().numpy())):
+                    raise DdnhwError(f"layer {m.name}: {nm} contains NaN or Inf")
+            w, b, e = m.int_params(frac)
+            w, b, en = w.numpy(), b.numpy(), e.numpy()
+            spec = {"op": "dense", "name": m.name, "weight": w, "bias": b,
+                    "weight_frac": int(-en[0]) if np.all(en == en[0]) else 0}
+            if isinstance(m, QuantConv2d):
+                spec.update(op="conv2d", weight=w.transpose(0, 2, 3, 1), stride=m.stride[0],
+                            padding=m.padding[0], groups=m.groups)
+            layers.append(spec)
+        elif isinstance(m, QuantReLU):
+            mult, shift = _requant(e, frac, m.frac)
+            layers[-1]["requant"] = {"multiplier": mult.numpy(), "shift": shift.numpy(),
+                                     "lo": 0, "hi": (1 << m.bits) - 1,
+                                     "out_type": IntType(False, m.bits, m.frac)}
+            frac = m.frac
+        elif isinstance(m, QuantPool2d):
+            layers.append({"op": f"{m.kind}pool2d", "name": m.name, "kernel": m.kernel,
+                           "stride": m.stride})
+        elif isinstance(m, QuantFlatten):
+            layers.append({"op": "flatten", "name": m.name})
+    c, h, w = model.in_shape
+    info = {"kind": "cnn", "layers": model.spec, "in_shape": [h, w, c],
+            "in_bits": model.inp.bits}
+    info.update(meta or {})
+    return chain_graph(IntType(False, model.inp.bits, model.inp.frac), (h, w, c), layers,
+                       meta=info)
+
+
+class CNNConfig:
+    """Training settings of :func:`train_cnn` (keyword arguments)."""
+
+    def __init__(self, layers=None, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
+                 float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
+                 weight_decay=1e-4, seed=0):
+        self.layers = layers or [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
+                                 {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
+                                 {"op": "linear", "out": 10}]
+        self.in_shape, self.in_bits, self.w_bits, self.a_bits = in_shape, in_bits, w_bits, a_bits
+        self.bn, self.float_epochs, self.qat_epochs = bn, float_epochs, qat_epochs
+        self.batch, self.lr, self.qat_lr, self.weight_decay = batch, lr, qat_lr, weight_decay
+        self.seed = seed
+
+
+def train_cnn(xtr, ytr, xte, yte, cfg: CNNConfig = None, log=None):
+    """Float training (with BN), BN folding, calibration, QAT; returns a :class:`TrainResult`.
+
+    ``x`` arrays are (N, C*H*W) or (N, C, H, W) floats in [0, 1].
+    """
+    from .train import TrainResult, _epochs, accuracy
+
+    cfg = cfg or CNNConfig()
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    shape = (-1,) + tuple(cfg.in_shape)
+    xtr_t = torch.as_tensor(np.asarray(xtr, np.float32)).reshape(shape)
+    xte_t = torch.as_tensor(np.asarray(xte, np.float32)).reshape(shape)
+    ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
+    model = QuantCNN(cfg.layers, cfg.in_shape, cfg.in_bits, cfg.w_bits, cfg.a_bits, cfg.bn)
+    model.set_quantize(False)
+    _epochs(model, xtr_t, ytr_t, cfg.float_epochs, cfg.lr, cfg.weight_decay, cfg.batch, gen, log,
+            "float")
+    float_acc = accuracy(model, xte_t, yte_t)
+    model.eval()
+    model.fold_batchnorm()
+    model.set_quantize(True)
+    model.calibrate(xtr_t)
+    _epochs(model, xtr_t, ytr_t, cfg.qat_epochs, cfg.qat_lr, 0.0, cfg.batch, gen, log, "qat")
+    model.calibrate(xtr_t)
+    quant_acc = accuracy(model, xte_t, yte_t)
+    return TrainResult(model, float_acc, quant_acc, time.perf_counter() - t0)
