@@ -9,7 +9,7 @@ import os
 import numpy as np
 from amaranth.sim import Simulator
 
-__all__ = ["pack", "unpack", "run_stream"]
+__all__ = ["pack", "unpack", "run_stream", "run_beats"]
 
 
 def _elem(port_payload):
@@ -90,3 +90,57 @@ def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None
     else:
         sim.run()
     return np.array(outs, dtype=np.int64).reshape(n, lo), log
+
+
+def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
+    """Stream the rows of ``beats`` (one per input beat) through ``dut`` and collect ``n_out``
+    output beats, for blocks whose beats in and out differ in number (image streams: pixels
+    in, windows or vectors out). Returns ``(outputs (n_out, lanes), log)`` as
+    :func:`run_stream`; ``idle``/``stall`` are probabilities or functions of the cycle."""
+    beats = np.asarray(beats, dtype=np.int64)
+    wi = _elem(dut.i.payload)[0]
+    wo, so, lo = _elem(dut.o.payload)
+    n = len(beats)
+    rng = np.random.default_rng(seed)
+    max_cycles = max_cycles or (n + n_out + 50) * 20 + 10 * getattr(dut, "latency", 10)
+    outs, log = [], {"in": [], "out": [], "protocol": []}
+
+    def hold(p, cyc):
+        return bool(p(cyc)) if callable(p) else rng.random() < p
+
+    async def bench(ctx):
+        k, cyc, pending = 0, 0, None
+        while len(outs) < n_out:
+            if cyc > max_cycles:
+                raise TimeoutError(f"only {len(outs)} of {n_out} outputs after {cyc} cycles "
+                                   f"({k} of {n} inputs accepted)")
+            drive = k < n and not hold(idle, cyc)
+            ctx.set(dut.i.valid, int(drive))
+            ctx.set(dut.i.payload.as_value(), pack(beats[k], wi) if drive else 0)
+            ctx.set(dut.o.ready, int(not hold(stall, cyc)))
+            _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.as_value())
+            if pending is not None and (not ov or op != pending):
+                log["protocol"].append(cyc)
+            pending = None
+            if iv and ir:
+                log["in"].append(cyc)
+                k += 1
+            if ov and orr:
+                log["out"].append(cyc)
+                outs.append(unpack(op, wo, so, lo))
+            elif ov:
+                pending = op
+            cyc += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    if vcd is None and os.environ.get("DDNHW_VCD") == "1":
+        vcd = os.path.join(os.environ.get("DDNHW_VCD_DIR", "."), f"{type(dut).__name__}.vcd")
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return np.array(outs, dtype=np.int64).reshape(n_out, lo), log

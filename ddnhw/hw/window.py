@@ -1,0 +1,286 @@
+"""Image streaming blocks: sliding-window generator (line buffer), window pooling, collector,
+and a chain of blocks behind one stream pair.
+
+Images stream as pixels in raster order (row by row, left to right), one pixel per beat:
+``ArrayLayout(elem, C)``, lane ``c`` = channel ``c`` (NHWC). A window beat has ``KH * KW * C``
+lanes in ``(ky, kx, c)`` order, which is the row-major flattening of an NHWC filter: a window
+stream feeds :class:`~ddnhw.hw.Dense` / :class:`~ddnhw.hw.FoldedDense` directly.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._types import check_int_type, int_shape
+
+__all__ = ["SlidingWindow", "WindowPool", "Collector", "Chain"]
+
+
+def _check_pos(name, v, lo=1):
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, not {v!r}")
+
+
+def _silence_on_error(setup):
+    def init(self, *args, **kwargs):
+        try:
+            setup(self, *args, **kwargs)
+        except Exception:
+            self._MustUse__silence = True  # a rejected block is not an unused one
+            raise
+    return init
+
+
+class SlidingWindow(wiring.Component):
+    """Windows of ``kh x kw`` pixels at every output position of a strided, zero-padded image.
+
+    Parameters: ``height``, ``width``, ``channels`` of the input image; ``elem_type``
+    (:class:`ddnhw.ir.IntType` of a channel value); ``kh``, ``kw``; ``stride``; ``padding``
+    (zeros on every side, ``< min(kh, kw)``).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(elem, channels)))``, one pixel per beat in
+    raster order, ``height * width`` beats per image; ``o`` is
+    ``Out(stream.Signature(ArrayLayout(elem, kh * kw * channels)))``, one window per output
+    position in raster order, ``out_h * out_w`` beats per image; lanes ``(ky, kx, c)``, the
+    value of input pixel ``(oy * stride - padding + ky, ox * stride - padding + kx)`` or 0
+    outside the image. Images follow each other without gaps.
+
+    Storage: ``kh`` image rows of pixels in registers (a line buffer); a new row overwrites the
+    oldest one once no pending window needs it. Input is stalled while a window that needs the
+    row being overwritten is pending, so ``ii`` (cycles per image at full rate) is at most
+    ``height * width + out_h * out_w + 1``; ``latency`` is the cycles from an image's first
+    pixel to its first window at full rate. Arbitrary idle cycles and backpressure are tolerated.
+    """
+
+    @_silence_on_error
+    def __init__(self, height, width, channels, elem_type, kh, kw, stride=1, padding=0):
+        for name, v in (("height", height), ("width", width), ("channels", channels),
+                        ("kh", kh), ("kw", kw), ("stride", stride)):
+            _check_pos(name, v)
+        _check_pos("padding", padding, 0)
+        check_int_type("elem_type", elem_type)
+        if padding >= min(kh, kw):
+            raise ValueError(f"padding {padding} must be smaller than the kernel {kh}x{kw}")
+        self.height, self.width, self.channels = height, width, channels
+        self.kh, self.kw, self.stride, self.padding = kh, kw, stride, padding
+        self.elem_type = elem_type
+        self.out_h = (height + 2 * padding - kh) // stride + 1
+        self.out_w = (width + 2 * padding - kw) // stride + 1
+        if self.out_h < 1 or self.out_w < 1:
+            raise ValueError(f"kernel {kh}x{kw} does not fit the image {height}x{width} "
+                             f"(padding {padding})")
+        self.beats_in, self.beats_out = height * width, self.out_h * self.out_w
+        self.latency = min(kh - padding, height) * width + 1
+        self.ii = self.beats_in + self.beats_out + 1
+        self.lanes = kh * kw * channels
+        bits = elem_type.bits
+        px = width * kh * channels * bits
+        self.estimate = {"luts": int(self.lanes * bits * (width * kh // 2 + 2) + 40),
+                         "ffs": int(px + self.lanes * bits + 40), "dsps": 0, "brams": 0}
+        shape = int_shape(elem_type)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(shape, channels))),
+            "o": Out(stream.Signature(data.ArrayLayout(shape, self.lanes))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        H, W, KH, KW, S, P = (self.height, self.width, self.kh, self.kw, self.stride,
+                              self.padding)
+        pix = self.channels * self.elem_type.bits
+        cw = max(H, W, KH).bit_length() + 2     # signed coordinates, room for -P and +K
+        buf = [[Signal(pix, name=f"buf_{r}_{x}", reset_less=True) for x in range(W)]
+               for r in range(KH)]
+        rows = Array(Array(row) for row in buf)
+
+        in_x = Signal(range(W))
+        in_y = Signal(signed(cw))
+        in_slot = Signal(range(KH))
+        in_done = Signal()
+        out_x = Signal(range(self.out_w))
+        out_y = Signal(range(self.out_h))
+        x0 = Signal(signed(cw), init=-P)
+        y0 = Signal(signed(cw), init=-P)
+        oslot = Signal(range(KH), init=(-P) % KH)
+        out_done = Signal()
+
+        accept = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~in_done & (out_done | (in_y < y0 + KH))),
+            accept.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(accept):
+            m.d.sync += rows[in_slot][in_x].eq(self.i.payload.as_value())
+            with m.If(in_x == W - 1):
+                m.d.sync += in_x.eq(0)
+                with m.If(in_y == H - 1):
+                    m.d.sync += [in_y.eq(0), in_slot.eq(0), in_done.eq(1)]
+                with m.Else():
+                    m.d.sync += [in_y.eq(in_y + 1),
+                                 in_slot.eq(Mux(in_slot == KH - 1, 0, in_slot + 1))]
+            with m.Else():
+                m.d.sync += in_x.eq(in_x + 1)
+
+        # the window at (x0, y0), from the registers (a row being written is never read)
+        window = []
+        for ky in range(KH):
+            slot = Signal(range(KH), name=f"slot{ky}")
+            t = oslot + ky
+            m.d.comb += slot.eq(Mux(t >= KH, t - KH, t) if ky else oslot)
+            row_in = (y0 + ky >= 0) & (y0 + ky < H)
+            for kx in range(KW):
+                col = Signal(signed(cw), name=f"col{kx}_{ky}")
+                m.d.comb += col.eq(x0 + kx)
+                inside = row_in & (col >= 0) & (col < W)
+                window.append(Mux(inside, rows[slot][col.as_unsigned()[:max(1, (W - 1)
+                                                                           .bit_length())]],
+                                  Const(0, pix)))
+
+        ready_rows = in_done | (in_y >= y0 + KH)
+        emit = Signal()
+        m.d.comb += emit.eq(~out_done & ready_rows & (~self.o.valid | self.o.ready))
+        with m.If(emit):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.as_value().eq(Cat(*window))]
+            with m.If(out_x == self.out_w - 1):
+                m.d.sync += [out_x.eq(0), x0.eq(-P)]
+                with m.If(out_y == self.out_h - 1):
+                    m.d.sync += out_done.eq(1)
+                with m.Else():
+                    t = oslot + S % KH
+                    m.d.sync += [out_y.eq(out_y + 1), y0.eq(y0 + S),
+                                 oslot.eq(Mux(t >= KH, t - KH, t))]
+            with m.Else():
+                m.d.sync += [out_x.eq(out_x + 1), x0.eq(x0 + S)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        with m.If(in_done & out_done):       # both sides finished the image: next image
+            m.d.sync += [in_done.eq(0), out_done.eq(0), out_y.eq(0), y0.eq(-P),
+                         oslot.eq((-P) % KH)]
+        return m
+
+
+class WindowPool(wiring.Component):
+    """Per-channel reduction of a window beat (lanes ``(k, c)``, ``k`` over ``size`` window
+    positions): ``"max"``, or ``"avg"``: ``(sum + 2**(s-1)) >> s`` with ``s = log2(size)``
+    (``size`` a power of two; round half up, as ``ddnhw.golden.fixedpoint.round_shift``).
+
+    Ports: ``i`` ``ArrayLayout(elem, size * channels)``, ``o`` ``ArrayLayout(elem, channels)``.
+    ``latency == 1``, ``ii == 1``; ``i.ready == ~o.valid | o.ready``.
+    """
+
+    @_silence_on_error
+    def __init__(self, kind, size, channels, elem_type):
+        if kind not in ("max", "avg"):
+            raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
+        _check_pos("size", size)
+        _check_pos("channels", channels)
+        check_int_type("elem_type", elem_type)
+        if kind == "avg" and size & (size - 1):
+            raise ValueError(f"avg pooling needs a power-of-two window size, not {size}")
+        self.kind, self.size, self.channels, self.elem_type = kind, size, channels, elem_type
+        self.latency, self.ii = 1, 1
+        b = elem_type.bits
+        self.estimate = {"luts": int(channels * (size - 1) * (2 * b if kind == "max" else b + 2)),
+                         "ffs": int(channels * b + 1), "dsps": 0, "brams": 0}
+        shape = int_shape(elem_type)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(shape, size * channels))),
+            "o": Out(stream.Signature(data.ArrayLayout(shape, channels))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ce = Signal()
+        m.d.comb += [ce.eq(~self.o.valid | self.o.ready), self.i.ready.eq(ce)]
+        C, n = self.channels, self.size
+        shift = n.bit_length() - 1
+        with m.If(ce):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+            for c in range(C):
+                vals = [self.i.payload[k * C + c] for k in range(n)]
+                while len(vals) > 1:       # balanced tree
+                    nxt = []
+                    for a, b in zip(vals[::2], vals[1::2]):
+                        nxt.append(Mux(a > b, a, b) if self.kind == "max" else a + b)
+                    if len(vals) % 2:
+                        nxt.append(vals[-1])
+                    vals = nxt
+                v = vals[0]
+                if self.kind == "avg" and shift:
+                    v = (v + (1 << (shift - 1))) >> shift
+                m.d.sync += self.o.payload[c].eq(v)
+        return m
+
+
+class Collector(wiring.Component):
+    """Gathers ``beats`` consecutive beats of ``lanes`` lanes into one beat of
+    ``beats * lanes`` lanes (beat ``k`` in lanes ``[k * lanes, (k + 1) * lanes)``): the flatten
+    of a streamed feature map into the vector of the following dense layer.
+
+    ``latency == 1`` (last beat in to vector out), ``ii == beats + 1``; tolerates arbitrary idle
+    cycles and backpressure.
+    """
+
+    @_silence_on_error
+    def __init__(self, beats, lanes, elem_type):
+        _check_pos("beats", beats)
+        _check_pos("lanes", lanes)
+        check_int_type("elem_type", elem_type)
+        self.beats, self.lanes, self.elem_type = beats, lanes, elem_type
+        self.latency, self.ii = 1, beats + 1
+        self.estimate = {"luts": 8, "ffs": int(beats * lanes * elem_type.bits + 8), "dsps": 0,
+                         "brams": 0}
+        shape = int_shape(elem_type)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(shape, lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(shape, beats * lanes))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.lanes * self.elem_type.bits
+        count = Signal(range(self.beats))
+        acc = self.o.payload.as_value()
+        m.d.comb += self.i.ready.eq(~self.o.valid)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            new = Cat(acc[w:], self.i.payload.as_value()) if self.beats > 1 else \
+                self.i.payload.as_value()
+            m.d.sync += acc.eq(new)       # shift in at the top: the first beat ends at lane 0
+            with m.If(count == self.beats - 1):
+                m.d.sync += [count.eq(0), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        return m
+
+
+class Chain(wiring.Component):
+    """Blocks connected in a row behind the first one's ``i`` and the last one's ``o``.
+
+    ``latency`` is the sum, ``ii`` the largest of the blocks'; ``estimate`` the sum.
+    """
+
+    def __init__(self, *blocks):
+        if not blocks:
+            raise ValueError("Chain needs at least one block")
+        self.blocks = list(blocks)
+        self.latency = sum(b.latency for b in blocks)
+        self.ii = max(b.ii for b in blocks)
+        keys = sorted({k for b in blocks for k in getattr(b, "estimate", {})})
+        self.estimate = {k: sum(getattr(b, "estimate", {}).get(k, 0) for b in blocks)
+                         for k in keys}
+        super().__init__({"i": In(stream.Signature(blocks[0].i.payload.shape())),
+                          "o": Out(stream.Signature(blocks[-1].o.payload.shape()))})
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, b in enumerate(self.blocks):
+            m.submodules[f"b{k}_{type(b).__name__.lower()}"] = b
+        wiring.connect(m, wiring.flipped(self.i), self.blocks[0].i)
+        for a, b in zip(self.blocks, self.blocks[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.blocks[-1].o, wiring.flipped(self.o))
+        return m
