@@ -8,14 +8,24 @@ import contextlib
 import os
 import tempfile
 
-__all__ = ["atomic_open", "write_text", "write_bytes"]
+from ddnhw import DdnhwError
+
+__all__ = ["atomic_open", "write_text", "write_bytes", "WriteError"]
+
+
+class WriteError(DdnhwError, OSError):
+    """A file could not be written (full disk, no permission, ...); the message names it.
+    Nothing was left under its name."""
 
 
 @contextlib.contextmanager
 def atomic_open(path, mode="w"):
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=d)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=d)
+    except OSError as e:
+        raise WriteError(e.errno, f"{path}: cannot write: {e.strerror or e}") from None
     try:
         kw = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with os.fdopen(fd, mode, **kw) as f:
@@ -24,9 +34,11 @@ def atomic_open(path, mode="w"):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise WriteError(e.errno, f"{path}: cannot write: {e.strerror or e}") from None
         raise
 
 

@@ -26,7 +26,11 @@ from ddnhw import DdnhwError
 
 from .payload import Lanes, StreamLayout, read_hex, write_hex
 
-__all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator"]
+__all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError"]
+
+
+class CosimInputError(DdnhwError, ValueError):
+    """Input vectors that do not fit the DUT (lanes, range); the message names the DUT."""
 
 SIMULATORS = ("verilator", "icarus")
 MODES = ("bulk", "bfm")
@@ -223,11 +227,16 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     if not verilog.is_file():
         raise DdnhwError(f"cosim: Verilog file {verilog} does not exist")
     layout = StreamLayout.from_manifest(manifest, verilog)
-    x = _rows(inputs, layout.i.lanes)
+    try:
+        x = _rows(inputs, layout.i.lanes)
+    except (ValueError, TypeError) as e:
+        raise CosimInputError(f"cosim: inputs for {layout.top}: {e}") from None
     if x.shape[1] != layout.i.lanes:
-        raise ValueError(f"inputs have {x.shape[1]} lanes per vector, the DUT takes {layout.i.lanes}")
+        raise CosimInputError(f"cosim: inputs have {x.shape[1]} lanes per vector, the DUT "
+                              f"{layout.top} takes {layout.i.lanes}")
     if x.size and (x.min() < layout.i.lo or x.max() > layout.i.hi):
-        raise ValueError(f"inputs outside [{layout.i.lo}, {layout.i.hi}], the DUT's input range")
+        raise CosimInputError(f"cosim: inputs [{x.min()}, {x.max()}] outside [{layout.i.lo}, "
+                              f"{layout.i.hi}], the input range of {layout.top}")
     exp = None
     if expected is not None:
         exp = _rows(expected, layout.o.lanes)

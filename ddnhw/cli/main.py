@@ -61,7 +61,11 @@ def _vectors(graph, spec, seed):
             x = np.load(p, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise DdnhwError(f"{p}: cannot read input vectors: {e}") from None
-        return golden.check_input(graph, x.reshape((len(x),) + graph.input.shape))
+        shape = graph.input.shape
+        if x.ndim == 0 or x.size != len(x) * int(np.prod(shape)):
+            raise DdnhwError(f"{p}: input vectors have shape {x.shape}, the model takes "
+                             f"(N, {', '.join(map(str, shape))})")
+        return golden.check_input(graph, x.reshape((len(x),) + shape))
     raise DdnhwError(f"--vectors {spec!r}: use 'test', 'random:N' or a .npy file")
 
 
