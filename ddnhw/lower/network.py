@@ -70,14 +70,15 @@ class Network(wiring.Component):
             cur = n.outputs[0]
         if cur != graph.outputs[0]:
             raise ValueError(f"graph output {graph.outputs[0]!r} is not the chain's end {cur!r}")
-        for t in (graph.input, graph.output):
-            if len(t.shape) != 1:
-                raise ValueError(f"tensor {t.name!r}: only 1-D tensors supported, shape {t.shape}")
+        for t in (graph.input, graph.output):   # an image input streams one pixel per beat
+            if len(t.shape) != 1 and not (t is graph.input and len(t.shape) == 3):
+                raise ValueError(f"tensor {t.name!r}: only 1-D tensors (and an (H, W, C) image "
+                                 f"input) supported, shape {t.shape}")
         folding = options.get("folding")
         if folding is not None:
             if not isinstance(folding, dict):
                 raise TypeError(f"folding must be a dict {{layer: (pe, simd)}}, not {folding!r}")
-            dense = {n.name for n in graph.nodes if n.op == "dense"}
+            dense = {n.name for n in graph.nodes if n.op in ("dense", "conv2d")}
             for k, v in folding.items():
                 if k not in dense:
                     raise ValueError(f"folding names {k!r}, which is not a dense layer "
@@ -102,15 +103,15 @@ class Network(wiring.Component):
                 self.layers.append({
                     "name": n.name, "op": n.op, "block": type(host).__name__,
                     "fused_into": fused_into[n.name], "latency": 0, "ii": int(host.ii),
-                    "in_lanes": int(graph.tensors[n.inputs[0]].shape[0]),
-                    "out_lanes": int(graph.tensors[n.outputs[0]].shape[0]),
+                    "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
+                    "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
                     "estimate": dict.fromkeys(RESOURCES, 0)})
                 continue
             self.layers.append({
                 "name": n.name, "op": n.op, "block": type(b).__name__,
                 "latency": int(b.latency), "ii": int(b.ii),
-                "in_lanes": int(graph.tensors[n.inputs[0]].shape[0]),
-                "out_lanes": int(graph.tensors[n.outputs[0]].shape[0]),
+                "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
+                "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
                 "estimate": estimate_block(b, family),
             })
             if n.op == "dense":
@@ -121,8 +122,8 @@ class Network(wiring.Component):
                     self.layers[-1]["fuses"] = fused[n.name].name
         ti, to = graph.input, graph.output
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[0]))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[0]))),
+            "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1]))),
+            "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[-1]))),
         })
 
     def elaborate(self, platform):
@@ -148,10 +149,12 @@ def _write_atomic(path, text):
 
 def _port(tensor, prefix):
     t = tensor.dtype
-    return {"tensor": tensor.name, "lanes": int(tensor.shape[0]), "bits": int(t.bits),
+    return {"tensor": tensor.name, "lanes": int(tensor.shape[-1]), "bits": int(t.bits),
             "signed": bool(t.signed), "frac": int(t.frac),
             "ports": {"payload": f"{prefix}__payload", "valid": f"{prefix}__valid",
-                      "ready": f"{prefix}__ready"}}
+                      "ready": f"{prefix}__ready"},
+            **({"shape": list(tensor.shape), "beats": int(np.prod(tensor.shape[:-1]))}
+               if len(tensor.shape) > 1 else {})}
 
 
 def _jsonable(v):

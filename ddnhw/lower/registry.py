@@ -1,9 +1,12 @@
 """IR op -> hardware block factory registry."""
 from __future__ import annotations
 
-from ddnhw.hw import Dense, FoldedDense, Requantizer
+import numpy as np
 
-__all__ = ["LOWERINGS", "register", "lower_node", "fusions"]
+from ddnhw.hw import Dense, FoldedDense, Requantizer
+from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
+
+__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix"]
 
 LOWERINGS = {}
 
@@ -70,3 +73,61 @@ def _requant(graph, node, **_):
     a = node.attrs
     return Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
                        graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype)
+
+
+def conv_matrix(weight, channels, groups):
+    """An NHWC conv weight ``(O, KH, KW, C/groups)`` as the dense matrix ``(O, KH*KW*C)`` over
+    a window beat (lanes ``(ky, kx, c)``); channels outside an output's group are zero (no
+    logic in an unrolled :class:`Dense`)."""
+    w = np.asarray(weight, dtype=np.int64)
+    o, kh, kw, cg = w.shape
+    full = np.zeros((o, kh, kw, channels), dtype=np.int64)
+    og = o // groups
+    for g in range(groups):
+        full[g * og:(g + 1) * og, :, :, g * cg:(g + 1) * cg] = w[g * og:(g + 1) * og]
+    return full.reshape(o, -1)
+
+
+def _window(graph, node, kh, kw, stride, padding):
+    x = graph.tensors[node.inputs[0]]
+    h, w, c = x.shape
+    return SlidingWindow(h, w, c, x.dtype, kh, kw, stride, padding)
+
+
+@register("conv2d")
+def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
+    """:class:`SlidingWindow` then an unrolled :class:`Dense` over each window, or a
+    :class:`FoldedDense` when ``folding`` maps the node's name to ``(pe, simd)``."""
+    a = node.attrs
+    xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
+    c = graph.tensors[node.inputs[0]].shape[-1]
+    w = conv_matrix(a["weight"], c, int(a.get("groups", 1)))
+    win = _window(graph, node, a["weight"].shape[1], a["weight"].shape[2], int(a["stride"]),
+                  int(a["padding"]))
+    fold = (folding or {}).get(node.name)
+    if fold is not None:
+        mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]))
+    else:
+        mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
+    return Chain(win, mac)
+
+
+def _pool(kind):
+    def factory(graph, node, **_):
+        k = int(node.attrs["kernel"])
+        x = graph.tensors[node.inputs[0]]
+        return Chain(_window(graph, node, k, k, int(node.attrs["stride"]), 0),
+                     WindowPool(kind, k * k, x.shape[-1], x.dtype))
+    factory.__doc__ = f":class:`SlidingWindow` then a {kind} :class:`WindowPool`."
+    return factory
+
+
+register("maxpool2d")(_pool("max"))
+register("avgpool2d")(_pool("avg"))
+
+
+@register("flatten")
+def _flatten(graph, node, **_):
+    """A :class:`Collector` of the feature map's pixels into one vector beat."""
+    x = graph.tensors[node.inputs[0]]
+    return Collector(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
