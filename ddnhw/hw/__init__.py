@@ -3,7 +3,8 @@
 Blocks know nothing about graphs; each states ``latency`` and ``ii`` (cycles) as attributes.
 """
 from .dense import Dense
+from .fifo import StreamFIFO
 from .folded import FoldedDense
 from .requant import Requantizer
 
-__all__ = ["Dense", "FoldedDense", "Requantizer"]
+__all__ = ["Dense", "FoldedDense", "Requantizer", "StreamFIFO"]

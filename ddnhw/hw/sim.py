@@ -38,10 +38,15 @@ def unpack(value, width, signed, lanes):
     return out
 
 
+def _withhold(p, rng, cycle):
+    return bool(p(cycle)) if callable(p) else rng.random() < p
+
+
 def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
     """Stream the rows of ``x`` through ``dut``; returns ``(outputs, log)``.
 
-    ``idle``/``stall``: per-cycle probability of withholding ``i.valid`` / ``o.ready``.
+    ``idle``/``stall``: per-cycle probability of withholding ``i.valid`` / ``o.ready``, or a
+    function of the cycle number that returns True to withhold it (bursts, slow consumers).
     ``log`` holds the cycle of every input and output handshake (``"in"``, ``"out"``) and
     ``"protocol"`` errors (a valid payload that changed or was dropped while stalled).
     Waveforms are written to ``vcd`` (or ``$DDNHW_VCD_DIR``) only when ``DDNHW_VCD=1``.
@@ -60,10 +65,10 @@ def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None
         while len(outs) < n:
             if cyc > max_cycles:
                 raise TimeoutError(f"only {len(outs)} of {n} outputs after {cyc} cycles")
-            drive = k < n and rng.random() >= idle
+            drive = k < n and not _withhold(idle, rng, cyc)
             ctx.set(dut.i.valid, int(drive))
             ctx.set(dut.i.payload.as_value(), pack(x[k], wi) if drive else 0)
-            ctx.set(dut.o.ready, int(rng.random() >= stall))
+            ctx.set(dut.o.ready, int(not _withhold(stall, rng, cyc)))
             _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
                 dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.as_value())
             if pending is not None and (not ov or op != pending):

@@ -12,11 +12,34 @@ from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ddnhw.hw import StreamFIFO
 from ddnhw.hw._types import int_shape
 from .estimate import RESOURCES, estimate_block
 from .registry import fusions, lower_node
 
-__all__ = ["Network", "build_network", "generate", "graph_sha256"]
+__all__ = ["Network", "build_network", "generate", "graph_sha256", "fifo_depth",
+           "FIFO_MAX_DEPTH"]
+
+# deepest FIFO the schedule asks for: beyond this a burst is absorbed by the producer's stall
+# (the throughput is the bottleneck II at any depth); each beat costs a whole vector of bits
+FIFO_MAX_DEPTH = 4
+
+
+def fifo_depth(ii_producer, ii_consumer, max_depth=FIFO_MAX_DEPTH) -> int:
+    """Depth of the FIFO between two blocks (0: none) from their initiation intervals.
+
+    A linear chain of blocks that each hold one output vector and stall together runs at the
+    largest II with no FIFO at all (no layer waits on anything but the bottleneck), and cannot
+    deadlock. A FIFO helps only where the producer is faster (``ii_producer < ii_consumer``):
+    it holds the ``ceil(ii_consumer / ii_producer)`` vectors the producer can finish during one
+    consumer interval, so a burst at the network's input proceeds at the producer's rate
+    instead of the consumer's (capped at ``max_depth``, at least the 2 beats, or 3 for a
+    producer of II 1, at which the FIFO itself keeps the producer's rate). A slower producer
+    gets none: the consumer would wait for it whatever the depth."""
+    if ii_producer >= ii_consumer:
+        return 0
+    need = -(-ii_consumer // ii_producer)
+    return max(3 if ii_producer == 1 else 2, min(max_depth, need))
 
 
 def graph_sha256(graph) -> str:
@@ -46,14 +69,18 @@ class Network(wiring.Component):
     name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`),
     ``fuse_requant`` (default True: a folded layer computes the requant node that follows it
     with its PE lanes; that node's layer entry then has ``fused_into``), ``family``
-    (``"ice40"``/``"ecp5"``: which calibration the resource estimates use).
+    (``"ice40"``/``"ecp5"``: which calibration the resource estimates use), ``fifos``
+    (``"auto"``, the default: a :class:`~ddnhw.hw.StreamFIFO` after every block whose consumer
+    is slower, of depth :func:`fifo_depth`; ``"none"``; or ``{producer layer name: depth}``).
+    A FIFO's layer entry has ``op`` ``"fifo"``, ``depth``, ``after`` (the producer layer).
     """
 
     def __init__(self, graph, **options):
         try:
             self._setup(graph, **options)
         except Exception:
-            self._MustUse__silence = True  # a rejected network is not an unused one
+            for b in (self, *getattr(self, "blocks", ())):
+                b._MustUse__silence = True  # a rejected network is not an unused one
             raise
 
     def _setup(self, graph, **options):
@@ -91,11 +118,21 @@ class Network(wiring.Component):
         self.names = [n.name for n in graph.nodes if n.name not in fused_into]
         self.blocks = [lower_node(graph, n, fused=fused.get(n.name), **options)
                        for n in graph.nodes if n.name not in fused_into]
+        by_name = dict(zip(self.names, self.blocks))
+        fifos = self._plan_fifos(options.get("fifos", "auto"))
+        self.fifos = {}
+        for name, depth in fifos.items():
+            self.fifos[name] = StreamFIFO(by_name[name].o.payload.shape(), depth)
+        order = []
+        for name, b in zip(self.names, self.blocks):
+            order.append((name, b))
+            if name in self.fifos:
+                order.append((f"{name}_fifo", self.fifos[name]))
+        self.names, self.blocks = [n for n, _ in order], [b for _, b in order]
         self.latency = sum(b.latency for b in self.blocks)
         self.ii = max(b.ii for b in self.blocks)
         self.layers = []
         family = options.get("family", "ice40")
-        by_name = dict(zip(self.names, self.blocks))
         for n in graph.nodes:
             b = by_name.get(n.name)
             if b is None:     # computed inside the folded layer before it
@@ -120,11 +157,44 @@ class Network(wiring.Component):
                                         "simd": int(getattr(b, "simd", b.n_in))})
                 if n.name in fused:
                     self.layers[-1]["fuses"] = fused[n.name].name
+        layers, self.layers = self.layers, []
+        for k, layer in enumerate(layers):   # a FIFO entry after its producer's last entry
+            self.layers.append(layer)
+            host = layer.get("fused_into", layer["name"])
+            nxt = layers[k + 1] if k + 1 < len(layers) else {}
+            if host in self.fifos and nxt.get("fused_into") != host:
+                f = self.fifos[host]
+                self.layers.append({
+                    "name": f"{host}_fifo", "op": "fifo", "block": type(f).__name__,
+                    "after": host, "depth": f.depth, "latency": f.latency, "ii": f.ii,
+                    "in_lanes": layer["out_lanes"], "out_lanes": layer["out_lanes"],
+                    "estimate": estimate_block(f, family)})
         ti, to = graph.input, graph.output
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1]))),
             "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[-1]))),
         })
+
+    def _plan_fifos(self, fifos):
+        """``{producer block name: depth}`` for the ``fifos`` option."""
+        if fifos == "none":
+            return {}
+        if fifos == "auto":
+            out = {}
+            for (name, a), b in zip(zip(self.names, self.blocks), self.blocks[1:]):
+                d = fifo_depth(a.ii, b.ii)
+                if d:
+                    out[name] = d
+            return out
+        if not isinstance(fifos, dict):
+            raise TypeError(f"fifos must be 'auto', 'none' or {{layer: depth}}, not {fifos!r}")
+        for k, v in fifos.items():
+            if k not in self.names[:-1]:
+                raise ValueError(f"fifos names {k!r}, which is not a block followed by another "
+                                 f"(have: {', '.join(self.names[:-1])})")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v == 1:
+                raise ValueError(f"fifos[{k!r}] must be 0 or a depth >= 2, not {v!r}")
+        return {k: v for k, v in fifos.items() if v}
 
     def elaborate(self, platform):
         m = Module()

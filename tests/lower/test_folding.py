@@ -45,13 +45,15 @@ def test_folded_network_exact(folding):
 def test_folded_network_unfused(folding):
     # the requant node as its own Requantizer block after the folded layer
     net, _ = check_folded_network(3, (12, 6, 4), folding, fuse_requant=False)
-    assert [type(b).__name__ for b in net.blocks] == ["FoldedDense", "Requantizer", "FoldedDense"]
+    # the Requantizer (II 1) feeds a slower layer: a FIFO between them (see test_fifo.py)
+    assert [type(b).__name__ for b in net.blocks] == ["FoldedDense", "Requantizer", "StreamFIFO",
+                                                      "FoldedDense"]
 
 
 def test_folded_network_fused_layers():
     net, _ = check_folded_network(4, (12, 6, 5, 4), {"fc0": (2, 3), "fc2": (2, 5)})
     assert [type(b).__name__ for b in net.blocks] == [
-        "FoldedDense", "Dense", "Requantizer", "FoldedDense"]
+        "FoldedDense", "Dense", "Requantizer", "StreamFIFO", "FoldedDense"]
     rq = net.layers[1]
     assert (rq["name"], rq["fused_into"], rq["latency"]) == ("fc0_rq", "fc0", 0)
     assert net.layers[0]["fuses"] == "fc0_rq"
