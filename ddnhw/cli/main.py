@@ -180,10 +180,43 @@ def cmd_boards(a):
     return 0
 
 
+def cmd_demo_cnn(a):
+    from ddnhw import cnn_demo, flow
+
+    out = flow.ensure_writable_dir(a.out)
+    prog = Progress(3, a.quiet)
+    prog.step(f"training a digits CNN (conv 3x3 x{a.channels}, maxpool 2, dense 10), "
+              f"{a.bits}-bit QAT")
+    graph, m = cnn_demo.train_digits_cnn(channels=a.channels, bits=a.bits,
+                                         float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs,
+                                         seed=a.seed, log=None if a.quiet else prog.log)
+    flow.save_graph(graph, out / "model.npz")
+    prog.done(f": float {m['float_accuracy']:.4f}, quantized {m['golden_accuracy']:.4f}")
+    prog.step("generating RTL (Amaranth → Verilog; pixels in, logits out)")
+    man = cnn_demo.generate_cnn(graph, out / "rtl")
+    x, y = cnn_demo.digits_images(graph)
+    x = x[:a.sim_images]
+    prog.step(f"Amaranth simulation of {len(x)} test images under random idle/backpressure")
+    r = cnn_demo.sim_check(graph, x, seed=a.seed)
+    prog.done()
+    summary = {**m, "sim_images": len(x), "mismatches": r["mismatches"],
+               "sim_accuracy": float((r["outputs"].argmax(1) == y[:len(x)]).mean()),
+               "latency_cycles": man["latency_cycles"], "ii_cycles": man["ii_cycles"],
+               "estimate": man["estimate"], "output_dir": str(out.resolve())}
+    flow.write_json_atomic(out / "summary.json", summary)
+    if a.json:
+        flow.write_json_atomic(Path(a.json), summary)
+    for k in ("float_accuracy", "golden_accuracy", "sim_accuracy", "mismatches", "ii_cycles"):
+        print(f"  {k:<16}  {summary[k]}")
+    return 0 if r["mismatches"] == 0 else 1
+
+
 def cmd_demo(a):
     import numpy as np
     from ddnhw import flow, golden
 
+    if getattr(a, "model", "mlp") == "cnn":
+        return cmd_demo_cnn(a)
     out = flow.ensure_writable_dir(a.out)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
     prog = Progress(3 + len(boards), a.quiet)
@@ -283,6 +316,12 @@ def _parser():
     s.add_argument("--boards", default="icebreaker",
                    help="comma-separated boards to synthesize for (default icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
+    s.add_argument("--model", default="mlp", choices=["mlp", "cnn"],
+                   help="mlp (default) or cnn: the digits CNN (train, RTL, Amaranth-sim check)")
+    s.add_argument("--channels", type=int, default=8, help="cnn: conv channels (default 8)")
+    s.add_argument("--cnn-epochs", type=int, default=40, help="cnn: epochs of float and QAT")
+    s.add_argument("--sim-images", type=int, default=100,
+                   help="cnn: test images simulated (default 100)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train the digits MLP with QAT and write the model file")
