@@ -51,6 +51,19 @@ def cores():
             *dense(fc0)[:3], t[rq.outputs[0]].dtype, pe=pe, simd=simd, requant=fused)
     yield "requant_rq", lambda: Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
                                              t[rq.inputs[0]].dtype, t[rq.outputs[0]].dtype)
+    # the shipped demo model (64-16-10, pruned, unrolled): its layers one by one
+    from ddnhw.ir import load_graph
+    d = load_graph(ROOT / "examples" / "digits_mlp.npz")
+    dt = d.tensors
+    for node in d.nodes:
+        if node.op == "dense":
+            yield f"demo_dense_{node.name}", lambda node=node: Dense(
+                node.attrs["weight"], node.attrs["bias"], dt[node.inputs[0]].dtype,
+                dt[node.outputs[0]].dtype)
+        else:
+            yield f"demo_requant_{node.name}", lambda a=node.attrs, node=node: Requantizer(
+                a["multiplier"], a["shift"], a["lo"], a["hi"], dt[node.inputs[0]].dtype,
+                dt[node.outputs[0]].dtype)
 
 
 def top_overhead(core):

@@ -56,6 +56,19 @@ def fit(family):
     return out
 
 
+def fit_scale(family, block="Dense"):
+    """Least-squares factor (through the origin) from a ``block``'s structural LUT count to
+    nextpnr's, over that block's calibration builds (measurement top subtracted): the
+    ``COEFFS[family]["dense"]`` (or ``"requant"``) of the unrolled blocks."""
+    rows = [r for r in json.loads((ROOT / "bench" / "results" /
+                                   f"calibration_{family}.json").read_text())
+            if r["block"] == block]
+    e = np.array([r["features"]["luts"] for r in rows], float)
+    m = np.array([r["luts"] - r["top"]["luts"] for r in rows], float)
+    return round(float(e @ m / (e @ e)), 3)
+
+
 if __name__ == "__main__":
     for fam in sys.argv[1:] or ["ice40", "ecp5"]:
         print(fam, fit(fam))
+        print(fam, "dense", fit_scale(fam), "requant", fit_scale(fam, "Requantizer"))

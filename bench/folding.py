@@ -102,6 +102,68 @@ def run_board(graph, board, x, max_luts=None):
     }
 
 
+def _err(est, meas):
+    return None if not meas else round(100 * (est - meas) / meas, 1)
+
+
+def unrolled_calibration():
+    """Estimate vs nextpnr of the unrolled blocks (Dense, Requantizer): each calibration build
+    (``bench/calibrate_estimate.py``; measurement top subtracted) and the shipped demo network
+    64-16-10 as ``bench/run.py`` built it (``bench/results/bench.json``; top added to the
+    estimate). Rows: family, build, resource, estimate, nextpnr, error %."""
+    from ddnhw.lower.estimate import COEFFS, estimate_block
+    rows = []
+    for family in ("ice40", "ecp5"):
+        path = RESULTS / f"calibration_{family}.json"
+        if not path.exists():
+            continue
+        for r in json.loads(path.read_text()):
+            if r["block"] not in ("Dense", "Requantizer"):
+                continue
+            scale = COEFFS[family]["dense" if r["block"] == "Dense" else "requant"]
+            est = {"luts": int(round(scale * r["features"]["luts"])),
+                   "ffs": int(r["features"]["ffs"])}
+            for k in ("luts", "ffs"):
+                meas = r[k] - r["top"][k]
+                rows.append((family, r["name"], k, est[k], meas, _err(est[k], meas)))
+    bench = RESULTS / "bench.json"
+    if bench.exists():
+        demo = load_graph(ROOT / "examples" / "digits_mlp.npz")
+        for board, rep in json.loads(bench.read_text()).get("boards", {}).items():
+            family = get_board(board).family
+            net = build_network(demo, family=family)
+            for b in (net, *net.blocks):
+                b._MustUse__silence = True
+            top = top_overhead(net)
+            for k in ("luts", "ffs"):
+                est = sum(layer["estimate"][k] for layer in net.layers) + top[k]
+                rows.append((family, "demo network 64-16-10 (with top)", k, est, rep[k],
+                             _err(est, rep[k])))
+    return rows
+
+
+def unrolled_calibration_md():
+    lines = ["", "## Unrolled Dense / Requantizer estimate vs nextpnr", "",
+             "Calibration builds of single blocks (`bench/calibrate_estimate.py`, measurement top "
+             "subtracted) and the whole shipped demo network (`bench/run.py`). The unrolled "
+             "Dense LUT count is the structural estimate times `COEFFS[family]['dense']`, "
+             "fitted by `bench/fit_estimate.py` (`fit_scale`) on these Dense builds.", "",
+             "| family | build | resource | estimate | nextpnr | error % |",
+             "|---|---|---|---|---|---|"]
+    rows = unrolled_calibration()
+    for fam, name, k, est, meas, err in rows:
+        lines.append(f"| {fam} | {name} | {k} | {est} | {meas} | {err} |")
+    worst = {}
+    for fam, name, k, est, meas, err in rows:
+        kind = "network" if "network" in name else "Requantizer" if "requant" in name else "Dense"
+        if err is not None:
+            key = (kind, fam, k)
+            worst[key] = max(worst.get(key, 0), abs(err))
+    lines += ["", "Largest |error| per block kind, family and resource: " + ", ".join(
+        f"{kind} {fam} {k} {v}%" for (kind, fam, k), v in sorted(worst.items())) + "."]
+    return lines
+
+
 def markdown(res):
     lines = ["# Folding benchmark: digits MLP 64-64-10, 4-bit, auto-folded", "",
              f"Model: quantized accuracy {res['model']['quant_accuracy']:.4f} "
@@ -126,6 +188,7 @@ def markdown(res):
         for k in ("luts", "ffs", "dsps", "brams"):
             lines.append(f"| {b['board']} | {k} | {b['estimate_with_top'][k]} | "
                          f"{b['report'][k]} | {b['estimate_error_pct'][k]} |")
+    lines += unrolled_calibration_md()
     lines += ["", "## Multipliers", ""]
     for b in res["boards"]:
         lines.append(f"- {b['board']}: DSP primitives in the yosys netlist: "
@@ -141,7 +204,14 @@ def main(argv=None):
     ap.add_argument("--ecp5-max-luts", type=int, default=None,
                     help="LUT cap for the ECP5 folding (keeps nextpnr's run time short)")
     ap.add_argument("--vectors", type=int, default=30)
+    ap.add_argument("--md-only", action="store_true",
+                    help="rewrite folding.md from folding.json and the calibration data (no "
+                         "builds)")
     a = ap.parse_args(argv)
+    if a.md_only:
+        res = json.loads((RESULTS / "folding.json").read_text())
+        (RESULTS / "folding.md").write_text(markdown(res))
+        return
     graph, metrics = model()
     x, _ = flow.digits_test_vectors(graph)
     x = x[:a.vectors]
