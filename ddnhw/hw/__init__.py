@@ -6,5 +6,6 @@ from .dense import Dense
 from .fifo import StreamFIFO
 from .folded import FoldedDense
 from .requant import Requantizer
+from .xnor import XnorDense
 
-__all__ = ["Dense", "FoldedDense", "Requantizer", "StreamFIFO"]
+__all__ = ["Dense", "FoldedDense", "Requantizer", "StreamFIFO", "XnorDense"]

@@ -5,8 +5,9 @@ import numpy as np
 
 from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
+from ddnhw.hw.xnor import XnorDense, binary_rows
 
-__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix"]
+__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor"]
 
 LOWERINGS = {}
 
@@ -46,11 +47,31 @@ def fusions(graph, folding=None, fuse_requant=True, **_):
     return out
 
 
+def bipolar_tensor(graph, name) -> bool:
+    """Whether every value of tensor ``name`` is -1 or +1, from its producers: a requant to
+    ``[-1, 1]`` with odd multipliers and no shift of a dense output with even weights and odd
+    biases (an odd accumulator times an odd multiplier is odd, so never clipped to 0)."""
+    prod = {t: n for n in graph.nodes for t in n.outputs}
+    rq = prod.get(name)
+    if rq is None or rq.op != "requant":
+        return False
+    a = rq.attrs
+    if (int(a["lo"]), int(a["hi"])) != (-1, 1) or np.any(np.asarray(a["shift"]) != 0) \
+            or np.any(np.asarray(a["multiplier"]) % 2 == 0):
+        return False
+    d = prod.get(rq.inputs[0])
+    return (d is not None and d.op == "dense" and bool(np.all(d.attrs["weight"] % 2 == 0))
+            and bool(np.all(d.attrs["bias"] % 2 == 1)))
+
+
 @register("dense")
-def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None, **_):
+def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None,
+           binary_style="xnor", **_):
     """Fully unrolled :class:`Dense`, or :class:`FoldedDense` when ``folding`` maps the node's
     name to ``(pe, simd)``. ``fused``: the requant node that follows, computed inside the
-    folded block (its output tensor is then the block's)."""
+    folded block (its output tensor is then the block's). An unrolled layer with binary
+    weights (rows in ``{-c, 0, +c}``) on a :func:`bipolar_tensor` input becomes an
+    :class:`XnorDense` (XNOR + popcount) unless ``binary_style="dense"``."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     fold = (folding or {}).get(node.name)
     if fold is not None:
@@ -64,6 +85,11 @@ def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=Non
                            simd=int(simd), requant=requant)
     if fused is not None:
         raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
+    if binary_style not in ("xnor", "dense"):
+        raise ValueError(f"binary_style must be 'xnor' or 'dense', not {binary_style!r}")
+    if (binary_style == "xnor" and binary_rows(node.attrs["weight"]) is not None
+            and bipolar_tensor(graph, node.inputs[0])):
+        return XnorDense(node.attrs["weight"], node.attrs["bias"], xt, yt, regs_every=regs_every)
     return Dense(node.attrs["weight"], node.attrs["bias"], xt, yt,
                  regs_every=regs_every, style=dense_style)
 

@@ -1,0 +1,174 @@
+"""Binary (+-1) dense layer on bipolar (+-1) inputs: XNOR and popcount, pipelined."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._types import check_int_type, int_shape
+
+__all__ = ["XnorDense", "binary_rows"]
+
+
+def binary_rows(weight):
+    """``(c, signs)`` if every row of ``weight`` is ``c[k] * signs[k]`` with ``signs`` in
+    ``{-1, 0, +1}`` (zeros: pruned inputs) and ``c[k] > 0``; otherwise ``None``."""
+    w = np.asarray(weight)
+    if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
+        return None
+    w = w.astype(np.int64)
+    mag = np.abs(w)
+    c = mag.max(axis=1)
+    if np.any((mag != 0) & (mag != c[:, None])):
+        return None
+    c = np.where(c == 0, 1, c)
+    return c, np.sign(w)
+
+
+def _width(n):
+    return max(1, int(n).bit_length())
+
+
+class XnorDense(wiring.Component):
+    """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` for inputs ``i[j]`` in ``{-1, +1}`` and
+    rows of ``weight`` in ``{-c_k, 0, +c_k}``: with ``x_j = (i[j] == +1)`` and ``s_kj =
+    (weight[k, j] > 0)``, ``o[k] = bias[k] - c_k * n_k + 2 * c_k * popcount(XNOR(x, s_k))``
+    (``n_k``: nonzero weights of row ``k``; zero weights generate no logic). The same function
+    as :class:`~ddnhw.hw.Dense` on +-1 inputs, with a popcount of bits instead of an adder tree
+    of signed values.
+
+    Parameters
+    ----------
+    weight : integer array (n_out, n_in), each row in ``{-c_k, 0, +c_k}`` (``c_k > 0``).
+    bias : integer array (n_out,)
+    in_type : signed :class:`ddnhw.ir.IntType` holding -1 and +1. Only the sign bit is read:
+        an input that is not -1 or +1 is outside the contract (negative reads as -1, else +1).
+    out_type : :class:`ddnhw.ir.IntType` holding every output's exact range.
+    regs_every : a pipeline register after every this many popcount adder levels (>= 1).
+
+    Attributes: ``latency`` (cycles, >= 1), ``ii == 1``, ``estimate`` (``{"luts", "ffs"}``).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
+    ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``. All registers advance together
+    when ``~o.valid | o.ready`` (that is ``i.ready``); idle cycles and backpressure are
+    tolerated.
+    """
+
+    def __init__(self, weight, bias, in_type, out_type, regs_every=2):
+        try:
+            self._setup(weight, bias, in_type, out_type, regs_every)
+        except Exception:
+            self._MustUse__silence = True  # a rejected block is not an unused one
+            raise
+
+    def _setup(self, weight, bias, in_type, out_type, regs_every):
+        check_int_type("in_type", in_type)
+        check_int_type("out_type", out_type)
+        rows = binary_rows(weight)
+        if rows is None:
+            raise ValueError("weight must be a non-empty 2-D integer array whose rows are "
+                             "{-c, 0, +c} (binary weights)")
+        if not (in_type.signed and in_type.min <= -1 and in_type.max >= 1):
+            raise ValueError(f"in_type must be signed and hold -1 and +1, not {in_type}")
+        b = np.asarray(bias)
+        w = np.asarray(weight).astype(np.int64)
+        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
+            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
+                             f"{b.dtype} shape {b.shape}")
+        if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
+            raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
+        self.weight, self.bias = w, b.astype(np.int64)
+        self.in_type, self.out_type, self.regs_every = in_type, out_type, regs_every
+        self.n_out, self.n_in = w.shape
+        self.c, self.signs = rows
+        self.n_nonzero = (self.signs != 0).sum(axis=1)
+        for k in range(self.n_out):
+            c, n, bk = int(self.c[k]), int(self.n_nonzero[k]), int(self.bias[k])
+            if not out_type.contains(bk - c * n, bk + c * n):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{bk - c * n}, {bk + c * n}]")
+        n_max = int(self.n_nonzero.max())
+        self.levels = max(0, (n_max - 1).bit_length())
+        self.latency = max(1, -(-self.levels // regs_every))
+        self.ii = 1
+        self.estimate = self._estimate()
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
+            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
+        })
+
+    def _tree(self, n):
+        """Counts per level of a popcount of ``n`` bits: ``[[count, ...], ...]``."""
+        level, out = [1] * n, []
+        for _ in range(self.levels):
+            nxt = [a + b for a, b in zip(level[0::2], level[1::2])]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            out.append(nxt)
+            level = nxt
+        return out
+
+    def _estimate(self):
+        luts, ffs = 0, self.latency
+        for k in range(self.n_out):
+            n = int(self.n_nonzero[k])
+            tree = self._tree(n)
+            prev = [1] * n
+            for lvl, counts in enumerate(tree, 1):
+                # a 1+1 bit add (half adder) is one LUT per output bit; wider adders one per bit
+                luts += sum(_width(c) for c, p in zip(counts, range(len(prev) // 2)))
+                if lvl % self.regs_every == 0 and lvl < self.levels:
+                    ffs += sum(_width(c) for c in counts)
+                prev = counts
+            luts += self.out_type.bits if n else 0    # constant offset (and 2c shift)
+            ffs += self.out_type.bits
+        return {"luts": int(luts), "ffs": int(ffs)}
+
+    def elaborate(self, platform):
+        m = Module()
+        ce = Signal()
+        m.d.comb += [ce.eq(~self.o.valid | self.o.ready), self.i.ready.eq(ce)]
+        valid = Signal(self.latency)
+        with m.If(ce):
+            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+        m.d.comb += self.o.valid.eq(valid[-1])
+
+        x = Signal(self.n_in)      # 1: input is +1
+        for j in range(self.n_in):
+            m.d.comb += x[j].eq(~Value.cast(self.i.payload[j])[-1])
+        for k in range(self.n_out):
+            level = [x[j] if self.signs[k, j] > 0 else ~x[j]
+                     for j in range(self.n_in) if self.signs[k, j] != 0]
+            counts = [1] * len(level)
+            for lvl in range(1, self.levels + 1):
+                nl, nc = [], []
+                for p in range(0, len(level) - 1, 2):
+                    c = counts[p] + counts[p + 1]
+                    s = Signal(unsigned(_width(c)), name=f"o{k}_l{lvl}_{p // 2}")
+                    m.d.comb += s.eq(level[p] + level[p + 1])
+                    nl.append(s)
+                    nc.append(c)
+                if len(level) % 2:
+                    nl.append(level[-1])
+                    nc.append(counts[-1])
+                if lvl % self.regs_every == 0 and lvl < self.levels:
+                    regs = []
+                    for q, (v, c) in enumerate(zip(nl, nc)):
+                        r = Signal(unsigned(_width(c)), name=f"o{k}_r{lvl}_{q}",
+                                   reset_less=True)
+                        with m.If(ce):
+                            m.d.sync += r.eq(v)
+                        regs.append(r)
+                    nl = regs
+                level, counts = nl, nc
+            c, n = int(self.c[k]), int(self.n_nonzero[k])
+            offset = int(self.bias[k]) - c * n
+            if n:
+                pc = level[0]
+                total = Const(offset, signed(_width(abs(offset)) + 1)) + pc * (2 * c)
+            else:
+                total = Const(offset, signed(_width(abs(offset)) + 1))
+            with m.If(ce):
+                m.d.sync += self.o.payload[k].eq(total)
+        return m
