@@ -43,7 +43,8 @@ def _withhold(p, rng, cycle):
 
 
 def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
-    """Stream the rows of ``x`` through ``dut``; returns ``(outputs, log)``.
+    """Stream the rows of ``x`` through ``dut`` (one beat in, one beat out per row); returns
+    ``(outputs, log)``.
 
     ``idle``/``stall``: per-cycle probability of withholding ``i.valid`` / ``o.ready``, or a
     function of the cycle number that returns True to withhold it (bursts, slow consumers).
@@ -52,49 +53,8 @@ def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None
     Waveforms are written to ``vcd`` (or ``$DDNHW_VCD_DIR``) only when ``DDNHW_VCD=1``.
     """
     x = np.asarray(x, dtype=np.int64)
-    wi, _, li = _elem(dut.i.payload)
-    wo, so, lo = _elem(dut.o.payload)
-    n = len(x)
-    rng = np.random.default_rng(seed)
-    max_cycles = max_cycles or (n + 50) * 20 + 10 * getattr(dut, "latency", 10)
-    outs, log = [], {"in": [], "out": [], "protocol": []}
-
-    async def bench(ctx):
-        k, cyc = 0, 0
-        pending = None   # (payload) seen valid but not accepted: must be held
-        while len(outs) < n:
-            if cyc > max_cycles:
-                raise TimeoutError(f"only {len(outs)} of {n} outputs after {cyc} cycles")
-            drive = k < n and not _withhold(idle, rng, cyc)
-            ctx.set(dut.i.valid, int(drive))
-            ctx.set(dut.i.payload.as_value(), pack(x[k], wi) if drive else 0)
-            ctx.set(dut.o.ready, int(not _withhold(stall, rng, cyc)))
-            _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.as_value())
-            if pending is not None and (not ov or op != pending):
-                log["protocol"].append(cyc)
-            pending = None
-            if iv and ir:
-                log["in"].append(cyc)
-                k += 1
-            if ov and orr:
-                log["out"].append(cyc)
-                outs.append(unpack(op, wo, so, lo))
-            elif ov:
-                pending = op
-            cyc += 1
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    if vcd is None and os.environ.get("DDNHW_VCD") == "1":
-        vcd = os.path.join(os.environ.get("DDNHW_VCD_DIR", "."), f"{type(dut).__name__}.vcd")
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    return np.array(outs, dtype=np.int64).reshape(n, lo), log
+    return run_beats(dut, x, len(x), idle=idle, stall=stall, seed=seed, max_cycles=max_cycles,
+                     vcd=vcd)
 
 
 def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
@@ -110,19 +70,16 @@ def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None
     max_cycles = max_cycles or (n + n_out + 50) * 20 + 10 * getattr(dut, "latency", 10)
     outs, log = [], {"in": [], "out": [], "protocol": []}
 
-    def hold(p, cyc):
-        return bool(p(cyc)) if callable(p) else rng.random() < p
-
     async def bench(ctx):
         k, cyc, pending = 0, 0, None
         while len(outs) < n_out:
             if cyc > max_cycles:
                 raise TimeoutError(f"only {len(outs)} of {n_out} outputs after {cyc} cycles "
                                    f"({k} of {n} inputs accepted)")
-            drive = k < n and not hold(idle, cyc)
+            drive = k < n and not _withhold(idle, rng, cyc)
             ctx.set(dut.i.valid, int(drive))
             ctx.set(dut.i.payload.as_value(), pack(beats[k], wi) if drive else 0)
-            ctx.set(dut.o.ready, int(not hold(stall, cyc)))
+            ctx.set(dut.o.ready, int(not _withhold(stall, rng, cyc)))
             _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
                 dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.as_value())
             if pending is not None and (not ov or op != pending):
