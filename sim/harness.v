@@ -4,12 +4,14 @@
 // convention (clk, rst, i__payload/i__valid/i__ready, o__payload/o__valid/o__ready), reads the
 // input beats with $readmemh, drives them with random idle cycles (never waiting for ready before
 // asserting valid, payload held until the handshake), applies random backpressure on o__ready,
-// writes every accepted output beat as one hex line, and raises `done` once N beats came out, or
-// with `timeout` set when nothing moved for WATCHDOG cycles.
+// writes every accepted output beat as one hex line, and raises `done` once NOUT beats came out
+// (default N: one output beat per input beat), or with `timeout` set when nothing moved for
+// WATCHDOG cycles. Multi-beat vectors (an image streamed as pixels) are just consecutive beats.
 //
 // Compile-time parameters: IN_W, OUT_W (payload widths in bits), DEPTH (input memory words).
 // Run-time plusargs (all optional except the files):
 //   +ddnhw_in=<hex file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
+//   +ddnhw_nout=<beats>      output beats to wait for (default: ddnhw_n)
 //   +ddnhw_idle=<0..65535>   probability * 65536 that an input beat is preceded by an idle cycle
 //   +ddnhw_stall=<0..65535>  probability * 65536 that o__ready is low in a cycle
 //   +ddnhw_watchdog=<cycles> cycles without any handshake before giving up (default 1000000)
@@ -54,6 +56,7 @@ module ddnhw_harness #(
     reg [8*1024-1:0] in_file;
     reg [8*1024-1:0] out_file;
     reg [31:0]       n;
+    reg [31:0]       nout;
     reg [31:0]       seed;
     reg [31:0]       idle_th;
     reg [31:0]       stall_th;
@@ -86,6 +89,7 @@ module ddnhw_harness #(
             $finish;
         end
         if (!$value$plusargs("ddnhw_n=%d", n))               n = 0;
+        if (!$value$plusargs("ddnhw_nout=%d", nout))         nout = n;
         if (!$value$plusargs("ddnhw_seed=%d", seed))         seed = 1;
         if (!$value$plusargs("ddnhw_idle=%d", idle_th))      idle_th = 0;
         if (!$value$plusargs("ddnhw_stall=%d", stall_th))    stall_th = 0;
@@ -157,9 +161,9 @@ module ddnhw_harness #(
             out_ready <= ({16'd0, rnd_out[31:16]} >= stall_th);
 
             quiet <= (in_fire || out_fire) ? 32'd0 : quiet + 32'd1;
-            if (next_recv >= n || quiet >= watchdog) begin
+            if (next_recv >= nout || quiet >= watchdog) begin
                 done      <= 1'b1;
-                timeout   <= (next_recv < n);
+                timeout   <= (next_recv < nout);
                 in_valid  <= 1'b0;
                 out_ready <= 1'b0;
                 $fflush(fd);

@@ -26,7 +26,8 @@ from ddnhw import DdnhwError
 
 from .payload import Lanes, StreamLayout, read_hex, write_hex
 
-__all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError"]
+__all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
+           "manifest_beats"]
 
 
 class CosimInputError(DdnhwError, ValueError):
@@ -47,10 +48,12 @@ VERILATOR_OPT = "-O1"
 class CosimResult:
     """Outputs of one cosimulation run.
 
-    ``outputs`` is ``(N, out_lanes)`` int64, decoded per the manifest's output signedness.
+    ``outputs`` is ``(N, beats_out * out_lanes)`` int64 (``(N, out_lanes)`` for one beat per
+    vector), decoded per the manifest's output signedness.
     ``cycles`` counts clock cycles from reset release to the last output beat.
-    ``mismatches`` is ``None`` without ``expected``, else the number of differing rows (missing
-    or extra rows count too); ``message`` describes the first mismatch.
+    ``mismatches`` is ``None`` without ``expected``, else the number of differing output beats
+    (missing or extra beats count too; one beat per vector: differing rows); ``message``
+    describes the first mismatch.
     """
 
     outputs: np.ndarray
@@ -119,6 +122,23 @@ def _rows(values, lanes: int) -> np.ndarray:
     if v.ndim == 0:
         raise ValueError("expected a batch of vectors, got a scalar")
     return v.reshape(v.shape[0], -1) if v.size else v.reshape(v.shape[0], lanes)
+
+
+def manifest_beats(manifest) -> tuple[int, int]:
+    """``(beats_in, beats_out)``: beats per vector of the manifest's input and output ports
+    (their ``beats`` entries; 1 where absent, or for a :class:`StreamLayout`)."""
+    if isinstance(manifest, (str, Path)):
+        try:
+            manifest = json.loads(Path(manifest).read_text())
+        except (OSError, ValueError) as e:
+            raise DdnhwError(f"manifest: cannot read {manifest}: {e}") from None
+    if not isinstance(manifest, dict):
+        return 1, 1
+    ports = manifest.get("ports") if isinstance(manifest.get("ports"), dict) else {}
+    pi = manifest.get("input", ports.get("i", {}))
+    po = manifest.get("output", ports.get("o", {}))
+    get = (lambda p: int(p.get("beats", 1)) if isinstance(p, dict) else 1)
+    return get(pi), get(po)
 
 
 def _next_pow2(n: int) -> int:
@@ -206,8 +226,15 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
 
 def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str = "bulk",
           expected=None, seed: int = 0, idle_prob: float = 0.3, stall_prob: float = 0.3,
-          build_dir=None, watchdog: int = 1_000_000, keep: bool | None = None) -> CosimResult:
+          build_dir=None, watchdog: int = 1_000_000, keep: bool | None = None,
+          beats_in: int | None = None, beats_out: int | None = None) -> CosimResult:
     """Stream ``inputs`` ``(N, in_lanes)`` through the DUT in ``verilog`` and return its outputs.
+
+    Multi-beat vectors: with ``beats_in`` input beats per vector (default: the manifest input's
+    ``beats``, e.g. the pixels of an image) ``inputs`` is ``(N, beats_in * in_lanes)`` or any
+    ``(N, ...)`` of that size (``(N, H, W, C)`` images), streamed as ``N * beats_in`` beats; the
+    DUT must answer with ``N * beats_out`` beats (default: the manifest output's ``beats``), and
+    ``expected`` / ``outputs`` are ``(N, beats_out * out_lanes)``.
 
     ``manifest`` is the generator's ``manifest.json`` (path or dict) or a
     :class:`~sim.payload.StreamLayout`. ``mode="bulk"`` runs the Verilog harness
@@ -227,10 +254,18 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     if not verilog.is_file():
         raise DdnhwError(f"cosim: Verilog file {verilog} does not exist")
     layout = StreamLayout.from_manifest(manifest, verilog)
+    m_in, m_out = manifest_beats(manifest)
+    beats_in = m_in if beats_in is None else int(beats_in)
+    beats_out = m_out if beats_out is None else int(beats_out)
+    if beats_in < 1 or beats_out < 1:
+        raise ValueError(f"beats_in/beats_out must be >= 1, not {beats_in}/{beats_out}")
     try:
-        x = _rows(inputs, layout.i.lanes)
+        x = _rows(inputs, layout.i.lanes * beats_in)
     except (ValueError, TypeError) as e:
         raise CosimInputError(f"cosim: inputs for {layout.top}: {e}") from None
+    n_vec = len(x)
+    if beats_in > 1 and x.shape[1] == layout.i.lanes * beats_in:
+        x = x.reshape(n_vec * beats_in, layout.i.lanes)
     if x.shape[1] != layout.i.lanes:
         raise CosimInputError(f"cosim: inputs have {x.shape[1]} lanes per vector, the DUT "
                               f"{layout.top} takes {layout.i.lanes}")
@@ -239,10 +274,11 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                               f"{layout.i.hi}], the input range of {layout.top}")
     exp = None
     if expected is not None:
-        exp = _rows(expected, layout.o.lanes)
+        exp = _rows(expected, layout.o.lanes * beats_out).reshape(-1, layout.o.lanes)
     n = len(x)
+    n_out = n_vec * beats_out
     if n == 0:
-        empty = np.zeros((0, layout.o.lanes), np.int64)
+        empty = np.zeros((0, layout.o.lanes * beats_out), np.int64)
         mism = None if exp is None else len(exp)
         return CosimResult(empty, 0, 0.0, 0.0, mism, None, "", simulator, mode)
 
@@ -260,7 +296,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     result_json = run_dir / "result.json"
     write_hex(in_hex, x, layout.i)
     cfg = {
-        "n": n, "seed": int(seed), "idle_prob": float(idle_prob),
+        "n": n, "n_out": n_out, "seed": int(seed), "idle_prob": float(idle_prob),
         "stall_prob": float(stall_prob), "watchdog": int(watchdog),
         "in_lanes": layout.i.__dict__, "out_lanes": layout.o.__dict__,
         "in_hex": str(in_hex), "out_hex": str(out_hex), "result_json": str(result_json),
@@ -272,7 +308,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     plusargs = []
     if mode == "bulk":
-        plusargs = [f"+ddnhw_in={in_hex}", f"+ddnhw_out={out_hex}", f"+ddnhw_n={n}",
+        plusargs = [f"+ddnhw_in={in_hex}", f"+ddnhw_out={out_hex}", f"+ddnhw_n={n}", f"+ddnhw_nout={n_out}",
                     f"+ddnhw_seed={int(seed) & 0xFFFFFFFF}",
                     f"+ddnhw_idle={min(65535, round(idle_prob * 65536))}",
                     f"+ddnhw_stall={min(65535, round(stall_prob * 65536))}",
@@ -301,10 +337,12 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                          f"log {log}:\n{_tail(log)}")
     res = json.loads(result_json.read_text())
     if res.get("timeout"):
-        raise DdnhwError(f"cosim: {layout.top} stopped moving: {res['n_out']} of {n} vectors came "
+        raise DdnhwError(f"cosim: {layout.top} stopped moving: {res['n_out']} of {n_out} beats came "
                          f"out, then no handshake for {watchdog} cycles ({simulator}, {mode}); "
                          f"run dir {run_dir}")
     outputs = read_hex(out_hex, layout.o)
+    if beats_out > 1 and len(outputs) % beats_out == 0:
+        outputs = outputs.reshape(-1, beats_out * layout.o.lanes)
     result = CosimResult(
         outputs=outputs, cycles=int(res["cycles"]), seconds_build=t_build, seconds_run=t_run,
         mismatches=res["mismatches"] if exp is not None else None,

@@ -1,9 +1,10 @@
 """cocotb tests for one ddnhw stream DUT, configured by :mod:`sim.runner` through a JSON file.
 
 The environment variable ``DDNHW_COSIM_CONFIG`` names the JSON file (written by the runner into the
-run directory) with: ``n``, ``seed``, ``idle_prob``, ``stall_prob``, ``in_lanes``/``out_lanes``
-(``Lanes`` fields), ``in_hex`` (inputs, one payload per line), ``out_hex`` (outputs are written
-here), ``expected_npy`` (optional), ``result_json`` (this module writes its summary there).
+run directory) with: ``n`` (input beats), ``n_out`` (output beats; default ``n``), ``seed``,
+``idle_prob``, ``stall_prob``, ``in_lanes``/``out_lanes`` (``Lanes`` fields), ``in_hex`` (inputs,
+one payload per line), ``out_hex`` (outputs are written here), ``expected_npy`` (optional),
+``result_json`` (this module writes its summary there).
 
 * ``run_bulk``: toplevel is ``ddnhw_harness`` (``sim/harness.v``); Python only starts the clock,
   resets, and waits for ``done``: no Python in the per-cycle loop.
@@ -52,8 +53,9 @@ def _finish(cfg, sb: Scoreboard, **summary) -> None:
     summary.update(mismatches=sb.mismatches, first_mismatch=sb.first, message=sb.message)
     Path(cfg["result_json"]).write_text(json.dumps(summary))
     if summary.get("timeout"):
-        raise AssertionError(f"stream stalled: {summary['n_out']} of {cfg['n']} vectors came out "
-                             "before the watchdog fired")
+        raise AssertionError(f"stream stalled: {summary['n_out']} of "
+                             f"{cfg.get('n_out', cfg['n'])} beats came out before the watchdog "
+                             "fired")
     assert sb.mismatches == 0, f"{sb.mismatches} mismatching vectors; {sb.message}"
 
 
@@ -84,7 +86,7 @@ async def run_bulk(dut):
 async def run_bfm(dut):
     """BFM mode: Python drives and samples the DUT's stream ports every cycle."""
     cfg = _config()
-    n = cfg["n"]
+    n = cfg.get("n_out", cfg["n"])  # output beats to receive
     in_words = [int(h, 16) for h in Path(cfg["in_hex"]).read_text().split()]
     sb = _scoreboard(cfg)
     out_lanes = cfg["out_lanes"]
@@ -101,7 +103,7 @@ async def run_bfm(dut):
     t0 = time.perf_counter()
     start_ns = get_sim_time("ns")
     send = cocotb.start_soon(driver.send(in_words))
-    watchdog_ns = CLOCK_NS * (cfg.get("watchdog", 1_000_000) + 1000 * (n + 10))
+    watchdog_ns = CLOCK_NS * (cfg.get("watchdog", 1_000_000) + 1000 * (max(n, cfg["n"]) + 10))
     try:
         await cocotb.triggers.with_timeout(monitor.receive(n), watchdog_ns, "ns")
         timeout = False

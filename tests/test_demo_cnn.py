@@ -1,12 +1,26 @@
 """ddnhw demo --model cnn end to end through the CLI (short training, a few images)."""
 import json
 
+import pytest
+
 from ddnhw.cli.main import main
 
 
 def test_demo_cnn(tmp_path):
     rc = main(["demo", "--model", "cnn", "--out", str(tmp_path / "d"), "--cnn-epochs", "3",
-               "--channels", "4", "--sim-images", "5", "-q", "--json", str(tmp_path / "s.json")])
+               "--channels", "4", "--sim-images", "5", "-q", "--cosim", "none",
+               "--json", str(tmp_path / "s.json")])
     s = json.loads((tmp_path / "s.json").read_text())
     assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 5
+    assert "cosim_images" not in s
     assert (tmp_path / "d" / "rtl" / "ddnhw_top.v").exists()
+
+
+@pytest.mark.cocotb
+def test_demo_cnn_cosim(tmp_path):
+    rc = main(["demo", "--model", "cnn", "--out", str(tmp_path / "d"), "--cnn-epochs", "2",
+               "--channels", "4", "--sim-images", "3", "-q", "--cosim", "verilator",
+               "--cosim-random", "10", "--json", str(tmp_path / "s.json")])
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert rc == 0 and s["mismatches"] == 0 and s["cosim_mismatches"] == 0
+    assert s["cosim_images"] == 360 + 10 and s["cosim_simulator"] == "verilator"

@@ -181,10 +181,19 @@ def cmd_boards(a):
 
 
 def cmd_demo_cnn(a):
+    import numpy as np
     from ddnhw import cnn_demo, flow
 
     out = flow.ensure_writable_dir(a.out)
-    prog = Progress(3, a.quiet)
+    cosim_sim = a.cosim
+    if cosim_sim == "auto":
+        from sim.runner import check_simulator
+        try:
+            check_simulator("verilator")
+            cosim_sim = "verilator"
+        except DdnhwError:
+            cosim_sim = "none"
+    prog = Progress(3 + (cosim_sim != "none"), a.quiet)
     prog.step(f"training a digits CNN (conv 3x3 x{a.channels}, maxpool 2, dense 10), "
               f"{a.bits}-bit QAT")
     graph, m = cnn_demo.train_digits_cnn(channels=a.channels, bits=a.bits,
@@ -194,21 +203,35 @@ def cmd_demo_cnn(a):
     prog.done(f": float {m['float_accuracy']:.4f}, quantized {m['golden_accuracy']:.4f}")
     prog.step("generating RTL (Amaranth → Verilog; pixels in, logits out)")
     man = cnn_demo.generate_cnn(graph, out / "rtl")
-    x, y = cnn_demo.digits_images(graph)
-    x = x[:a.sim_images]
+    x_all, y = cnn_demo.digits_images(graph)
+    x = x_all[:a.sim_images]
     prog.step(f"Amaranth simulation of {len(x)} test images under random idle/backpressure")
     r = cnn_demo.sim_check(graph, x, seed=a.seed)
     prog.done()
+    cos = None
+    if cosim_sim != "none":
+        xc = np.concatenate([x_all, cnn_demo.random_images(graph, a.cosim_random, seed=a.seed)])
+        prog.step(f"{cosim_sim} cosimulation of {len(x_all)} test + {a.cosim_random} random "
+                  "images under random idle/backpressure")
+        cos = cnn_demo.cosim_check(graph, xc, out / "rtl", simulator=cosim_sim, seed=a.seed)
+        prog.done(f": {cos['mismatches']} mismatches, {cos['cycles']} cycles")
     summary = {**m, "sim_images": len(x), "mismatches": r["mismatches"],
                "sim_accuracy": float((r["outputs"].argmax(1) == y[:len(x)]).mean()),
                "latency_cycles": man["latency_cycles"], "ii_cycles": man["ii_cycles"],
                "estimate": man["estimate"], "output_dir": str(out.resolve())}
+    if cos is not None:
+        summary.update(cosim_simulator=cosim_sim, cosim_images=len(xc),
+                       cosim_mismatches=cos["mismatches"], cosim_cycles=cos["cycles"],
+                       cosim_accuracy=float((cos["outputs"][:len(x_all)].argmax(1) == y).mean()))
+        summary["mismatches"] += cos["mismatches"]
     flow.write_json_atomic(out / "summary.json", summary)
     if a.json:
         flow.write_json_atomic(Path(a.json), summary)
-    for k in ("float_accuracy", "golden_accuracy", "sim_accuracy", "mismatches", "ii_cycles"):
-        print(f"  {k:<16}  {summary[k]}")
-    return 0 if r["mismatches"] == 0 else 1
+    for k in ("float_accuracy", "golden_accuracy", "sim_accuracy", "cosim_accuracy",
+              "cosim_images", "mismatches", "ii_cycles"):
+        if k in summary:
+            print(f"  {k:<16}  {summary[k]}")
+    return 0 if summary["mismatches"] == 0 else 1
 
 
 def cmd_demo(a):
@@ -321,7 +344,12 @@ def _parser():
     s.add_argument("--channels", type=int, default=8, help="cnn: conv channels (default 8)")
     s.add_argument("--cnn-epochs", type=int, default=40, help="cnn: epochs of float and QAT")
     s.add_argument("--sim-images", type=int, default=100,
-                   help="cnn: test images simulated (default 100)")
+                   help="cnn: test images simulated in the Amaranth simulator (default 100)")
+    s.add_argument("--cosim", default="auto", choices=["auto", "verilator", "icarus", "none"],
+                   help="cnn: RTL cosimulation of the whole test split + random images "
+                        "(auto: Verilator when installed)")
+    s.add_argument("--cosim-random", type=int, default=40,
+                   help="cnn: random images (incl. extremes) cosimulated besides the test split")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train the digits MLP with QAT and write the model file")
