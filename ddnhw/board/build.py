@@ -223,6 +223,11 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     }
     if profile.synth_opts or synth_opts:
         overrides["synth_opts"] = [*profile.synth_opts, *synth_opts]
+    # Amaranth names the lanes of array ports "o__payload[0]", ... Yosys 0.70's ABC9
+    # reintegration (synth_ecp5) mistakes such a wire for bit 0 of "o__payload" and fails an
+    # assertion (or exits 1 silently) when the lane is a register, e.g. a one-channel
+    # Requantizer. Debug names only: make them internal.
+    overrides["script_after_read"] = "rename -hide w:*[[]*"
 
     if top is None:
         top = MeasureTop(core, uart=profile.uart, led=profile.led)

@@ -23,7 +23,7 @@ from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
 
-__all__ = ["QuantConv2d", "QuantPool2d", "QuantFlatten", "QuantCNN", "fold_batchnorm",
+__all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantFlatten", "QuantCNN", "fold_batchnorm",
            "export_cnn", "train_cnn", "CNNConfig"]
 
 
@@ -80,6 +80,39 @@ class QuantConv2d(nn.Conv2d):
                                         + 0.5), -qmax, qmax).long()
             b = torch.floor(self.bias.double() * 2.0 ** (frac_in - e) + 0.5).long()
             return w, b, e.long()
+
+
+class QuantConv1d(QuantConv2d):
+    """1-D convolution over the width of an ``(N, C, 1, L)`` map (a signal of length ``L`` with
+    ``C`` channels), quantized like :class:`QuantConv2d`; it is a ``1 x kernel`` 2-D convolution,
+    exported as an IR ``conv2d`` on an ``(1, L, C)`` image (the hardware's sliding window with
+    one row).
+
+    Supported: any kernel size and stride, ``groups`` 1 or depthwise, ``dilation == 1``,
+    ``padding == 0``. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and the
+    attribute.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, w_bits=4, name="conv1d"):
+        self.name = name
+        what = f"layer {name} (QuantConv1d)"
+        if dilation not in (1, (1,)):
+            raise DdnhwError(f"{what}: dilation={dilation!r} is not supported (only 1)")
+        if groups != 1 and not (groups == in_channels and out_channels % in_channels == 0):
+            raise DdnhwError(f"{what}: groups={groups!r} is not supported (1, or in_channels="
+                             f"{in_channels} for depthwise)")
+        for attr, v in (("stride", stride), ("padding", padding), ("kernel_size", kernel_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if attr == "padding" else 1):
+                raise DdnhwError(f"{what}: {attr}={v!r} is not supported (one int)")
+        if padding != 0:
+            raise DdnhwError(f"{what}: padding={padding!r} is not supported (only 0: the IR's "
+                             "padding applies to both axes of the one-row image)")
+        # stride (s, s) == (1, s) on a one-row input with a one-row kernel
+        nn.Conv2d.__init__(self, in_channels, out_channels, (1, kernel_size), stride, 0, 1,
+                           groups, bias=True)
+        self.w_bits = check_bits(w_bits, f"{what} weights")
+        self.quantize = True
 
 
 class QuantPool2d(nn.Module):
@@ -147,7 +180,8 @@ class QuantCNN(nn.Module):
     """A sequential QAT network on images: ``QuantInput``, then ``layers``.
 
     ``layers``: dicts with ``op`` one of ``conv`` (``out``, ``kernel``, ``stride`` 1,
-    ``padding`` 0, ``groups`` 1), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
+    ``padding`` 0, ``groups`` 1), ``conv1d`` (the same, :class:`QuantConv1d`, for
+    ``in_shape = (C, 1, L)`` signals), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
     ``flatten``, ``linear`` (``out``). Every conv/linear but the last is followed by
     (BatchNorm2d for convs when ``bn``) and a ``QuantReLU``; the last must be a linear layer,
     per tensor (its outputs are the logits). ``in_shape`` is ``(C, H, W)``.
@@ -160,7 +194,7 @@ class QuantCNN(nn.Module):
         self.inp = QuantInput(in_bits)
         mods = []
         c, h, w = self.in_shape
-        macs = [k for k, s in enumerate(self.spec) if s.get("op") in ("conv", "linear")]
+        macs = [k for k, s in enumerate(self.spec) if s.get("op") in ("conv", "conv1d", "linear")]
         if not macs or self.spec[macs[-1]].get("op") != "linear":
             raise DdnhwError("QuantCNN: the last conv/linear layer must be a linear layer")
         flat = False
@@ -180,6 +214,22 @@ class QuantCNN(nn.Module):
                 c = conv.out_channels
                 p, st, kk = conv.padding[0], conv.stride[0], conv.kernel_size[0]
                 h, w = (h + 2 * p - kk) // st + 1, (w + 2 * p - kk) // st + 1
+            elif op == "conv1d":
+                if flat:
+                    raise DdnhwError(f"layer {name}: conv1d after flatten")
+                extra = set(s) - {"op", "name", "out", "kernel", "stride", "padding", "groups",
+                                  "dilation"}
+                if extra:
+                    raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
+                if h != 1:
+                    raise DdnhwError(f"layer {name}: conv1d needs a one-row input (C, 1, L), "
+                                     f"got height {h}")
+                conv = QuantConv1d(c, int(s["out"]), s["kernel"], s.get("stride", 1),
+                                   s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
+                                   w_bits, name)
+                mods.append(conv)
+                c = conv.out_channels
+                w = (w - conv.kernel_size[1]) // conv.stride[1] + 1
             elif op in ("maxpool", "avgpool"):
                 pool = QuantPool2d(op[:3], s["kernel"], s.get("stride"), name)
                 mods.append(pool)
@@ -196,12 +246,12 @@ class QuantCNN(nn.Module):
                 mods.append(lin)
                 c = lin.out_features
             else:
-                raise DdnhwError(f"layer {name}: op {op!r} is not supported (conv, maxpool, "
-                                 f"avgpool, flatten, linear)")
+                raise DdnhwError(f"layer {name}: op {op!r} is not supported (conv, conv1d, "
+                                 f"maxpool, avgpool, flatten, linear)")
             if h < 1 or w < 1:
                 raise DdnhwError(f"layer {name}: the feature map vanished ({h}x{w})")
-            if op in ("conv", "linear") and k != macs[-1]:
-                if op == "conv" and bn:
+            if op in ("conv", "conv1d", "linear") and k != macs[-1]:
+                if op in ("conv", "conv1d") and bn:
                     mods.append(nn.BatchNorm2d(c))
                 mods.append(QuantReLU(a_bits, name=f"relu{k}"))
         self.body = nn.ModuleList(mods)

@@ -62,3 +62,15 @@ def test_build_too_many_lcs(tmp_path):
     with pytest.raises(DdnhwError, match=r"'icebreaker'.*ICESTORM_LC: \d+ used of 5280 "
                                          r"available \(over by \d+"):
         build(PairwiseMul(128, 4, "mul"), "icebreaker", tmp_path)
+
+
+def test_build_one_channel_requantizer_ecp5(tmp_path):
+    # regression: the array lane name "o__payload[0]" made Yosys 0.70's ABC9 reintegration
+    # fail (exit 1) on ECP5 for a one-channel requantizer (the ternary digits MLP's fc0_rq)
+    import numpy as np
+    from ddnhw.hw import Requantizer
+    from ddnhw.ir import IntType
+    rq = Requantizer(np.array([197]), np.array([14]), 0, 15, IntType(True, 11, 7),
+                     IntType(False, 4, 1))
+    report = build(rq, "ulx3s-85f", tmp_path)
+    assert report["luts"] > 0 and report["timing_met"] is True
