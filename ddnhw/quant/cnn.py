@@ -200,36 +200,24 @@ class QuantCNN(nn.Module):
         flat = False
         for k, s in enumerate(self.spec):
             op, name = s.get("op"), s.get("name", f"{s.get('op')}{k}")
-            if op == "conv":
+            if op in ("conv", "conv1d"):
                 if flat:
-                    raise DdnhwError(f"layer {name}: conv after flatten")
+                    raise DdnhwError(f"layer {name}: {op} after flatten")
                 extra = set(s) - {"op", "name", "out", "kernel", "stride", "padding", "groups",
                                   "dilation"}
                 if extra:
                     raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
-                conv = QuantConv2d(c, int(s["out"]), s["kernel"], s.get("stride", 1),
-                                   s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
-                                   w_bits, name)
-                mods.append(conv)
-                c = conv.out_channels
-                p, st, kk = conv.padding[0], conv.stride[0], conv.kernel_size[0]
-                h, w = (h + 2 * p - kk) // st + 1, (w + 2 * p - kk) // st + 1
-            elif op == "conv1d":
-                if flat:
-                    raise DdnhwError(f"layer {name}: conv1d after flatten")
-                extra = set(s) - {"op", "name", "out", "kernel", "stride", "padding", "groups",
-                                  "dilation"}
-                if extra:
-                    raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
-                if h != 1:
+                if op == "conv1d" and h != 1:
                     raise DdnhwError(f"layer {name}: conv1d needs a one-row input (C, 1, L), "
                                      f"got height {h}")
-                conv = QuantConv1d(c, int(s["out"]), s["kernel"], s.get("stride", 1),
-                                   s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
-                                   w_bits, name)
+                cls = QuantConv2d if op == "conv" else QuantConv1d
+                conv = cls(c, int(s["out"]), s["kernel"], s.get("stride", 1),
+                           s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
+                           w_bits, name)
                 mods.append(conv)
                 c = conv.out_channels
-                w = (w - conv.kernel_size[1]) // conv.stride[1] + 1
+                (ph, pw), (sh, sw), (kh, kw) = conv.padding, conv.stride, conv.kernel_size
+                h, w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
             elif op in ("maxpool", "avgpool"):
                 pool = QuantPool2d(op[:3], s["kernel"], s.get("stride"), name)
                 mods.append(pool)
