@@ -62,3 +62,17 @@ def test_multibeat_modes(mode, cache_dir):  # noqa: F811
     r2 = cosim(cache_dir / "rcnn6" / "ddnhw_top.v", man, x.reshape(12, -1), expected=want,
                mode=mode, build_dir=cache_dir / "builds", seed=5, beats_in=36, beats_out=1)
     assert_array_equal(r2.outputs, want)
+
+
+def test_signal_cnn1d(cache_dir):  # noqa: F811
+    # the 1-D CNN (one-row sliding windows): test split + random/extreme signals
+    from ddnhw import signal_demo
+    graph, _ = signal_demo.train_signal_cnn(float_epochs=2, qat_epochs=2)
+    x, _ = signal_demo.signal_inputs(graph)
+    x = np.concatenate([x, cnn_demo.random_images(graph, 20, seed=2)])
+    manifest = lower.generate(graph, cache_dir / "signal_cnn1d")
+    assert manifest_beats(manifest) == (32, 1)
+    r = cnn_demo.cosim_check(graph, x, cache_dir / "signal_cnn1d", seed=2,
+                             build_dir=cache_dir / "builds")
+    assert r["mismatches"] == 0, r["message"]
+    assert_array_equal(r["outputs"], golden.run(graph, x))
