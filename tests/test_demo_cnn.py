@@ -24,3 +24,13 @@ def test_demo_cnn_cosim(tmp_path):
     s = json.loads((tmp_path / "s.json").read_text())
     assert rc == 0 and s["mismatches"] == 0 and s["cosim_mismatches"] == 0
     assert s["cosim_images"] == 360 + 10 and s["cosim_simulator"] == "verilator"
+
+
+def test_demo_cnn1d(tmp_path):
+    rc = main(["demo", "--model", "cnn1d", "--out", str(tmp_path / "d"), "--cnn-epochs", "2",
+               "--sim-images", "4", "-q", "--cosim", "none",
+               "--json", str(tmp_path / "s.json")])
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 4
+    m = json.loads((tmp_path / "d" / "rtl" / "manifest.json").read_text())
+    assert m["input"]["shape"] == [1, 32, 1] and m["input"]["beats"] == 32

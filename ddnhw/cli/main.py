@@ -194,16 +194,28 @@ def cmd_demo_cnn(a):
         except DdnhwError:
             cosim_sim = "none"
     prog = Progress(3 + (cosim_sim != "none"), a.quiet)
-    prog.step(f"training a digits CNN (conv 3x3 x{a.channels}, maxpool 2, dense 10), "
-              f"{a.bits}-bit QAT")
-    graph, m = cnn_demo.train_digits_cnn(channels=a.channels, bits=a.bits,
-                                         float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs,
-                                         seed=a.seed, log=None if a.quiet else prog.log)
+    log = None if a.quiet else prog.log
+    if a.model == "cnn1d":
+        from ddnhw import signal_demo
+        prog.step(f"training a 1-D CNN (conv1d 5 x8 /2, conv1d 3 x8 /2, dense 3) on generated "
+                  f"sine/square/sawtooth signals, {a.bits}-bit QAT")
+        graph, m = signal_demo.train_signal_cnn(bits=a.bits, float_epochs=a.cnn_epochs,
+                                                qat_epochs=a.cnn_epochs, seed=a.seed, log=log)
+        m.pop("model")
+    else:
+        prog.step(f"training a digits CNN (conv 3x3 x{a.channels}, maxpool 2, dense 10), "
+                  f"{a.bits}-bit QAT")
+        graph, m = cnn_demo.train_digits_cnn(channels=a.channels, bits=a.bits,
+                                             float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs,
+                                             seed=a.seed, log=log)
     flow.save_graph(graph, out / "model.npz")
     prog.done(f": float {m['float_accuracy']:.4f}, quantized {m['golden_accuracy']:.4f}")
     prog.step("generating RTL (Amaranth → Verilog; pixels in, logits out)")
     man = cnn_demo.generate_cnn(graph, out / "rtl")
-    x_all, y = cnn_demo.digits_images(graph)
+    if a.model == "cnn1d":
+        x_all, y = signal_demo.signal_inputs(graph, seed=a.seed)
+    else:
+        x_all, y = cnn_demo.digits_images(graph)
     x = x_all[:a.sim_images]
     prog.step(f"Amaranth simulation of {len(x)} test images under random idle/backpressure")
     r = cnn_demo.sim_check(graph, x, seed=a.seed)
@@ -238,7 +250,7 @@ def cmd_demo(a):
     import numpy as np
     from ddnhw import flow, golden
 
-    if getattr(a, "model", "mlp") == "cnn":
+    if getattr(a, "model", "mlp") in ("cnn", "cnn1d"):
         return cmd_demo_cnn(a)
     out = flow.ensure_writable_dir(a.out)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
@@ -339,8 +351,9 @@ def _parser():
     s.add_argument("--boards", default="icebreaker",
                    help="comma-separated boards to synthesize for (default icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
-    s.add_argument("--model", default="mlp", choices=["mlp", "cnn"],
-                   help="mlp (default) or cnn: the digits CNN (train, RTL, Amaranth-sim check)")
+    s.add_argument("--model", default="mlp", choices=["mlp", "cnn", "cnn1d"],
+                   help="mlp (default), cnn: the digits CNN, or cnn1d: a 1-D CNN on generated "
+                        "signals (train, RTL, Amaranth-sim check, RTL cosim)")
     s.add_argument("--channels", type=int, default=8, help="cnn: conv channels (default 8)")
     s.add_argument("--cnn-epochs", type=int, default=40, help="cnn: epochs of float and QAT")
     s.add_argument("--sim-images", type=int, default=100,
