@@ -11,7 +11,7 @@ from ddnhw import cnn_demo, golden
 from ddnhw.ir import random_cnn
 from sim.runner import cosim, manifest_beats
 
-from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
+from .test_runner import HAVE_ICARUS, _fast_verilator_builds, cache_dir  # noqa: F401
 
 lower = pytest.importorskip("ddnhw.lower")
 pytest.importorskip("torch")
@@ -48,19 +48,23 @@ def test_digits_cnn_folded(digits_cnn, cache_dir):  # noqa: F811
                     seed=3, folding={"conv0": (2, 3), "linear3": (2, 16)})
 
 
-@pytest.mark.parametrize("mode", ["bulk", "bfm"])
-def test_multibeat_modes(mode, cache_dir):  # noqa: F811
+@pytest.mark.parametrize("simulator, mode", [
+    ("verilator", "bulk"), ("verilator", "bfm"),
+    pytest.param("icarus", "bulk", marks=pytest.mark.skipif(not HAVE_ICARUS,
+                                                            reason="iverilog not installed"))])
+def test_multibeat_modes(simulator, mode, cache_dir):  # noqa: F811
     g = random_cnn(2, in_shape=(6, 6, 1), channels=2)
     man = lower.generate(g, cache_dir / "rcnn6")
     x = np.random.default_rng(4).integers(0, 16, (12,) + g.input.shape)
     want = golden.run(g, x)
     r = cosim(cache_dir / "rcnn6" / "ddnhw_top.v", man, x, expected=want, mode=mode,
-              build_dir=cache_dir / "builds", seed=4)
+              simulator=simulator, build_dir=cache_dir / "builds", seed=4)
     assert r.mismatches == 0, r.message
     assert_array_equal(r.outputs, want)
     # the same stream given as flat beat rows and explicit beats
     r2 = cosim(cache_dir / "rcnn6" / "ddnhw_top.v", man, x.reshape(12, -1), expected=want,
-               mode=mode, build_dir=cache_dir / "builds", seed=5, beats_in=36, beats_out=1)
+               mode=mode, simulator=simulator, build_dir=cache_dir / "builds", seed=5,
+               beats_in=36, beats_out=1)
     assert_array_equal(r2.outputs, want)
 
 
