@@ -135,7 +135,10 @@ def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
         mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]))
     else:
         mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
-    return Chain(win, mac)
+    chain = Chain(win, mac)
+    # the MAC's II is per window beat; the chain's is per image (every window of the image)
+    chain.ii = max(win.ii, win.beats_out * mac.ii)
+    return chain
 
 
 def _pool(kind):

@@ -45,3 +45,17 @@ def test_generate_cnn(tmp_path):
     assert m1["input"]["beats"] == 36 and m1["input"]["lanes"] == 1
     assert [layer["op"] for layer in m1["layers"] if layer["op"] != "fifo"][:3] == ["conv2d", "requant", "maxpool2d"]
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["input"]["shape"] == [6, 6, 1]
+
+
+@pytest.mark.parametrize("folding", [None, {"conv0": (1, 6), "fc": (2, 9)}, {"conv0": (1, 1)}])
+def test_conv_ii_is_per_image(folding):
+    # a folded conv's II counts every window of the image: full-rate cycles per image == II
+    g = random_cnn(7, in_shape=(5, 5, 2), channels=3, pool="max")
+    net = build_network(g, **({"folding": folding} if folding else {}))
+    rng = np.random.default_rng(0)
+    last = []
+    for n in (3, 6):
+        x = rng.integers(0, 16, (n,) + g.input.shape)
+        _, log = run_beats(net, x.reshape(-1, 2), n, max_cycles=50_000)
+        last.append(log["out"][-1])
+    assert (last[1] - last[0]) == 3 * net.ii
