@@ -3,12 +3,17 @@
 
 Rows: float, uniform 8/6/4/3/2-bit with learned (LSQ) scales, 4-bit with power-of-two scales,
 power-of-two (log2) weights, a 4-level codebook, ternary, binary (with bipolar activations),
-4-bit with 50% pruning, and the mixed-precision pick. Each row: accuracy (golden model on the
+4-bit with 50% pruning, 2-bit with a wider hidden layer (64-32-10), the mixed-precision pick,
+and the digits CNN (uniform, power-of-two scales, at 8/4/3/2 bits). Each row: accuracy (golden model on the
 held-out split), estimated LUTs/FFs/DSPs (iCE40 and ECP5 calibrations), latency, II and
 throughput at the board clock; ``--build`` rows also get real nextpnr numbers (LUTs, DSPs,
 Fmax) for the core alone (measurement top). Writes bench/results/quant_schemes.{json,md,png}.
 
     python bench/quant_schemes.py [--epochs 80] [--build pow2,ternary,u2] [--boards ulx3s-85f]
+    python bench/quant_schemes.py --only "u2 64-32-10;cnn u4"   # recompute rows, keep the rest
+
+The binary row is also built with ``binary_style="dense"`` (the adder tree instead of the
+XNOR/popcount datapath) for the LUT comparison (``build_adder_tree``).
 """
 from __future__ import annotations
 
@@ -48,7 +53,22 @@ def rows_spec():
         ("codebook 4 levels", U("codebook", 2, codebook_bits=6), ActSpec(bits=4), {}),
         ("ternary w, a4", U("ternary", 2), ActSpec(bits=4), {"qat_lr": 1e-2}),
         ("binary w, bipolar a", U("binary", 1), ActSpec("bipolar", 2), {"qat_lr": 1e-2}),
+        # 2-bit with a wider hidden layer (its own float model, same width)
+        ("u2 64-32-10", U(bits=2), ActSpec(bits=2), {"qat_lr": 1e-2, "sizes": (64, 32, 10)}),
+        ("u2 64-32-10 last-w8", [U(bits=2), U(bits=8)], ActSpec(bits=2),
+         {"qat_lr": 1e-2, "sizes": (64, 32, 10)}),
     ]
+
+
+CNN_BITS = (8, 4, 3, 2)   # digits CNN rows: in/weight/activation bits (uniform, pow2 scales)
+
+
+def _bits(spec):
+    return [w.bits for w in spec] if isinstance(spec, (list, tuple)) else spec.bits
+
+
+def _kind(spec):
+    return spec[0].kind if isinstance(spec, (list, tuple)) else spec.kind
 
 
 def hw_row(graph):
@@ -61,6 +81,35 @@ def hw_row(graph):
     return out
 
 
+def build_rows(graph, boards, outdir, **lower):
+    """Real nextpnr numbers of the core (measurement top) per board; errors are recorded."""
+    from ddnhw.board import build as board_build
+    from ddnhw.lower import build_network
+    out = {}
+    for board in boards:
+        t = time.perf_counter()
+        try:
+            if lower:
+                core = build_network(graph, family=BOARD_FAMILY[board], **lower)
+                rep = board_build(core, board, outdir / board)
+            else:
+                rep = flow.build(graph, board, outdir / board, allow_timing_failure=True,
+                                 top="measure")
+            res = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
+                                           "timing_met", "inferences_per_s")}
+        except Exception as e:   # report, keep going (e.g. does not fit the device)
+            res = {"error": str(e)[:300]}
+        res["seconds"] = round(time.perf_counter() - t, 1)
+        out[board] = res
+        print(f"build {outdir.name} on {board}: {res}", flush=True)
+    return out
+
+
+def _dirname(name):
+    return (name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+            .replace("/", "_"))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hidden", type=int, default=16)
@@ -70,6 +119,10 @@ def main(argv=None):
     ap.add_argument("--build", default="pow2 (log2) w4,ternary w, a4,u2,binary w, bipolar a",
                     help="comma-separated row names to synthesize ('' for none)")
     ap.add_argument("--boards", default="ulx3s-85f")
+    ap.add_argument("--only", default="",
+                    help="semicolon-separated row names to recompute ('float', 'mixed', 'cnn', or "
+                         "a row name); the other rows are kept from the existing JSON")
+    ap.add_argument("--cnn-epochs", type=int, default=40)
     ap.add_argument("--search-epochs", type=int, default=30)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     a = ap.parse_args(argv)
@@ -85,25 +138,50 @@ def main(argv=None):
     data = load_digits_split()
     xtr, ytr, xte, yte = data
     sizes = (64, a.hidden, 10)
+    only = [s.strip() for s in a.only.split(";") if s.strip()] if a.only else None
+    old = {}
+    if (out / "quant_schemes.json").exists():
+        old = {r["name"]: r for r in json.loads((out / "quant_schemes.json").read_text())["rows"]}
+
+    def wanted_row(name):
+        return only is None or name in only or (name.startswith("cnn") and "cnn" in only) \
+            or (name.startswith("mixed") and "mixed" in only)
+
     t0 = time.perf_counter()
-    fm = pretrain_float(xtr, ytr, sizes, epochs=a.float_epochs)
+    floats = {}
+
+    def float_model(sz):
+        if sz not in floats:
+            floats[sz] = pretrain_float(xtr, ytr, sz, epochs=a.float_epochs)
+        return floats[sz]
+
+    fm = float_model(sizes)
     float_acc = accuracy(fm, torch.as_tensor(xte), torch.as_tensor(yte))
     rows = [{"name": "float", "accuracy": float_acc, "scheme": "float32"}]
     print(f"float: {float_acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     graphs = {}
     for name, w, act, over in rows_spec():
+        if not wanted_row(name):
+            if name in old:
+                rows.append(old[name])
+            continue
         t = time.perf_counter()
+        over = dict(over)
+        rsizes = tuple(over.pop("sizes", sizes))
         cfg = SchemeConfig(weights=w, acts=act, qat_epochs=a.epochs, distill=a.distill)
         for k, v in over.items():
             setattr(cfg, k, v)
-        model, met = train_scheme(fm, xtr, ytr, xte, yte, cfg)
+        model, met = train_scheme(float_model(rsizes), xtr, ytr, xte, yte, cfg)
         g = export_scheme_mlp(model, meta={"dataset": "sklearn-digits", "row": name})
         acc = float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
         assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
         row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
                "train_seconds": round(met["train_seconds"], 1),
-               "weights": w.kind, "w_bits": w.bits, "a_bits": act.bits,
+               "weights": _kind(w), "w_bits": _bits(w), "a_bits": act.bits,
                "realize": act.realize, "distill": cfg.distill, "prune": cfg.prune}
+        if rsizes != sizes:
+            row["sizes"] = list(rsizes)
+            row["float_accuracy"] = met["float_accuracy"]
         row.update(hw_row(g))
         rows.append(row)
         graphs[name] = g
@@ -111,6 +189,9 @@ def main(argv=None):
               f"iCE40 LCs ({time.perf_counter() - t:.0f} s)", flush=True)
 
     # mixed precision: per-layer weight bits, the cheapest Pareto point within 1 point of best
+    if not wanted_row("mixed"):
+        rows.extend(r for n, r in old.items() if n.startswith("mixed"))
+        return finish(a, rows, graphs, out, sizes, t0, old)
     t = time.perf_counter()
     cands = candidates(2, (2, 3, 4), (3, 4))
     srows, sgraphs = search(fm, data, cands, dict(qat_epochs=a.search_epochs,
@@ -128,28 +209,92 @@ def main(argv=None):
     rows.append(row)
     graphs[row["name"]] = g
     print(f"{row['name']}: {row['accuracy']:.4f}", flush=True)
+    return finish(a, rows, graphs, out, sizes, t0, old)
 
-    builds = [s for s in a.build.split(",") if s] if a.build else []
-    # names contain commas: match greedily against the known row names
-    wanted = [r["name"] for r in rows if r["name"] in a.build] if builds else []
-    for name in wanted:
-        for board in a.boards.split(","):
+
+def cnn_rows(a, old, wanted_row):
+    from ddnhw.cnn_demo import digits_images, train_digits_cnn
+    rows, graphs = [], {}
+    for bits in CNN_BITS:
+        name = f"cnn u{bits}"
+        if not wanted_row(name):
+            if name in old:
+                rows.append(old[name])
+            continue
+        t = time.perf_counter()
+        g, met = train_digits_cnn(bits=bits, float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs)
+        x, y = digits_images(g)
+        acc = float(np.mean(golden.predict(g, x) == y))
+        row = {"name": name, "accuracy": acc, "float_accuracy": met["float_accuracy"],
+               "train_seconds": round(met["train_seconds"], 1), "weights": "uniform-pow2",
+               "w_bits": bits, "a_bits": bits, "realize": "pow2", "model": "cnn",
+               "sizes": "conv3x3x8-maxpool2-dense10"}
+        row.update(hw_row(g))
+        rows.append(row)
+        graphs[name] = g
+        print(f"{name}: {acc:.4f} (float {met['float_accuracy']:.4f}) "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
+    return rows, graphs
+
+
+def xnor_layer(boards, out, n_in=64, n_out=32, seed=0):
+    """Synthesis of one binary layer on +-1 inputs: XnorDense vs the adder-tree Dense."""
+    from ddnhw.board import build as board_build
+    from ddnhw.hw import Dense, XnorDense
+    from ddnhw.ir import IntType
+    rng = np.random.default_rng(seed)
+    w = rng.choice([-2, 2], size=(n_out, n_in))
+    b = 2 * rng.integers(-8, 8, size=n_out) + 1
+    xt, yt = IntType(True, 2), IntType.for_range(int(b.min()) - 2 * n_in, int(b.max()) + 2 * n_in)
+    res = {"layer": f"{n_in}x{n_out}, weights +-2, +-1 inputs"}
+    for kind, make in (("xnor", lambda: XnorDense(w, b, xt, yt)),
+                       ("adder_tree", lambda: Dense(w, b, xt, yt))):
+        for board in boards:
             t = time.perf_counter()
             try:
-                rep = flow.build(graphs[name], board, out / "quant_builds" / f"{name}_{board}"
-                                 .replace(" ", "_").replace(",", "").replace("(", "")
-                                 .replace(")", ""), allow_timing_failure=True, top="measure")
-                res = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
-                                               "timing_met", "inferences_per_s")}
-            except Exception as e:   # report, keep going (e.g. does not fit the device)
-                res = {"error": str(e)[:300]}
-            res["seconds"] = round(time.perf_counter() - t, 1)
-            next(r for r in rows if r["name"] == name).setdefault("build", {})[board] = res
-            print(f"build {name} on {board}: {res}", flush=True)
+                rep = board_build(make(), board, out / "quant_builds" / f"xnor_layer_{kind}" / board)
+                r = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "fmax_mhz")}
+            except Exception as e:
+                r = {"error": str(e)[:300]}
+            r["seconds"] = round(time.perf_counter() - t, 1)
+            res.setdefault(kind, {})[board] = r
+            print(f"xnor layer {kind} {board}: {r}", flush=True)
+    return res
 
+
+def finish(a, rows, graphs, out, sizes, t0, old):
+    only = [s.strip() for s in a.only.split(";") if s.strip()] if a.only else None
+
+    def wanted_row(name):
+        return only is None or name in only or (name.startswith("cnn") and "cnn" in only)
+    crows, cgraphs = cnn_rows(a, old, wanted_row)
+    rows.extend(crows)
+    graphs.update(cgraphs)
+    boards = a.boards.split(",")
+    # names contain commas: match against the known row names
+    for name in [r["name"] for r in rows if a.build and r["name"] in a.build]:
+        if name not in graphs:
+            continue   # kept from the JSON with its builds
+        row = next(r for r in rows if r["name"] == name)
+        row["build"] = build_rows(graphs[name], boards, out / "quant_builds" / _dirname(name))
+        if name.startswith("binary"):   # the same network with the adder tree
+            row["build_adder_tree"] = build_rows(
+                graphs[name], boards, out / "quant_builds" / (_dirname(name) + "_adder_tree"),
+                binary_style="dense")
+
+    # same seeds, same model: a recomputed row that was not rebuilt keeps its earlier builds
+    for r in rows:
+        if r["name"] in graphs and "build" not in r and old.get(r["name"], {}).get("build"):
+            r["build"] = old[r["name"]]["build"]
+            r["build_from_previous_run"] = True
+    if only is None or "xnor layer" in only:
+        xl = xnor_layer(boards, out)
+    else:
+        prev = out / "quant_schemes.json"
+        xl = json.loads(prev.read_text()).get("xnor_layer") if prev.exists() else None
     res = {"date": datetime.date.today().isoformat(), "sizes": list(sizes),
            "qat_epochs": a.epochs, "float_epochs": a.float_epochs, "rows": rows,
-           "seconds": round(time.perf_counter() - t0, 1)}
+           "seconds": round(time.perf_counter() - t0, 1), "recomputed": a.only or "all", "xnor_layer": xl}
     flow.write_json_atomic(out / "quant_schemes.json", res)
     (out / "quant_schemes.md").write_text(markdown(res))
     plot(rows, out / "quant_schemes.png")
@@ -173,15 +318,99 @@ def markdown(res):
         if r["name"] == "float":
             lines.append(f"| float | 32f | 32f | {fl:.4f} | 0 | | | | | | | |")
             continue
-        b = "; ".join(f"{k}: {v['luts']} LUTs, {v['dsps']} DSPs, {v['fmax_mhz']:.1f} MHz"
-                      if "error" not in v else f"{k}: {v['error'][:60]}"
-                      for k, v in r.get("build", {}).items())
+        b = _builds(r.get("build", {}))
+        if r.get("build_from_previous_run"):
+            b += " (earlier run of the same seeded model)"
+        if r.get("build_adder_tree"):
+            b += "; adder tree instead of XNOR: " + _builds(r["build_adder_tree"])
         ptq = f"{r['ptq_accuracy']:.4f}" if "ptq_accuracy" in r else ""
-        lines.append(f"| {r['name']} | {r['w_bits']} | {r['a_bits']} | {r['accuracy']:.4f} | "
-                     f"{(r['accuracy'] - fl) * 100:+.1f} | {ptq} | {r['est_ice40']['luts']} | "
+        # rows with their own architecture are compared with their own float model
+        ref = r.get("float_accuracy", fl)
+        name = r["name"] + (f" (float {ref:.4f})" if "float_accuracy" in r else "")
+        lines.append(f"| {name} | {r['w_bits']} | {r['a_bits']} | {r['accuracy']:.4f} | "
+                     f"{(r['accuracy'] - ref) * 100:+.1f} | {ptq} | {r['est_ice40']['luts']} | "
                      f"{r['est_ecp5']['luts']} | {r['est_ecp5'].get('dsps', 0)} | "
                      f"{r['latency_cycles']} | {r['inferences_per_s_ecp5']:.2e} | {b} |")
+    lines += ["", "Δ float: against the row's own float model where the architecture differs "
+              "(64-32-10 MLP, CNN; shown in the name), else the 64-16-10 float model.", ""]
+    lines += notes(res["rows"], fl)
+    xl = res.get("xnor_layer")
+    if xl:
+        lines += ["", f"### One binary layer ({xl['layer']}): XNOR/popcount vs adder tree", "",
+                  "| board | XnorDense | adder-tree Dense |", "|---|---|---|"]
+        for board in xl.get("xnor", {}):
+            cell = [_builds({board: xl[k][board]}).split(": ", 1)[1]
+                    for k in ("xnor", "adder_tree")]
+            lines.append(f"| {board} | {cell[0]} | {cell[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def _builds(d):
+    return "; ".join(f"{k}: {v['luts']} LUTs, {v['dsps']} DSPs, {v['fmax_mhz']:.1f} MHz"
+                     if "error" not in v else f"{k}: FAILED {v['error'][:110]}"
+                     for k, v in d.items())
+
+
+def notes(rows, fl):
+    """Findings that need words: the 2-bit target, XNOR vs adder tree, DSPs, the CNN."""
+    by = {r["name"]: r for r in rows}
+    out = ["## Notes", ""]
+    u2, w2 = by.get("u2"), by.get("u2 64-32-10")
+    if u2 and w2:
+        out.append(
+            f"- **2-bit target (within 4 points of float).** The 64-16-10 MLP at 2 bits misses "
+            f"it: {u2['accuracy'] * 100:.1f}% vs {fl * 100:.1f}% ({(u2['accuracy'] - fl) * 100:+.1f})."
+            f" Sixteen hidden units with 3 non-zero weight levels and 3 activation levels do "
+            f"not carry enough information (PTQ {u2['ptq_accuracy'] * 100:.1f}%). Widening the hidden layer to 32 at 2 bits meets it: "
+            f"{w2['accuracy'] * 100:.1f}% vs its own float {w2['float_accuracy'] * 100:.1f}% "
+            f"({(w2['accuracy'] - w2['float_accuracy']) * 100:+.1f}), and "
+            f"{(w2['accuracy'] - fl) * 100:+.1f} vs the 64-16-10 float, for "
+            f"~{w2['est_ice40']['luts']} estimated iCE40 LCs (u4 64-16-10: "
+            f"~{by['u4']['est_ice40']['luts']}). Keeping the first and last layers at 8 bits is "
+            f"the usual fix but in a 2-layer MLP that is every layer; keeping only the last "
+            f"layer at 8 bits (`last-w8`) gains a little accuracy for ~40% more logic.")
+    b = by.get("binary w, bipolar a")
+    if b and b.get("build_adder_tree"):
+        cmp = []
+        for board, v in b.get("build", {}).items():
+            t = b["build_adder_tree"].get(board, {})
+            if "luts" in v and "luts" in t:
+                cmp.append(f"{board} {v['luts']} vs {t['luts']} LUTs "
+                           f"({(v['luts'] / t['luts'] - 1) * 100:+.0f}%), FFs {v['ffs']} vs "
+                           f"{t['ffs']}, Fmax {v['fmax_mhz']:.0f} vs {t['fmax_mhz']:.0f} MHz")
+        out.append(
+            "- **XNOR/popcount.** In the binary row the hidden-to-output layer (binary weights on "
+            "bipolar activations) is lowered to `XnorDense` (XNOR + popcount, "
+            "`2*popcount - n` folded into one constant add); the first layer sees 4-bit pixels "
+            "and stays an adder tree. Whole network, XNOR vs the adder tree "
+            "(`binary_style=\"dense\"`): " + "; ".join(cmp) + ". Only one 16x10 layer "
+            "changes, so the saving is bounded by that layer's size; the layer alone is "
+            "compared below.")
+    t = by.get("ternary w, a4")
+    if t:
+        out.append(
+            "- **Ternary build.** The earlier ECP5 failure (yosys exit 1 in ABC9) was "
+            "deterministic, not the first-run WASM compile: Yosys 0.70's ABC9 reintegration "
+            "mistook Amaranth's array-lane wire `o__payload[0]` for bit 0 of `o__payload` "
+            "(minimal case: a one-channel `Requantizer`). `ddnhw.board.build` now hides those "
+            "debug names before synthesis (regression test in tests/board/test_build.py). "
+            "On the iCE40UP5K the ternary row does not fit: yosys puts the 8-bit requantizer "
+            "multipliers into 9 SB_MAC16 (8 available).")
+    out.append(
+        "- **DSPs.** The estimate counts 0 DSPs everywhere, but yosys infers the non-power-of-two "
+        "8-bit requantizer multipliers (`realize=\"mult\"`) as DSP multipliers "
+        "(ternary: 9 on ECP5 and iCE40). Power-of-two rows (`pow2` weights with pow2 scales) and "
+        "the binary row use none, as the builds show.")
+    cnn = [r for r in rows if r.get("model") == "cnn"]
+    if cnn:
+        out.append(
+            "- **CNN rows.** `ddnhw.quant.cnn.QuantCNN` (conv 3x3x8, maxpool 2, dense 10) "
+            "supports uniform weights with power-of-two per-channel scales and one bit width "
+            "for inputs, weights and activations; it has no `WeightSpec` schemes (learned "
+            "scales, pow2/log2 levels, codebook, ternary, binary), so those CNN rows are not "
+            "in the table. At 2 bits the 4-level input pixels themselves lose the digits "
+            f"({by.get('cnn u2', {}).get('accuracy', 0) * 100:.1f}%).")
+    return out
 
 
 def plot(rows, path):
@@ -194,7 +423,7 @@ def plot(rows, path):
                            (axes[1], "ecp5", "ECP5 LUTs (estimate)")):
         for r in rows[1:]:
             x, y = r[f"est_{fam}"]["luts"], r["accuracy"] * 100
-            ax.scatter(x, y)
+            ax.scatter(x, y, marker="s" if r.get("model") == "cnn" else "o")
             ax.annotate(r["name"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(fl * 100, ls="--", c="gray", label=f"float {fl * 100:.1f}%")
         ax.set_xscale("log")
@@ -202,7 +431,7 @@ def plot(rows, path):
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")
-    fig.suptitle("digits MLP: accuracy vs LUTs per quantization scheme")
+    fig.suptitle("digits MLP (circles) and CNN (squares): accuracy vs LUTs per scheme")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
