@@ -413,6 +413,9 @@ def notes(rows, fl):
     return out
 
 
+Y_FLOOR = 80.0   # accuracy axis floor of the plot (%)
+
+
 def plot(rows, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -423,8 +426,12 @@ def plot(rows, path):
                            (axes[1], "ecp5", "ECP5 LUTs (estimate)")):
         for r in rows[1:]:
             x, y = r[f"est_{fam}"]["luts"], r["accuracy"] * 100
+            label = r["name"]
+            if y < Y_FLOOR:   # off the scale: drawn on the floor, true value in the label
+                label, y = f"{label} ({y:.0f}%, off scale)", Y_FLOOR
             ax.scatter(x, y, marker="s" if r.get("model") == "cnn" else "o")
-            ax.annotate(r["name"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_ylim(Y_FLOOR - 1, 100.5)
         ax.axhline(fl * 100, ls="--", c="gray", label=f"float {fl * 100:.1f}%")
         ax.set_xscale("log")
         ax.set_xlabel(title)
