@@ -4,9 +4,9 @@
 Rows: float, uniform 8/6/4/3/2-bit with learned (LSQ) scales, 4-bit with power-of-two scales,
 power-of-two (log2) weights, a 4-level codebook, ternary, binary (with bipolar activations),
 4-bit with 50% pruning, 2-bit with a wider hidden layer (64-32-10), the mixed-precision pick,
-and the digits CNN (uniform, power-of-two scales, at 8/4/3/2 bits). Each row: accuracy (golden model on the
-held-out split), estimated LUTs/FFs/DSPs (iCE40 and ECP5 calibrations), latency, II and
-throughput at the board clock; ``--build`` rows also get real nextpnr numbers (LUTs, DSPs,
+and the digits CNN (uniform, power-of-two scales, at 8/4/3/2 bits).
+Each row: accuracy (golden model on the held-out split), estimated LUTs/FFs/DSPs (iCE40 and
+ECP5 calibrations), latency, II and throughput at the board clock; ``--build`` rows also get real nextpnr numbers (LUTs, DSPs,
 Fmax) for the core alone (measurement top). Writes bench/results/quant_schemes.{json,md,png}.
 
     python bench/quant_schemes.py [--epochs 80] [--build pow2,ternary,u2] [--boards ulx3s-85f]
@@ -252,7 +252,8 @@ def xnor_layer(boards, out, n_in=64, n_out=32, seed=0):
         for board in boards:
             t = time.perf_counter()
             try:
-                rep = board_build(make(), board, out / "quant_builds" / f"xnor_layer_{kind}" / board)
+                rep = board_build(make(), board,
+                                  out / "quant_builds" / f"xnor_layer_{kind}" / board)
                 r = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "fmax_mhz")}
             except Exception as e:
                 r = {"error": str(e)[:300]}
@@ -294,7 +295,8 @@ def finish(a, rows, graphs, out, sizes, t0, old):
         xl = json.loads(prev.read_text()).get("xnor_layer") if prev.exists() else None
     res = {"date": datetime.date.today().isoformat(), "sizes": list(sizes),
            "qat_epochs": a.epochs, "float_epochs": a.float_epochs, "rows": rows,
-           "seconds": round(time.perf_counter() - t0, 1), "recomputed": a.only or "all", "xnor_layer": xl}
+           "seconds": round(time.perf_counter() - t0, 1), "recomputed": a.only or "all",
+           "xnor_layer": xl}
     flow.write_json_atomic(out / "quant_schemes.json", res)
     (out / "quant_schemes.md").write_text(markdown(res))
     plot(rows, out / "quant_schemes.png")
@@ -359,9 +361,11 @@ def notes(rows, fl):
     if u2 and w2:
         out.append(
             f"- **2-bit target (within 4 points of float).** The 64-16-10 MLP at 2 bits misses "
-            f"it: {u2['accuracy'] * 100:.1f}% vs {fl * 100:.1f}% ({(u2['accuracy'] - fl) * 100:+.1f})."
+            f"it: {u2['accuracy'] * 100:.1f}% vs {fl * 100:.1f}% "
+            f"({(u2['accuracy'] - fl) * 100:+.1f})."
             f" Sixteen hidden units with 3 non-zero weight levels and 3 activation levels do "
-            f"not carry enough information (PTQ {u2['ptq_accuracy'] * 100:.1f}%). Widening the hidden layer to 32 at 2 bits meets it: "
+            f"not carry enough information (PTQ {u2['ptq_accuracy'] * 100:.1f}%). Widening "
+            f"the hidden layer to 32 at 2 bits meets it: "
             f"{w2['accuracy'] * 100:.1f}% vs its own float {w2['float_accuracy'] * 100:.1f}% "
             f"({(w2['accuracy'] - w2['float_accuracy']) * 100:+.1f}), and "
             f"{(w2['accuracy'] - fl) * 100:+.1f} vs the 64-16-10 float, for "
