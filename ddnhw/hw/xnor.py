@@ -30,6 +30,20 @@ def _width(n):
     return max(1, int(n).bit_length())
 
 
+def _arity(level):
+    """Inputs per adder at popcount ``level`` (1-based): full adders (3 bits -> 2, one LUT4
+    level) first, then pairwise adds."""
+    return 3 if level == 1 else 2
+
+
+def _levels(n):
+    lvl = 0
+    while n > 1:
+        lvl += 1
+        n = -(-n // _arity(lvl))
+    return lvl
+
+
 class XnorDense(wiring.Component):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` for inputs ``i[j]`` in ``{-1, +1}`` and
     rows of ``weight`` in ``{-c_k, 0, +c_k}``: with ``x_j = (i[j] == +1)`` and ``s_kj =
@@ -89,7 +103,7 @@ class XnorDense(wiring.Component):
                 raise ValueError(f"out_type {out_type} cannot hold output {k} range "
                                  f"[{bk - c * n}, {bk + c * n}]")
         n_max = int(self.n_nonzero.max())
-        self.levels = max(0, (n_max - 1).bit_length())
+        self.levels = _levels(n_max)
         self.latency = max(1, -(-self.levels // regs_every))
         self.ii = 1
         self.estimate = self._estimate()
@@ -101,12 +115,10 @@ class XnorDense(wiring.Component):
     def _tree(self, n):
         """Counts per level of a popcount of ``n`` bits: ``[[count, ...], ...]``."""
         level, out = [1] * n, []
-        for _ in range(self.levels):
-            nxt = [a + b for a, b in zip(level[0::2], level[1::2])]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            out.append(nxt)
-            level = nxt
+        for lvl in range(1, self.levels + 1):
+            r = _arity(lvl)
+            level = [sum(level[p:p + r]) for p in range(0, len(level), r)]
+            out.append(level)
         return out
 
     def _estimate(self):
@@ -116,8 +128,10 @@ class XnorDense(wiring.Component):
             tree = self._tree(n)
             prev = [1] * n
             for lvl, counts in enumerate(tree, 1):
-                # a 1+1 bit add (half adder) is one LUT per output bit; wider adders one per bit
-                luts += sum(_width(c) for c, p in zip(counts, range(len(prev) // 2)))
+                # one LUT per output bit of every real adder (groups of one are wires)
+                r = _arity(lvl)
+                luts += sum(_width(c) for q, c in enumerate(counts)
+                            if len(prev[q * r:(q + 1) * r]) > 1)
                 if lvl % self.regs_every == 0 and lvl < self.levels:
                     ffs += sum(_width(c) for c in counts)
                 prev = counts
@@ -142,16 +156,16 @@ class XnorDense(wiring.Component):
                      for j in range(self.n_in) if self.signs[k, j] != 0]
             counts = [1] * len(level)
             for lvl in range(1, self.levels + 1):
-                nl, nc = [], []
-                for p in range(0, len(level) - 1, 2):
-                    c = counts[p] + counts[p + 1]
-                    s = Signal(unsigned(_width(c)), name=f"o{k}_l{lvl}_{p // 2}")
-                    m.d.comb += s.eq(level[p] + level[p + 1])
-                    nl.append(s)
+                nl, nc, r = [], [], _arity(lvl)
+                for p in range(0, len(level), r):
+                    group, c = level[p:p + r], sum(counts[p:p + r])
+                    if len(group) == 1:
+                        nl.append(group[0])
+                    else:
+                        s = Signal(unsigned(_width(c)), name=f"o{k}_l{lvl}_{p // r}")
+                        m.d.comb += s.eq(sum(group[1:], group[0]))
+                        nl.append(s)
                     nc.append(c)
-                if len(level) % 2:
-                    nl.append(level[-1])
-                    nc.append(counts[-1])
                 if lvl % self.regs_every == 0 and lvl < self.levels:
                     regs = []
                     for q, (v, c) in enumerate(zip(nl, nc)):
