@@ -308,7 +308,8 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     plusargs = []
     if mode == "bulk":
-        plusargs = [f"+ddnhw_in={in_hex}", f"+ddnhw_out={out_hex}", f"+ddnhw_n={n}", f"+ddnhw_nout={n_out}",
+        plusargs = [f"+ddnhw_in={in_hex}", f"+ddnhw_out={out_hex}", f"+ddnhw_n={n}",
+                    f"+ddnhw_nout={n_out}",
                     f"+ddnhw_seed={int(seed) & 0xFFFFFFFF}",
                     f"+ddnhw_idle={min(65535, round(idle_prob * 65536))}",
                     f"+ddnhw_stall={min(65535, round(stall_prob * 65536))}",
@@ -337,8 +338,8 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                          f"log {log}:\n{_tail(log)}")
     res = json.loads(result_json.read_text())
     if res.get("timeout"):
-        raise DdnhwError(f"cosim: {layout.top} stopped moving: {res['n_out']} of {n_out} beats came "
-                         f"out, then no handshake for {watchdog} cycles ({simulator}, {mode}); "
+        raise DdnhwError(f"cosim: {layout.top} stopped moving: {res['n_out']} of {n_out} beats "
+                         f"came out, then no handshake for {watchdog} cycles ({simulator}, {mode}); "
                          f"run dir {run_dir}")
     outputs = read_hex(out_hex, layout.o)
     if beats_out > 1 and len(outputs) % beats_out == 0:

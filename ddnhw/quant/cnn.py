@@ -23,8 +23,8 @@ from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
 
-__all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantFlatten", "QuantCNN", "fold_batchnorm",
-           "export_cnn", "train_cnn", "CNNConfig"]
+__all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantFlatten", "QuantCNN",
+           "fold_batchnorm", "export_cnn", "train_cnn", "CNNConfig"]
 
 
 class QuantConv2d(nn.Conv2d):
