@@ -30,7 +30,8 @@ from ddnhw.lower import build_network, generate  # noqa: E402
 # and the dense layer to one MAC each and drop the FIFOs (the folded dense layer holds its input
 # vector anyway): 4273 LCs (80 %), II 4608. Faster foldings were tried: conv0 (1, 9) with
 # linear3 (1, 2) (II 640) packed to 4802 LCs (91 %) and nextpnr found no legal placement; conv0
-# (1, 9) with linear3 (1, 1) (II 1280) packs to 4735 LCs (89 %). ECP5-85F: fully unrolled,
+# (1, 9) with linear3 (1, 1) (II 1280) packed to 4735 LCs (89 %), no legal placement either.
+# ECP5-85F: fully unrolled,
 # II = one image (64 pixels + pipeline).
 CONFIGS = {
     "digits_cnn": {
