@@ -24,7 +24,7 @@ import numpy as np
 
 from ddnhw import DdnhwError
 
-from .payload import Lanes, StreamLayout, read_hex, write_hex
+from .payload import StreamLayout, read_hex, write_hex
 
 __all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
            "manifest_beats"]

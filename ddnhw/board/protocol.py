@@ -38,7 +38,6 @@ for the next SOF. The host retries frames whose reply is missing or an error.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 __all__ = ["SOF", "IDENT", "INFER", "IDENT_REPLY", "RESULT", "ERROR", "ERRORS",

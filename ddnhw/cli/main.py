@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -248,7 +247,7 @@ def cmd_demo_cnn(a):
 
 def cmd_demo(a):
     import numpy as np
-    from ddnhw import flow, golden
+    from ddnhw import flow
 
     if getattr(a, "model", "mlp") in ("cnn", "cnn1d"):
         return cmd_demo_cnn(a)

@@ -3,7 +3,6 @@ writes the Pareto front of accuracy against estimated LUTs, and saves the picked
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def _bits_list(text):

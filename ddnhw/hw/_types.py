@@ -1,7 +1,8 @@
 """Shared argument checks and IntType -> Amaranth shape mapping (no IR import needed)."""
 from __future__ import annotations
 
-from amaranth.hdl import signed, unsigned
+import numpy as np
+from amaranth.hdl import Cat, Signal, signed, unsigned
 
 
 def check_int_type(name, t):
@@ -12,3 +13,39 @@ def check_int_type(name, t):
 
 def int_shape(t):
     return signed(t.bits) if t.signed else unsigned(t.bits)
+
+
+def check_regs_every(regs_every):
+    if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
+        raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
+
+
+def check_bias(bias, n_out):
+    """``bias`` as int64; it must be an integer array of shape ``(n_out,)``."""
+    b = np.asarray(bias)
+    if b.shape != (n_out,) or b.dtype.kind not in "iu":
+        raise ValueError(f"bias must be an integer array of shape ({n_out},), got "
+                         f"{b.dtype} shape {b.shape}")
+    return b.astype(np.int64)
+
+
+def check_weight_bias(weight, bias):
+    """``(weight, bias)`` as int64: a non-empty 2-D integer (out, in) array and its bias."""
+    w = np.asarray(weight)
+    if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
+        raise ValueError(f"weight must be a non-empty 2-D integer array, got {w.dtype} "
+                         f"shape {w.shape}")
+    return w.astype(np.int64), check_bias(bias, w.shape[0])
+
+
+def stall_pipeline(m, i, o, latency):
+    """The stall scheme of fixed-latency blocks: one clock enable ``ce = ~o.valid | o.ready``
+    (also ``i.ready``) advances every register, and a ``latency``-stage shift register carries
+    ``i.valid`` to ``o.valid``. Returns ``ce``."""
+    ce = Signal()
+    m.d.comb += [ce.eq(~o.valid | o.ready), i.ready.eq(ce)]
+    valid = Signal(latency)
+    with m.If(ce):
+        m.d.sync += valid.eq(Cat(i.valid, valid[:-1]))
+    m.d.comb += o.valid.eq(valid[-1])
+    return ce

@@ -10,7 +10,8 @@ from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import (check_int_type, check_regs_every, check_weight_bias, int_shape,
+                     stall_pipeline)
 
 __all__ = ["Dense"]
 
@@ -283,20 +284,10 @@ class Dense(wiring.Component):
     def _setup(self, weight, bias, in_type, out_type, regs_every, style):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
-        w = np.asarray(weight)
-        b = np.asarray(bias)
-        if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
-            raise ValueError(f"weight must be a non-empty 2-D integer array, got {w.dtype} "
-                             f"shape {w.shape}")
-        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
-            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
-                             f"{b.dtype} shape {b.shape}")
-        if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
-            raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
+        self.weight, self.bias = check_weight_bias(weight, bias)
+        check_regs_every(regs_every)
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {style!r}")
-        self.weight = w.astype(np.int64)
-        self.bias = b.astype(np.int64)
         self.in_type, self.out_type = in_type, out_type
         self.regs_every, self.style = regs_every, style
         self.n_out, self.n_in = self.weight.shape
@@ -373,13 +364,7 @@ class Dense(wiring.Component):
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        ce = Signal()
-        m.d.comb += [ce.eq(~self.o.valid | self.o.ready), self.i.ready.eq(ce)]
-
-        valid = Signal(self.latency)
-        with m.If(ce):
-            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
-        m.d.comb += self.o.valid.eq(valid[-1])
+        ce = stall_pipeline(m, self.i, self.o, self.latency)
 
         comb = {}      # uid -> Value usable in the node's own stage
         delayed = {}   # (uid, k) -> Value after k registers

@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import check_int_type, check_weight_bias, int_shape
 from .requant import requant_channel
 
 __all__ = ["FoldedDense", "fold_ii", "MUL_STYLES"]
@@ -42,7 +42,6 @@ def _lut_mul(w, x):
     ``$mul`` cell: yosys builds it from LUTs and carry chains)."""
     a, b = (w, x) if len(w) >= len(x) else (x, w)   # iterate over the bits of the narrower
     n = len(b)
-    width = len(a) + n + 1
     terms = []
     for k in range(n):
         t = Mux(b[k], a, 0)
@@ -110,16 +109,7 @@ class FoldedDense(wiring.Component):
     def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
-        w = np.asarray(weight)
-        b = np.asarray(bias)
-        if w.ndim != 2 or w.dtype.kind not in "iu" or w.size == 0:
-            raise ValueError(f"weight must be a non-empty 2-D integer array, got {w.dtype} "
-                             f"shape {w.shape}")
-        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
-            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
-                             f"{b.dtype} shape {b.shape}")
-        self.weight = w.astype(np.int64)
-        self.bias = b.astype(np.int64)
+        self.weight, self.bias = check_weight_bias(weight, bias)
         self.n_out, self.n_in = self.weight.shape
         _check_fold("pe", pe, self.n_out)
         _check_fold("simd", simd, self.n_in)

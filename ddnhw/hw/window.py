@@ -8,7 +8,7 @@ stream feeds :class:`~ddnhw.hw.Dense` / :class:`~ddnhw.hw.FoldedDense` directly.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

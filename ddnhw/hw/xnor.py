@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import (check_bias, check_int_type, check_regs_every, int_shape,
+                     stall_pipeline)
 
 __all__ = ["XnorDense", "binary_rows"]
 
@@ -85,14 +86,9 @@ class XnorDense(wiring.Component):
                              "{-c, 0, +c} (binary weights)")
         if not (in_type.signed and in_type.min <= -1 and in_type.max >= 1):
             raise ValueError(f"in_type must be signed and hold -1 and +1, not {in_type}")
-        b = np.asarray(bias)
         w = np.asarray(weight).astype(np.int64)
-        if b.shape != (w.shape[0],) or b.dtype.kind not in "iu":
-            raise ValueError(f"bias must be an integer array of shape ({w.shape[0]},), got "
-                             f"{b.dtype} shape {b.shape}")
-        if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
-            raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
-        self.weight, self.bias = w, b.astype(np.int64)
+        check_regs_every(regs_every)
+        self.weight, self.bias = w, check_bias(bias, w.shape[0])
         self.in_type, self.out_type, self.regs_every = in_type, out_type, regs_every
         self.n_out, self.n_in = w.shape
         self.c, self.signs = rows
@@ -141,12 +137,7 @@ class XnorDense(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ce = Signal()
-        m.d.comb += [ce.eq(~self.o.valid | self.o.ready), self.i.ready.eq(ce)]
-        valid = Signal(self.latency)
-        with m.If(ce):
-            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
-        m.d.comb += self.o.valid.eq(valid[-1])
+        ce = stall_pipeline(m, self.i, self.o, self.latency)
 
         x = Signal(self.n_in)      # 1: input is +1
         for j in range(self.n_in):

@@ -76,7 +76,6 @@ def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, s
     sf, nf = math.ceil(n_in / simd), math.ceil(n_out / pe)
     wb, xb, acc = weight_bits, in_bits, acc_bits
     prod = wb + xb
-    levels = math.ceil(math.log2(simd)) if simd > 1 else 0
     return {
         "kind": "FoldedDense", "pe": pe, "simd": simd, "ii": sf * nf, "mul_style": mul,
         "macs": pe * simd,

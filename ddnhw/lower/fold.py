@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ddnhw import DdnhwError
 from ddnhw.ir.ops import dense_range
