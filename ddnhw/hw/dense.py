@@ -10,6 +10,8 @@ from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ddnhw.ir.ops import dense_range
+
 from ._types import (check_int_type, check_regs_every, check_weight_bias, int_shape,
                      stall_pipeline)
 
@@ -303,10 +305,7 @@ class Dense(wiring.Component):
                                   int(self.bias[k]), style) for k in range(self.n_out)]
         self._roots = []
         # exact output ranges (the DAG's interval ranges may be wider: x*8 - x*1 for weight 7)
-        wo = self.weight.astype(object)
-        pos, neg = np.where(wo > 0, wo, 0), np.where(wo < 0, wo, 0)
-        lo = self.bias.astype(object) + (pos * in_type.min + neg * in_type.max).sum(axis=1)
-        hi = self.bias.astype(object) + (pos * in_type.max + neg * in_type.min).sum(axis=1)
+        lo, hi = dense_range(self.weight, self.bias, in_type)
         for k, r in enumerate(roots):
             if not out_type.contains(int(lo[k]), int(hi[k])):
                 raise ValueError(f"out_type {out_type} cannot hold output {k} range "

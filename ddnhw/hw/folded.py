@@ -7,6 +7,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ddnhw.ir.ops import dense_range
+
 from ._types import check_int_type, check_weight_bias, int_shape
 from .requant import requant_channel
 
@@ -118,10 +120,7 @@ class FoldedDense(wiring.Component):
         self.pe, self.simd = pe, simd
         self.in_type, self.out_type = in_type, out_type
 
-        wo = self.weight.astype(object)
-        pos, neg = np.where(wo > 0, wo, 0), np.where(wo < 0, wo, 0)
-        lo = self.bias.astype(object) + (pos * in_type.min + neg * in_type.max).sum(axis=1)
-        hi = self.bias.astype(object) + (pos * in_type.max + neg * in_type.min).sum(axis=1)
+        lo, hi = dense_range(self.weight, self.bias, in_type)
         self._acc_range = [(int(lo[k]), int(hi[k])) for k in range(self.n_out)]
         self._acc_shape = _shape_for(int(min(lo)), int(max(hi)))
         self._setup_requant(requant)
