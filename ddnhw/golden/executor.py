@@ -5,6 +5,7 @@ import numpy as np
 from ddnhw import DdnhwError
 from ddnhw.ir import Graph
 from .fixedpoint import requantize, round_shift
+from .recurrent import recurrent
 
 # int64 is exact as long as every intermediate fits; Graph.check bounds every tensor, and
 # a dense accumulation is exact when its bound type has < 63 bits.
@@ -59,7 +60,8 @@ def _flatten(node, x):
 
 
 _EXEC = {"dense": _dense, "requant": _requant, "conv2d": _conv2d, "maxpool2d": _maxpool2d,
-         "avgpool2d": _avgpool2d, "flatten": _flatten}
+         "avgpool2d": _avgpool2d, "flatten": _flatten,
+         "rnn": recurrent, "gru": recurrent}
 
 
 def check_input(graph: Graph, x) -> np.ndarray:

@@ -24,6 +24,10 @@ Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is impl
              ``stride``. Output type = input type.
 ``flatten``  y[n, :] = x[n].reshape(-1) (row-major: H, W, C order); no attrs
 
+``rnn``, ``gru`` recurrent layers over a sequence tensor ``(T, I)`` (T beats of I lanes); the
+             hidden state lives in the layer; lookup-table sigmoid/tanh. Exact semantics and
+             attributes: :mod:`ddnhw.ir.recurrent`.
+
 A model file is one ``.npz``: the key ``__graph__`` holds the JSON structure, and each array
 attribute is stored under ``<node name>/<attr>``.
 """
@@ -42,7 +46,7 @@ from ddnhw.atomic import atomic_open
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
-OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten")
+OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten", "rnn", "gru")
 ROUNDING_MODES = ("half_up",)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from .graph import Graph, IRError, Node, ROUNDING_MODES
 from .types import IntType
+from .recurrent import RECURRENT_OPS, recurrent_range
 
 
 def dense_range(weight: np.ndarray, bias: np.ndarray, in_type: IntType):
@@ -113,6 +114,8 @@ def infer_range(graph: Graph, node: Node):
         n = int(np.prod(x.shape))
         _check_out_shape(graph, node, (n,))
         return np.full(n, x.dtype.min), np.full(n, x.dtype.max)
+    if node.op in RECURRENT_OPS:
+        return recurrent_range(graph, node)
     if node.op == "dense":
         w, b = node.attrs.get("weight"), node.attrs.get("bias")
         if w is None or b is None or w.ndim != 2 or b.shape != (w.shape[0],):
