@@ -16,7 +16,8 @@ import math
 from ddnhw.hw.requant import requant_luts
 
 __all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
-           "estimate_block", "estimate_network", "bram_blocks", "lane_requant_luts"]
+           "estimate_block", "estimate_network", "bram_blocks", "lane_requant_luts",
+           "const_mul_dsps", "requant_dsps"]
 
 RESOURCES = ("luts", "ffs", "dsps", "brams")
 
@@ -47,6 +48,44 @@ _BRAM_SHAPES = {
 }
 # ROMs smaller than this many bits stay in LUTs (yosys maps tiny memories to logic).
 _ROM_LUT_BITS = {"ice40": 512, "ecp5": 512}
+
+
+# How yosys maps a multiplication by a constant (the requantizers' ``x * m``): ``opt`` first
+# strips the constant's trailing zeros into a shift (a power of two costs nothing), then
+# ``mul2dsp`` puts a product on DSPs when both operands have >= 2 bits and (iCE40 only) the
+# product has >= 11 bits, splitting operands wider than the DSP port (``synth_ice40 -dsp``:
+# SB_MAC16 16x16; ``synth_ecp5``: MULT18X18D 18x18). Checked on yosys 0.70 (the YoWASP build)
+# with requantizers of 6/10/14-bit accumulators and 8-bit and small multipliers (iCE40 8/15/15
+# SB_MAC16 and ECP5 15/15/15 MULT18X18D for 15 non-power-of-two multipliers; see
+# tests/lower/test_estimate_dsps.py, which checks this model against yosys).
+_DSP_MUL = {"ice40": {"width": 16, "y_min": 11}, "ecp5": {"width": 18, "y_min": 0}}
+
+
+def const_mul_dsps(x_bits, multiplier, family, signed=True) -> int:
+    """DSP primitives yosys infers for ``x * multiplier`` (``x``: ``x_bits`` wide, ``signed``;
+    ``multiplier``: an integer constant) on ``family``."""
+    m = abs(int(multiplier))
+    if m == 0 or m & (m - 1) == 0:
+        return 0                      # zero or a power of two: a shift
+    odd = m >> ((m & -m).bit_length() - 1)
+    ob = odd.bit_length()
+    rule = _DSP_MUL[family]
+    w = rule["width"]
+    # mul2dsp splits a wide operand into (width - 1)-bit unsigned low chunks (width when
+    # unsigned) and a signed top chunk; each chunk product is checked against the thresholds
+    chunks, rest = [], x_bits
+    while rest > w:
+        part = w - 1 if signed else w
+        chunks.append(part)
+        rest -= part
+    chunks.append(rest)
+    per_b = math.ceil(ob / w)
+    return sum(per_b for c in chunks if c >= 2 and c + ob >= rule["y_min"])
+
+
+def requant_dsps(in_bits, multipliers, family, signed=True) -> int:
+    """DSPs of a :class:`~ddnhw.hw.Requantizer` (one constant multiplier per channel)."""
+    return sum(const_mul_dsps(in_bits, m, family, signed) for m in multipliers)
 
 
 def bram_blocks(width, depth, family) -> int:
@@ -96,17 +135,26 @@ def block_features(block) -> dict:
     """Structural counts of a block (independent of the FPGA family)."""
     kind = type(block).__name__
     if kind == "FoldedDense":
-        rq = 0
+        rq, rq_dsps = 0, {}
         if block.requant is not None:
             rq = lane_requant_luts(block.requant[0], block.requant[1], block.acc_type[1],
                                    block.out_type.bits, block.pe)
-        return folded_features(block.n_out, block.n_in, block.weight_bits, block.in_type.bits,
-                               block.acc_type[1], block.out_type.bits, block.pe, block.simd,
-                               block.mul, requant_luts=rq)
+            # one circuit per distinct (multiplier, shift) of a lane's channels
+            mults = [m for p in range(block.pe)
+                     for m, _ in sorted(set(zip((int(v) for v in block.requant[0][p::block.pe]),
+                                                (int(v) for v in block.requant[1][p::block.pe]))))]
+            rq_dsps = {fam: requant_dsps(block.acc_type[1], mults, fam) for fam in _DSP_MUL}
+        f = folded_features(block.n_out, block.n_in, block.weight_bits, block.in_type.bits,
+                            block.acc_type[1], block.out_type.bits, block.pe, block.simd,
+                            block.mul, requant_luts=rq)
+        f["requant_dsps"] = rq_dsps
+        return f
     if kind == "Dense":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
     if kind == "Requantizer":
-        return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
+        return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"],
+                "dsps": {fam: requant_dsps(block.in_type.bits, block.multiplier, fam,
+                                           block.in_type.signed) for fam in _DSP_MUL}}
     est = getattr(block, "estimate", {})
     return {"kind": kind, "luts": est.get("luts", 0), "ffs": est.get("ffs", 0)}
 
@@ -116,7 +164,7 @@ def _folded_estimate(f, family) -> dict:
     rom_in_bram = f["rom_bits"] >= _ROM_LUT_BITS[family] and f["mem_depth"] > 1
     brams = bram_blocks(f["mem_width"], f["mem_depth"], family) if rom_in_bram else 0
     rom_luts = 0 if rom_in_bram else c["rom"] * f["rom_bits"]
-    dsps = f["macs"] if f["mul_style"] == "dsp" else 0
+    dsps = (f["macs"] if f["mul_style"] == "dsp" else 0) + f.get("requant_dsps", {}).get(family, 0)
     luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
             + c["mux"] * f["mux"] + c["ffs"] * f["ffs"] + rom_luts + c["ctrl"]
             + c["requant"] * f["requant"])
@@ -138,7 +186,8 @@ def estimate_block(block, family="ice40") -> dict:
     if f["kind"] == "FoldedDense":
         return _folded_estimate(f, family)
     scale = c["dense"] if f["kind"] == "Dense" else c["requant"]
-    return {"luts": int(round(scale * f["luts"])), "ffs": int(f["ffs"]), "dsps": 0, "brams": 0}
+    return {"luts": int(round(scale * f["luts"])), "ffs": int(f["ffs"]),
+            "dsps": int(f.get("dsps", {}).get(family, 0)), "brams": 0}
 
 
 def estimate_network(blocks, family="ice40") -> dict:

