@@ -16,6 +16,7 @@ from ddnhw.hw import StreamFIFO
 from ddnhw.hw._types import int_shape
 from .estimate import RESOURCES, estimate_block
 from .registry import fusions, lower_node
+from .timing import chain_latency_ii
 
 __all__ = ["Network", "build_network", "generate", "graph_sha256", "fifo_depth",
            "FIFO_MAX_DEPTH"]
@@ -60,8 +61,11 @@ class Network(wiring.Component):
     """A linear chain of blocks lowered from the graph's nodes, in graph order.
 
     Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
-    shape and elem the tensor's :class:`IntType` shape. ``latency`` is the sum of the layers'
-    latencies (cycles, no stalls), ``ii`` the largest layer II. ``layers`` lists per-layer dicts
+    shape and elem the tensor's :class:`IntType` shape. ``latency``: cycles from an input's first
+    beat to its output's first beat with the input always valid and the output always ready
+    (:func:`~ddnhw.lower.timing.chain_timing`; the sum of the layers' latencies for blocks it
+    has no model of), ``ii`` the cycles per input in the steady state (the same way; else the
+    largest layer II). ``layers`` lists per-layer dicts
     (name, op, block, latency, ii, in_lanes, out_lanes, estimate; dense layers also folded,
     pe, simd).
 
@@ -129,8 +133,12 @@ class Network(wiring.Component):
             if name in self.fifos:
                 order.append((f"{name}_fifo", self.fifos[name]))
         self.names, self.blocks = [n for n, _ in order], [b for _, b in order]
-        self.latency = sum(b.latency for b in self.blocks)
-        self.ii = max(b.ii for b in self.blocks)
+        # first input beat to first output beat: stepped through the blocks' handshake
+        # control (a flatten waits for a whole feature map, a folded conv stalls its input)
+        # and cycles per input in the steady state of back-to-back inputs
+        timing = chain_latency_ii(self.blocks, int(np.prod(graph.input.shape[:-1])))
+        self.latency, self.ii = timing or (sum(b.latency for b in self.blocks),
+                                           max(b.ii for b in self.blocks))
         self.layers = []
         family = options.get("family", "ice40")
         for n in graph.nodes:

@@ -7,6 +7,8 @@ from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
 from ddnhw.hw.xnor import XnorDense, binary_rows
 
+from .timing import window_mac_ii
+
 __all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor"]
 
 LOWERINGS = {}
@@ -136,8 +138,10 @@ def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
     else:
         mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
     chain = Chain(win, mac)
-    # the MAC's II is per window beat; the chain's is per image (every window of the image)
-    chain.ii = max(win.ii, win.beats_out * mac.ii)
+    # the MAC's II is per window beat; the chain's is per image (every window of the image,
+    # and the line buffer overlaps input and windows only partly)
+    ii = window_mac_ii(win, mac.ii, getattr(mac, "requant", None) is not None)
+    chain.ii = ii if ii is not None else max(win.ii, win.beats_out * mac.ii)
     return chain
 
 
