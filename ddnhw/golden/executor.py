@@ -59,9 +59,14 @@ def _flatten(node, x):
     return x.reshape(len(x), -1)
 
 
+def _add(node, x0, x1):
+    return (np.left_shift(x0, int(node.attrs["shift0"]))
+            + np.left_shift(x1, int(node.attrs["shift1"])))
+
+
 _EXEC = {"dense": _dense, "requant": _requant, "conv2d": _conv2d, "maxpool2d": _maxpool2d,
          "avgpool2d": _avgpool2d, "flatten": _flatten,
-         "rnn": recurrent, "gru": recurrent}
+         "rnn": recurrent, "gru": recurrent, "add": _add}
 
 
 def check_input(graph: Graph, x) -> np.ndarray:
@@ -83,7 +88,7 @@ def run_all(graph: Graph, x) -> dict:
     """Run the graph on a batch; returns every tensor's value by name."""
     env = {graph.inputs[0]: check_input(graph, x)}
     for node in graph.nodes:
-        env[node.outputs[0]] = _EXEC[node.op](node, env[node.inputs[0]])
+        env[node.outputs[0]] = _EXEC[node.op](node, *(env[t] for t in node.inputs))
     return env
 
 

@@ -69,24 +69,48 @@ def random_mlp(seed: int, sizes=(16, 8, 4), in_bits=4, w_bits=4, a_bits=4,
 
 
 def chain_graph(in_type: IntType, in_shape, layers, meta=None) -> Graph:
-    """A linear chain of nodes of any op, with tensor shapes and types inferred.
+    """A chain of nodes of any op, with tensor shapes and types inferred.
 
     ``layers``: dicts with ``op`` (default ``dense``) and ``name``; ``dense``/``conv2d`` take
     ``weight``, ``bias``, optional ``weight_frac`` and ``requant`` (as in :func:`mlp_graph`);
     ``conv2d`` also ``stride`` (1), ``padding`` (0), ``groups`` (1); ``maxpool2d``/``avgpool2d``
-    take ``kernel`` and ``stride`` (default: the kernel); ``flatten`` takes nothing. Images are
+    take ``kernel`` (an int or ``[kh, kw]``) and ``stride`` (default: the kernel's larger side);
+    ``flatten`` takes nothing. Images are
     NHWC, ``in_shape`` is ``(H, W, C)`` for an image input. Accumulator types are the narrowest
     that hold the worst case for the actual weights.
-    """
-    from .ops import conv_out_size, conv_range
 
+    ``residual`` takes ``body`` (a list of layers as these, applied to the layer's input; it
+    must keep the shape) and an optional ``requant``: the body's output ``x0`` and the layer's
+    input ``x1`` meet in an ``add`` node ``<name>_add`` with the shifts that align their binary
+    points (the input forks: a residual connection), then ``<name>_rq``.
+    """
     g = Graph(meta=dict(meta or {}))
     g.add_tensor("x", tuple(in_shape), in_type)
     g.inputs = ["x"]
-    cur, cur_type, shape = "x", in_type, tuple(int(s) for s in in_shape)
+    cur, _, _ = _append_layers(g, "x", in_type, tuple(int(s) for s in in_shape), layers)
+    g.outputs = [cur]
+    return g.check()
+
+
+def _append_requant(g, name, cur, shape, rq):
+    """Append ``<name>_rq`` (per-channel ``rq`` as in :func:`mlp_graph`) after ``cur``."""
+    c = shape[-1]
+    g.add_tensor(f"{name}_act", shape, rq["out_type"])
+    g.add_node(f"{name}_rq", "requant", [cur], [f"{name}_act"],
+               multiplier=np.broadcast_to(np.asarray(rq["multiplier"], np.int64), (c,)).copy(),
+               shift=np.broadcast_to(np.asarray(rq["shift"], np.int64), (c,)).copy(),
+               lo=int(rq["lo"]), hi=int(rq["hi"]), rounding="half_up")
+    return f"{name}_act", rq["out_type"]
+
+
+def _append_layers(g, cur, cur_type, shape, layers, prefix=""):
+    """Append the nodes of ``layers`` (see :func:`chain_graph`) after tensor ``cur``; returns
+    the last tensor's ``(name, type, shape)``."""
+    from .ops import add_type, conv_out_size, conv_range
+
     for k, layer in enumerate(layers):
         op = layer.get("op", "dense")
-        name = layer.get("name", f"{op}{k}")
+        name = layer.get("name", f"{prefix}{op}{k}")
         if op in ("dense", "conv2d"):
             w = np.asarray(layer["weight"], dtype=np.int64)
             b = np.asarray(layer["bias"], dtype=np.int64)
@@ -107,17 +131,8 @@ def chain_graph(in_type: IntType, in_shape, layers, meta=None) -> Graph:
             g.add_tensor(f"{name}_acc", out_shape, acc)
             g.add_node(name, op, [cur], [f"{name}_acc"], **attrs)
             cur, cur_type, shape = f"{name}_acc", acc, out_shape
-            rq = layer.get("requant")
-            if rq is not None:
-                c = shape[-1]
-                out_type = rq["out_type"]
-                g.add_tensor(f"{name}_act", shape, out_type)
-                g.add_node(f"{name}_rq", "requant", [cur], [f"{name}_act"],
-                           multiplier=np.broadcast_to(np.asarray(rq["multiplier"], np.int64),
-                                                      (c,)).copy(),
-                           shift=np.broadcast_to(np.asarray(rq["shift"], np.int64), (c,)).copy(),
-                           lo=int(rq["lo"]), hi=int(rq["hi"]), rounding="half_up")
-                cur, cur_type = f"{name}_act", out_type
+            if layer.get("requant") is not None:
+                cur, cur_type = _append_requant(g, name, cur, shape, layer["requant"])
         elif op in ("maxpool2d", "avgpool2d"):
             kk = int(layer["kernel"])
             st = int(layer.get("stride", kk))
@@ -131,10 +146,21 @@ def chain_graph(in_type: IntType, in_shape, layers, meta=None) -> Graph:
             g.add_tensor(f"{name}_out", shape, cur_type)
             g.add_node(name, op, [cur], [f"{name}_out"])
             cur = f"{name}_out"
+        elif op == "residual":
+            main, main_type, main_shape = _append_layers(g, cur, cur_type, shape, layer["body"],
+                                                         prefix=f"{name}_")
+            if tuple(main_shape) != tuple(shape):
+                raise ValueError(f"layer {name!r}: the residual body maps shape {shape} to "
+                                 f"{main_shape}; the add needs them equal")
+            s0, s1, sum_type = add_type(main_type, cur_type)
+            g.add_tensor(f"{name}_sum", shape, sum_type)
+            g.add_node(f"{name}_add", "add", [main, cur], [f"{name}_sum"], shift0=s0, shift1=s1)
+            cur, cur_type = f"{name}_sum", sum_type
+            if layer.get("requant") is not None:
+                cur, cur_type = _append_requant(g, name, cur, shape, layer["requant"])
         else:
             raise ValueError(f"layer {name!r}: unknown op {op!r}")
-    g.outputs = [cur]
-    return g.check()
+    return cur, cur_type, shape
 
 
 def random_cnn(seed: int, in_shape=(6, 6, 2), channels=3, kernel=3, stride=1, padding=1,
@@ -169,3 +195,46 @@ def random_cnn(seed: int, in_shape=(6, 6, 2), channels=3, kernel=3, stride=1, pa
                    "bias": rng.integers(-4 * wmax, 4 * wmax + 1, size=n_out)})
     return chain_graph(IntType(False, in_bits), in_shape, layers,
                        meta={"name": f"random_cnn_{seed}"})
+
+
+def random_residual_cnn(seed: int, in_shape=(5, 5, 2), kernel=3, convs=2, stem=0, n_out=3,
+                        in_bits=4, w_bits=4, a_bits=4, zero_frac=0.3) -> Graph:
+    """A seeded random residual CNN: [``stem`` channels: conv2d (same padding) -> ReLU] ->
+    residual block (``convs`` same-padded conv2d, ReLU requant between them; the block input
+    added to the last conv's accumulator, binary points aligned; ReLU requant) -> flatten ->
+    dense. Without a stem the graph input itself forks."""
+    rng = np.random.default_rng(seed)
+    wmax = (1 << (w_bits - 1)) - 1
+    act = IntType(False, a_bits, int(rng.integers(0, 4)))
+
+    def conv(name, cin, cout, rq=True):
+        w = rng.integers(-wmax, wmax + 1, size=(cout, kernel, kernel, cin))
+        w[rng.random(w.shape) < zero_frac] = 0
+        w.flat[0] = wmax
+        layer = {"op": "conv2d", "name": name, "weight": w, "padding": kernel // 2,
+                 "bias": rng.integers(-4 * wmax, 4 * wmax + 1, size=cout),
+                 "weight_frac": int(rng.integers(0, 3))}
+        if rq:
+            layer["requant"] = {"multiplier": rng.integers(1, 4, size=cout),
+                                "shift": rng.integers(1, 6, size=cout), "lo": 0,
+                                "hi": (1 << a_bits) - 1, "out_type": act}
+        return layer
+
+    c = in_shape[2]
+    layers = []
+    if stem:
+        layers.append(conv("stem", c, stem))
+        c = stem
+    body = [conv(f"res_conv{k}", c, c, rq=k < convs - 1) for k in range(convs)]
+    layers.append({"op": "residual", "name": "res", "body": body,
+                   "requant": {"multiplier": rng.integers(1, 4, size=c),
+                               "shift": rng.integers(2, 8, size=c), "lo": 0,
+                               "hi": (1 << a_bits) - 1, "out_type": act}})
+    layers.append({"op": "flatten", "name": "flat"})
+    n_in = int(np.prod(in_shape[:2])) * c
+    wd = rng.integers(-wmax, wmax + 1, size=(n_out, n_in))
+    wd[rng.random(wd.shape) < zero_frac] = 0
+    layers.append({"op": "dense", "name": "fc", "weight": wd,
+                   "bias": rng.integers(-4 * wmax, 4 * wmax + 1, size=n_out)})
+    return chain_graph(IntType(False, in_bits, int(rng.integers(0, 5))), in_shape, layers,
+                       meta={"name": f"random_residual_cnn_{seed}"})

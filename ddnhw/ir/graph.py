@@ -23,6 +23,11 @@ Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is impl
              mean, rounded half up; ``kernel`` must be a power of two; attrs: ``kernel``,
              ``stride``. Output type = input type.
 ``flatten``  y[n, :] = x[n].reshape(-1) (row-major: H, W, C order); no attrs
+``add``      y = (x0 << shift0) + (x1 << shift1): elementwise sum of two tensors of the same
+             shape (a residual connection); attrs ``shift0``, ``shift1`` (ints >= 0) align the
+             binary points: ``frac(y) == frac(x0) + shift0 == frac(x1) + shift1`` and one shift
+             is 0 (``frac(y)`` is the larger input frac). Exact: no rounding, no clipping; the
+             output type must hold the sum's whole range. Inputs ``[x0, x1]`` in that order.
 
 ``rnn``, ``gru`` recurrent layers over a sequence tensor ``(T, I)`` (T beats of I lanes); the
              hidden state lives in the layer; lookup-table sigmoid/tanh. Exact semantics and
@@ -46,7 +51,9 @@ from ddnhw.atomic import atomic_open
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
-OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten", "rnn", "gru")
+OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten", "rnn", "gru", "add")
+# number of input tensors per op (every op has one output)
+ARITY = {"add": 2}
 ROUNDING_MODES = ("half_up",)
 
 
@@ -125,6 +132,10 @@ class Graph:
         for n in self.nodes:
             if n.op not in OPS:
                 raise IRError(f"node {n.name!r}: unsupported op {n.op!r} (supported: {', '.join(OPS)})")
+            arity = ARITY.get(n.op, 1)
+            if len(n.inputs) != arity or len(n.outputs) != 1:
+                raise IRError(f"node {n.name!r}: {n.op} takes {arity} input(s) and 1 output, has "
+                              f"inputs {n.inputs} and outputs {n.outputs}")
             for t in n.inputs:
                 if t not in known:
                     raise IRError(f"node {n.name!r}: input {t!r} is not produced before it")

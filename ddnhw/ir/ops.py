@@ -89,8 +89,44 @@ def conv_range(node: Node, in_type: IntType):
     return dense_range(w.reshape(w.shape[0], -1), node.attrs["bias"], in_type)
 
 
+def add_range(graph: Graph, node: Node):
+    """Checks of an ``add`` node (shapes, shifts that align both binary points onto the output
+    type's) and the exact per-channel bounds of ``(x0 << shift0) + (x1 << shift1)``."""
+    a, b = (graph.tensors[t] for t in node.inputs)
+    if tuple(a.shape) != tuple(b.shape):
+        raise IRError(f"node {node.name!r}: add inputs {a.name!r} {a.shape} and {b.name!r} "
+                      f"{b.shape} differ in shape")
+    _check_out_shape(graph, node, a.shape)
+    shifts = [_int_attr(node, k, 0) for k in ("shift0", "shift1")]
+    y = graph.tensors[node.outputs[0]].dtype
+    for k, (t, s) in enumerate(zip((a, b), shifts)):
+        if s > 62:
+            raise IRError(f"node {node.name!r}: add attribute 'shift{k}' = {s} is not in 0..62")
+        if t.dtype.frac + s != y.frac:
+            raise IRError(f"node {node.name!r}: input {t.name!r} (frac {t.dtype.frac}) shifted "
+                          f"by shift{k} = {s} has frac {t.dtype.frac + s}, but the output "
+                          f"{node.outputs[0]!r} has frac {y.frac}: binary points not aligned")
+    if min(shifts) != 0:
+        raise IRError(f"node {node.name!r}: add shifts {shifts} are both > 0; the output frac "
+                      f"must be the larger input frac (one shift 0)")
+    lo = (a.dtype.min << shifts[0]) + (b.dtype.min << shifts[1])
+    hi = (a.dtype.max << shifts[0]) + (b.dtype.max << shifts[1])
+    c = a.shape[-1]
+    return np.full(c, lo, dtype=object), np.full(c, hi, dtype=object)
+
+
+def add_type(a: IntType, b: IntType):
+    """``(shift0, shift1, output type)`` of the exact aligned sum of types ``a`` and ``b``."""
+    frac = max(a.frac, b.frac)
+    s0, s1 = frac - a.frac, frac - b.frac
+    t = IntType.for_range((a.min << s0) + (b.min << s1), (a.max << s0) + (b.max << s1))
+    return s0, s1, IntType(t.signed, t.bits, frac)
+
+
 def infer_range(graph: Graph, node: Node):
     x = graph.tensors[node.inputs[0]]
+    if node.op == "add":
+        return add_range(graph, node)
     if node.op == "conv2d":
         (h, w_, c), _, _, _, (oh, ow) = window_geometry(graph, node)
         wt, b = node.attrs["weight"], node.attrs.get("bias")

@@ -16,6 +16,7 @@ from ddnhw.hw import StreamFIFO
 from ddnhw.hw._types import int_shape
 from .estimate import RESOURCES, estimate_block
 from .registry import fusions, lower_node
+from .residual import elaborate_residual, has_residuals, setup_residual
 from .timing import chain_latency_ii
 
 __all__ = ["Network", "build_network", "generate", "graph_sha256", "fifo_depth",
@@ -77,6 +78,12 @@ class Network(wiring.Component):
     (``"auto"``, the default: a :class:`~ddnhw.hw.StreamFIFO` after every block whose consumer
     is slower, of depth :func:`fifo_depth`; ``"none"``; or ``{producer layer name: depth}``).
     A FIFO's layer entry has ``op`` ``"fifo"``, ``depth``, ``after`` (the producer layer).
+
+    A graph with ``add`` nodes (residual connections) becomes a DAG of blocks instead: a
+    :class:`~ddnhw.hw.join.Fork` where a tensor feeds a branch and an add, a skip
+    :class:`~ddnhw.hw.StreamFIFO` sized from the branch (``skip_fifos`` option, see
+    :mod:`ddnhw.lower.residual`) and an :class:`~ddnhw.hw.join.AlignedAdd`; ``latency`` is
+    then the longest path's, and ``layers`` has ``fork`` and skip ``fifo`` entries too.
     """
 
     def __init__(self, graph, **options):
@@ -93,13 +100,14 @@ class Network(wiring.Component):
                              f"{graph.inputs} and outputs {graph.outputs}")
         if not graph.nodes:
             raise ValueError("graph has no nodes")
+        residual = has_residuals(graph)     # a DAG: see ddnhw.lower.residual
         cur = graph.inputs[0]
-        for n in graph.nodes:
+        for n in [] if residual else graph.nodes:
             if n.inputs != [cur] or len(n.outputs) != 1:
                 raise ValueError(f"node {n.name!r}: only linear chains are supported (expects "
                                  f"input {cur!r}, has {n.inputs})")
             cur = n.outputs[0]
-        if cur != graph.outputs[0]:
+        if cur != graph.outputs[0] and not residual:
             raise ValueError(f"graph output {graph.outputs[0]!r} is not the chain's end {cur!r}")
         for t in (graph.input, graph.output):   # an image input streams one pixel per beat
             if len(t.shape) != 1 and not (t is graph.input and len(t.shape) == 3):
@@ -117,6 +125,9 @@ class Network(wiring.Component):
                 if v is not None and (not isinstance(v, (tuple, list)) or len(v) != 2):
                     raise ValueError(f"folding[{k!r}] must be (pe, simd), not {v!r}")
         self.graph = graph
+        if residual:
+            super().__init__(setup_residual(self, graph, **options))
+            return
         fused = fusions(graph, **options)
         fused_into = {r.name: d for d, r in fused.items()}
         self.names = [n.name for n in graph.nodes if n.name not in fused_into]
@@ -205,6 +216,8 @@ class Network(wiring.Component):
         return {k: v for k, v in fifos.items() if v}
 
     def elaborate(self, platform):
+        if getattr(self, "edges", None) is not None:
+            return elaborate_residual(self)
         m = Module()
         for name, b in zip(self.names, self.blocks):
             m.submodules[name] = b

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ddnhw.hw import Dense, FoldedDense, Requantizer
+from ddnhw.hw.join import AlignedAdd
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
 from ddnhw.hw.xnor import XnorDense, binary_rows
 
@@ -157,6 +158,14 @@ def _pool(kind):
 
 register("maxpool2d")(_pool("max"))
 register("avgpool2d")(_pool("avg"))
+
+
+@register("add")
+def _add(graph, node, **_):
+    """An :class:`AlignedAdd` (inputs ``i0``, ``i1`` in the node's input order)."""
+    t0, t1 = (graph.tensors[t] for t in node.inputs)
+    return AlignedAdd(int(t0.shape[-1]), t0.dtype, t1.dtype, graph.tensors[node.outputs[0]].dtype,
+                      int(node.attrs["shift0"]), int(node.attrs["shift1"]))
 
 
 @register("flatten")
