@@ -1,0 +1,508 @@
+"""QAT recurrent networks: a quantized Elman RNN (tanh) and GRU with lookup-table activations.
+
+The integer semantics are those of the IR ops ``rnn``/``gru`` (:mod:`ddnhw.ir.recurrent`); the
+fake-quantized float forward follows them step by step, so the trained model *is* the integer
+model (STE for every rounding):
+
+- input ``x``: unsigned ``in_bits`` on the grid ``2**-in_frac`` (:class:`QuantInput`);
+- state ``h``: signed ``state_bits`` with ``state_frac`` fraction bits (default
+  ``state_bits - 2``: s8.6 holds tanh's [-1, 1] with headroom), starting at 0;
+- weights: signed ``w_bits``, a power-of-two exponent per row, separately for the input part
+  ``W_ih`` and the recurrent part ``W_hh`` of a row. The integer dense over ``[x_t, h]`` puts
+  each row on the finer of the two accumulator scales ``2**E``, ``E = min(e_x - in_frac,
+  e_h - state_frac)``, by shifting the other part's integer weights left (exact); the bias is an
+  integer at ``2**E``;
+- activations: the pre-activation is requantized (round half up, clip) to the lookup-table
+  index grid ``k * 2**-lut_frac``, ``k`` in ``lut_lo..lut_hi`` (``lut_bits`` bits, default
+  ``lut_frac = lut_bits - 3``: [-4, 4)); ``tanh`` tables give state values, ``sigmoid``
+  tables gate values on ``2**-gate_frac`` (the tables come from
+  :func:`ddnhw.ir.recurrent.tanh_table` / :func:`~ddnhw.ir.recurrent.sigmoid_table`, the one
+  definition, and the QAT forward reads the very same tables);
+- GRU (PyTorch's convention, gate order r, z, n)::
+
+      r = sigmoid(W_ir x + W_hr h + b_r)          z likewise
+      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+      h' = n + round(z * (h - n))                 # = (1 - z) * n + z * h on the state grid
+
+  ``W_in x + b_in`` and ``W_hn h + b_hn`` are two IR rows (``n_x``, ``n_h``) on one scale.
+
+Defaults: 4-bit inputs and weights, s8.6 state, 6-bit LUT index on [-4, 4) in steps of 1/8,
+gates in 1/64 (``gate_frac = 6``).
+
+Unsupported configurations (an LSTM, a bidirectional or stacked PyTorch RNN, ``relu``
+nonlinearity, projections) raise :class:`ddnhw.DdnhwError` naming the layer and attribute.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ddnhw import DdnhwError
+from ddnhw.ir import Graph, IntType
+from ddnhw.ir.ops import dense_acc_type
+from ddnhw.ir.recurrent import MAX_LUT, sigmoid_table, tanh_table
+from .modules import QuantInput, QuantLinear
+from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
+
+__all__ = ["QuantRNN", "QuantGRU", "QuantSeqClassifier", "SeqConfig", "from_torch",
+           "export_seq", "train_seq", "CELLS"]
+
+CELLS = ("gru", "rnn")
+STATE_BITS = (3, 16)
+LUT_BITS = (2, MAX_LUT.bit_length() - 1)
+GATE_FRAC = (1, 14)
+
+
+def _check_int(v, lo, hi, what):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise DdnhwError(f"{what} must be an integer, not {v!r}")
+    if not lo <= int(v) <= hi:
+        raise DdnhwError(f"{what} = {v} is not supported (use {lo}..{hi})")
+    return int(v)
+
+
+def _part_exponent(w, bits):
+    """Per-row power-of-two exponents of ``w``; all-zero rows get None (they add nothing)."""
+    e = pow2_weight_exponent(w, bits, True)
+    return e, (w.detach().abs().amax(dim=1) > 0)
+
+
+def _pow2(t):
+    return torch.pow(2.0, t)
+
+
+def _round_shift(x, s):
+    """Round half up arithmetic right shift (``ddnhw.golden.fixedpoint.round_shift``), int64."""
+    half = torch.where(s > 0, torch.ones_like(s) << torch.clamp(s - 1, min=0),
+                       torch.zeros_like(s))
+    return (x + half) >> s
+
+
+def _requant(v, m, s, lo, hi):
+    return torch.clamp(_round_shift(v * m, s), lo, hi)
+
+
+class _LUT(torch.autograd.Function):
+    """Table value in the forward pass, the smooth function's derivative in the backward."""
+
+    @staticmethod
+    def forward(ctx, v, table, lo, scale, smooth):
+        ctx.save_for_backward(v)
+        ctx.smooth = smooth
+        idx = torch.round(v.detach() * scale).long()     # v is on the index grid: exact
+        return table[idx - lo].to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        with torch.enable_grad():
+            vv = v.detach().requires_grad_(True)
+            y = ctx.smooth(vv)
+            (d,) = torch.autograd.grad(y, vv, torch.ones_like(y))
+        return g * d, None, None, None, None
+
+
+class _QuantRecurrent(nn.Module):
+    """Shared parameters and numerics of :class:`QuantRNN` (G = 1) and :class:`QuantGRU` (G = 3).
+
+    Parameters in PyTorch's layout: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``,
+    ``bias_hh`` (G*H,). ``forward(x, frac_in)``: ``x`` (N, T, I); returns ``h_T`` (N, H) or,
+    with ``return_sequences``, every ``h_t`` (N, T, H). ``frac_in=None`` or ``quantize=False``:
+    the float layer.
+    """
+
+    op = None
+    G = 1
+    kind = None
+
+    def __init__(self, input_size, hidden_size, w_bits=4, state_bits=8, state_frac=None,
+                 lut_bits=6, lut_frac=None, gate_frac=6, return_sequences=False, name=None):
+        super().__init__()
+        self.name = name = name or self.op
+        what = f"layer {name} ({self.kind})"
+        self.input_size = _check_int(input_size, 1, 1 << 16, f"{what}: input_size")
+        self.hidden_size = _check_int(hidden_size, 1, 1 << 12, f"{what}: hidden_size")
+        self.w_bits = check_bits(w_bits, f"{what} weights")
+        self.state_bits = _check_int(state_bits, *STATE_BITS, f"{what}: state_bits")
+        self.state_frac = _check_int(state_bits - 2 if state_frac is None else state_frac,
+                                     0, self.state_bits - 2, f"{what}: state_frac")
+        self.lut_bits = _check_int(lut_bits, *LUT_BITS, f"{what}: lut_bits")
+        self.lut_frac = _check_int(max(0, lut_bits - 3) if lut_frac is None else lut_frac, 0, 16,
+                                   f"{what}: lut_frac")
+        self.gate_frac = _check_int(gate_frac, *GATE_FRAC, f"{what}: gate_frac")
+        if return_sequences not in (0, 1, False, True):
+            raise DdnhwError(f"{what}: return_sequences={return_sequences!r} must be a bool")
+        self.return_sequences = bool(return_sequences)
+        self.quantize = True
+        g, h, i = self.G, self.hidden_size, self.input_size
+        self.weight_ih = nn.Parameter(torch.empty(g * h, i))
+        self.weight_hh = nn.Parameter(torch.empty(g * h, h))
+        self.bias_ih = nn.Parameter(torch.empty(g * h))
+        self.bias_hh = nn.Parameter(torch.empty(g * h))
+        k = 1.0 / h ** 0.5
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+        self._tables = {}
+
+    # -- grids ------------------------------------------------------------------------------
+    @property
+    def state_type(self) -> IntType:
+        return IntType(True, self.state_bits, self.state_frac)
+
+    @property
+    def lut_range(self):
+        return -(1 << (self.lut_bits - 1)), (1 << (self.lut_bits - 1)) - 1
+
+    def tables(self):
+        """``(tanh_table, sigmoid_table or None)`` as int64 tensors (ddnhw.ir.recurrent's)."""
+        key = (self.lut_bits, self.lut_frac, self.state_bits, self.state_frac, self.gate_frac)
+        if key not in self._tables:
+            lo, hi = self.lut_range
+            tanh = torch.as_tensor(tanh_table(lo, hi, self.lut_frac, self.state_type))
+            sig = (torch.as_tensor(sigmoid_table(lo, hi, self.lut_frac, self.gate_frac))
+                   if self.G == 3 else None)
+            self._tables = {key: (tanh, sig)}
+        return self._tables[key]
+
+    def exponents(self, frac_in):
+        """``(e_x, e_h, E)`` per row of the G*H torch rows (float tensors): the weight
+        exponents of the input and recurrent parts and the row's accumulator exponent."""
+        with torch.no_grad():
+            e_x, nz_x = _part_exponent(self.weight_ih, self.w_bits)
+            e_h, nz_h = _part_exponent(self.weight_hh, self.w_bits)
+            ax = torch.where(nz_x, e_x - frac_in, torch.full_like(e_x, float("inf")))
+            ah = torch.where(nz_h, e_h - self.state_frac, torch.full_like(e_h, float("inf")))
+            big = torch.minimum(ax, ah)
+            acc = torch.where(torch.isinf(big), e_x - frac_in, big)
+        return e_x, e_h, acc
+
+    # -- float and fake-quantized forward ---------------------------------------------------
+    def _lut(self, v, sigmoid):
+        """Index-grid requantization of pre-activations ``v`` (reals), then the table."""
+        lo, hi = self.lut_range
+        scale = float(1 << self.lut_frac) if self.lut_frac >= 0 else 1.0
+        q = torch.clamp(round_ste(v * scale), lo, hi) / scale   # STE inside the range
+        tanh, sig = self.tables()
+        if sigmoid:
+            return _LUT.apply(q, sig, lo, scale, torch.sigmoid) / float(1 << self.gate_frac)
+        return _LUT.apply(q, tanh, lo, scale, torch.tanh) / float(1 << self.state_frac)
+
+    def _quant_params(self, frac_in):
+        e_x, e_h, acc = self.exponents(frac_in)
+        qmax = (1 << (self.w_bits - 1)) - 1
+        wx = fake_quant(self.weight_ih, -e_x.unsqueeze(1), -qmax, qmax)
+        wh = fake_quant(self.weight_hh, -e_h.unsqueeze(1), -qmax, qmax)
+        return wx, wh, acc
+
+    @staticmethod
+    def _qbias(b, acc_exp):
+        s = _pow2(-acc_exp)
+        return round_ste(b * s) / s
+
+    def forward(self, x, frac_in=None):
+        n, t, _ = x.shape
+        h = x.new_zeros(n, self.hidden_size)
+        quant = self.quantize and frac_in is not None
+        if quant:
+            wx, wh, acc = self._quant_params(frac_in)
+        else:
+            wx, wh, acc = self.weight_ih, self.weight_hh, None
+        gx = x @ wx.T                                    # all steps at once: (N, T, G*H)
+        outs = []
+        for k in range(t):
+            h = self._step(gx[:, k], h @ wh.T, h, acc)
+            outs.append(h)
+        return torch.stack(outs, 1) if self.return_sequences else h
+
+    # -- integer model ----------------------------------------------------------------------
+    def int_attrs(self, frac_in) -> dict:
+        """The IR node's attributes (numpy int64; :mod:`ddnhw.ir.recurrent`)."""
+        for nm, p in (("weight_ih", self.weight_ih), ("weight_hh", self.weight_hh),
+                      ("bias_ih", self.bias_ih), ("bias_hh", self.bias_hh)):
+            if not torch.all(torch.isfinite(p)):
+                raise DdnhwError(f"layer {self.name}: {nm} contains NaN or Inf")
+        with torch.no_grad():
+            e_x, e_h, acc = (v.double() for v in self.exponents(frac_in))
+            qmax = (1 << (self.w_bits - 1)) - 1
+            wx = torch.clamp(torch.floor(self.weight_ih.double() / _pow2(e_x).unsqueeze(1) + 0.5),
+                             -qmax, qmax).long()
+            wh = torch.clamp(torch.floor(self.weight_hh.double() / _pow2(e_h).unsqueeze(1) + 0.5),
+                             -qmax, qmax).long()
+            # zero parts may have any exponent: their (zero) shift is clamped at 0
+            sx = torch.clamp(e_x - frac_in - acc, min=0).long().unsqueeze(1)
+            sh = torch.clamp(e_h - self.state_frac - acc, min=0).long().unsqueeze(1)
+            wx, wh = wx << sx, wh << sh
+            bi, bh = self.bias_ih.double(), self.bias_hh.double()
+
+            def ib(b, e):
+                return torch.floor(b * _pow2(-e) + 0.5).long()
+
+            h = self.hidden_size
+            gf = self.gate_frac
+            t = acc + self.lut_frac                       # index = acc * 2**t
+            if self.G == 3:
+                zx, zh = torch.zeros_like(wx[:h]), torch.zeros_like(wh[:h])
+                weight = torch.cat([torch.cat([wx[:2 * h], wh[:2 * h]], 1),
+                                    torch.cat([wx[2 * h:], zh], 1),
+                                    torch.cat([zx, wh[2 * h:]], 1)], 0)
+                bias = torch.cat([ib(bi[:2 * h] + bh[:2 * h], acc[:2 * h]),
+                                  ib(bi[2 * h:], acc[2 * h:]), ib(bh[2 * h:], acc[2 * h:])])
+                t = torch.cat([t[:2 * h], t[2 * h:] - gf])   # n: pre-activation * 2**-gf
+            else:
+                weight = torch.cat([wx, wh], 1)
+                bias = ib(bi + bh, acc)
+            t = t.long()
+            mult = torch.where(t > 0, torch.ones_like(t) << torch.clamp(t, min=0),
+                               torch.ones_like(t))
+            shift = torch.clamp(-t, min=0)
+        if int(shift.max()) > 62 or int(t.max()) > 40:
+            raise DdnhwError(f"layer {self.name}: weight/bias scales too extreme for the integer "
+                             f"requantization (shift {int(shift.max())}, multiplier "
+                             f"2**{int(t.max())})")
+        lo, hi = self.lut_range
+        tanh, sig = self.tables()
+        attrs = dict(weight=weight.numpy(), bias=bias.numpy(), multiplier=mult.numpy(),
+                     shift=shift.numpy(), lut_lo=lo, lut_hi=hi, tanh_table=tanh.numpy().copy(),
+                     return_sequences=int(self.return_sequences))
+        if self.G == 3:
+            attrs.update(gate_frac=self.gate_frac, sigmoid_table=sig.numpy().copy())
+        return attrs
+
+    def int_forward(self, x_int, frac_in):
+        """Integer-mode forward on integer input codes ``(N, T, I)`` (torch int64 ops): every
+        state ``(N, T, H)`` or the last ``(N, H)``, exactly as :mod:`ddnhw.golden.recurrent`."""
+        a = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) else v)
+             for k, v in self.int_attrs(frac_in).items()}
+        x = x_int.long()
+        n, t, _ = x.shape
+        hs = self.hidden_size
+        w, b, m, s = a["weight"], a["bias"], a["multiplier"], a["shift"]
+        lo, hi = a["lut_lo"], a["lut_hi"]
+        tanh = a["tanh_table"]
+        h = torch.zeros(n, hs, dtype=torch.long)
+        outs = []
+        with torch.no_grad():
+            for k in range(t):
+                acc = torch.cat([x[:, k], h], 1) @ w.T + b
+                if self.G == 1:
+                    h = tanh[_requant(acc, m, s, lo, hi) - lo]
+                else:
+                    gf, sig = a["gate_frac"], a["sigmoid_table"]
+                    r = sig[_requant(acc[:, :hs], m[:hs], s[:hs], lo, hi) - lo]
+                    z = sig[_requant(acc[:, hs:2 * hs], m[hs:2 * hs], s[hs:2 * hs], lo, hi) - lo]
+                    pre = (acc[:, 2 * hs:3 * hs] << gf) + r * acc[:, 3 * hs:]
+                    nn_ = tanh[_requant(pre, m[2 * hs:], s[2 * hs:], lo, hi) - lo]
+                    h = nn_ + _round_shift(z * (h - nn_), torch.full_like(z, gf))
+                outs.append(h)
+        return torch.stack(outs, 1) if self.return_sequences else h
+
+
+class QuantRNN(_QuantRecurrent):
+    """Elman RNN, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``; IR op ``rnn``."""
+
+    op, G, kind = "rnn", 1, "QuantRNN"
+
+    def _step(self, gx, gh, h, acc):
+        if acc is None:
+            return torch.tanh(gx + gh + self.bias_ih + self.bias_hh)
+        return self._lut(gx + gh + self._qbias(self.bias_ih + self.bias_hh, acc), False)
+
+
+class QuantGRU(_QuantRecurrent):
+    """GRU in PyTorch's convention (gate order r, z, n); IR op ``gru``."""
+
+    op, G, kind = "gru", 3, "QuantGRU"
+
+    def _step(self, gx, gh, h, acc):
+        hs = self.hidden_size
+        if acc is None:
+            rz = torch.sigmoid(gx[:, :2 * hs] + gh[:, :2 * hs] + self.bias_ih[:2 * hs]
+                               + self.bias_hh[:2 * hs])
+            r, z = rz[:, :hs], rz[:, hs:]
+            n = torch.tanh(gx[:, 2 * hs:] + self.bias_ih[2 * hs:]
+                           + r * (gh[:, 2 * hs:] + self.bias_hh[2 * hs:]))
+            return (1 - z) * n + z * h
+        b_rz = self._qbias(self.bias_ih[:2 * hs] + self.bias_hh[:2 * hs], acc[:2 * hs])
+        rz = self._lut(gx[:, :2 * hs] + gh[:, :2 * hs] + b_rz, True)
+        r, z = rz[:, :hs], rz[:, hs:]
+        nx = gx[:, 2 * hs:] + self._qbias(self.bias_ih[2 * hs:], acc[2 * hs:])
+        nh = gh[:, 2 * hs:] + self._qbias(self.bias_hh[2 * hs:], acc[2 * hs:])
+        n = self._lut(nx + r * nh, False)
+        sf = float(1 << self.state_frac)
+        return n + round_ste(z * (h - n) * sf) / sf
+
+
+def from_torch(module, w_bits=4, name=None, **kwargs):
+    """A :class:`QuantGRU`/:class:`QuantRNN` with the parameters of a PyTorch ``nn.GRU``,
+    ``nn.RNN`` (tanh), ``nn.GRUCell`` or ``nn.RNNCell``. LSTMs, bidirectional or stacked
+    layers, ``relu`` nonlinearity, projections and dropout raise :class:`DdnhwError`."""
+    cls = type(module).__name__
+    name = name or cls.lower()
+    what = f"layer {name} ({cls})"
+    if isinstance(module, (nn.LSTM, nn.LSTMCell)):
+        raise DdnhwError(f"{what}: LSTM is not supported (use a GRU or an Elman RNN)")
+    if not isinstance(module, (nn.GRU, nn.RNN, nn.GRUCell, nn.RNNCell)):
+        raise DdnhwError(f"{what}: not a recurrent layer ddnhw supports (nn.GRU, nn.RNN, "
+                         f"nn.GRUCell, nn.RNNCell)")
+    cell = isinstance(module, (nn.GRUCell, nn.RNNCell))
+    if not cell:
+        if module.bidirectional:
+            raise DdnhwError(f"{what}: bidirectional=True is not supported")
+        if module.num_layers != 1:
+            raise DdnhwError(f"{what}: num_layers={module.num_layers} is not supported (only 1; "
+                             f"stack layers as separate modules)")
+        if getattr(module, "proj_size", 0):
+            raise DdnhwError(f"{what}: proj_size={module.proj_size} is not supported")
+        if module.dropout:
+            raise DdnhwError(f"{what}: dropout={module.dropout} is not supported")
+    if getattr(module, "nonlinearity", "tanh") != "tanh":
+        raise DdnhwError(f"{what}: nonlinearity={module.nonlinearity!r} is not supported "
+                         f"(only 'tanh')")
+    q = (QuantGRU if isinstance(module, (nn.GRU, nn.GRUCell)) else QuantRNN)(
+        module.input_size, module.hidden_size, w_bits=w_bits, name=name, **kwargs)
+    sfx = "" if cell else "_l0"
+    with torch.no_grad():
+        q.weight_ih.copy_(getattr(module, f"weight_ih{sfx}"))
+        q.weight_hh.copy_(getattr(module, f"weight_hh{sfx}"))
+        for b in ("bias_ih", "bias_hh"):
+            if module.bias:
+                getattr(q, b).copy_(getattr(module, f"{b}{sfx}"))
+            else:
+                getattr(q, b).zero_()
+    return q
+
+
+class QuantSeqClassifier(nn.Module):
+    """``QuantInput → QuantGRU/QuantRNN → QuantLinear`` (logits) on sequences ``(N, T, I)``
+    (or ``(N, T*I)``, reshaped). ``return_sequences``: the classifier reads every state
+    (flattened, ``T*H`` inputs) instead of the last one. The classifier is per tensor, so the
+    integer logits compare like the real ones."""
+
+    def __init__(self, cell="gru", input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
+                 w_bits=4, state_bits=8, state_frac=None, lut_bits=6, lut_frac=None,
+                 gate_frac=6, return_sequences=False):
+        super().__init__()
+        if not isinstance(cell, str) or cell.lower() not in CELLS:
+            if isinstance(cell, str) and cell.lower() == "lstm":
+                raise DdnhwError("layer rec (QuantSeqClassifier): cell='lstm': LSTM is not "
+                                 "supported (use 'gru' or 'rnn')")
+            raise DdnhwError(f"layer rec (QuantSeqClassifier): cell={cell!r} is not supported "
+                             f"(use one of {CELLS})")
+        self.cell = cell.lower()
+        self.steps = _check_int(steps, 1, 1 << 16, "QuantSeqClassifier: steps")
+        self.n_classes = _check_int(n_classes, 1, 1 << 16, "QuantSeqClassifier: n_classes")
+        self.inp = QuantInput(in_bits)
+        cls = QuantGRU if self.cell == "gru" else QuantRNN
+        self.rec = cls(input_size, hidden, w_bits, state_bits, state_frac, lut_bits, lut_frac,
+                       gate_frac, return_sequences, name=self.cell)
+        n_feat = hidden * (self.steps if return_sequences else 1)
+        self.fc = QuantLinear(n_feat, self.n_classes, w_bits, per_channel=False, name="fc")
+        self.config = dict(cell=self.cell, input_size=int(input_size), hidden=int(hidden),
+                           n_classes=self.n_classes, steps=self.steps, in_bits=in_bits,
+                           w_bits=w_bits, state_bits=self.rec.state_bits,
+                           state_frac=self.rec.state_frac, lut_bits=self.rec.lut_bits,
+                           lut_frac=self.rec.lut_frac, gate_frac=self.rec.gate_frac,
+                           return_sequences=bool(return_sequences))
+
+    def set_quantize(self, on: bool):
+        for m in self.modules():
+            if hasattr(m, "quantize"):
+                m.quantize = on
+
+    def _seq(self, x):
+        n = x.shape[0]
+        want = self.steps * self.rec.input_size
+        if int(np.prod(x.shape[1:])) != want:
+            raise DdnhwError(f"QuantSeqClassifier: input of shape {tuple(x.shape)} is not "
+                             f"(N, {self.steps}, {self.rec.input_size})")
+        return x.reshape(n, self.steps, self.rec.input_size)
+
+    def forward(self, x):
+        x = self.inp(self._seq(x))
+        frac = self.inp.frac if self.inp.quantize else None
+        h = self.rec(x, frac)
+        h = h.flatten(1)
+        return self.fc(h, self.rec.state_frac if frac is not None else None)
+
+    def int_forward(self, x_int):
+        """Integer logits from integer input codes ``(N, T, I)``: what the hardware computes."""
+        x = self._seq(torch.as_tensor(x_int)).long()
+        with torch.no_grad():
+            h = self.rec.int_forward(x, self.inp.frac).flatten(1)
+            w, b, _ = self.fc.int_params_common(self.rec.state_frac)
+            return h @ w.T + b
+
+
+def export_seq(model: QuantSeqClassifier, meta=None) -> Graph:
+    """The IR graph ``x (T, I) → rnn/gru → [flatten] → dense`` (logits) of ``model``."""
+    rec, fc = model.rec, model.fc
+    for nm, arr in (("weight", fc.weight), ("bias", fc.bias)):
+        if not torch.all(torch.isfinite(arr)):
+            raise DdnhwError(f"layer {fc.name}: {nm} contains NaN or Inf")
+    frac = model.inp.frac
+    attrs = rec.int_attrs(frac)
+    st = rec.state_type
+    info = {"kind": "seq", **model.config}
+    info.update(meta or {})
+    g = Graph(meta=info)
+    g.add_tensor("x", (model.steps, rec.input_size), IntType(False, model.inp.bits, frac))
+    hs = rec.hidden_size
+    g.add_tensor("h", (model.steps, hs) if rec.return_sequences else (hs,), st)
+    g.add_node(rec.name, rec.op, ["x"], ["h"], **attrs)
+    cur = "h"
+    if rec.return_sequences:
+        g.add_tensor("h_flat", (model.steps * hs,), st)
+        g.add_node("flatten", "flatten", ["h"], ["h_flat"])
+        cur = "h_flat"
+    w, b, e = fc.int_params_common(rec.state_frac)
+    w, b = w.numpy(), b.numpy()
+    acc = dense_acc_type(w, b, st)
+    g.add_tensor("logits", (model.n_classes,), IntType(acc.signed, acc.bits,
+                                                      st.frac - int(e[0])))
+    g.add_node(fc.name, "dense", [cur], ["logits"], weight=w, bias=b)
+    g.inputs, g.outputs = ["x"], ["logits"]
+    return g.check()
+
+
+class SeqConfig:
+    """Settings of :func:`train_seq` (keyword arguments; model ones as
+    :class:`QuantSeqClassifier`)."""
+
+    def __init__(self, cell="gru", input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
+                 w_bits=4, state_bits=8, lut_bits=6, gate_frac=6, return_sequences=False,
+                 float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
+                 weight_decay=1e-4, seed=0):
+        self.model = dict(cell=cell, input_size=input_size, hidden=hidden, n_classes=n_classes,
+                          steps=steps, in_bits=in_bits, w_bits=w_bits, state_bits=state_bits,
+                          lut_bits=lut_bits, gate_frac=gate_frac,
+                          return_sequences=return_sequences)
+        self.float_epochs, self.qat_epochs = float_epochs, qat_epochs
+        self.batch, self.lr, self.qat_lr, self.weight_decay = batch, lr, qat_lr, weight_decay
+        self.seed = seed
+
+
+def train_seq(xtr, ytr, xte, yte, cfg: SeqConfig = None, log=None):
+    """Float training, then QAT; returns a :class:`~ddnhw.quant.train.TrainResult` (its
+    ``quant_accuracy`` from the fake-quantized forward). ``x``: (N, T*I) or (N, T, I) in
+    [0, 1]."""
+    from .train import TrainResult, _epochs, accuracy
+
+    cfg = cfg or SeqConfig()
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = QuantSeqClassifier(**cfg.model)
+    xtr_t = model._seq(torch.as_tensor(np.asarray(xtr, np.float32)))
+    xte_t = model._seq(torch.as_tensor(np.asarray(xte, np.float32)))
+    ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
+    model.set_quantize(False)
+    _epochs(model, xtr_t, ytr_t, cfg.float_epochs, cfg.lr, cfg.weight_decay, cfg.batch, gen, log,
+            "float")
+    float_acc = accuracy(model, xte_t, yte_t)
+    model.set_quantize(True)
+    _epochs(model, xtr_t, ytr_t, cfg.qat_epochs, cfg.qat_lr, 0.0, cfg.batch, gen, log, "qat")
+    quant_acc = accuracy(model, xte_t, yte_t)
+    return TrainResult(model, float_acc, quant_acc, time.perf_counter() - t0)
