@@ -70,18 +70,22 @@ def kd_loss(teacher, alpha, T):
     return loss
 
 
-def train_scheme(float_model, xtr, ytr, xte, yte, cfg: SchemeConfig = SchemeConfig(), log=None):
+def train_scheme(float_model, xtr, ytr, xte, yte, cfg: SchemeConfig = SchemeConfig(), log=None,
+                 model=None):
     """QAT of a :class:`SchemeMLP` from ``float_model``. Returns ``(model, metrics)`` with the
     float, PTQ (calibration only) and QAT test accuracies (fake-quantized forward, which equals
-    the integer model exactly)."""
+    the integer model exactly). ``model``: the scheme model to train (default: a
+    :class:`SchemeMLP` from ``float_model`` and ``cfg``; e.g. a
+    :class:`~ddnhw.quant.scheme_cnn.SchemeCNN`, with ``x`` shaped as ``float_model`` takes it)."""
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     xtr_t, ytr_t = torch.as_tensor(xtr), torch.as_tensor(ytr)
     xte_t, yte_t = torch.as_tensor(xte), torch.as_tensor(yte)
     teacher = copy.deepcopy(float_model).eval()
     teacher.set_quantize(False)
-    model = SchemeMLP.from_float(float_model, in_bits=cfg.in_bits, weights=cfg.weights,
-                                 acts=cfg.acts)
+    if model is None:
+        model = SchemeMLP.from_float(float_model, in_bits=cfg.in_bits, weights=cfg.weights,
+                                     acts=cfg.acts)
     if cfg.prune > 0:
         prune_(model, cfg.prune)
     float_acc = accuracy(teacher, xte_t, yte_t)

@@ -71,6 +71,7 @@ class WeightSpec:
     levels: int | None = None          # codebook: number of levels (default 2**bits)
     codebook_bits: int = 8             # codebook: integer precision of each level
     range: tuple | None = None         # pow2: (kmin, kmax) of the real weights {0, ±2**k}
+    full_range: bool = False           # uniform: codes -2**(bits-1)..2**(bits-1)-1 (all 2**bits)
 
     def check(self, layer: str) -> "WeightSpec":
         what = f"layer {layer}: weight quantizer"
@@ -85,6 +86,8 @@ class WeightSpec:
             raise DdnhwError(f"{what}: ternary weights have bits=2, not {self.bits}")
         if self.kind in ("uniform", "pow2") and self.bits < 2:
             raise DdnhwError(f"{what}: {self.kind} weights need bits >= 2, not {self.bits}")
+        if self.full_range and self.kind != "uniform":
+            raise DdnhwError(f"{what}: full_range applies to uniform weights, not {self.kind}")
         if self.kind == "codebook":
             n = self.n_levels
             if not isinstance(n, int) or n < 2:
@@ -117,6 +120,12 @@ class WeightSpec:
     @property
     def qmax(self):
         return {"binary": 1, "ternary": 1}.get(self.kind, (1 << (self.bits - 1)) - 1)
+
+    @property
+    def qmin(self):
+        """Smallest code: ``-qmax``, or ``-2**(bits-1)`` with ``full_range`` (two's complement:
+        at 2 bits {-2, -1, 0, 1} instead of the symmetric {-1, 0, 1})."""
+        return -(self.qmax + 1) if self.full_range else -self.qmax
 
 
 @dataclass(frozen=True)
@@ -289,11 +298,14 @@ class SchemeLinear(nn.Linear):
                 self.check_pow2_range()
                 return
             scales = []
+            def q_full(x, step):
+                return torch.clamp(torch.floor(x / step + 0.5), s.qmin, s.qmax) * step
+            q = q_full if s.full_range else None
             for r in rows:
                 if s.kind == "binary":
                     scales.append(float(r.abs().mean()) or 1.0)
                     continue
-                amax = calibrate_range(r, s.calib, s.qmax, signed=True)
+                amax = calibrate_range(r, s.calib, s.qmax, signed=True, q=q)
                 scales.append(max(amax / s.qmax, 1e-8))
             self.log2_scale.copy_(torch.log2(torch.tensor(scales)).float())
 
@@ -351,7 +363,7 @@ class SchemeLinear(nn.Linear):
         sc = self.scale(snap)
         v = w / sc.unsqueeze(1)
         if s.kind == "uniform" or s.kind == "ternary":
-            code = torch.clamp(round_ste(v), -s.qmax, s.qmax)
+            code = torch.clamp(round_ste(v), s.qmin, s.qmax)
         elif s.kind == "binary":
             code = _SignSTE.apply(v, 1.0)
         elif s.kind == "pow2":
@@ -425,6 +437,17 @@ def quantize_ratio(r: torch.Tensor, spec: ActSpec):
 
 
 # ---------------------------------------------------------------------------------- model
+def per_layer_specs(weights, acts, n, what):
+    """One weight spec per MAC layer and one activation spec per hidden layer, from one spec or
+    lists (``n`` MAC layers)."""
+    wspecs = list(weights) if isinstance(weights, (list, tuple)) else [weights] * n
+    aspecs = list(acts) if isinstance(acts, (list, tuple)) else [acts] * (n - 1)
+    if len(wspecs) != n or len(aspecs) != n - 1:
+        raise DdnhwError(f"{what}: need {n} weight specs and {n - 1} activation specs, got "
+                         f"{len(wspecs)} and {len(aspecs)}")
+    return wspecs, aspecs
+
+
 class SchemeMLP(nn.Module):
     """``input → (SchemeLinear → SchemeAct)* → SchemeLinear``; per-layer weight and activation
     specs (mixed precision). The input is unsigned ``in_bits`` with a power-of-two scale, as in
@@ -437,11 +460,7 @@ class SchemeMLP(nn.Module):
             raise DdnhwError(f"SchemeMLP needs at least 2 sizes, got {sizes!r}")
         self.sizes = tuple(int(s) for s in sizes)
         n = len(sizes) - 1
-        wspecs = list(weights) if isinstance(weights, (list, tuple)) else [weights] * n
-        aspecs = list(acts) if isinstance(acts, (list, tuple)) else [acts] * (n - 1)
-        if len(wspecs) != n or len(aspecs) != n - 1:
-            raise DdnhwError(f"SchemeMLP{self.sizes}: need {n} weight specs and {n - 1} "
-                             f"activation specs, got {len(wspecs)} and {len(aspecs)}")
+        wspecs, aspecs = per_layer_specs(weights, acts, n, f"SchemeMLP{self.sizes}")
         _check_bits(in_bits, "input")
         self.in_bits, self.in_frac = in_bits, in_bits
         self.layers = nn.ModuleList(
@@ -495,29 +514,46 @@ class SchemeMLP(nn.Module):
         M = ste_replace(ratio, m * torch.pow(2.0, -sh))
         return w, b, s_acc, (m, sh, act.spec.lo, act.spec.qmax, s_out, M)
 
+    # -- the layer geometry: SchemeMLP is a chain of dense layers; SchemeCNN overrides these
+    def _mac(self, k, h, w, b):
+        """Layer ``k``'s accumulator on input ``h`` with (integer-valued) weights ``w`` (out, in)
+        and bias ``b`` (out,)."""
+        return h @ w.T + b
+
+    def _between(self, k, h):
+        """What runs on layer ``k``'s input before its MACs (pooling, flatten): nothing here."""
+        return h
+
+    @staticmethod
+    def _chan(v, acc):
+        """A per-output-channel vector ``v`` shaped to broadcast against ``acc``."""
+        return v.reshape((1, -1) + (1,) * (acc.dim() - 2)) if acc.dim() > 2 else v
+
     def forward_codes(self, x):
         """Quantized forward in the integer domain (float64 codes, differentiable); returns
         ``(logit codes, their real scale)``."""
         h = self.input_codes(x)
         s_in = torch.tensor(2.0 ** -self.in_frac, dtype=torch.float64)
         for k in range(len(self.layers)):
+            h = self._between(k, h)
             w, b, s_acc, rq = self._plan(k, s_in)
-            acc = h @ w.T + b
+            acc = self._mac(k, h, w, b)
             if rq is None:
                 return acc, s_acc
             m, sh, lo, hi, s_out, M = rq
             if self.acts[k].spec.kind == "bipolar":
                 # acc = 2*acc' + 1 is odd, so the sign of this real pre-activation is exact
-                h = _SignSTE.apply(acc * s_acc / 2, 1.0)
+                h = _SignSTE.apply(acc * self._chan(s_acc, acc) / 2, 1.0)
             else:
-                h = torch.clamp(round_ste(acc * M), lo, hi)
+                h = torch.clamp(round_ste(acc * self._chan(M, acc)), lo, hi)
             s_in = s_out
 
     def forward(self, x):
         if not self.quantize:
             h = x
             for k, layer in enumerate(self.layers):
-                h = nn.functional.linear(h, layer.weight * layer.mask, layer.bias)
+                h = self._between(k, h)
+                h = self._mac(k, h, layer.weight * layer.mask, layer.bias)
                 if k < len(self.acts):
                     h = (torch.relu(h) if self.acts[k].spec.kind == "relu"
                          else nn.functional.hardtanh(h))
@@ -534,14 +570,15 @@ class SchemeMLP(nn.Module):
         h = self.input_codes(x)
         s_in = torch.tensor(2.0 ** -self.in_frac, dtype=torch.float64)
         for k, act in enumerate(self.acts):
+            h = self._between(k, h)
             w, s_w = self.layers[k].codes(self._snap(k))
             s_acc = s_in * s_w
-            z = (h @ w.T + self.layers[k].bias_code(s_acc)) * s_acc
-            act.calibrate(z)
+            z = self._mac(k, h, w, self.layers[k].bias_code(s_acc))
+            act.calibrate(z * self._chan(s_acc, z))
             w, b, s_acc, (m, sh, lo, hi, s_out, M) = self._plan(k, s_in)
-            acc = h @ w.T + b
+            acc = self._mac(k, h, w, b)
             h = (torch.where(acc >= 0, 1.0, -1.0).double() if act.spec.kind == "bipolar"
-                 else torch.clamp(torch.floor(acc * M + 0.5), lo, hi))
+                 else torch.clamp(torch.floor(acc * self._chan(M, acc) + 0.5), lo, hi))
             s_in = s_out
 
     @torch.no_grad()
@@ -588,10 +625,11 @@ def _frac_of(scale) -> int:
     return int(round(-math.log2(float(scale))))
 
 
-def export_scheme_mlp(model: SchemeMLP, meta=None) -> Graph:
-    """The IR graph of a calibrated :class:`SchemeMLP`. Tensor types carry the nearest
-    power-of-two binary point; ``meta["tensor_scales"]`` holds the exact real scales."""
-    for k, layer in enumerate(model.layers):
+def ir_layers(model: SchemeMLP):
+    """``(layers, scales)``: one IR layer dict per MAC layer of a calibrated scheme model
+    (``name``, ``weight`` (out, in), ``bias``, ``weight_frac``, ``requant``) and the exact real
+    scales of its tensors. Tensor types carry the nearest power-of-two binary point."""
+    for layer in model.layers:
         for name, arr in (("weight", layer.weight), ("bias", layer.bias)):
             if not np.all(np.isfinite(arr.detach().numpy())):
                 raise DdnhwError(f"layer {layer.name}: {name} contains NaN or Inf")
@@ -599,9 +637,8 @@ def export_scheme_mlp(model: SchemeMLP, meta=None) -> Graph:
     frac = model.in_frac
     for k, spec in enumerate(model.int_layers()):
         sc = spec.pop("scale")
-        s0 = float(sc[0])
         ir = {"name": spec["name"], "weight": spec["weight"], "bias": spec["bias"],
-              "weight_frac": _frac_of(s0) - frac}
+              "weight_frac": _frac_of(float(sc[0])) - frac}
         scales[f"{spec['name']}_acc"] = [float(v) for v in sc]
         rq = spec.get("requant")
         if rq is not None:
@@ -612,12 +649,25 @@ def export_scheme_mlp(model: SchemeMLP, meta=None) -> Graph:
             ir["requant"] = rq
             scales[f"{spec['name']}_act"] = s_out
         layers.append(ir)
+    return layers, scales
+
+
+def set_multiplier_bits(graph: Graph, layers) -> Graph:
+    """State each requant node's ``multiplier_bits`` (learned scales realized as integer
+    multipliers) as the node attribute."""
+    for spec in layers:
+        mb = spec.get("requant", {}).get("multiplier_bits")
+        if mb is not None:
+            graph.node(f"{spec['name']}_rq").attrs["multiplier_bits"] = int(mb)
+    return graph
+
+
+def export_scheme_mlp(model: SchemeMLP, meta=None) -> Graph:
+    """The IR graph of a calibrated :class:`SchemeMLP`. Tensor types carry the nearest
+    power-of-two binary point; ``meta["tensor_scales"]`` holds the exact real scales."""
+    layers, scales = ir_layers(model)
     info = {"kind": "mlp", "sizes": list(model.sizes), "in_bits": model.in_bits,
             "schemes": model.describe(), "tensor_scales": scales}
     info.update(meta or {})
     g = mlp_graph(IntType(False, model.in_bits, model.in_frac), layers, meta=info)
-    for k, spec in enumerate(layers):
-        mb = spec.get("requant", {}).get("multiplier_bits")
-        if mb is not None:
-            g.node(f"{spec['name']}_rq").attrs["multiplier_bits"] = int(mb)
-    return g
+    return set_multiplier_bits(g, layers)

@@ -220,3 +220,17 @@ def test_verilator_cosim_of_scheme_model(tmp_path, monkeypatch):
     res, expected = flow.cosim(g, tmp_path, x, simulator="verilator", seed=1)
     np.testing.assert_array_equal(res.outputs, expected)
     assert res.mismatches == 0
+
+
+def test_full_range_weights():
+    """``full_range``: all 2**bits two's complement codes ({-2, -1, 0, 1} at 2 bits), exact
+    like the others; only for uniform weights."""
+    torch.manual_seed(3)
+    m = SchemeMLP((12, 7, 5), 4, WeightSpec(bits=2, full_range=True), ActSpec(bits=2))
+    x = torch.rand(128, 12)
+    m.calibrate(x)
+    g = check_int_equals_golden(m, x.numpy())
+    w = g.nodes[0].attrs["weight"]
+    assert w.min() == -2 and w.max() <= 1
+    with pytest.raises(DdnhwError, match="layer fc0.*full_range"):
+        SchemeMLP((4, 3, 2), weights=WeightSpec("ternary", 2, full_range=True))
