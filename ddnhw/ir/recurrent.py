@@ -235,3 +235,28 @@ def random_recurrent(seed, op="gru", steps=4, n_in=3, hidden=4, in_bits=4, w_bit
     gr.add_node(op, op, ["x"], ["h"], **attrs)
     gr.inputs, gr.outputs = ["x"], ["h"]
     return gr.check()
+
+
+def random_recurrent_classifier(seed, op="gru", n_out=4, a_bits=8, **kw):
+    """:func:`random_recurrent` (keyword arguments ``kw``; ``return_sequences`` must stay 0)
+    followed by a random ``dense`` (``w_bits`` weights) and a ``requant`` to signed ``a_bits``
+    logits: ``x (T, I) -> rnn/gru -> dense -> requant``, for tests and benchmarks."""
+    from .builder import _append_layers
+    from .types import IntType
+
+    g = random_recurrent(seed, op=op, **kw)
+    if g.output.shape != (g.output.shape[-1],):
+        raise ValueError("random_recurrent_classifier needs return_sequences=0")
+    rng = np.random.default_rng(seed + 1)
+    hidden = g.output.shape[-1]
+    wmax = (1 << (kw.get("w_bits", 4) - 1)) - 1
+    w = rng.integers(-wmax, wmax + 1, size=(n_out, hidden))
+    b = rng.integers(-8 * wmax, 8 * wmax + 1, size=n_out)
+    lo, hi = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
+    rq = {"multiplier": rng.integers(1, 8, size=n_out), "shift": rng.integers(1, 6, size=n_out),
+          "lo": lo, "hi": hi, "out_type": IntType(True, a_bits)}
+    cur, _, _ = _append_layers(g, g.outputs[0], g.output.dtype, (hidden,),
+                               [{"name": "classifier", "weight": w, "bias": b, "requant": rq}])
+    g.outputs = [cur]
+    g.meta["kind"] = f"random-{op}-classifier"
+    return g.check()

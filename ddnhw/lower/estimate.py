@@ -182,6 +182,9 @@ def estimate_block(block, family="ice40") -> dict:
     if family not in COEFFS:
         raise ValueError(f"family must be one of {sorted(COEFFS)}, not {family!r}")
     c = COEFFS[family]
+    if type(block).__name__ == "Recurrent":   # its MAC engine plus its gate unit (unscaled)
+        eng = estimate_block(block.engine, family)
+        return {k: int(eng.get(k, 0) + block.gate_estimate.get(k, 0)) for k in RESOURCES}
     f = block_features(block)
     if f["kind"] == "FoldedDense":
         return _folded_estimate(f, family)

@@ -109,21 +109,34 @@ class Network(wiring.Component):
             cur = n.outputs[0]
         if cur != graph.outputs[0] and not residual:
             raise ValueError(f"graph output {graph.outputs[0]!r} is not the chain's end {cur!r}")
-        for t in (graph.input, graph.output):   # an image input streams one pixel per beat
-            if len(t.shape) != 1 and not (t is graph.input and len(t.shape) == 3):
+        recurrent = {n.name for n in graph.nodes if n.op in ("rnn", "gru")}
+        seq_out = any(n.op in ("rnn", "gru") and n.outputs == [graph.outputs[0]]
+                      for n in graph.nodes)
+        for t in (graph.input, graph.output):   # an image input streams one pixel per beat,
+            if len(t.shape) != 1 and not (t is graph.input and len(t.shape) in (2, 3)) \
+                    and not (t is graph.output and len(t.shape) == 2 and seq_out):
                 raise ValueError(f"tensor {t.name!r}: only 1-D tensors (and an (H, W, C) image "
-                                 f"input) supported, shape {t.shape}")
+                                 f"or (T, I) sequence input, or a (T, H) rnn/gru output) "
+                                 f"supported, shape {t.shape}")  # a sequence one step per beat
         folding = options.get("folding")
         if folding is not None:
             if not isinstance(folding, dict):
                 raise TypeError(f"folding must be a dict {{layer: (pe, simd)}}, not {folding!r}")
-            dense = {n.name for n in graph.nodes if n.op in ("dense", "conv2d")}
+            dense = {n.name for n in graph.nodes if n.op in ("dense", "conv2d")} | recurrent
             for k, v in folding.items():
                 if k not in dense:
                     raise ValueError(f"folding names {k!r}, which is not a dense layer "
                                      f"(have: {', '.join(sorted(dense))})")
                 if v is not None and (not isinstance(v, (tuple, list)) or len(v) != 2):
                     raise ValueError(f"folding[{k!r}] must be (pe, simd), not {v!r}")
+        lanes = options.get("gate_lanes")
+        if lanes is not None:
+            if not isinstance(lanes, dict):
+                raise TypeError(f"gate_lanes must be a dict {{layer: lanes}}, not {lanes!r}")
+            for k in lanes:
+                if k not in recurrent:
+                    raise ValueError(f"gate_lanes names {k!r}, which is not an rnn/gru layer "
+                                     f"(have: {', '.join(sorted(recurrent)) or 'none'})")
         self.graph = graph
         if residual:
             super().__init__(setup_residual(self, graph, **options))
@@ -176,6 +189,13 @@ class Network(wiring.Component):
                                         "simd": int(getattr(b, "simd", b.n_in))})
                 if n.name in fused:
                     self.layers[-1]["fuses"] = fused[n.name].name
+            if n.op in ("rnn", "gru"):
+                e = b.engine
+                self.layers[-1].update({"folded": b.fold is not None,
+                                        "pe": int(getattr(e, "pe", e.n_out)),
+                                        "simd": int(getattr(e, "simd", e.n_in)),
+                                        "gate_lanes": b.gate_lanes, "steps": b.steps,
+                                        "step_cycles": b.step_cycles})
         layers, self.layers = self.layers, []
         for k, layer in enumerate(layers):   # a FIFO entry after its producer's last entry
             self.layers.append(layer)

@@ -173,3 +173,34 @@ def _flatten(graph, node, **_):
     """A :class:`Collector` of the feature map's pixels into one vector beat."""
     x = graph.tensors[node.inputs[0]]
     return Collector(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
+
+
+def _recurrent(graph, node, regs_every=2, dense_style="cse", folding=None, gate_lanes=None,
+               **_):
+    """:class:`~ddnhw.hw.recurrent.Recurrent`: its MAC engine is an unrolled :class:`Dense`,
+    or a :class:`FoldedDense` when ``folding`` maps the node's name to ``(pe, simd)``;
+    ``gate_lanes`` (``{layer name: lanes}``) sets the hidden units its gate unit handles per
+    cycle (default: all with an unrolled engine, 1 with a folded one)."""
+    from ddnhw import DdnhwError
+    from ddnhw.hw.recurrent import Recurrent
+    from ddnhw.ir.recurrent import recurrent_geometry
+
+    a = node.attrs
+    t, _, _ = recurrent_geometry(graph, node)
+    fold = (folding or {}).get(node.name)
+    if gate_lanes is not None and not isinstance(gate_lanes, dict):
+        raise DdnhwError(f"gate_lanes must be a dict {{layer: lanes}}, not {gate_lanes!r}")
+    try:
+        return Recurrent(node.op, a["weight"], a["bias"], a["multiplier"], a["shift"],
+                         a["lut_lo"], a["lut_hi"], a["tanh_table"],
+                         graph.tensors[node.inputs[0]].dtype,
+                         graph.tensors[node.outputs[0]].dtype, t, int(a["return_sequences"]),
+                         a.get("sigmoid_table"), a.get("gate_frac"), fold=fold,
+                         gate_lanes=(gate_lanes or {}).get(node.name), regs_every=regs_every,
+                         dense_style=dense_style)
+    except (ValueError, TypeError) as e:
+        raise DdnhwError(f"layer {node.name!r} ({node.op}): {e}") from None
+
+
+register("rnn")(_recurrent)
+register("gru")(_recurrent)
