@@ -4,6 +4,7 @@ import numpy as np
 
 from ddnhw import DdnhwError
 from ddnhw.ir import Graph
+from ddnhw.ir.ops import pool_kernel
 from .fixedpoint import requantize, round_shift
 from .recurrent import recurrent
 
@@ -45,14 +46,14 @@ def _conv2d(node, x):
 
 
 def _maxpool2d(node, x):
-    k = int(node.attrs["kernel"])
-    return _windows(x, k, k, int(node.attrs["stride"]), 0).max(axis=(3, 4))
+    kh, kw = pool_kernel(node)
+    return _windows(x, kh, kw, int(node.attrs["stride"]), 0).max(axis=(3, 4))
 
 
 def _avgpool2d(node, x):
-    k = int(node.attrs["kernel"])
-    total = _windows(x, k, k, int(node.attrs["stride"]), 0).sum(axis=(3, 4))
-    return round_shift(total, (k * k).bit_length() - 1)
+    kh, kw = pool_kernel(node)
+    total = _windows(x, kh, kw, int(node.attrs["stride"]), 0).sum(axis=(3, 4))
+    return round_shift(total, (kh * kw).bit_length() - 1)
 
 
 def _flatten(node, x):

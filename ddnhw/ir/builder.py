@@ -134,9 +134,11 @@ def _append_layers(g, cur, cur_type, shape, layers, prefix=""):
             if layer.get("requant") is not None:
                 cur, cur_type = _append_requant(g, name, cur, shape, layer["requant"])
         elif op in ("maxpool2d", "avgpool2d"):
-            kk = int(layer["kernel"])
-            st = int(layer.get("stride", kk))
-            shape = (conv_out_size(shape[0], kk, st, 0), conv_out_size(shape[1], kk, st, 0),
+            kk = layer["kernel"]     # an int, or [kh, kw] (1-D pooling: [1, k])
+            kh, kw = (int(kk[0]), int(kk[1])) if isinstance(kk, (list, tuple)) else (kk, kk)
+            kk = [kh, kw] if isinstance(kk, (list, tuple)) else int(kk)
+            st = int(layer.get("stride", max(kh, kw)))
+            shape = (conv_out_size(shape[0], kh, st, 0), conv_out_size(shape[1], kw, st, 0),
                      shape[2])
             g.add_tensor(f"{name}_out", shape, cur_type)
             g.add_node(name, op, [cur], [f"{name}_out"], kernel=kk, stride=st)

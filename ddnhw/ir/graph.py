@@ -17,11 +17,12 @@ Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is impl
              zero), ``Cg = C / groups`` and ``g(o) = o // (O / groups)``; dilation is 1.
              attrs: ``weight`` (O, KH, KW, Cg), ``bias`` (O,), ``stride``, ``padding``,
              ``groups`` (1: dense; C: depthwise)
-``maxpool2d`` y[n, oy, ox, c] = max over the ``kernel`` x ``kernel`` window at
-             (oy*stride, ox*stride) (no padding); attrs: ``kernel``, ``stride``
-``avgpool2d`` y[n, oy, ox, c] = round_shift(sum of the window, log2(kernel**2)): integer
-             mean, rounded half up; ``kernel`` must be a power of two; attrs: ``kernel``,
-             ``stride``. Output type = input type.
+``maxpool2d`` y[n, oy, ox, c] = max over the ``KH`` x ``KW`` window at
+             (oy*stride, ox*stride) (no padding); attrs: ``kernel`` (an int: square, or a
+             pair ``[KH, KW]``; ``[1, k]`` pools a one-row image, a 1-D signal), ``stride``
+``avgpool2d`` y[n, oy, ox, c] = round_shift(sum of the window, log2(KH*KW)): integer
+             mean, rounded half up; ``KH*KW`` must be a power of two; attrs: ``kernel``,
+             ``stride`` (as maxpool2d). Output type = input type.
 ``flatten``  y[n, :] = x[n].reshape(-1) (row-major: H, W, C order); no attrs
 ``add``      y = (x0 << shift0) + (x1 << shift1): elementwise sum of two tensors of the same
              shape (a residual connection); attrs ``shift0``, ``shift1`` (ints >= 0) align the

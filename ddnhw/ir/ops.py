@@ -43,6 +43,26 @@ def _int_attr(node, key, lo=0):
     return int(v)
 
 
+def pool_kernel(node: Node):
+    """``(KH, KW)`` of a maxpool2d/avgpool2d node: its ``kernel`` attribute is an int (square)
+    or a pair ``[KH, KW]`` (``[1, k]``: 1-D pooling of a one-row image); avgpool2d needs
+    ``KH * KW`` to be a power of two (the integer mean is a sum and a shift)."""
+    k = node.attrs.get("kernel")
+    if isinstance(k, (list, tuple)) and len(k) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in k):
+        kh, kw = int(k[0]), int(k[1])
+    elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1:
+        kh = kw = int(k)
+    else:
+        raise IRError(f"node {node.name!r}: {node.op} attribute 'kernel' must be an int >= 1 or a "
+                      f"pair [kh, kw] of them, not {k!r}")
+    if node.op == "avgpool2d" and (kh * kw) & (kh * kw - 1):
+        raise IRError(f"node {node.name!r}: avgpool2d attribute 'kernel' {kh}x{kw}: the window "
+                      f"size {kh * kw} is not a power of two (the mean is an integer sum and a "
+                      f"shift)")
+    return kh, kw
+
+
 def conv_out_size(n: int, k: int, stride: int, padding: int) -> int:
     """Output length of a sliding window of size ``k`` over ``n`` (+ padding both sides)."""
     return (n + 2 * padding - k) // stride + 1
@@ -63,7 +83,7 @@ def window_geometry(graph: Graph, node: Node):
         kh, kw = int(wt.shape[1]), int(wt.shape[2])
         padding = _int_attr(node, "padding", 0)
     else:
-        kh = kw = _int_attr(node, "kernel", 1)
+        kh, kw = pool_kernel(node)
         padding = 0
     if kh < 1 or kw < 1 or padding >= min(kh, kw):
         raise IRError(f"node {node.name!r}: padding {padding} must be smaller than the kernel "
@@ -140,10 +160,7 @@ def infer_range(graph: Graph, node: Node):
         _check_out_shape(graph, node, (oh, ow, o))
         return conv_range(node, x.dtype)
     if node.op in ("maxpool2d", "avgpool2d"):
-        (h, w_, c), (k, _), _, _, (oh, ow) = window_geometry(graph, node)
-        if node.op == "avgpool2d" and (k & (k - 1)):
-            raise IRError(f"node {node.name!r}: avgpool2d kernel {k} is not a power of two "
-                          f"(the mean is an integer sum and a shift)")
+        (h, w_, c), _, _, _, (oh, ow) = window_geometry(graph, node)
         _check_out_shape(graph, node, (oh, ow, c))
         return np.full(c, x.dtype.min), np.full(c, x.dtype.max)
     if node.op == "flatten":

@@ -181,6 +181,8 @@ def estimate_block(block, family="ice40") -> dict:
     """``{"luts", "ffs", "dsps", "brams"}`` of one block on ``family`` (``ice40``/``ecp5``)."""
     if family not in COEFFS:
         raise ValueError(f"family must be one of {sorted(COEFFS)}, not {family!r}")
+    if type(block).__name__ == "Chain":   # a conv or pool layer: each of its blocks
+        return estimate_network(block.blocks, family)
     c = COEFFS[family]
     if type(block).__name__ == "Recurrent":   # its MAC engine plus its gate unit (unscaled)
         eng = estimate_block(block.engine, family)

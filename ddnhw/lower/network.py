@@ -183,10 +183,11 @@ class Network(wiring.Component):
                 "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
                 "estimate": estimate_block(b, family),
             })
-            if n.op == "dense":
-                self.layers[-1].update({"folded": hasattr(b, "pe"),
-                                        "pe": int(getattr(b, "pe", b.n_out)),
-                                        "simd": int(getattr(b, "simd", b.n_in))})
+            if n.op in ("dense", "conv2d"):
+                mac = b.blocks[-1] if n.op == "conv2d" else b   # a conv: window, then MAC
+                self.layers[-1].update({"folded": hasattr(mac, "pe"),
+                                        "pe": int(getattr(mac, "pe", mac.n_out)),
+                                        "simd": int(getattr(mac, "simd", mac.n_in))})
                 if n.name in fused:
                     self.layers[-1]["fuses"] = fused[n.name].name
             if n.op in ("rnn", "gru"):

@@ -7,10 +7,12 @@ from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.join import AlignedAdd
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
 from ddnhw.hw.xnor import XnorDense, binary_rows
+from ddnhw.ir.ops import pool_kernel
 
 from .timing import window_mac_ii
 
-__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor"]
+__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor",
+           "window_for"]
 
 LOWERINGS = {}
 
@@ -35,14 +37,16 @@ def lower_node(graph, node, **options):
 
 
 def fusions(graph, folding=None, fuse_requant=True, **_):
-    """``{dense node name: requant node}`` for every folded dense layer whose only consumer is
-    a requant node (the lowering computes that requantization in the folded block)."""
+    """``{dense or conv2d node name: requant node}`` for every folded dense or conv layer whose
+    only consumer is a requant node (the lowering computes that requantization in the folded
+    block)."""
     if not fuse_requant:
         return {}
     folding = folding or {}
     out = {}
     for n, nxt in zip(graph.nodes, graph.nodes[1:]):
-        if (n.op == "dense" and folding.get(n.name) is not None and nxt.op == "requant"
+        if (n.op in ("dense", "conv2d") and folding.get(n.name) is not None
+                and nxt.op == "requant"
                 and nxt.inputs == n.outputs
                 and sum(n.outputs[0] in m.inputs for m in graph.nodes) == 1
                 and n.outputs[0] not in graph.outputs):
@@ -123,19 +127,34 @@ def _window(graph, node, kh, kw, stride, padding):
     return SlidingWindow(h, w, c, x.dtype, kh, kw, stride, padding)
 
 
+def window_for(graph, node):
+    """The :class:`SlidingWindow` of a conv2d node."""
+    a = node.attrs
+    return _window(graph, node, a["weight"].shape[1], a["weight"].shape[2], int(a["stride"]),
+                   int(a["padding"]))
+
+
 @register("conv2d")
-def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
+def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None, **_):
     """:class:`SlidingWindow` then an unrolled :class:`Dense` over each window, or a
-    :class:`FoldedDense` when ``folding`` maps the node's name to ``(pe, simd)``."""
+    :class:`FoldedDense` when ``folding`` maps the node's name to ``(pe, simd)``; ``fused``:
+    the requant node that follows, computed inside the folded block (as for dense)."""
     a = node.attrs
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     c = graph.tensors[node.inputs[0]].shape[-1]
     w = conv_matrix(a["weight"], c, int(a.get("groups", 1)))
-    win = _window(graph, node, a["weight"].shape[1], a["weight"].shape[2], int(a["stride"]),
-                  int(a["padding"]))
     fold = (folding or {}).get(node.name)
+    if fused is not None and fold is None:
+        raise ValueError(f"node {node.name!r}: only folded conv layers fuse a requantizer")
+    win = window_for(graph, node)
     if fold is not None:
-        mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]))
+        requant = None
+        if fused is not None:
+            f = fused.attrs
+            requant = (f["multiplier"], f["shift"], f["lo"], f["hi"])
+            yt = graph.tensors[fused.outputs[0]].dtype
+        mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]),
+                          requant=requant)
     else:
         mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
     chain = Chain(win, mac)
@@ -148,10 +167,10 @@ def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, **_):
 
 def _pool(kind):
     def factory(graph, node, **_):
-        k = int(node.attrs["kernel"])
+        kh, kw = pool_kernel(node)    # square, or 1 x k for a 1-D signal
         x = graph.tensors[node.inputs[0]]
-        return Chain(_window(graph, node, k, k, int(node.attrs["stride"]), 0),
-                     WindowPool(kind, k * k, x.shape[-1], x.dtype))
+        return Chain(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),
+                     WindowPool(kind, kh * kw, x.shape[-1], x.dtype))
     factory.__doc__ = f":class:`SlidingWindow` then a {kind} :class:`WindowPool`."
     return factory
 

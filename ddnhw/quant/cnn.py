@@ -23,7 +23,8 @@ from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
 
-__all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantFlatten", "QuantCNN",
+__all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantPool1d", "QuantFlatten",
+           "QuantCNN",
            "fold_batchnorm", "export_cnn", "train_cnn", "CNNConfig"]
 
 
@@ -131,11 +132,15 @@ class QuantPool2d(nn.Module):
                              f"(the integer mean is a sum and a shift)")
         self.kind, self.kernel = kind, kernel
         self.stride = kernel if stride is None else int(stride)
+        self.size = (kernel, kernel)
+
+    def _args(self):
+        return self.kernel, self.stride
 
     def forward(self, x, frac=None):
         if self.kind == "max":
-            return nn.functional.max_pool2d(x, self.kernel, self.stride)
-        y = nn.functional.avg_pool2d(x, self.kernel, self.stride)
+            return nn.functional.max_pool2d(x, *self._args())
+        y = nn.functional.avg_pool2d(x, *self._args())
         if frac is None:
             return y
         s = 2.0 ** frac
@@ -143,10 +148,71 @@ class QuantPool2d(nn.Module):
 
     def int_forward(self, x):
         if self.kind == "max":
-            return nn.functional.max_pool2d(x, self.kernel, self.stride)
-        total = nn.functional.avg_pool2d(x, self.kernel, self.stride) * self.kernel ** 2
-        shift = (self.kernel ** 2).bit_length() - 1
+            return nn.functional.max_pool2d(x, *self._args())
+        n = self.size[0] * self.size[1]
+        total = nn.functional.avg_pool2d(x, *self._args()) * n
+        shift = n.bit_length() - 1
         return torch.floor((total + (1 << shift >> 1)) / 2.0 ** shift) if shift else total
+
+
+class QuantPool1d(QuantPool2d):
+    """Max or average pooling over the width of an ``(N, C, 1, L)`` map (a signal of length
+    ``L``), ``kernel`` samples, no padding: a ``1 x kernel`` :class:`QuantPool2d` (exported as
+    an IR pool with ``kernel [1, kernel]`` on the ``(1, L, C)`` image). Average pooling needs a
+    power-of-two kernel. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and
+    the attribute."""
+
+    def __init__(self, kind, kernel, stride=None, name="pool1d"):
+        nn.Module.__init__(self)
+        self.name = name
+        what = f"layer {name} (QuantPool1d)"
+        if kind not in ("max", "avg"):
+            raise DdnhwError(f"{what}: pooling kind {kind!r} is not supported (max, avg)")
+        for attr, v in (("kernel", kernel), ("stride", kernel if stride is None else stride)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise DdnhwError(f"{what}: {attr}={v!r} is not supported (one int >= 1)")
+        if kind == "avg" and kernel & (kernel - 1):
+            raise DdnhwError(f"{what}: kernel={kernel} is not a power of two (the integer mean "
+                             f"of an avgpool is a sum and a shift)")
+        self.kind, self.kernel = kind, kernel
+        self.stride = kernel if stride is None else stride
+        self.size = (1, kernel)
+
+    def _args(self):
+        return (1, self.kernel), (1, self.stride)
+
+    def out_length(self, n):
+        return (n - self.kernel) // self.stride + 1
+
+
+class QuantPool1d(QuantPool2d):
+    """Max or average pooling over the width of an ``(N, C, 1, L)`` map (a signal of length
+    ``L``), ``kernel`` samples, no padding: a ``1 x kernel`` :class:`QuantPool2d` (exported as
+    an IR pool with ``kernel [1, kernel]`` on the ``(1, L, C)`` image). Average pooling needs a
+    power-of-two kernel. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and
+    the attribute."""
+
+    def __init__(self, kind, kernel, stride=None, name="pool1d"):
+        nn.Module.__init__(self)
+        self.name = name
+        what = f"layer {name} (QuantPool1d)"
+        if kind not in ("max", "avg"):
+            raise DdnhwError(f"{what}: pooling kind {kind!r} is not supported (max, avg)")
+        for attr, v in (("kernel", kernel), ("stride", kernel if stride is None else stride)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise DdnhwError(f"{what}: {attr}={v!r} is not supported (one int >= 1)")
+        if kind == "avg" and kernel & (kernel - 1):
+            raise DdnhwError(f"{what}: kernel={kernel} is not a power of two (the integer mean "
+                             f"of an avgpool is a sum and a shift)")
+        self.kind, self.kernel = kind, kernel
+        self.stride = kernel if stride is None else stride
+        self.size = (1, kernel)
+
+    def _args(self):
+        return (1, self.kernel), (1, self.stride)
+
+    def out_length(self, n):
+        return (n - self.kernel) // self.stride + 1
 
 
 class QuantFlatten(nn.Module):
@@ -182,6 +248,7 @@ class QuantCNN(nn.Module):
     ``layers``: dicts with ``op`` one of ``conv`` (``out``, ``kernel``, ``stride`` 1,
     ``padding`` 0, ``groups`` 1), ``conv1d`` (the same, :class:`QuantConv1d`, for
     ``in_shape = (C, 1, L)`` signals), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
+    ``maxpool1d``/``avgpool1d`` (the same over a one-row map, :class:`QuantPool1d`),
     ``flatten``, ``linear`` (``out``). Every conv/linear but the last is followed by
     (BatchNorm2d for convs when ``bn``) and a ``QuantReLU``; the last must be a linear layer,
     per tensor (its outputs are the logits). ``in_shape`` is ``(C, H, W)``.
@@ -218,11 +285,21 @@ class QuantCNN(nn.Module):
                 c = conv.out_channels
                 (ph, pw), (sh, sw), (kh, kw) = conv.padding, conv.stride, conv.kernel_size
                 h, w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-            elif op in ("maxpool", "avgpool"):
-                pool = QuantPool2d(op[:3], s["kernel"], s.get("stride"), name)
+            elif op in ("maxpool", "avgpool", "maxpool1d", "avgpool1d"):
+                if flat:
+                    raise DdnhwError(f"layer {name}: {op} after flatten")
+                extra = set(s) - {"op", "name", "kernel", "stride"}
+                if extra:
+                    raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
+                if op.endswith("1d") and h != 1:
+                    raise DdnhwError(f"layer {name}: {op} needs a one-row input (C, 1, L), got "
+                                     f"height {h}")
+                cls = QuantPool1d if op.endswith("1d") else QuantPool2d
+                pool = cls(op[:3], s["kernel"], s.get("stride"), name)
                 mods.append(pool)
-                h = (h - pool.kernel) // pool.stride + 1
-                w = (w - pool.kernel) // pool.stride + 1
+                kh, kw = pool.size
+                h = (h - kh) // pool.stride + 1
+                w = (w - kw) // pool.stride + 1
             elif op == "flatten":
                 mods.append(QuantFlatten(name))
                 c, flat = c * h * w, True
@@ -235,7 +312,7 @@ class QuantCNN(nn.Module):
                 c = lin.out_features
             else:
                 raise DdnhwError(f"layer {name}: op {op!r} is not supported (conv, conv1d, "
-                                 f"maxpool, avgpool, flatten, linear)")
+                                 f"maxpool, avgpool, maxpool1d, avgpool1d, flatten, linear)")
             if h < 1 or w < 1:
                 raise DdnhwError(f"layer {name}: the feature map vanished ({h}x{w})")
             if op in ("conv", "conv1d", "linear") and k != macs[-1]:
@@ -353,8 +430,8 @@ def export_cnn(model: QuantCNN, meta=None):
                                      "out_type": IntType(False, m.bits, m.frac)}
             frac = m.frac
         elif isinstance(m, QuantPool2d):
-            layers.append({"op": f"{m.kind}pool2d", "name": m.name, "kernel": m.kernel,
-                           "stride": m.stride})
+            layers.append({"op": f"{m.kind}pool2d", "name": m.name, "stride": m.stride,
+                           "kernel": m.kernel if m.size[0] == m.size[1] else list(m.size)})
         elif isinstance(m, QuantFlatten):
             layers.append({"op": "flatten", "name": m.name})
     c, h, w = model.in_shape
