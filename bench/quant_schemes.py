@@ -3,13 +3,19 @@
 
 Rows: float, uniform 8/6/4/3/2-bit with learned (LSQ) scales, 4-bit with power-of-two scales,
 power-of-two (log2) weights, a 4-level codebook, ternary, binary (with bipolar activations),
-4-bit with 50% pruning, 2-bit with a wider hidden layer (64-32-10), the mixed-precision pick,
-and the digits CNN (uniform, power-of-two scales, at 8/4/3/2 bits).
+4-bit with 50% pruning, 2-bit with a wider hidden layer (64-32-10), the mixed-precision pick;
+the digits CNN (conv 3x3x8, maxpool 2, dense 10) uniform with power-of-two scales at 8/4/3/2
+bits (``QuantCNN``) and with the same schemes (``SchemeCNN``: 2-bit, pow2, codebook, ternary,
+binary, mixed pick).
 Each row: accuracy (golden model on the held-out split), estimated LUTs/FFs/DSPs (iCE40 and
-ECP5 calibrations), latency, II and throughput at the board clock; ``--build`` rows also get real nextpnr numbers (LUTs, DSPs,
-Fmax) for the core alone (measurement top). Writes bench/results/quant_schemes.{json,md,png}.
+ECP5 calibrations), latency, II and throughput at the board clock; ``--build`` rows also get
+real nextpnr numbers (LUTs, DSPs, Fmax, throughput at Fmax) of the core alone (measurement
+top; folded automatically where the unrolled core does not fit the board). Writes
+bench/results/quant_schemes.{json,md,png}; the graphs go to out/quant_schemes_graphs/ so that
+``--build-only`` can synthesize them later without retraining.
 
-    python bench/quant_schemes.py [--epochs 80] [--build pow2,ternary,u2] [--boards ulx3s-85f]
+    python bench/quant_schemes.py --build ''              # train and estimate every row
+    python bench/quant_schemes.py --build-only            # then synthesize the --build rows
     python bench/quant_schemes.py --only "u2 64-32-10;cnn u4"   # recompute rows, keep the rest
 
 The binary row is also built with ``binary_style="dense"`` (the adder tree instead of the
@@ -48,7 +54,10 @@ def rows_spec():
         ("u4 pow2-scales", U(bits=4), ActSpec(bits=4, realize="pow2"), {}),
         ("u4 prune50", U(bits=4), ActSpec(bits=4), {"prune": 0.5}),
         ("u3", U(bits=3), ActSpec(bits=3), {}),
-        ("u2", U(bits=2), ActSpec(bits=2), {"qat_lr": 1e-2}),
+        # 2-bit: all four two's complement codes {-2,-1,0,1}, min/max-calibrated, long QAT
+        ("u2", U(bits=2, full_range=True, calib="minmax"), ActSpec(bits=2),
+         {"qat_lr": 1e-2, "qat_epochs": 300}),
+        ("u2 symmetric", U(bits=2), ActSpec(bits=2), {"qat_lr": 1e-2}),
         ("pow2 (log2) w4", U("pow2", 4), ActSpec(bits=4, realize="pow2"), {}),
         ("codebook 4 levels", U("codebook", 2, codebook_bits=6), ActSpec(bits=4), {}),
         ("ternary w, a4", U("ternary", 2), ActSpec(bits=4), {"qat_lr": 1e-2}),
@@ -61,6 +70,24 @@ def rows_spec():
 
 
 CNN_BITS = (8, 4, 3, 2)   # digits CNN rows: in/weight/activation bits (uniform, pow2 scales)
+
+
+def cnn_schemes():
+    """Digits CNN rows with the schemes (SchemeCNN, 4-bit pixels): name, weights, acts, cfg."""
+    U = WeightSpec
+    return [
+        ("cnn u2 (4-bit pixels)", U(bits=2, full_range=True, calib="minmax"), ActSpec(bits=2),
+         {"qat_lr": 1e-2}),
+        ("cnn pow2 (log2) w4", U("pow2", 4), ActSpec(bits=4, realize="pow2"), {}),
+        ("cnn codebook 4 levels", U("codebook", 2, codebook_bits=6), ActSpec(bits=4), {}),
+        ("cnn ternary w, a4", U("ternary", 2), ActSpec(bits=4), {"qat_lr": 1e-2}),
+        ("cnn binary w, bipolar a", U("binary", 1), ActSpec("bipolar", 2), {"qat_lr": 1e-2}),
+    ]
+
+
+DEFAULT_BUILD = ("u4;u2;pow2 (log2) w4;codebook 4 levels;ternary w, a4;binary w, bipolar a;mixed;"
+                 "cnn u4;cnn u2 (4-bit pixels);cnn pow2 (log2) w4;cnn codebook 4 levels;"
+                 "cnn ternary w, a4;cnn binary w, bipolar a;cnn mixed")
 
 
 def _bits(spec):
@@ -96,7 +123,10 @@ def build_rows(graph, boards, outdir, **lower):
                 rep = flow.build(graph, board, outdir / board, allow_timing_failure=True,
                                  top="measure")
             res = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
-                                           "timing_met", "inferences_per_s")}
+                                           "timing_met", "inferences_per_s",
+                                           "inferences_per_s_at_clock", "ii_cycles")}
+            if rep.get("folding"):
+                res["folding"] = rep["folding"]["mode"]
         except Exception as e:   # report, keep going (e.g. does not fit the device)
             res = {"error": str(e)[:300]}
         res["seconds"] = round(time.perf_counter() - t, 1)
@@ -116,16 +146,24 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=80, help="QAT epochs per row")
     ap.add_argument("--float-epochs", type=int, default=120)
     ap.add_argument("--distill", type=float, default=0.5)
-    ap.add_argument("--build", default="pow2 (log2) w4,ternary w, a4,u2,binary w, bipolar a",
-                    help="comma-separated row names to synthesize ('' for none)")
-    ap.add_argument("--boards", default="ulx3s-85f")
+    ap.add_argument("--build", default=DEFAULT_BUILD,
+                    help="semicolon-separated row names to synthesize ('' for none; 'mixed' and "
+                         "'cnn mixed' for the picks)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="no training: synthesize the --build rows from the saved graphs")
+    ap.add_argument("--boards", default="icebreaker,ulx3s-85f")
     ap.add_argument("--only", default="",
                     help="semicolon-separated row names to recompute ('float', 'mixed', 'cnn', or "
                          "a row name); the other rows are kept from the existing JSON")
     ap.add_argument("--cnn-epochs", type=int, default=40)
     ap.add_argument("--search-epochs", type=int, default=30)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--graphs", default=str(ROOT / "out" / "quant_schemes_graphs"))
     a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.build_only:
+        return build_only(a, out)
     import torch
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.qat import SchemeConfig, pretrain_float, train_scheme
@@ -133,8 +171,6 @@ def main(argv=None):
     from ddnhw.quant.train import accuracy
 
     torch.set_num_threads(1)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     data = load_digits_split()
     xtr, ytr, xte, yte = data
     sizes = (64, a.hidden, 10)
@@ -178,7 +214,9 @@ def main(argv=None):
         row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
                "train_seconds": round(met["train_seconds"], 1),
                "weights": _kind(w), "w_bits": _bits(w), "a_bits": act.bits,
-               "realize": act.realize, "distill": cfg.distill, "prune": cfg.prune}
+               "realize": act.realize, "distill": cfg.distill, "prune": cfg.prune,
+               "qat_epochs": cfg.qat_epochs, "calib": (w[0] if isinstance(w, list) else w).calib,
+               "full_range": bool(getattr(w, "full_range", False))}
         if rsizes != sizes:
             row["sizes"] = list(rsizes)
             row["float_accuracy"] = met["float_accuracy"]
@@ -191,30 +229,49 @@ def main(argv=None):
     # mixed precision: per-layer weight bits, the cheapest Pareto point within 1 point of best
     if not wanted_row("mixed"):
         rows.extend(r for n, r in old.items() if n.startswith("mixed"))
-        return finish(a, rows, graphs, out, sizes, t0, old)
-    t = time.perf_counter()
-    cands = candidates(2, (2, 3, 4), (3, 4))
-    srows, sgraphs = search(fm, data, cands, dict(qat_epochs=a.search_epochs,
-                                                  distill=a.distill))
+    else:
+        t = time.perf_counter()
+        cands = candidates(2, (2, 3, 4), (3, 4))
+        srows, sgraphs = search(fm, data, cands, dict(qat_epochs=a.search_epochs,
+                                                      distill=a.distill))
+        row, g = mixed_row(srows, sgraphs, pareto_front, "mixed pick", a)
+        row["search"]["seconds"] = round(time.perf_counter() - t, 1)
+        rows.append(row)
+        graphs[row["name"]] = g
+        print(f"{row['name']}: {row['accuracy']:.4f}", flush=True)
+    crows, cgraphs = cnn_rows(a, old, wanted_row, data)
+    rows.extend(crows)
+    graphs.update(cgraphs)
+    return finish(a, rows, graphs, out, sizes, t0)
+
+
+def mixed_row(srows, sgraphs, pareto_front, prefix, a, extra=None):
+    """The cheapest candidate on the Pareto front within 1 point of the best accuracy."""
     front = pareto_front(srows)
     best = max(r["accuracy"] for r in srows)
     pick = min((r for r in front if r["accuracy"] >= best - 0.01), key=lambda r: r["luts"])
     g = sgraphs[pick["index"]]
-    row = {"name": f"mixed pick ({pick['label']})", "accuracy": pick["accuracy"],
-           "weights": "uniform", "w_bits": pick["w_bits"], "a_bits": pick["a_bits"],
-           "realize": "mult", "distill": a.distill, "prune": 0.0,
+    row = {"name": f"{prefix} ({pick['label']})", "accuracy": pick["accuracy"],
+           "ptq_accuracy": pick["ptq_accuracy"], "weights": "uniform", "w_bits": pick["w_bits"],
+           "a_bits": pick["a_bits"], "realize": "mult", "distill": a.distill, "prune": 0.0,
            "search": {"candidates": len(srows), "front": [r["label"] for r in front],
-                      "seconds": round(time.perf_counter() - t, 1)}}
+                      "front_accuracy": [r["accuracy"] for r in front],
+                      "front_luts_ice40": [r["luts"] for r in front]}}
+    row.update(extra or {})
     row.update(hw_row(g))
-    rows.append(row)
-    graphs[row["name"]] = g
-    print(f"{row['name']}: {row['accuracy']:.4f}", flush=True)
-    return finish(a, rows, graphs, out, sizes, t0, old)
+    return row, g
 
 
-def cnn_rows(a, old, wanted_row):
-    from ddnhw.cnn_demo import digits_images, train_digits_cnn
+def cnn_rows(a, old, wanted_row, data):
+    """Digits CNN rows: uniform QuantCNN at CNN_BITS, then the SchemeCNN schemes from one float
+    CNN (BatchNorm folded) and the mixed-precision pick."""
+    from ddnhw.cnn_demo import DEMO_CNN_LAYERS, digits_images, train_digits_cnn
+    from ddnhw.quant.cnn import CNNConfig, train_cnn
+    from ddnhw.quant.qat import SchemeConfig, train_scheme
+    from ddnhw.quant.scheme_cnn import SchemeCNN, export_scheme_cnn
+    from ddnhw.quant.search import candidates, pareto_front, search
     rows, graphs = [], {}
+    arch = "conv3x3x8-maxpool2-dense10"
     for bits in CNN_BITS:
         name = f"cnn u{bits}"
         if not wanted_row(name):
@@ -227,13 +284,67 @@ def cnn_rows(a, old, wanted_row):
         acc = float(np.mean(golden.predict(g, x) == y))
         row = {"name": name, "accuracy": acc, "float_accuracy": met["float_accuracy"],
                "train_seconds": round(met["train_seconds"], 1), "weights": "uniform-pow2",
-               "w_bits": bits, "a_bits": bits, "realize": "pow2", "model": "cnn",
-               "sizes": "conv3x3x8-maxpool2-dense10"}
+               "w_bits": bits, "a_bits": bits, "in_bits": bits, "realize": "pow2",
+               "model": "cnn", "sizes": arch}
         row.update(hw_row(g))
         rows.append(row)
         graphs[name] = g
         print(f"{name}: {acc:.4f} (float {met['float_accuracy']:.4f}) "
               f"({time.perf_counter() - t:.0f} s)", flush=True)
+
+    names = [n for n, *_ in cnn_schemes()] + ["cnn mixed"]
+    if not any(wanted_row(n) for n in names):
+        rows.extend(r for n, r in old.items() if n.startswith("cnn ") and n.split(" (")[0]
+                    not in [f"cnn u{b}" for b in CNN_BITS])
+        return rows, graphs
+    xtr, ytr, xte, yte = data
+    X = (lambda v: np.asarray(v).reshape(-1, 1, 8, 8))
+    cdata = (X(xtr), ytr, X(xte), yte)
+    r = train_cnn(xtr, ytr, xte, yte, CNNConfig(layers=[dict(s) for s in DEMO_CNN_LAYERS],
+                                                float_epochs=a.cnn_epochs, qat_epochs=0))
+    fcnn = r.model            # BatchNorm folded
+    fcnn.set_quantize(False)
+    x_gold = golden.quantize_input
+
+    def make(ws, acts):
+        return SchemeCNN.from_float(fcnn, weights=ws, acts=acts)
+    for name, w, act, over in cnn_schemes():
+        if not wanted_row(name):
+            if name in old:
+                rows.append(old[name])
+            continue
+        t = time.perf_counter()
+        cfg = SchemeConfig(weights=w, acts=act, qat_epochs=a.cnn_epochs, distill=a.distill)
+        for k, v in over.items():
+            setattr(cfg, k, v)
+        model, met = train_scheme(fcnn, *cdata, cfg, model=make(w, act))
+        g = export_scheme_cnn(model, meta={"dataset": "sklearn-digits", "row": name})
+        acc = float(np.mean(golden.predict(g, x_gold(g, xte.reshape(-1, 8, 8, 1))) == yte))
+        assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
+        row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
+               "float_accuracy": r.float_accuracy, "train_seconds": round(met["train_seconds"], 1),
+               "weights": w.kind, "w_bits": w.bits, "a_bits": act.bits, "in_bits": 4,
+               "realize": act.realize, "distill": cfg.distill, "qat_epochs": cfg.qat_epochs,
+               "model": "cnn", "sizes": arch}
+        row.update(hw_row(g))
+        rows.append(row)
+        graphs[name] = g
+        print(f"{name}: {acc:.4f} (PTQ {met['ptq_accuracy']:.4f}, float {r.float_accuracy:.4f})"
+              f" ({time.perf_counter() - t:.0f} s)", flush=True)
+    if not wanted_row("cnn mixed"):
+        rows.extend(v for n, v in old.items() if n.startswith("cnn mixed"))
+        return rows, graphs
+    t = time.perf_counter()
+    srows, sgraphs = search(fcnn, cdata, candidates(2, (2, 3, 4), (3, 4)),
+                            dict(qat_epochs=a.search_epochs, distill=a.distill), make=make,
+                            export=export_scheme_cnn)
+    row, g = mixed_row(srows, sgraphs, pareto_front, "cnn mixed pick", a,
+                       {"model": "cnn", "sizes": arch, "in_bits": 4,
+                        "float_accuracy": r.float_accuracy})
+    row["search"]["seconds"] = round(time.perf_counter() - t, 1)
+    rows.append(row)
+    graphs[row["name"]] = g
+    print(f"{row['name']}: {row['accuracy']:.4f}", flush=True)
     return rows, graphs
 
 
@@ -263,76 +374,134 @@ def xnor_layer(boards, out, n_in=64, n_out=32, seed=0):
     return res
 
 
-def finish(a, rows, graphs, out, sizes, t0, old):
-    only = [s.strip() for s in a.only.split(";") if s.strip()] if a.only else None
+def _build_names(a, rows):
+    """Row names of ``--build`` (``mixed``/``cnn mixed``: the picks)."""
+    want = [s.strip() for s in a.build.split(";") if s.strip()]
+    out = []
+    for r in rows:
+        n = r["name"]
+        if n in want or (n.startswith("mixed pick") and "mixed" in want) or \
+                (n.startswith("cnn mixed pick") and "cnn mixed" in want):
+            out.append(n)
+    return out
 
-    def wanted_row(name):
-        return only is None or name in only or (name.startswith("cnn") and "cnn" in only)
-    crows, cgraphs = cnn_rows(a, old, wanted_row)
-    rows.extend(crows)
-    graphs.update(cgraphs)
-    boards = a.boards.split(",")
-    # names contain commas: match against the known row names
-    for name in [r["name"] for r in rows if a.build and r["name"] in a.build]:
+
+def run_builds(a, rows, graphs, out):
+    boards = [b for b in a.boards.split(",") if b]
+    for name in _build_names(a, rows):
         if name not in graphs:
             continue   # kept from the JSON with its builds
         row = next(r for r in rows if r["name"] == name)
         row["build"] = build_rows(graphs[name], boards, out / "quant_builds" / _dirname(name))
+        row.pop("build_from_previous_run", None)
         if name.startswith("binary"):   # the same network with the adder tree
             row["build_adder_tree"] = build_rows(
                 graphs[name], boards, out / "quant_builds" / (_dirname(name) + "_adder_tree"),
                 binary_style="dense")
 
+
+def build_only(a, out):
+    """Synthesize the ``--build`` rows from the graphs the last training run saved."""
+    from ddnhw.ir.graph import load_graph
+    res = json.loads((out / "quant_schemes.json").read_text())
+    graphs = {}
+    for name in _build_names(a, res["rows"]):
+        f = Path(a.graphs) / f"{_dirname(name)}.json"
+        if f.exists():
+            graphs[name] = load_graph(f)
+        else:
+            print(f"no saved graph for {name!r} ({f}); train first", flush=True)
+    run_builds(a, res["rows"], graphs, out)
+    write_results(res, out)
+    return 0
+
+
+def finish(a, rows, graphs, out, sizes, t0):
+    from ddnhw.ir.graph import save_graph
+    gdir = Path(a.graphs)
+    gdir.mkdir(parents=True, exist_ok=True)
+    for name, g in graphs.items():
+        save_graph(g, gdir / f"{_dirname(name)}.json")
+    only = [s.strip() for s in a.only.split(";") if s.strip()] if a.only else []
+    if a.build:
+        run_builds(a, rows, graphs, out)
+    prev = out / "quant_schemes.json"
+    old = {r["name"]: r for r in json.loads(prev.read_text())["rows"]} if prev.exists() else {}
     # same seeds, same model: a recomputed row that was not rebuilt keeps its earlier builds
     for r in rows:
         if r["name"] in graphs and "build" not in r and old.get(r["name"], {}).get("build"):
             r["build"] = old[r["name"]]["build"]
             r["build_from_previous_run"] = True
-    if only is None or "xnor layer" in only:
+    boards = [b for b in a.boards.split(",") if b]
+    if "xnor layer" in only:
         xl = xnor_layer(boards, out)
     else:
-        prev = out / "quant_schemes.json"
         xl = json.loads(prev.read_text()).get("xnor_layer") if prev.exists() else None
     res = {"date": datetime.date.today().isoformat(), "sizes": list(sizes),
-           "qat_epochs": a.epochs, "float_epochs": a.float_epochs, "rows": rows,
+           "qat_epochs": a.epochs, "float_epochs": a.float_epochs,
+           "cnn_epochs": a.cnn_epochs, "search_epochs": a.search_epochs, "rows": rows,
            "seconds": round(time.perf_counter() - t0, 1), "recomputed": a.only or "all",
            "xnor_layer": xl}
+    write_results(res, out)
+    return 0
+
+
+def write_results(res, out):
     flow.write_json_atomic(out / "quant_schemes.json", res)
     (out / "quant_schemes.md").write_text(markdown(res))
-    plot(rows, out / "quant_schemes.png")
+    plot(res["rows"], out / "quant_schemes.png")
     print(f"wrote {out / 'quant_schemes.md'}")
-    return 0
+
+
+BOARD_TITLES = (("icebreaker", "iCE40UP5K build"), ("ulx3s-85f", "ECP5-85F build"))
 
 
 def markdown(res):
     fl = res["rows"][0]["accuracy"]
-    lines = [f"# Quantization schemes, digits MLP {'-'.join(map(str, res['sizes']))} "
-             f"({res['date']})", "",
-             f"Accuracy: golden model on the 360-image held-out split (equal to the integer-mode "
-             f"PyTorch model). LUTs/FFs/DSPs: lowering estimate (iCE40 logic cells / ECP5 LUTs), "
-             f"fully unrolled; throughput at the board clock (12 / 25 MHz). `build`: real "
-             f"nextpnr numbers of the core (measurement top). QAT {res['qat_epochs']} epochs "
-             f"from one float model ({res['float_epochs']} epochs).", "",
-             "| scheme | w bits | a bits | accuracy | Δ float | PTQ | iCE40 LCs (est) | "
-             "ECP5 LUTs (est) | DSPs | latency | inf/s (25 MHz) | build (LUTs, DSPs, Fmax) |",
+    lines = [f"# Quantization schemes, digits MLP {'-'.join(map(str, res['sizes']))} and digits "
+             f"CNN ({res['date']})", "",
+             "Accuracy: golden model on the 360-image held-out split (equal to the integer-mode "
+             "PyTorch model, asserted per row). est: the lowering's resource estimate of the "
+             "fully unrolled core (iCE40 logic cells / ECP5 LUTs, and DSPs: the requantizers' "
+             "non-power-of-two multipliers as yosys maps them); throughput at the board clock "
+             "(iCE40UP5K 12 MHz / ECP5 25 MHz) = clock / II. Builds: real nextpnr numbers of the "
+             "core (measurement top), folded automatically where the unrolled core does not fit "
+             "the board, with the throughput at Fmax. "
+             f"QAT {res['qat_epochs']} epochs (unless the row says otherwise) from one float "
+             f"model ({res['float_epochs']} epochs); CNN rows {res.get('cnn_epochs', 40)} float "
+             f"+ {res.get('cnn_epochs', 40)} QAT epochs.", "",
+             "| scheme | w bits | a bits | accuracy | Δ float | PTQ | est iCE40 LCs, DSPs | "
+             "est ECP5 LUTs, DSPs | latency, II | inf/s (12 / 25 MHz) | iCE40UP5K build | "
+             "ECP5-85F build |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         if r["name"] == "float":
-            lines.append(f"| float | 32f | 32f | {fl:.4f} | 0 | | | | | | | |")
+            lines.append(f"| float MLP | 32f | 32f | {fl:.4f} | 0 | | | | | | | |")
             continue
-        b = _builds(r.get("build", {}))
-        if r.get("build_from_previous_run"):
-            b += " (earlier run of the same seeded model)"
-        if r.get("build_adder_tree"):
-            b += "; adder tree instead of XNOR: " + _builds(r["build_adder_tree"])
         ptq = f"{r['ptq_accuracy']:.4f}" if "ptq_accuracy" in r else ""
         # rows with their own architecture are compared with their own float model
         ref = r.get("float_accuracy", fl)
         name = r["name"] + (f" (float {ref:.4f})" if "float_accuracy" in r else "")
+        if r.get("qat_epochs") and r["qat_epochs"] != res["qat_epochs"] and \
+                r.get("model") != "cnn":
+            name += f", {r['qat_epochs']} epochs"
+        ei, ee = r["est_ice40"], r["est_ecp5"]
+        cells = []
+        for board, _ in BOARD_TITLES:
+            v = r.get("build", {}).get(board)
+            c = _build_cell(v) if v else ""
+            if v and r.get("build_from_previous_run"):
+                c += " (earlier run)"
+            t = r.get("build_adder_tree", {}).get(board)
+            if t:
+                c += "; adder tree: " + _build_cell(t)
+            cells.append(c)
         lines.append(f"| {name} | {r['w_bits']} | {r['a_bits']} | {r['accuracy']:.4f} | "
-                     f"{(r['accuracy'] - ref) * 100:+.1f} | {ptq} | {r['est_ice40']['luts']} | "
-                     f"{r['est_ecp5']['luts']} | {r['est_ecp5'].get('dsps', 0)} | "
-                     f"{r['latency_cycles']} | {r['inferences_per_s_ecp5']:.2e} | {b} |")
+                     f"{(r['accuracy'] - ref) * 100:+.1f} | {ptq} | {ei['luts']}, "
+                     f"{ei.get('dsps', 0)} | {ee['luts']}, {ee.get('dsps', 0)} | "
+                     f"{r['latency_cycles']}, {r['ii_cycles']} | "
+                     f"{r['inferences_per_s_ice40']:.2e} / {r['inferences_per_s_ecp5']:.2e} | "
+                     f"{cells[0]} | {cells[1]} |")
     lines += ["", "Δ float: against the row's own float model where the architecture differs "
               "(64-32-10 MLP, CNN; shown in the name), else the 64-16-10 float model.", ""]
     lines += notes(res["rows"], fl)
@@ -347,6 +516,17 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def _build_cell(v):
+    if "error" in v:
+        return "FAILED: " + v["error"][:110].replace("|", "/").replace("\n", " ")
+    c = f"{v['luts']} LUTs, {v['dsps']} DSPs, {v['fmax_mhz']:.1f} MHz"
+    if v.get("inferences_per_s"):
+        c += f", {v['inferences_per_s']:.2e}/s"
+    if v.get("folding") and v["folding"] != "unrolled":
+        c += f" (folded, II {v.get('ii_cycles')})"
+    return c
+
+
 def _builds(d):
     return "; ".join(f"{k}: {v['luts']} LUTs, {v['dsps']} DSPs, {v['fmax_mhz']:.1f} MHz"
                      if "error" not in v else f"{k}: FAILED {v['error'][:110]}"
@@ -357,22 +537,30 @@ def notes(rows, fl):
     """Findings that need words: the 2-bit target, XNOR vs adder tree, DSPs, the CNN."""
     by = {r["name"]: r for r in rows}
     out = ["## Notes", ""]
-    u2, w2 = by.get("u2"), by.get("u2 64-32-10")
-    if u2 and w2:
+    u2, us, w2 = by.get("u2"), by.get("u2 symmetric"), by.get("u2 64-32-10")
+    if u2 and us:
+        d = (u2["accuracy"] - fl) * 100
         out.append(
-            f"- **2-bit target (within 4 points of float).** The 64-16-10 MLP at 2 bits misses "
-            f"it: {u2['accuracy'] * 100:.1f}% vs {fl * 100:.1f}% "
-            f"({(u2['accuracy'] - fl) * 100:+.1f})."
-            f" Sixteen hidden units with 3 non-zero weight levels and 3 activation levels do "
-            f"not carry enough information (PTQ {u2['ptq_accuracy'] * 100:.1f}%). Widening "
-            f"the hidden layer to 32 at 2 bits meets it: "
-            f"{w2['accuracy'] * 100:.1f}% vs its own float {w2['float_accuracy'] * 100:.1f}% "
-            f"({(w2['accuracy'] - w2['float_accuracy']) * 100:+.1f}), and "
-            f"{(w2['accuracy'] - fl) * 100:+.1f} vs the 64-16-10 float, for "
-            f"~{w2['est_ice40']['luts']} estimated iCE40 LCs (u4 64-16-10: "
-            f"~{by['u4']['est_ice40']['luts']}). Keeping the first and last layers at 8 bits is "
-            f"the usual fix but in a 2-layer MLP that is every layer; keeping only the last "
-            f"layer at 8 bits (`last-w8`) gains a little accuracy for ~40% more logic.")
+            f"- **2-bit target (within 4 points of float).** The 64-16-10 MLP at 2 bits "
+            f"(weights and activations; the input pixels stay 4-bit, as in every MLP row): "
+            f"{u2['accuracy'] * 100:.1f}% vs float {fl * 100:.1f}% ({d:+.1f}: "
+            f"{'met' if d >= -4 else 'missed'}). What won it back, measured one at a time on "
+            f"this seed: all four two's complement weight codes {{-2, -1, 0, 1}} "
+            f"(`WeightSpec(full_range=True)`) instead of the symmetric {{-1, 0, 1}} "
+            f"(`u2 symmetric`: {us['accuracy'] * 100:.1f}%, PTQ {us['ptq_accuracy'] * 100:.1f}%), "
+            f"min/max weight calibration as the QAT start, and 300 QAT epochs with distillation "
+            f"from the float model (80 epochs: 91.4%, the MSE calibration: 91.7%); a lower "
+            f"learning rate, distillation alone (91.1%) or longer training of the symmetric "
+            f"code (500 epochs: 90.6%) did not. Every layer is 2-bit: no first/last layer at "
+            f"higher precision. The hardware of the full-range code costs "
+            f"~{u2['est_ice40']['luts']} estimated iCE40 LCs vs ~{us['est_ice40']['luts']} "
+            f"for the symmetric one (the weight -2 is a shifted add).")
+    if w2:
+        out.append(
+            f"- **Wider 2-bit MLP.** 64-32-10 at 2 bits (symmetric weights): "
+            f"{w2['accuracy'] * 100:.1f}% vs its own float {w2['float_accuracy'] * 100:.1f}%, "
+            f"~{w2['est_ice40']['luts']} estimated iCE40 LCs; keeping only the last layer at 8 "
+            f"bits (`last-w8`) gains a little accuracy for ~40% more logic.")
     b = by.get("binary w, bipolar a")
     if b and b.get("build_adder_tree"):
         cmp = []
@@ -390,30 +578,53 @@ def notes(rows, fl):
             "(`binary_style=\"dense\"`): " + "; ".join(cmp) + ". Only one 16x10 layer "
             "changes, so the saving is bounded by that layer's size; the layer alone is "
             "compared below.")
+    dsp_rows = [r for r in rows[1:] if r.get("est_ecp5", {}).get("dsps")]
+    checks = []
+    for r in rows[1:]:
+        for board, fam in (("icebreaker", "ice40"), ("ulx3s-85f", "ecp5")):
+            v = r.get("build", {}).get(board, {})
+            if "dsps" in v and v.get("folding") in (None, "unrolled"):
+                checks.append((r["name"], board, r[f"est_{fam}"].get("dsps", 0), v["dsps"]))
+    same = sum(e == b for _, _, e, b in checks)
+    out.append(
+        "- **DSPs.** Learned scales realized as 8-bit integer multipliers (`realize=\"mult\"`) "
+        "put one constant multiplier per channel in the requantizers; yosys maps each "
+        "non-power-of-two one to a DSP (ECP5: MULT18X18D always; iCE40UP5K: SB_MAC16 when the "
+        "product has >= 11 bits after the constant's trailing zeros become a shift). The "
+        "estimate now counts them (`ddnhw.lower.estimate.const_mul_dsps`, checked against "
+        "yosys in tests/lower/test_estimate_dsps.py), so `ddnhw search` and this table show "
+        f"them: {len(dsp_rows)} rows use DSPs. Estimate vs build on the unrolled builds: "
+        f"{same} of {len(checks)} equal"
+        + ("" if same == len(checks) else " (" + "; ".join(
+            f"{n} {b}: est {e}, build {d}" for n, b, e, d in checks if e != d) + ")")
+        + ". Power-of-two scales (`realize=\"pow2\"`, the pow2 rows) and bipolar activations "
+        "need no multiplier.")
+    pw = by.get("pow2 (log2) w4")
+    if pw and pw.get("build"):
+        out.append(
+            "- **Power-of-two weights.** " + "; ".join(
+                f"{b}: {v['dsps']} DSPs" for b, v in pw["build"].items() if "dsps" in v)
+            + " in the pow2 MLP build (and tests/quant/test_schemes.py"
+            "::test_pow2_weights_synthesize_without_multipliers: no `$mul` after yosys' coarse "
+            "synthesis, while the uniform 4-bit model with multiplier requantizers has some).")
     t = by.get("ternary w, a4")
     if t:
         out.append(
-            "- **Ternary build.** The earlier ECP5 failure (yosys exit 1 in ABC9) was "
-            "deterministic, not the first-run WASM compile: Yosys 0.70's ABC9 reintegration "
-            "mistook Amaranth's array-lane wire `o__payload[0]` for bit 0 of `o__payload` "
-            "(minimal case: a one-channel `Requantizer`). `ddnhw.board.build` now hides those "
-            "debug names before synthesis (regression test in tests/board/test_build.py). "
-            "On the iCE40UP5K the ternary row does not fit: yosys puts the 8-bit requantizer "
-            "multipliers into 9 SB_MAC16 (8 available).")
-    out.append(
-        "- **DSPs.** The estimate counts 0 DSPs everywhere, but yosys infers the non-power-of-two "
-        "8-bit requantizer multipliers (`realize=\"mult\"`) as DSP multipliers "
-        "(ternary: 9 on ECP5 and iCE40). Power-of-two rows (`pow2` weights with pow2 scales) and "
-        "the binary row use none, as the builds show.")
+            "- **Ternary build.** An earlier ECP5 failure (yosys exit 1 in ABC9) was Yosys "
+            "0.70's ABC9 reintegration mistaking Amaranth's array-lane wire `o__payload[0]` "
+            "for bit 0 of `o__payload`; `ddnhw.board.build` hides those debug names before "
+            "synthesis (regression test in tests/board/test_build.py).")
     cnn = [r for r in rows if r.get("model") == "cnn"]
     if cnn:
         out.append(
-            "- **CNN rows.** `ddnhw.quant.cnn.QuantCNN` (conv 3x3x8, maxpool 2, dense 10) "
-            "supports uniform weights with power-of-two per-channel scales and one bit width "
-            "for inputs, weights and activations; it has no `WeightSpec` schemes (learned "
-            "scales, pow2/log2 levels, codebook, ternary, binary), so those CNN rows are not "
-            "in the table. At 2 bits the 4-level input pixels themselves lose the digits "
-            f"({by.get('cnn u2', {}).get('accuracy', 0) * 100:.1f}%).")
+            "- **CNN rows.** `cnn u8..u2`: `QuantCNN` (uniform weights with power-of-two "
+            "per-channel scales, one bit width for pixels, weights and activations; at 2 bits "
+            "the 4-level pixels lose the digits: "
+            f"{by.get('cnn u2', {}).get('accuracy', 0) * 100:.1f}%)."
+            " The other CNN rows are `ddnhw.quant.scheme_cnn.SchemeCNN` with the MLP's "
+            "`WeightSpec`/`ActSpec` schemes per layer, trained from one float CNN (BatchNorm "
+            "folded) with 4-bit pixels; the mixed pick comes from the same search over the "
+            "conv and dense layers' weight bits.")
     return out
 
 
@@ -421,25 +632,42 @@ Y_FLOOR = 80.0   # accuracy axis floor of the plot (%)
 
 
 def plot(rows, path):
+    """Accuracy against LUTs, one panel per family (iCE40UP5K, ECP5-85F); circles MLP, squares
+    CNN; filled: real build of the core (folded where the board needed it), hollow: the
+    estimate of the fully unrolled core (rows not built on that board)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5), sharey=True)
     fl = rows[0]["accuracy"]
-    for ax, fam, title in ((axes[0], "ice40", "iCE40 logic cells (estimate)"),
-                           (axes[1], "ecp5", "ECP5 LUTs (estimate)")):
+    cnn_fl = next((r["float_accuracy"] for r in rows if r.get("model") == "cnn"
+                   and "float_accuracy" in r), None)
+    for ax, (fam, board, title) in zip(axes, (
+            ("ice40", "icebreaker", "iCE40UP5K logic cells"),
+            ("ecp5", "ulx3s-85f", "ECP5-85F LUTs"))):
         for r in rows[1:]:
-            x, y = r[f"est_{fam}"]["luts"], r["accuracy"] * 100
+            b = r.get("build", {}).get(board, {})
+            built = "luts" in b and b.get("luts")
+            x = b["luts"] if built else r[f"est_{fam}"]["luts"]
+            y = r["accuracy"] * 100
             label = r["name"]
             if y < Y_FLOOR:   # off the scale: drawn on the floor, true value in the label
                 label, y = f"{label} ({y:.0f}%, off scale)", Y_FLOOR
-            ax.scatter(x, y, marker="s" if r.get("model") == "cnn" else "o")
-            ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            if built and b.get("folding") not in (None, "unrolled"):
+                label += " (folded)"
+            cnn = r.get("model") == "cnn"
+            color = "tab:orange" if cnn else "tab:blue"
+            ax.scatter(x, y, marker="s" if cnn else "o", s=36, edgecolors=color,
+                       facecolors=color if built else "none")
+            ax.annotate(label, (x, y), fontsize=6.5, xytext=(3, 3), textcoords="offset points")
         ax.set_ylim(Y_FLOOR - 1, 100.5)
-        ax.axhline(fl * 100, ls="--", c="gray", label=f"float {fl * 100:.1f}%")
+        ax.axhline(fl * 100, ls="--", c="tab:blue", lw=0.8, label=f"float MLP {fl * 100:.1f}%")
+        if cnn_fl:
+            ax.axhline(cnn_fl * 100, ls=":", c="tab:orange", lw=0.8,
+                       label=f"float CNN {cnn_fl * 100:.1f}%")
         ax.set_xscale("log")
-        ax.set_xlabel(title)
-        ax.legend(loc="lower right")
+        ax.set_xlabel(f"{title} (filled: nextpnr build; hollow: estimate, not built)")
+        ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")
     fig.suptitle("digits MLP (circles) and CNN (squares): accuracy vs LUTs per scheme")

@@ -55,20 +55,26 @@ def label(wspecs, aspecs):
     return f"w{w} a{a}"
 
 
-def search(float_model, data, cands, cfg_kw=None, family="ice40", log=None):
+def search(float_model, data, cands, cfg_kw=None, family="ice40", log=None, make=None,
+           export=export_scheme_mlp):
     """Train every candidate from ``float_model``; returns ``(rows, models)``. Each row:
     ``label``, ``w_bits``, ``a_bits``, ``accuracy`` (golden model on the test split),
-    ``ptq_accuracy``, ``luts``, ``ffs``, ``dsps``; ``models[i]`` is row ``i``'s graph."""
+    ``ptq_accuracy``, ``luts``, ``ffs``, ``dsps``; ``models[i]`` is row ``i``'s graph.
+    ``make(weights, acts)``: the scheme model of a candidate (default: a ``SchemeMLP`` from
+    ``float_model``), ``export``: its exporter; image data ``(N, C, H, W)`` goes to the golden
+    model as NHWC."""
     from ddnhw import golden
     from .qat import SchemeConfig, train_scheme
     xtr, ytr, xte, yte = data
+    x_gold = np.moveaxis(np.asarray(xte), 1, -1) if np.ndim(xte) == 4 else xte
     rows, graphs = [], []
     for k, (ws, acts) in enumerate(cands):
         cfg = SchemeConfig(weights=ws, acts=acts, **(cfg_kw or {}))
-        model, met = train_scheme(float_model, xtr, ytr, xte, yte, cfg)
-        g = export_scheme_mlp(model, meta={"dataset": "sklearn-digits",
-                                           "float_accuracy": met["float_accuracy"]})
-        acc = float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
+        model, met = train_scheme(float_model, xtr, ytr, xte, yte, cfg,
+                                  model=make(ws, acts) if make else None)
+        g = export(model, meta={"dataset": "sklearn-digits",
+                                "float_accuracy": met["float_accuracy"]})
+        acc = float(np.mean(golden.predict(g, golden.quantize_input(g, x_gold)) == yte))
         est = estimate_luts(g, family)
         row = {"index": k, "label": label(ws, acts), "w_bits": [s.bits for s in ws],
                "a_bits": [s.bits for s in acts], "accuracy": acc,
