@@ -21,6 +21,7 @@ from torch import nn
 from ddnhw import DdnhwError
 from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
+from .residual import QuantResidual, int_requant
 from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
 
 __all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantPool1d", "QuantFlatten",
@@ -249,7 +250,9 @@ class QuantCNN(nn.Module):
     ``padding`` 0, ``groups`` 1), ``conv1d`` (the same, :class:`QuantConv1d`, for
     ``in_shape = (C, 1, L)`` signals), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
     ``maxpool1d``/``avgpool1d`` (the same over a one-row map, :class:`QuantPool1d`),
-    ``flatten``, ``linear`` (``out``). Every conv/linear but the last is followed by
+    ``flatten``, ``linear`` (``out``), ``res`` (``kernel`` 3, ``mid``: a
+    :class:`~ddnhw.quant.residual.QuantResidual` block, ``relu(conv(relu(conv(x))) + x)``,
+    exported with an IR ``add``). Every conv/linear but the last is followed by
     (BatchNorm2d for convs when ``bn``) and a ``QuantReLU``; the last must be a linear layer,
     per tensor (its outputs are the logits). ``in_shape`` is ``(C, H, W)``.
     """
@@ -300,6 +303,14 @@ class QuantCNN(nn.Module):
                 kh, kw = pool.size
                 h = (h - kh) // pool.stride + 1
                 w = (w - kw) // pool.stride + 1
+            elif op == "res":
+                if flat:
+                    raise DdnhwError(f"layer {name}: res after flatten")
+                extra = set(s) - {"op", "name", "kernel", "mid"}
+                if extra:
+                    raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
+                mods.append(QuantResidual(c, s.get("kernel", 3), s.get("mid"), w_bits, a_bits,
+                                          bn, name))
             elif op == "flatten":
                 mods.append(QuantFlatten(name))
                 c, flat = c * h * w, True
@@ -332,6 +343,8 @@ class QuantCNN(nn.Module):
         mods = list(self.body)
         out = []
         for m in mods:
+            if isinstance(m, QuantResidual):
+                m.fold_batchnorm()
             if isinstance(m, nn.BatchNorm2d):
                 fold_batchnorm(out[-1], m)
                 continue
@@ -350,6 +363,8 @@ class QuantCNN(nn.Module):
                     m.calibrate(max(torch.quantile(h.flatten()[:1 << 24], 0.999).item(), 1e-6))
                 x = m(x)
                 frac = m.frac if m.quantize else None
+            elif isinstance(m, QuantResidual):
+                x, frac = m(x, frac, _calibrate)
             elif isinstance(m, (QuantPool2d, QuantFlatten)):
                 x = m(x, frac)
             else:
@@ -365,7 +380,7 @@ class QuantCNN(nn.Module):
         self.train(was)
 
     def _check_exportable(self):
-        for m in self.body:
+        for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 raise DdnhwError("QuantCNN: BatchNorm not folded; call model.fold_batchnorm() "
                                  "before QAT and export")
@@ -390,14 +405,10 @@ class QuantCNN(nn.Module):
                     w, b, e = m.int_params(frac)
                     h = h @ w.double().T + b.double()
                 elif isinstance(m, QuantReLU):
-                    mult, shift = _requant(e, frac, m.frac)
-                    shape = (1, -1, 1, 1) if h.dim() == 4 else (1, -1)
-                    acc = h.long() * mult.reshape(shape)
-                    shift = shift.reshape(shape)
-                    half = torch.where(shift > 0, torch.pow(2, torch.clamp(shift - 1, min=0)),
-                                       torch.zeros_like(shift))
-                    h = torch.clamp((acc + half) >> shift, 0, (1 << m.bits) - 1).double()
+                    h = int_requant(h, *_requant(e, frac, m.frac), m.bits).double()
                     frac = m.frac
+                elif isinstance(m, QuantResidual):
+                    h, frac = m.int_forward(h, frac)
                 elif isinstance(m, QuantPool2d):
                     h = m.int_forward(h)
                 elif isinstance(m, QuantFlatten):
@@ -434,6 +445,9 @@ def export_cnn(model: QuantCNN, meta=None):
                            "kernel": m.kernel if m.size[0] == m.size[1] else list(m.size)})
         elif isinstance(m, QuantFlatten):
             layers.append({"op": "flatten", "name": m.name})
+        elif isinstance(m, QuantResidual):
+            layers.append(m.export(frac))
+            frac = m.relu.frac
     c, h, w = model.in_shape
     info = {"kind": "cnn", "layers": model.spec, "in_shape": [h, w, c],
             "in_bits": model.inp.bits}

@@ -12,8 +12,8 @@ from ddnhw.lower import build_network, generate
 
 
 def check_network(g, images=3, idle=0.3, stall=0.3, seed=0, **options):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 16, (images,) + g.input.shape)
+    t = g.input.dtype
+    x = np.random.default_rng(seed).integers(t.min, t.max + 1, (images,) + g.input.shape)
     net = build_network(g, **options)
     got, log = run_beats(net, x.reshape(-1, g.input.shape[-1]), images, idle=idle, stall=stall,
                          seed=seed)
