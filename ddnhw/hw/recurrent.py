@@ -66,8 +66,9 @@ class Recurrent(wiring.Component):
     requantization, table read, state write; gru: r/z index, r/z table read, ``(acc_nx <<
     gate_frac) + r * acc_nh``, n index, tanh table read, ``n + round_shift(z * (h - n),
     gate_frac)`` and state write). Tables are ``lib.memory.Memory`` ROMs with synchronous read
-    ports (yosys may map them to block RAM); each lane's index requantizer has one circuit per
-    distinct ``(multiplier, shift)`` among its hidden units. ``o.payload`` is the state register
+    ports (yosys may map them to block RAM). A lane's index requantizer is one constant-coefficient
+    circuit per distinct ``(multiplier, shift)`` among its hidden units, or (when cheaper) one
+    multiplier by a per-group constant and one shift (see ``_plan_requant``). ``o.payload`` is the state register
     itself: a step whose state is on ``o`` waits (before its first state write) until that beat
     is taken.
 
@@ -210,10 +211,16 @@ class Recurrent(wiring.Component):
         return out
 
     def _plan_requant(self):
-        """``self._classes[q][l]``: for requant block q (rnn: [n]; gru: [r, z, n]) and gate
-        lane l, ``({(mult, shift): (lo, hi)}, [class key of group g])``."""
+        """``self._classes[q][l]`` for requant block q (rnn: [n]; gru: [r, z, n]) and gate lane
+        l: ``(classes, keys, var)``: ``classes`` ``{(mult, shift): (lo, hi)}`` over the lane's
+        hidden units, ``keys`` the class of each group, ``var`` None (one constant-coefficient
+        circuit per class, multiplexed) or ``(S, [M_g], (lo, hi))``: one multiplier by a
+        per-group constant ``M_g = mult_g << (S - shift_g)`` and one rounding shift by ``S``
+        (``round_shift(v * m, s) == round_shift(v * (m << (S - s)), S)`` exactly), chosen
+        when the lane has several classes and that is cheaper."""
         h, gl, ng = self.hidden, self.gate_lanes, self.groups
         pre = self._pre_ranges()
+        idx_bits = max(1, (self.lut_hi - self.lut_lo).bit_length())
         self._classes = []
         for q in range(len(pre) // h):
             lanes = []
@@ -225,7 +232,19 @@ class Recurrent(wiring.Component):
                     lo, hi = cls.get(key, pre[c])
                     cls[key] = (min(lo, pre[c][0]), max(hi, pre[c][1]))
                     keys.append(key)
-                lanes.append((cls, keys))
+                var = None
+                if len(cls) > 1:
+                    big_s = max(sh for _, sh in keys)
+                    mults = [mm << (big_s - sh) for mm, sh in keys]
+                    lo = min(v[0] for v in cls.values())
+                    hi = max(v[1] for v in cls.values())
+                    vb, mb = _shape_for(lo, hi).width, _shape_for(min(mults), max(mults)).width
+                    var_cost = vb * mb + vb + mb + 4 * idx_bits
+                    const_cost = sum(requant_luts(_shape_for(*r).width, mm, ss, idx_bits)
+                                     for (mm, ss), r in cls.items()) + len(cls) * idx_bits
+                    if var_cost < const_cost:
+                        var = (big_s, mults, (lo, hi))
+                lanes.append((cls, keys, var))
             self._classes.append(lanes)
 
     def _gate_estimate(self):
@@ -236,7 +255,12 @@ class Recurrent(wiring.Component):
         idx_bits = max(1, (n_lut - 1).bit_length())
         luts = ffs = 0
         for q, lanes in enumerate(self._classes):
-            for cls, _ in lanes:
+            for cls, _, var in lanes:
+                if var is not None:
+                    big_s, mults, (lo, hi) = var
+                    vb, mb = _shape_for(lo, hi).width, _shape_for(min(mults), max(mults)).width
+                    luts += vb * mb + vb + mb + 4 * idx_bits + len(mults) * mb // 4
+                    continue
                 for (mm, ss), (lo, hi) in cls.items():
                     luts += requant_luts(_shape_for(lo, hi).width, mm, ss, idx_bits)
                 luts += (len(cls) - 1) * idx_bits
@@ -258,8 +282,21 @@ class Recurrent(wiring.Component):
     # -- HDL -------------------------------------------------------------------------------------
     def _requant(self, m, v, grp, q, lane, name):
         """Table index of lane ``lane`` of requant block ``q`` for group ``grp``."""
-        cls, keys = self._classes[q][lane]
+        cls, keys, var = self._classes[q][lane]
         lo, hi = self.lut_lo, self.lut_hi
+        if var is not None:
+            big_s, mults, _ = var
+            mg = Signal(_shape_for(min(mults), max(mults)), name=f"{name}_mult")
+            with m.Switch(grp):
+                for g_, mv in enumerate(mults):
+                    with m.Case(g_):
+                        m.d.comb += mg.eq(mv)
+            p = Signal((v * mg).shape(), name=f"{name}_prod")
+            m.d.comb += p.eq(v * mg)
+            t = p if big_s == 0 else (p + (1 << (big_s - 1))) >> big_s
+            out = Signal(_shape_for(lo, hi), name=name)
+            m.d.comb += out.eq(Mux(t < lo, lo, Mux(t > hi, hi, t)))
+            return out
 
         def expr(key):
             rlo, rhi = cls[key]
