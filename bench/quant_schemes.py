@@ -166,7 +166,7 @@ def main(argv=None):
         return build_only(a, out)
     import torch
     from ddnhw.datasets import load_digits_split
-    from ddnhw.quant.qat import SchemeConfig, pretrain_float, train_scheme
+    from ddnhw.quant.qat import pretrain_float, train_scheme
     from ddnhw.quant.search import candidates, pareto_front, search
     from ddnhw.quant.train import accuracy
 
@@ -204,26 +204,16 @@ def main(argv=None):
         t = time.perf_counter()
         over = dict(over)
         rsizes = tuple(over.pop("sizes", sizes))
-        cfg = SchemeConfig(weights=w, acts=act, qat_epochs=a.epochs, distill=a.distill)
-        for k, v in over.items():
-            setattr(cfg, k, v)
-        model, met = train_scheme(float_model(rsizes), xtr, ytr, xte, yte, cfg)
-        g = export_scheme_mlp(model, meta={"dataset": "sklearn-digits", "row": name})
-        acc = float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
-        assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
-        row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
-               "train_seconds": round(met["train_seconds"], 1),
-               "weights": _kind(w), "w_bits": _bits(w), "a_bits": act.bits,
-               "realize": act.realize, "distill": cfg.distill, "prune": cfg.prune,
-               "qat_epochs": cfg.qat_epochs, "calib": (w[0] if isinstance(w, list) else w).calib,
-               "full_range": bool(getattr(w, "full_range", False))}
+        row, g, met = train_row(
+            name, w, act, over, a, a.epochs, xte, yte, export_scheme_mlp,
+            lambda cfg: train_scheme(float_model(rsizes), xtr, ytr, xte, yte, cfg))
         if rsizes != sizes:
             row["sizes"] = list(rsizes)
             row["float_accuracy"] = met["float_accuracy"]
-        row.update(hw_row(g))
         rows.append(row)
         graphs[name] = g
-        print(f"{name}: {acc:.4f} (PTQ {met['ptq_accuracy']:.4f}), ~{row['est_ice40']['luts']} "
+        print(f"{name}: {row['accuracy']:.4f} (PTQ {met['ptq_accuracy']:.4f}), "
+              f"~{row['est_ice40']['luts']} "
               f"iCE40 LCs ({time.perf_counter() - t:.0f} s)", flush=True)
 
     # mixed precision: per-layer weight bits, the cheapest Pareto point within 1 point of best
@@ -243,6 +233,28 @@ def main(argv=None):
     rows.extend(crows)
     graphs.update(cgraphs)
     return finish(a, rows, graphs, out, sizes, t0)
+
+
+def train_row(name, w, act, over, a, epochs, x_test, y_test, export, fit):
+    """One scheme row: the SchemeConfig of the row's specs and overrides, QAT (``fit(cfg)`` ->
+    ``(model, metrics)``), export, golden accuracy on ``x_test`` (asserted equal to the
+    fake-quantized model's), estimates. Returns ``(row, graph, metrics)``."""
+    from ddnhw.quant.qat import SchemeConfig
+    cfg = SchemeConfig(weights=w, acts=act, qat_epochs=epochs, distill=a.distill)
+    for k, v in over.items():
+        setattr(cfg, k, v)
+    model, met = fit(cfg)
+    g = export(model, meta={"dataset": "sklearn-digits", "row": name})
+    acc = float(np.mean(golden.predict(g, golden.quantize_input(g, x_test)) == y_test))
+    assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
+    w0 = w[0] if isinstance(w, (list, tuple)) else w
+    row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
+           "train_seconds": round(met["train_seconds"], 1),
+           "weights": _kind(w), "w_bits": _bits(w), "a_bits": act.bits,
+           "realize": act.realize, "distill": cfg.distill, "prune": cfg.prune,
+           "qat_epochs": cfg.qat_epochs, "calib": w0.calib, "full_range": w0.full_range}
+    row.update(hw_row(g))
+    return row, g, met
 
 
 def mixed_row(srows, sgraphs, pareto_front, prefix, a, extra=None):
@@ -267,7 +279,7 @@ def cnn_rows(a, old, wanted_row, data):
     CNN (BatchNorm folded) and the mixed-precision pick."""
     from ddnhw.cnn_demo import DEMO_CNN_LAYERS, digits_images, train_digits_cnn
     from ddnhw.quant.cnn import CNNConfig, train_cnn
-    from ddnhw.quant.qat import SchemeConfig, train_scheme
+    from ddnhw.quant.qat import train_scheme
     from ddnhw.quant.scheme_cnn import SchemeCNN, export_scheme_cnn
     from ddnhw.quant.search import candidates, pareto_front, search
     rows, graphs = [], {}
@@ -304,7 +316,6 @@ def cnn_rows(a, old, wanted_row, data):
                                                 float_epochs=a.cnn_epochs, qat_epochs=0))
     fcnn = r.model            # BatchNorm folded
     fcnn.set_quantize(False)
-    x_gold = golden.quantize_input
 
     def make(ws, acts):
         return SchemeCNN.from_float(fcnn, weights=ws, acts=acts)
@@ -314,19 +325,12 @@ def cnn_rows(a, old, wanted_row, data):
                 rows.append(old[name])
             continue
         t = time.perf_counter()
-        cfg = SchemeConfig(weights=w, acts=act, qat_epochs=a.cnn_epochs, distill=a.distill)
-        for k, v in over.items():
-            setattr(cfg, k, v)
-        model, met = train_scheme(fcnn, *cdata, cfg, model=make(w, act))
-        g = export_scheme_cnn(model, meta={"dataset": "sklearn-digits", "row": name})
-        acc = float(np.mean(golden.predict(g, x_gold(g, xte.reshape(-1, 8, 8, 1))) == yte))
-        assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
-        row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
-               "float_accuracy": r.float_accuracy, "train_seconds": round(met["train_seconds"], 1),
-               "weights": w.kind, "w_bits": w.bits, "a_bits": act.bits, "in_bits": 4,
-               "realize": act.realize, "distill": cfg.distill, "qat_epochs": cfg.qat_epochs,
-               "model": "cnn", "sizes": arch}
-        row.update(hw_row(g))
+        row, g, met = train_row(name, w, act, over, a, a.cnn_epochs, xte.reshape(-1, 8, 8, 1),
+                                yte, export_scheme_cnn,
+                                lambda cfg: train_scheme(fcnn, *cdata, cfg, model=make(w, act)))
+        acc = row["accuracy"]
+        row.update({"float_accuracy": r.float_accuracy, "in_bits": 4, "model": "cnn",
+                    "sizes": arch})
         rows.append(row)
         graphs[name] = g
         print(f"{name}: {acc:.4f} (PTQ {met['ptq_accuracy']:.4f}, float {r.float_accuracy:.4f})"
