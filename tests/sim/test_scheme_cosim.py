@@ -1,9 +1,10 @@
-"""Every quantization scheme, end to end on a trained digits MLP: integer-mode PyTorch == golden
+"""Every quantization scheme, end to end on the example models: integer-mode PyTorch == golden
 model on the whole digits set, and the generated RTL in Verilator == golden under random idle
 cycles and backpressure (the test split plus random vectors that include the extremes).
 
-One float model (64-16-10) is trained once; each scheme gets a short QAT from it, so the
-weights, scales and multipliers are those of a trained model, not of a random one."""
+One float model (the digits MLP 64-16-10, the digits CNN) is trained once; each scheme gets a
+short QAT from it, so the weights, scales and multipliers are those of a trained model, not of
+a random one."""
 from __future__ import annotations
 
 import numpy as np
@@ -77,3 +78,55 @@ def check_scheme_chain(name, digits, cache_dir, n_random=300):  # noqa: F811
 @pytest.mark.parametrize("name", sorted(SCHEMES))
 def test_scheme_bit_exact_torch_golden_verilator(name, digits, cache_dir):  # noqa: F811
     check_scheme_chain(name, digits, cache_dir)
+
+
+CNN_SCHEMES = {   # conv, dense: mixed per layer (pow2 conv, ternary dense with multipliers)
+    "cnn_mixed": ([U("pow2", 4), U("ternary", 2)], ActSpec(bits=4)),
+    "cnn_binary_bipolar": (U("binary", 1), ActSpec("bipolar", 2)),
+    "cnn_codebook": (U("codebook", 2, codebook_bits=6), ActSpec(bits=3)),
+}
+
+
+@pytest.fixture(scope="module")
+def digits_cnn_float():
+    from ddnhw.cnn_demo import DEMO_CNN_LAYERS
+    from ddnhw.datasets import load_digits_split
+    from ddnhw.quant.cnn import CNNConfig, train_cnn
+    data = load_digits_split()
+    torch.set_num_threads(1)
+    r = train_cnn(*data, CNNConfig(layers=[dict(s) for s in DEMO_CNN_LAYERS], float_epochs=3,
+                                   qat_epochs=0))
+    r.model.set_quantize(False)
+    return data, r.model
+
+
+@pytest.mark.parametrize("name", sorted(CNN_SCHEMES))
+def test_cnn_scheme_bit_exact_torch_golden_verilator(name, digits_cnn_float,  # noqa: F811
+                                                     cache_dir):  # noqa: F811
+    from ddnhw.cnn_demo import cosim_check, random_images
+    from ddnhw.quant.qat import SchemeConfig, train_scheme
+    from ddnhw.quant.scheme_cnn import SchemeCNN, export_scheme_cnn
+    (xtr, ytr, xte, yte), fcnn = digits_cnn_float
+    w, a = CNN_SCHEMES[name]
+    model = SchemeCNN.from_float(fcnn, weights=w, acts=a)
+    img = (lambda v: v.reshape(-1, 1, 8, 8))
+    model, met = train_scheme(fcnn, img(xtr), ytr, img(xte), yte,
+                              SchemeConfig(weights=w, acts=a, qat_epochs=2, qat_lr=5e-3),
+                              model=model)
+    assert met["quant_accuracy"] > 0.5, met
+    g = export_scheme_cnn(model)
+    x_all = np.concatenate([xtr, xte]).reshape(-1, 8, 8, 1)
+    xi = golden.quantize_input(g, x_all)
+    want = golden.run(g, xi)
+    assert_array_equal(model.int_forward(xi), want)
+    model.eval()
+    with torch.no_grad():
+        codes, _ = model.forward_codes(torch.as_tensor(x_all).permute(0, 3, 1, 2))
+    assert_array_equal(codes.numpy(), want)
+    rtl = cache_dir / "scheme_cosim" / name
+    flow.generate(g, rtl)     # ddnhw_top.v, as cosim_check reads it
+    x = np.concatenate([xi[-len(xte):], random_images(g, 40, seed=1)])
+    r = cosim_check(g, x, rtl, seed=5, idle=0.3, stall=0.4,
+                    build_dir=cache_dir / "scheme_cosim" / "builds")
+    assert r["mismatches"] == 0, r["message"]
+    assert_array_equal(r["outputs"], golden.run(g, x))
