@@ -318,9 +318,14 @@ class Recurrent(wiring.Component):
         return out
 
     def _rom(self, m, name, table, shape, ports):
-        mem = memory.Memory(shape=shape, depth=len(table), init=[int(v) for v in table])
-        m.submodules[name] = mem
-        return [mem.read_port() for _ in range(ports)]
+        """``ports`` synchronous read ports on copies of ``table``, one ROM each (YoWASP yosys
+        trapped in memory_libmap on one ROM with 32 read ports)."""
+        out = []
+        for k in range(ports):
+            mem = memory.Memory(shape=shape, depth=len(table), init=[int(v) for v in table])
+            m.submodules[f"{name}{k}"] = mem
+            out.append(mem.read_port())
+        return out
 
     def elaborate(self, platform):
         m = Module()
