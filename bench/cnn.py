@@ -26,24 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ddnhw import cnn_demo, flow  # noqa: E402
 from ddnhw.lower import build_network, generate  # noqa: E402
 
-# iCE40UP5K: the unrolled network (~11k LUTs estimated) does not fit the 5280 LCs; fold the conv
-# and the dense layer to one MAC each and drop the FIFOs (the folded dense layer holds its input
-# vector anyway): 4273 LCs (80 %), II 4608. Faster foldings were tried: conv0 (1, 9) with
-# linear3 (1, 2) (II 640) packed to 4802 LCs (91 %) and nextpnr found no legal placement; conv0
-# (1, 9) with linear3 (1, 1) (II 1280) packed to 4735 LCs (89 %), no legal placement either.
-# ECP5-85F: fully unrolled,
-# II = one image (64 pixels + pipeline).
-CONFIGS = {
-    "digits_cnn": {
-        "icebreaker": {"folding": {"conv0": (1, 1), "linear3": (1, 1)}, "fifos": "none"},
-        "ulx3s-85f": {},
-    },
-    "signal_cnn1d": {},   # fits unrolled on both
-}
+# Every (model, board) row is folded automatically, as `ddnhw build --board` does
+# (ddnhw.flow.choose_folding: fully unrolled when its estimate fits the board, else
+# ddnhw.lower.fold.plan_folding over the dense and conv layers). The digits CNN was hand-folded
+# on the UP5K before (conv0 (1, 1), linear3 (1, 1), no FIFOs: 4273 LCs, II 4608); the automatic
+# plan is conv0 (1, 3), linear3 (1, 1) (II 1536). Foldings tried by hand that did not place:
+# conv0 (1, 9) + linear3 (1, 2) (4802 LCs, 91 %) and conv0 (1, 9) + linear3 (1, 1) (4735, 89 %).
 DESCRIPTION = {
     "digits_cnn": "digits CNN: conv 3x3 x8 (pad 1), maxpool 2, dense 10; 8x8 images, 64 beats",
-    "signal_cnn1d": "1-D CNN: conv1d 5 x8 /2, conv1d 3 x8 /2, dense 3; 32-sample signals, "
-                    "32 beats (generated sine/square/sawtooth task)",
+    "signal_cnn1d": "1-D CNN: conv1d 5 x8 /2, conv1d 3 x8 /2, maxpool1d 2, dense 3; "
+                    "32-sample signals, 32 beats (generated sine/square/sawtooth task)",
 }
 
 
@@ -81,14 +73,18 @@ def measured_latency(graph, options, x):
     return int(log["out"][-1] - log["in"][-1])
 
 
-def run_config(graph, board, options, work, cosim=True, images=None, log=print):
+def run_config(graph, board, work, cosim=True, images=None, log=print):
     from ddnhw.board import build as board_build
     from ddnhw.board import get_board
+    from ddnhw.flow import choose_folding
 
     profile = get_board(board)
+    plan = choose_folding(graph, profile)
+    options = {} if plan["folding"] is None else {"folding": plan["folding"]}
     opts = {"family": profile.family, **options}
     d = Path(work) / board
-    row = {"board": board, "device": profile.device, "options": json.loads(json.dumps(options))}
+    row = {"board": board, "device": profile.device, "options": json.loads(json.dumps(options)),
+           "folding_mode": plan["mode"], "margin": plan["margin"]}
     if cosim:
         man = generate(graph, d / "rtl", **{k: v for k, v in opts.items() if k != "family"})
         t = time.perf_counter()
@@ -108,7 +104,7 @@ def run_config(graph, board, options, work, cosim=True, images=None, log=print):
     row.update({k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz",
                                        "timing_met")})
     row["build_seconds"] = round(time.perf_counter() - t, 1)
-    row["latency_cycles"] = int(net.latency)
+    row["latency_cycles"] = int(net.latency)     # first input beat to output (the manifest's)
     row["latency_last_beat_cycles"] = measured_latency(graph, opts, images)
     row["ii_cycles"] = int(net.ii)
     row["estimate"] = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers)
@@ -116,7 +112,7 @@ def run_config(graph, board, options, work, cosim=True, images=None, log=print):
     if rep.get("fmax_mhz"):
         row["inferences_per_s"] = round(rep["fmax_mhz"] * 1e6 / net.ii)
         row["inferences_per_s_at_clock"] = round(rep["clock_mhz"] * 1e6 / net.ii)
-        row["latency_us_at_fmax"] = round(row["latency_last_beat_cycles"] / rep["fmax_mhz"], 2)
+        row["latency_us_at_fmax"] = round(row["latency_cycles"] / rep["fmax_mhz"], 2)
     log(f"{board}: {row}")
     return row
 
@@ -130,11 +126,15 @@ def write_md(res, path):
     lines += ["- for comparison, the digits MLP 64-16-10 demo at 4 bits: 0.961.", "",
               "Every configuration below was cosimulated in Verilator bit-exact against the "
               "golden model (test split + random inputs incl. all-min/all-max/checkerboards, "
-              "idle 0.3, backpressure 0.3) before it was built. Latency: cycles from an input's "
-              "last beat (pixel/sample) to its output, measured; II: cycles per input (image or "
-              "signal) at full rate; throughput at the achieved Fmax.", "",
+              "idle 0.3, backpressure 0.3) before it was built. Folding: chosen automatically "
+              "for the board (`ddnhw build --board`: unrolled when the estimate fits, else "
+              "`plan_folding` over the dense and conv layers; the estimate margin it used). "
+              "Latency: cycles from an input's first beat (pixel/sample) to its output at full "
+              "rate (the manifest's, equal to the simulated), and from its last beat "
+              "(measured); II: cycles per input (image or signal) at full rate; throughput at "
+              "the achieved Fmax.", "",
               "| model | board | folding | LUTs | FFs | DSPs | BRAMs | Fmax MHz | clock | timing | "
-              "latency | II | inferences/s | cosim mismatches |",
+              "latency (first / last beat) | II | inferences/s | cosim mismatches |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         fold = r["options"].get("folding") or "unrolled"
@@ -142,10 +142,12 @@ def write_md(res, path):
             fold = ", ".join(f"{k} {tuple(v)}" for k, v in fold.items())
         if r["options"].get("fifos") == "none":
             fold += "; no FIFOs"
+        if r.get("folding_mode") == "auto":
+            fold += f" (auto, margin {r['margin']:.0%})"
         lines.append(f"| {r.get('model', 'digits_cnn')} | {r['board']} | {fold} | {r['luts']} | "
                      f"{r['ffs']} | {r['dsps']} | {r['brams']} | {r['fmax_mhz']} | "
                      f"{r['clock_mhz']} | {'met' if r['timing_met'] else 'MISSED'} | "
-                     f"{r.get('latency_last_beat_cycles', r['latency_cycles'])} | "
+                     f"{r['latency_cycles']} / {r.get('latency_last_beat_cycles', '?')} | "
                      f"{r['ii_cycles']} | "
                      f"{r.get('inferences_per_s', 0):,} | "
                      f"{r.get('cosim_mismatches', 'n/a')} of {r.get('cosim_images', 0)} |")
@@ -186,8 +188,7 @@ def main(argv=None):
         for board in [b for b in a.boards.split(",") if b]:
             if any(r.get("model") == name and r["board"] == board for r in res["rows"]):
                 continue
-            row = run_config(graph, board, CONFIGS.get(name, {}).get(board, {}),
-                             work / name, cosim=not a.no_cosim, images=images)
+            row = run_config(graph, board, work / name, cosim=not a.no_cosim, images=images)
             res["rows"].append({"model": name, **row})
             flow.write_json_atomic(out / "cnn.json", res)
             write_md(res, out / "cnn.md")

@@ -94,7 +94,9 @@ def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=No
     options = {}
     if board is not None or target_ii is not None or max_luts is not None:
         from ddnhw.lower.fold import plan_folding
-        plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts)
+        plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts,
+                            fallback_margin=(0.07 if target_ii is None and max_luts is None
+                                             else None))
         options = {"folding": plan["folding"], "family": plan["family"]}
     ensure_writable_dir(outdir)
     return _generate(graph, outdir, name=name, **options)
@@ -121,7 +123,7 @@ FOLDINGS = ("auto", "none")
 
 
 def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_luts=None,
-                   margin=0.15, unrolled_margin=0.05) -> dict:
+                   margin=0.15, unrolled_margin=0.05, fallback_margin=0.07) -> dict:
     """How :func:`build` lowers ``graph`` for ``board``: dict with ``mode`` (``"unrolled"``,
     ``"auto"`` or ``"explicit"``), ``folding`` (``{dense layer: (pe, simd) or None}``, None:
     fully unrolled), ``family``, ``unrolled_estimate`` and ``limit`` (the board budget less
@@ -130,7 +132,9 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the board's budget
     less ``unrolled_margin`` (the unrolled estimate is calibrated within ~6% on whole networks,
     and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither ``target_ii`` nor ``max_luts`` is given, else
-    :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``);
+    :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``; with
+    ``fallback_margin`` when nothing fits the board with ``margin`` and neither is given;
+    ``margin`` in the result is the one used);
     ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
     from ddnhw.board import get_board
     from ddnhw.lower import build_network
@@ -161,7 +165,9 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
         return {"mode": "unrolled", "folding": None, **info}
     from ddnhw.lower.fold import plan_folding
     plan = plan_folding(graph, board=profile, target_ii=target_ii, max_luts=max_luts,
-                        margin=margin)
+                        margin=margin, fallback_margin=(
+                            fallback_margin if target_ii is None and max_luts is None else None))
+    info.update(margin=plan["margin"], limit={k: int(v) for k, v in plan["limit"].items()})
     return {"mode": "auto", "folding": plan["folding"], "estimate": plan["estimate"],
             "ii": plan["ii"], **info}
 

@@ -196,8 +196,8 @@ def cmd_demo_cnn(a):
     log = None if a.quiet else prog.log
     if a.model == "cnn1d":
         from ddnhw import signal_demo
-        prog.step(f"training a 1-D CNN (conv1d 5 x8 /2, conv1d 3 x8 /2, dense 3) on generated "
-                  f"sine/square/sawtooth signals, {a.bits}-bit QAT")
+        prog.step(f"training a 1-D CNN (conv1d 5 x8 /2, conv1d 3 x8 /2, maxpool1d 2, dense 3) "
+                  f"on generated sine/square/sawtooth signals, {a.bits}-bit QAT")
         graph, m = signal_demo.train_signal_cnn(bits=a.bits, float_epochs=a.cnn_epochs,
                                                 qat_epochs=a.cnn_epochs, seed=a.seed, log=log)
         m.pop("model")

@@ -4,7 +4,9 @@
 :func:`ddnhw.lower.generate` take. The network's II is the largest layer II; the search tries
 every achievable network II from the smallest up and, for each, gives every dense layer its
 cheapest configuration whose II is at most that (so no layer is faster than the slowest one
-needs: the layers' IIs come out balanced). The first II whose total estimate fits the budget
+needs: the layers' IIs come out balanced). A conv2d layer folds the matrix of its filters
+(PE output channels x SIMD window lanes per cycle); its II is per image (the MAC runs once per
+window) and its estimates include its sliding-window line buffer. The first II whose total estimate fits the budget
 (less the safety ``margin``) wins.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_l
 
 __all__ = ["auto_fold", "plan_folding", "layer_options", "divisors"]
 
+# the ops whose MAC folds (a conv2d's over its window matrix)
+FOLDABLE = ("dense", "conv2d")
 # an unrolled Dense is planned (to estimate it) only for layers up to this many weights
 UNROLLED_MAX_WEIGHTS = 1024
 
@@ -38,11 +42,23 @@ def _quiet(block):
 
 
 def layer_options(graph, node, family, requant=None):
-    """Every candidate implementation of dense ``node``: list of dicts with ``fold``
+    """Every candidate implementation of dense or conv2d ``node``: list of dicts with ``fold``
     (``(pe, simd)`` or None for unrolled), ``ii`` and ``estimate``. ``requant``: the requant
     node that follows (fused into the folded options; a separate Requantizer when unrolled),
-    whose cost is then included."""
-    w, b = node.attrs["weight"], node.attrs["bias"]
+    whose cost is then included.
+
+    A conv2d is its :class:`~ddnhw.hw.window.SlidingWindow` and a MAC over the
+    :func:`~ddnhw.lower.registry.conv_matrix` that runs once per window: its options fold that
+    matrix, its ``ii`` is per image (:func:`~ddnhw.lower.timing.window_mac_ii`) and every
+    estimate includes the window generator."""
+    if node.op == "conv2d":
+        return _conv_options(graph, node, family, requant)
+    return _matrix_options(graph, node, node.attrs["weight"], node.attrs["bias"], family,
+                           requant)
+
+
+def _matrix_options(graph, node, w, b, family, requant):
+    """Options of a MAC over the matrix ``w`` (``ii`` per input vector)."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     n_out, n_in = w.shape
     lo, hi = dense_range(w, b, xt)
@@ -72,13 +88,33 @@ def layer_options(graph, node, family, requant=None):
     return opts
 
 
+def _conv_options(graph, node, family, requant):
+    from .registry import conv_matrix, window_for
+    from .timing import window_mac_ii
+    a = node.attrs
+    x = graph.tensors[node.inputs[0]]
+    w = conv_matrix(a["weight"], x.shape[-1], int(a.get("groups", 1)))
+    win = _quiet(window_for(graph, node))
+    win_est = estimate_block(win, family)
+    per_image = {}
+    opts = _matrix_options(graph, node, w, a["bias"], family, requant)
+    for o in opts:
+        fused = o["fold"] is not None and requant is not None
+        key = (o["ii"], fused)
+        if key not in per_image:
+            per_image[key] = window_mac_ii(win, o["ii"], fused)
+        o["ii"] = per_image[key]
+        o["estimate"] = _add(o["estimate"], win_est)
+    return opts
+
+
 def _fixed_cost(graph, family, fusable):
-    """Estimate of the non-dense nodes that no dense layer's options include."""
+    """Estimate of the nodes that no dense or conv2d layer's options include."""
     from .registry import lower_node
     skip = {r.name for r in fusable.values()}
     total = dict.fromkeys(RESOURCES, 0)
     for n in graph.nodes:
-        if n.op != "dense" and n.name not in skip:
+        if n.op not in FOLDABLE and n.name not in skip:
             est = estimate_block(_quiet(lower_node(graph, n)), family)
             for k in RESOURCES:
                 total[k] += est.get(k, 0)
@@ -89,15 +125,34 @@ def _add(a, b):
     return {k: a.get(k, 0) + b.get(k, 0) for k in RESOURCES}
 
 
-def auto_fold(graph, board=None, target_ii=None, max_luts=None, margin=0.15, family=None):
-    """Choose ``{dense layer name: (pe, simd) or None}`` (None: fully unrolled).
+def auto_fold(graph, board=None, target_ii=None, max_luts=None, margin=0.15, family=None,
+              fallback_margin=None):
+    """Choose ``{dense or conv2d layer name: (pe, simd) or None}`` (None: fully unrolled).
 
     The folding of :func:`plan_folding` (same arguments), which also returns the estimates.
     """
-    return plan_folding(graph, board, target_ii, max_luts, margin, family)["folding"]
+    return plan_folding(graph, board, target_ii, max_luts, margin, family,
+                        fallback_margin)["folding"]
 
 
-def plan_folding(graph, board=None, target_ii=None, max_luts=None, margin=0.15, family=None):
+def plan_folding(graph, board=None, target_ii=None, max_luts=None, margin=0.15, family=None,
+                 fallback_margin=None):
+    """:func:`_plan` with ``margin``; when nothing fits and ``fallback_margin`` (smaller) is
+    given, with that instead (the plan's ``margin`` says which one it used).
+
+    Whole-network estimates are within about -10%..+7% of nextpnr (bench/results/cnn.md,
+    bench/results/folding.md), and the iCE40UP5K stops placing at about 87% of its logic cells:
+    :func:`ddnhw.flow.choose_folding` falls back to 7% on a board where 15% leaves nothing
+    (the digits CNN on the UP5K: its smallest folding is estimated at 90%, built at 81%)."""
+    try:
+        return _plan(graph, board, target_ii, max_luts, margin, family)
+    except DdnhwError:
+        if fallback_margin is None or not 0 <= fallback_margin < margin:
+            raise
+        return _plan(graph, board, target_ii, max_luts, fallback_margin, family)
+
+
+def _plan(graph, board=None, target_ii=None, max_luts=None, margin=0.15, family=None):
     """The folding and its reasoning: dict with ``folding``, ``ii``, ``estimate`` (total),
     ``layers`` (name -> fold, ii, estimate), ``budget``, ``limit``, ``family``, ``margin``.
 
@@ -135,8 +190,8 @@ def plan_folding(graph, board=None, target_ii=None, max_luts=None, margin=0.15, 
     limit = {k: v * (1 - margin) for k, v in budget.items()}
 
     from .registry import fusions
-    dense = [n for n in graph.nodes if n.op == "dense"]
-    # a requant after a dense layer is fused when that layer folds (see Network)
+    dense = [n for n in graph.nodes if n.op in FOLDABLE]
+    # a requant after a dense/conv layer is fused when that layer folds (see Network)
     fusable = fusions(graph, folding={n.name: (1, 1) for n in dense})
     options = {n.name: layer_options(graph, n, family, fusable.get(n.name)) for n in dense}
     fixed = _fixed_cost(graph, family, fusable)

@@ -76,7 +76,8 @@ class Network(wiring.Component):
     with its PE lanes; that node's layer entry then has ``fused_into``), ``family``
     (``"ice40"``/``"ecp5"``: which calibration the resource estimates use), ``fifos``
     (``"auto"``, the default: a :class:`~ddnhw.hw.StreamFIFO` after every block whose consumer
-    is slower, of depth :func:`fifo_depth`; ``"none"``; or ``{producer layer name: depth}``).
+    is slower, of depth :func:`fifo_depth`, except after a flatten; ``"none"``; or
+    ``{producer layer name: depth}``).
     A FIFO's layer entry has ``op`` ``"fifo"``, ``depth``, ``after`` (the producer layer).
 
     A graph with ``add`` nodes (residual connections) becomes a DAG of blocks instead: a
@@ -223,7 +224,9 @@ class Network(wiring.Component):
             out = {}
             for (name, a), b in zip(zip(self.names, self.blocks), self.blocks[1:]):
                 d = fifo_depth(a.ii, b.ii)
-                if d:
+                # none after a flatten: its beat is a whole feature map (a wide register
+                # per FIFO word), and it already holds one map while the consumer is busy
+                if d and type(a).__name__ != "Collector":
                     out[name] = d
             return out
         if not isinstance(fifos, dict):

@@ -12,7 +12,7 @@ Amaranth simulator and Verilator).
 """
 from __future__ import annotations
 
-__all__ = ["chain_timing", "chain_latency_ii", "window_mac_ii", "leaf_blocks"]
+__all__ = ["chain_timing", "chain_latency_ii", "window_mac_ii", "window_refill", "leaf_blocks"]
 
 # stop stepping after this many cycles (the caller falls back to the sum of the latencies)
 MAX_CYCLES = 2_000_000
@@ -219,12 +219,22 @@ def chain_latency_ii(blocks, beats_per_input, inputs=4):
     return log["out"][0] - log["in"][0], log["out"][-1] - log["out"][-2]
 
 
-def window_mac_ii(window, mac_ii, requant=False, inputs=4):
+def window_refill(window) -> int:
+    """A MAC II from which a :class:`~ddnhw.hw.window.SlidingWindow` always has the next window
+    ready when the MAC takes it: the rows written between two output rows (or images) take
+    fewer cycles than one window's MAC time."""
+    return max(window.stride, window.kh) * window.width + 8
+
+
+def window_mac_ii(window, mac_ii, requant=False, inputs=4, simulate=False):
     """Cycles per image of a :class:`~ddnhw.hw.window.SlidingWindow` feeding a MAC that accepts
     one window every ``mac_ii`` cycles (1: an unrolled Dense; a
     :class:`~ddnhw.hw.FoldedDense` of that II, with fused ``requant``), in the steady state.
     Its line buffer holds ``kh`` rows only, so input and windows overlap partly; one-row
-    images (1-D signals) do not overlap at all."""
+    images (1-D signals) do not overlap at all. From :func:`window_refill` on, that is
+    ``beats_out * mac_ii``; below (or with ``simulate``), stepped as :func:`chain_timing`."""
+    if not simulate and mac_ii >= window_refill(window):
+        return window.beats_out * mac_ii    # the MAC is the bottleneck at every window
     win = _SlidingWindow(window)
     mac = _Pipeline(1) if mac_ii == 1 else _FoldedDense(int(mac_ii), 1, requant)
     n = window.beats_out

@@ -182,39 +182,6 @@ class QuantPool1d(QuantPool2d):
     def _args(self):
         return (1, self.kernel), (1, self.stride)
 
-    def out_length(self, n):
-        return (n - self.kernel) // self.stride + 1
-
-
-class QuantPool1d(QuantPool2d):
-    """Max or average pooling over the width of an ``(N, C, 1, L)`` map (a signal of length
-    ``L``), ``kernel`` samples, no padding: a ``1 x kernel`` :class:`QuantPool2d` (exported as
-    an IR pool with ``kernel [1, kernel]`` on the ``(1, L, C)`` image). Average pooling needs a
-    power-of-two kernel. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and
-    the attribute."""
-
-    def __init__(self, kind, kernel, stride=None, name="pool1d"):
-        nn.Module.__init__(self)
-        self.name = name
-        what = f"layer {name} (QuantPool1d)"
-        if kind not in ("max", "avg"):
-            raise DdnhwError(f"{what}: pooling kind {kind!r} is not supported (max, avg)")
-        for attr, v in (("kernel", kernel), ("stride", kernel if stride is None else stride)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise DdnhwError(f"{what}: {attr}={v!r} is not supported (one int >= 1)")
-        if kind == "avg" and kernel & (kernel - 1):
-            raise DdnhwError(f"{what}: kernel={kernel} is not a power of two (the integer mean "
-                             f"of an avgpool is a sum and a shift)")
-        self.kind, self.kernel = kind, kernel
-        self.stride = kernel if stride is None else stride
-        self.size = (1, kernel)
-
-    def _args(self):
-        return (1, self.kernel), (1, self.stride)
-
-    def out_length(self, n):
-        return (n - self.kernel) // self.stride + 1
-
 
 class QuantFlatten(nn.Module):
     """NCHW feature map to vectors in NHWC order (H, W, C): the IR's flatten."""
