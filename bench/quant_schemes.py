@@ -167,7 +167,7 @@ def main(argv=None):
     import torch
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.qat import pretrain_float, train_scheme
-    from ddnhw.quant.search import candidates, pareto_front, search
+    from ddnhw.quant.search import candidates, channel_candidates, pareto_front, search
     from ddnhw.quant.train import accuracy
 
     torch.set_num_threads(1)
@@ -221,7 +221,9 @@ def main(argv=None):
         rows.extend(r for n, r in old.items() if n.startswith("mixed"))
     else:
         t = time.perf_counter()
-        cands = candidates(2, (2, 3, 4), (3, 4))
+        # per-layer widths, and per-channel widths in the hidden layer (the least important
+        # 25/50/75% of its channels at 2 bits, the rest at 4)
+        cands = candidates(2, (2, 3, 4), (3, 4)) + channel_candidates(fm, 4, 2)
         srows, sgraphs = search(fm, data, cands, dict(qat_epochs=a.search_epochs,
                                                       distill=a.distill))
         row, g = mixed_row(srows, sgraphs, pareto_front, "mixed pick", a)
@@ -265,8 +267,10 @@ def mixed_row(srows, sgraphs, pareto_front, prefix, a, extra=None):
     g = sgraphs[pick["index"]]
     row = {"name": f"{prefix} ({pick['label']})", "accuracy": pick["accuracy"],
            "ptq_accuracy": pick["ptq_accuracy"], "weights": "uniform", "w_bits": pick["w_bits"],
-           "a_bits": pick["a_bits"], "realize": "mult", "distill": a.distill, "prune": 0.0,
+           "a_bits": pick["a_bits"], "channel_bits": pick.get("channel_bits"),
+           "realize": "mult", "distill": a.distill, "prune": 0.0,
            "search": {"candidates": len(srows), "front": [r["label"] for r in front],
+                      "all": [[r["label"], r["accuracy"], r["luts"], r["dsps"]] for r in srows],
                       "front_accuracy": [r["accuracy"] for r in front],
                       "front_luts_ice40": [r["luts"] for r in front]}}
     row.update(extra or {})

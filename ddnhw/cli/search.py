@@ -17,7 +17,7 @@ def cmd_search(a):
     from ddnhw import DdnhwError, flow
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.qat import pretrain_float
-    from ddnhw.quant.search import candidates, pareto_front, search
+    from ddnhw.quant.search import candidates, channel_candidates, pareto_front, search
     import torch
 
     torch.set_num_threads(1)
@@ -30,16 +30,23 @@ def cmd_search(a):
     fm = pretrain_float(data[0], data[1], sizes, epochs=a.float_epochs, seed=a.seed, log=None)
     cands = candidates(len(sizes) - 1, _bits_list(a.w_bits), _bits_list(a.a_bits),
                        realize=a.realize, limit=a.limit)
+    if a.channel_fractions:
+        fr = tuple(float(v) for v in a.channel_fractions.split(","))
+        if not all(0 < f < 1 for f in fr):
+            raise DdnhwError(f"--channel-fractions must be in (0, 1), not {a.channel_fractions!r}")
+        wb = _bits_list(a.w_bits)
+        cands += channel_candidates(fm, max(wb), a.channel_low_bits, fr, wb,
+                                    max(_bits_list(a.a_bits)), a.realize)
     rows, graphs = search(fm, data, cands, dict(qat_epochs=a.epochs, distill=a.distill,
                                                prune=a.prune, seed=a.seed),
                           family=a.family, log=log)
     front = pareto_front(rows)
     for r in rows:
         r["pareto"] = r in front
-    print(f"{'#':>3} {'candidate':<16} {'accuracy':>8} {'LUTs':>7}  pareto")
+    print(f"{'#':>3} {'candidate':<20} {'accuracy':>8} {'LUTs':>7} {'DSPs':>5}  pareto")
     for r in sorted(rows, key=lambda r: r["luts"]):
-        print(f"{r['index']:>3} {r['label']:<16} {r['accuracy']:>8.4f} {r['luts']:>7}  "
-              f"{'*' if r['pareto'] else ''}")
+        print(f"{r['index']:>3} {r['label']:<20} {r['accuracy']:>8.4f} {r['luts']:>7} "
+              f"{r['dsps']:>5}  {'*' if r['pareto'] else ''}")
     if a.pick is not None:
         pick = next((r for r in rows if r["index"] == a.pick), None)
         if pick is None:
@@ -66,6 +73,10 @@ def add_parser(sub):
     s.add_argument("--realize", default="mult", choices=("mult", "pow2"),
                    help="requant scales as 8-bit multipliers or powers of two")
     s.add_argument("--limit", type=int, default=None, help="at most this many candidates")
+    s.add_argument("--channel-fractions", default="",
+                   help="also try per-channel bit widths in the hidden layer: these fractions "
+                        "of its least important channels at --channel-low-bits (e.g. 0.25,0.5)")
+    s.add_argument("--channel-low-bits", type=int, default=2)
     s.add_argument("--epochs", type=int, default=40, help="QAT epochs per candidate")
     s.add_argument("--float-epochs", type=int, default=120)
     s.add_argument("--distill", type=float, default=0.5, help="knowledge-distillation weight")

@@ -72,6 +72,7 @@ class WeightSpec:
     codebook_bits: int = 8             # codebook: integer precision of each level
     range: tuple | None = None         # pow2: (kmin, kmax) of the real weights {0, ±2**k}
     full_range: bool = False           # uniform: codes -2**(bits-1)..2**(bits-1)-1 (all 2**bits)
+    channel_bits: tuple | None = None  # uniform: bit width per output channel (max == bits)
 
     def check(self, layer: str) -> "WeightSpec":
         what = f"layer {layer}: weight quantizer"
@@ -86,6 +87,18 @@ class WeightSpec:
             raise DdnhwError(f"{what}: ternary weights have bits=2, not {self.bits}")
         if self.kind in ("uniform", "pow2") and self.bits < 2:
             raise DdnhwError(f"{what}: {self.kind} weights need bits >= 2, not {self.bits}")
+        if self.channel_bits is not None:
+            cb = self.channel_bits
+            if self.kind != "uniform" or not isinstance(cb, tuple) or not cb:
+                raise DdnhwError(f"{what}: channel_bits must be a non-empty tuple for uniform "
+                                 f"weights, not {cb!r} ({self.kind})")
+            for b in cb:
+                _check_bits(b, f"{what}: channel_bits")
+                if b < 2:
+                    raise DdnhwError(f"{what}: channel_bits entry {b} < 2")
+            if max(cb) != self.bits:
+                raise DdnhwError(f"{what}: bits={self.bits} must be the largest of channel_bits "
+                                 f"(max {max(cb)})")
         if self.full_range and self.kind != "uniform":
             raise DdnhwError(f"{what}: full_range applies to uniform weights, not {self.kind}")
         if self.kind == "codebook":
@@ -282,6 +295,19 @@ class SchemeLinear(nn.Linear):
         self.log2_scale = nn.Parameter(torch.zeros(n_out if pc else 1))
         self.codebook = nn.Parameter(torch.zeros(spec.n_levels if spec.kind == "codebook" else 0))
         self.register_buffer("mask", torch.ones_like(self.weight))
+        if spec.channel_bits is not None and len(spec.channel_bits) != n_out:
+            raise DdnhwError(f"layer {name}: channel_bits has {len(spec.channel_bits)} entries "
+                             f"for {n_out} output channels")
+
+    def qrange(self):
+        """``(qmin, qmax)`` of the weight codes: numbers, or per-output-channel float64 columns
+        ``(out, 1)`` with ``channel_bits``."""
+        s = self.spec
+        if s.channel_bits is None:
+            return s.qmin, s.qmax
+        qmax = torch.tensor([(1 << (b - 1)) - 1 for b in s.channel_bits],
+                            dtype=torch.float64).unsqueeze(1)
+        return (-(qmax + 1) if s.full_range else -qmax), qmax
 
     # -- calibration (PTQ) and the QAT starting point
     def calibrate(self):
@@ -298,15 +324,18 @@ class SchemeLinear(nn.Linear):
                 self.check_pow2_range()
                 return
             scales = []
-            def q_full(x, step):
-                return torch.clamp(torch.floor(x / step + 0.5), s.qmin, s.qmax) * step
-            q = q_full if s.full_range else None
-            for r in rows:
+            qlo, qhi = self.qrange()
+            for c, r in enumerate(rows):
                 if s.kind == "binary":
                     scales.append(float(r.abs().mean()) or 1.0)
                     continue
-                amax = calibrate_range(r, s.calib, s.qmax, signed=True, q=q)
-                scales.append(max(amax / s.qmax, 1e-8))
+                hi = int(qhi[c, 0]) if torch.is_tensor(qhi) and self.per_channel else s.qmax
+                lo = -(hi + 1) if s.full_range else -hi
+
+                def q(x, step, lo=lo, hi=hi):
+                    return torch.clamp(torch.floor(x / step + 0.5), lo, hi) * step
+                amax = calibrate_range(r, s.calib, hi, signed=True, q=q)
+                scales.append(max(amax / hi, 1e-8))
             self.log2_scale.copy_(torch.log2(torch.tensor(scales)).float())
 
     def check_pow2_range(self):
@@ -363,7 +392,9 @@ class SchemeLinear(nn.Linear):
         sc = self.scale(snap)
         v = w / sc.unsqueeze(1)
         if s.kind == "uniform" or s.kind == "ternary":
-            code = torch.clamp(round_ste(v), s.qmin, s.qmax)
+            qlo, qhi = self.qrange()
+            code = torch.maximum(torch.minimum(round_ste(v), torch.as_tensor(qhi, dtype=v.dtype)),
+                                 torch.as_tensor(qlo, dtype=v.dtype))
         elif s.kind == "binary":
             code = _SignSTE.apply(v, 1.0)
         elif s.kind == "pow2":

@@ -8,7 +8,8 @@ import numpy as np
 
 from .schemes import ActSpec, WeightSpec, export_scheme_mlp
 
-__all__ = ["candidates", "estimate_luts", "pareto_front", "search"]
+__all__ = ["candidates", "channel_bits_by_importance", "channel_candidates", "estimate_luts",
+           "pareto_front", "search"]
 
 
 def candidates(n_layers, w_bits=(2, 3, 4), a_bits=(2, 3, 4), realize="mult", limit=None):
@@ -22,6 +23,36 @@ def candidates(n_layers, w_bits=(2, 3, 4), a_bits=(2, 3, 4), realize="mult", lim
     if limit and len(out) > limit:
         keep = np.linspace(0, len(out) - 1, limit).round().astype(int)
         out = [out[k] for k in sorted(set(keep))]
+    return out
+
+
+def channel_bits_by_importance(layers, k, bits, low_bits, fraction):
+    """Per-output-channel bit widths of layer ``k`` of an MLP (``layers``: its linear layers):
+    the ``fraction`` of channels of least importance get ``low_bits``, the others ``bits``.
+    A hidden channel's importance is the size of its weights times the size of the weights that
+    read it: ``max|W_k[c, :]| * max|W_{k+1}[:, c]|`` (the last layer: ``max|W_k[c, :]|``)."""
+    w = np.abs(layers[k].weight.detach().numpy())
+    imp = w.max(axis=1)
+    if k + 1 < len(layers):
+        imp = imp * np.abs(layers[k + 1].weight.detach().numpy()).max(axis=0)
+    low = np.argsort(imp, kind="stable")[:int(round(fraction * len(imp)))]
+    cb = np.full(len(imp), bits)
+    cb[low] = low_bits
+    return tuple(int(b) for b in cb)
+
+
+def channel_candidates(float_model, bits=4, low_bits=2, fractions=(0.25, 0.5, 0.75),
+                       out_bits=(3, 4), a_bits=4, realize="mult"):
+    """Per-channel mixed precision in the first (hidden) layer of a 2-layer MLP: for each
+    ``fraction``, that share of its channels (the least important, see
+    :func:`channel_bits_by_importance`) at ``low_bits`` and the rest at ``bits``; the output
+    layer at each of ``out_bits``."""
+    out = []
+    for f in fractions:
+        cb = channel_bits_by_importance(float_model.layers, 0, bits, low_bits, f)
+        for ob in out_bits:
+            out.append(([WeightSpec(bits=bits, channel_bits=cb), WeightSpec(bits=ob)],
+                        [ActSpec(bits=a_bits, realize=realize)]))
     return out
 
 
@@ -49,8 +80,17 @@ def pareto_front(rows, acc="accuracy", cost="luts"):
     return front
 
 
+def _wlabel(s):
+    out = f"{s.kind[0] if s.kind != 'uniform' else ''}{s.bits}"
+    if s.channel_bits is not None:   # e.g. 4(8x2): 8 channels at 2 bits, the others at 4
+        low = [b for b in s.channel_bits if b != s.bits]
+        if low:
+            out += f"({len(low)}x{min(low)})"
+    return out
+
+
 def label(wspecs, aspecs):
-    w = "/".join(f"{s.kind[0] if s.kind != 'uniform' else ''}{s.bits}" for s in wspecs)
+    w = "/".join(_wlabel(s) for s in wspecs)
     a = "/".join(str(s.bits) for s in aspecs)
     return f"w{w} a{a}"
 
@@ -77,6 +117,7 @@ def search(float_model, data, cands, cfg_kw=None, family="ice40", log=None, make
         acc = float(np.mean(golden.predict(g, golden.quantize_input(g, x_gold)) == yte))
         est = estimate_luts(g, family)
         row = {"index": k, "label": label(ws, acts), "w_bits": [s.bits for s in ws],
+               "channel_bits": [list(s.channel_bits) if s.channel_bits else None for s in ws],
                "a_bits": [s.bits for s in acts], "accuracy": acc,
                "ptq_accuracy": met["ptq_accuracy"], "float_accuracy": met["float_accuracy"],
                "luts": est.get("luts", 0), "ffs": est.get("ffs", 0), "dsps": est.get("dsps", 0)}

@@ -234,3 +234,36 @@ def test_full_range_weights():
     assert w.min() == -2 and w.max() <= 1
     with pytest.raises(DdnhwError, match="layer fc0.*full_range"):
         SchemeMLP((4, 3, 2), weights=WeightSpec("ternary", 2, full_range=True))
+
+
+def test_per_channel_bit_widths():
+    """``channel_bits``: each output channel's codes in its own range, exact, and cheaper
+    hardware (an unrolled layer's cost follows its weights) than all channels at the top
+    width."""
+    from ddnhw.quant.search import estimate_luts
+    torch.manual_seed(4)
+    cb = (4, 2, 2, 4, 2, 3, 2)
+    luts = {}
+    for name, spec in (("mixed", WeightSpec(bits=4, channel_bits=cb)), ("all4", WeightSpec(bits=4))):
+        torch.manual_seed(4)
+        m = SchemeMLP((12, 7, 5), 4, [spec, WeightSpec(bits=4)], ActSpec(bits=4))
+        x = torch.rand(128, 12)
+        m.calibrate(x)
+        g = check_int_equals_golden(m, x.numpy())
+        w = g.nodes[0].attrs["weight"]
+        if name == "mixed":
+            for c, b in enumerate(cb):
+                assert np.abs(w[c]).max() <= (1 << (b - 1)) - 1
+        luts[name] = estimate_luts(g)["luts"]
+    assert luts["mixed"] < luts["all4"]
+
+
+@pytest.mark.parametrize("spec,match", [
+    (WeightSpec(bits=4, channel_bits=(4, 2)), "channel_bits has 2 entries for 3"),
+    (WeightSpec(bits=4, channel_bits=(3, 2, 2)), "largest of channel_bits"),
+    (WeightSpec(bits=4, channel_bits=(4, 1, 2)), "channel_bits entry 1"),
+    (WeightSpec("pow2", 4, channel_bits=(4, 4, 4)), "channel_bits must be"),
+])
+def test_channel_bits_errors_name_layer(spec, match):
+    with pytest.raises(DdnhwError, match=f"fc0.*{match}|{match}"):
+        SchemeMLP((4, 3, 2), weights=[spec, WeightSpec(bits=4)])
