@@ -1,0 +1,142 @@
+"""Benchmark: a small residual CNN on the digits (conv 3x3 x8, residual block of two 3x3 x8
+convs added to its input, maxpool 2, dense 10; 4-bit) against the plain digits CNN (the same
+without the residual block): float vs 4-bit accuracy (the golden model on the test split),
+the residual model cosimulated in Verilator bit-exact (test split + random/extreme images,
+idle 0.3 / backpressure 0.3), and optionally builds (``--boards``) as ``bench/cnn.py``.
+
+    .venv/bin/python bench/residual_cnn.py [--out bench/results] [--work DIR] [--epochs 40]
+        [--seeds 0,1,2,3,4] [--boards ulx3s-85f] [--no-cosim]
+
+Writes ``<out>/residual_cnn.json`` and ``<out>/residual_cnn.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ddnhw import cnn_demo, flow, golden  # noqa: E402
+from ddnhw.datasets import load_digits_split  # noqa: E402
+from ddnhw.lower import generate  # noqa: E402
+
+MODELS = {
+    "digits_cnn": [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
+                   {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
+                   {"op": "linear", "out": 10}],
+    "digits_res_cnn": [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
+                       {"op": "res", "kernel": 3}, {"op": "maxpool", "kernel": 2},
+                       {"op": "flatten"}, {"op": "linear", "out": 10}],
+}
+
+
+def train(name, epochs, seed, work):
+    """``(graph, metrics)`` trained once per (model, epochs, seed) and cached in ``work``."""
+    path, mpath = work / f"{name}_e{epochs}_s{seed}.npz", work / f"{name}_e{epochs}_s{seed}.json"
+    if path.exists() and mpath.exists():
+        return flow.load_model(path), json.loads(mpath.read_text())
+    import torch
+    from ddnhw.quant.cnn import CNNConfig, export_cnn, train_cnn
+
+    torch.set_num_threads(1)
+    xtr, ytr, xte, yte = load_digits_split()
+    cfg = CNNConfig(layers=MODELS[name], float_epochs=epochs, qat_epochs=epochs, seed=seed)
+    r = train_cnn(xtr, ytr, xte, yte, cfg)
+    graph = export_cnn(r.model, meta={"name": name})
+    x, y = cnn_demo.digits_images(graph)
+    metrics = {"float_accuracy": r.float_accuracy, "quant_accuracy": r.quant_accuracy,
+               "golden_accuracy": float(np.mean(golden.predict(graph, x) == y)),
+               "train_seconds": round(r.seconds, 1)}
+    flow.save_graph(graph, path)
+    mpath.write_text(json.dumps(metrics))
+    return graph, metrics
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    p.add_argument("--work", default="/tmp/ddnhw-bench-residual")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--boards", default="")
+    p.add_argument("--no-cosim", action="store_true")
+    a = p.parse_args(argv)
+    work, out = Path(a.work), Path(a.out)
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    res = {"epochs": a.epochs, "models": {}, "cosim": None, "builds": []}
+    if (out / "residual_cnn.json").exists():     # keep the cosim/builds not rerun now
+        old = json.loads((out / "residual_cnn.json").read_text())
+        res.update({k: old[k] for k in ("cosim", "builds") if old.get("epochs") == a.epochs})
+    seeds = [int(s) for s in a.seeds.split(",") if s]
+    for name in MODELS:
+        runs = {}
+        for seed in seeds:
+            _, m = train(name, a.epochs, seed, work)
+            runs[seed] = m
+            print(name, seed, m, flush=True)
+        res["models"][name] = {"layers": MODELS[name], "runs": runs}
+    graph, _ = train("digits_res_cnn", a.epochs, seeds[0], work)
+    x, _ = cnn_demo.digits_images(graph)
+    images = np.concatenate([x, cnn_demo.random_images(graph, 40, seed=2)])
+    if not a.no_cosim:
+        man = generate(graph, work / "rtl")
+        t = time.perf_counter()
+        r = cnn_demo.cosim_check(graph, images, work / "rtl", seed=1, idle=0.3, stall=0.3,
+                                 build_dir=work / "sim_build")
+        res["cosim"] = {"images": len(images), "mismatches": r["mismatches"],
+                        "seconds": round(time.perf_counter() - t, 1),
+                        "latency_cycles": man["latency_cycles"], "ii_cycles": man["ii_cycles"],
+                        "estimate": man["estimate"],
+                        "skip_fifo": next(la for la in man["layers"] if la["op"] == "fifo"
+                                          and la["name"].endswith("_skip"))}
+        print("cosim", res["cosim"], flush=True)
+    if a.boards:
+        spec = importlib.util.spec_from_file_location("bench_cnn", Path(__file__).parent / "cnn.py")
+        bench_cnn = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench_cnn)
+        for board in a.boards.split(","):
+            res["builds"] = [b for b in res["builds"] if b["board"] != board]
+            res["builds"].append(bench_cnn.run_config(graph, board, {}, work / board,
+                                                      cosim=False, images=images))
+    flow.write_json_atomic(out / "residual_cnn.json", res)
+    write_md(res, out / "residual_cnn.md")
+    return 0
+
+
+def write_md(res, path):
+    lines = ["# Residual CNN on the digits (4-bit inputs, weights, activations)", "",
+             f"{res['epochs']} float + {res['epochs']} QAT epochs; accuracy on the held-out "
+             f"360 digits (quantized = golden model, bit-exact with the RTL).", "",
+             "| model | seed | float | 4-bit quantized |", "|---|---|---|---|"]
+    for name, m in res["models"].items():
+        for seed, r in m["runs"].items():
+            lines.append(f"| {name} | {seed} | {r['float_accuracy']:.4f} | "
+                         f"{r['golden_accuracy']:.4f} |")
+    for name, m in res["models"].items():
+        runs = list(m["runs"].values())
+        lines.append(f"| {name} | mean of {len(runs)} | "
+                     f"{np.mean([r['float_accuracy'] for r in runs]):.4f} | "
+                     f"{np.mean([r['golden_accuracy'] for r in runs]):.4f} |")
+    c = res.get("cosim")
+    if c:
+        lines += ["", f"Verilator cosim of digits_res_cnn (unrolled): {c['mismatches']} "
+                  f"mismatches of {c['images']} images (idle 0.3, backpressure 0.3); II "
+                  f"{c['ii_cycles']} cycles, latency {c['latency_cycles']} cycles; skip FIFO "
+                  f"depth {c['skip_fifo']['depth']} (lead {c['skip_fifo']['lead']}); estimate "
+                  f"{c['estimate']}."]
+    for b in res.get("builds", []):
+        lines += ["", f"{b['board']}: {b.get('luts')} LUTs, {b.get('ffs')} FFs, {b.get('brams')} "
+                  f"BRAMs, Fmax {b.get('fmax_mhz')} MHz (clock {b.get('clock_mhz')})."]
+    lines += ["", "Reproduce: `.venv/bin/python bench/residual_cnn.py`.", ""]
+    Path(path).write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
