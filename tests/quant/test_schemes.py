@@ -244,7 +244,8 @@ def test_per_channel_bit_widths():
     torch.manual_seed(4)
     cb = (4, 2, 2, 4, 2, 3, 2)
     luts = {}
-    for name, spec in (("mixed", WeightSpec(bits=4, channel_bits=cb)), ("all4", WeightSpec(bits=4))):
+    for name, spec in (("mixed", WeightSpec(bits=4, channel_bits=cb)),
+                       ("all4", WeightSpec(bits=4))):
         torch.manual_seed(4)
         m = SchemeMLP((12, 7, 5), 4, [spec, WeightSpec(bits=4)], ActSpec(bits=4))
         x = torch.rand(128, 12)
