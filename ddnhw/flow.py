@@ -151,8 +151,8 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     if folding == "none" and (target_ii is not None or max_luts is not None):
         raise DdnhwError("target_ii/max_luts need folding='auto'")
     net = build_network(graph, family=family)
-    for block in (net, *net.blocks):
-        block._MustUse__silence = True   # built only to be estimated
+    for block in (net, *net.blocks, *(b for c in net.blocks for b in getattr(c, "blocks", ()))):
+        block._MustUse__silence = True   # built only to be estimated (with a Chain's blocks)
     est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
     budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
     if max_luts is not None:

@@ -32,6 +32,10 @@ class Progress:
             print(msg, file=sys.stderr, flush=True)
 
 
+DEMO_OUT = "out/demo"
+SEQ_MODELS = ("gru", "gru-signal", "rnn")
+
+
 def _fmt(v, pct=False):
     if v is None:
         return "n/a"
@@ -245,12 +249,62 @@ def cmd_demo_cnn(a):
     return 0 if summary["mismatches"] == 0 else 1
 
 
+def cmd_demo_seq(a):
+    from ddnhw import seq_demo
+
+    cosim_sim = a.cosim
+    if cosim_sim == "auto":
+        from sim.runner import check_simulator
+        try:
+            check_simulator("verilator")
+            cosim_sim = "verilator"
+        except DdnhwError:
+            cosim_sim = "none"
+    boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
+    out = a.out if a.out != DEMO_OUT else f"{DEMO_OUT}-{a.model}"
+    prog = Progress(3 + (a.seq_sim_images > 0) + (cosim_sim != "none") + len(boards), a.quiet)
+    s = seq_demo.run_seq_demo(a.model, out, hidden=a.hidden, bits=a.bits, epochs=a.seq_epochs,
+                              seed=a.seed, sim_images=a.seq_sim_images, cosim=cosim_sim,
+                              cosim_random=a.cosim_random, boards=boards, progress=prog)
+    if a.json:
+        from ddnhw import flow
+        flow.write_json_atomic(Path(a.json), s)
+    rows = [("float accuracy", _fmt(s["float_accuracy"], True)),
+            ("quantized accuracy (golden)", _fmt(s["golden_accuracy"], True)),
+            ("integer-mode PyTorch vs golden", f"{s['int_mode_mismatches']} of "
+                                               f"{s['int_mode_vectors']} differ")]
+    if "sim_images" in s:
+        rows.append(("Amaranth sim vs golden", f"{s['sim_mismatches']} of {s['sim_images']} "
+                                               "differ"))
+    if "cosim_images" in s:
+        rows += [(f"RTL accuracy ({s['cosim_simulator']} cosim)", _fmt(s["cosim_accuracy"], True)),
+                 ("RTL vs golden mismatches", f"{s['cosim_mismatches']} of "
+                                              f"{s['cosim_images']} sequences")]
+    rows += [("folding (pe, simd)", str(s["folding"])),
+             ("latency / II", f"{s['latency_cycles']} / {s['ii_cycles']} cycles")]
+    for b, r in s["boards"].items():
+        rows += [(f"{b}: LUTs / FFs / DSPs / BRAMs",
+                  f"{r['luts']} / {r['ffs']} / {r['dsps']} / {r['brams']}"),
+                 (f"{b}: Fmax vs board clock",
+                  f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
+                  f"({'met' if r['timing_met'] else 'MISSED'})"),
+                 (f"{b}: sequences/s at Fmax", _fmt(r.get("inferences_per_s")))]
+    w = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}")
+    print(f"\noutputs (model, Verilog, manifest, reports) in {s['output_dir']}")
+    return 0 if s["mismatches"] == 0 else 1
+
+
 def cmd_demo(a):
     import numpy as np
     from ddnhw import flow
 
     if getattr(a, "model", "mlp") in ("cnn", "cnn1d"):
         return cmd_demo_cnn(a)
+    if getattr(a, "model", "mlp") in SEQ_MODELS:
+        return cmd_demo_seq(a)
     out = flow.ensure_writable_dir(a.out)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
     prog = Progress(3 + len(boards), a.quiet)
@@ -342,7 +396,8 @@ def _parser():
 
     s = sub.add_parser("demo", help="train, generate, cosimulate and synthesize the digits MLP")
     common_train(s)
-    s.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    s.add_argument("--out", default=DEMO_OUT, help="output folder (default out/demo; "
+                   "out/demo-MODEL for the recurrent models)")
     s.add_argument("--json", help="also write the summary table as one JSON object here")
     s.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
     s.add_argument("--random", type=int, default=10000,
@@ -350,9 +405,11 @@ def _parser():
     s.add_argument("--boards", default="icebreaker",
                    help="comma-separated boards to synthesize for (default icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
-    s.add_argument("--model", default="mlp", choices=["mlp", "cnn", "cnn1d"],
-                   help="mlp (default), cnn: the digits CNN, or cnn1d: a 1-D CNN on generated "
-                        "signals (train, RTL, Amaranth-sim check, RTL cosim)")
+    s.add_argument("--model", default="mlp", choices=["mlp", "cnn", "cnn1d", *SEQ_MODELS],
+                   help="mlp (default), cnn: the digits CNN, cnn1d: a 1-D CNN on generated "
+                        "signals (train, RTL, Amaranth-sim check, RTL cosim); gru: a GRU on the "
+                        "digits rows, gru-signal: a GRU on the generated signals, rnn: an Elman "
+                        "RNN on the digits rows (train, RTL, sim, cosim, synthesis)")
     s.add_argument("--channels", type=int, default=8, help="cnn: conv channels (default 8)")
     s.add_argument("--cnn-epochs", type=int, default=40, help="cnn: epochs of float and QAT")
     s.add_argument("--sim-images", type=int, default=100,
@@ -362,6 +419,10 @@ def _parser():
                         "(auto: Verilator when installed)")
     s.add_argument("--cosim-random", type=int, default=40,
                    help="cnn: random images (incl. extremes) cosimulated besides the test split")
+    s.add_argument("--seq-epochs", type=int, default=None,
+                   help="gru/rnn: epochs of float and QAT (default: the example's, 20)")
+    s.add_argument("--seq-sim-images", type=int, default=8,
+                   help="gru/rnn: test sequences run in the Amaranth simulator (default 8)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train the digits MLP with QAT and write the model file")

@@ -37,7 +37,8 @@ def _bits(lo, hi):
 
 
 def _quiet(block):
-    block._MustUse__silence = True   # built only to be measured
+    for b in (block, *getattr(block, "blocks", ())):   # a Chain's blocks too
+        b._MustUse__silence = True   # built only to be measured
     return block
 
 
