@@ -183,19 +183,44 @@ def cmd_boards(a):
     return 0
 
 
+def _cosim_simulator(choice):
+    """``--cosim auto``: Verilator when installed, else none."""
+    if choice != "auto":
+        return choice
+    from sim.runner import check_simulator
+    try:
+        check_simulator("verilator")
+        return "verilator"
+    except DdnhwError:
+        return "none"
+
+
+def _board_rows(reports, rate):
+    rows = []
+    for b, r in reports.items():
+        rows += [(f"{b}: LUTs / FFs / DSPs / BRAMs",
+                  f"{r['luts']} / {r['ffs']} / {r['dsps']} / {r['brams']}"),
+                 (f"{b}: Fmax vs board clock",
+                  f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
+                  f"({'met' if r['timing_met'] else 'MISSED'})"),
+                 (f"{b}: {rate} at Fmax", _fmt(r.get("inferences_per_s")))]
+    return rows
+
+
+def _print_rows(rows, out):
+    w = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"  {k:<{w}}  {v}")
+    print(f"\noutputs (model, Verilog, manifest, reports) in {out}")
+
+
 def cmd_demo_cnn(a):
     import numpy as np
     from ddnhw import cnn_demo, flow
 
     out = flow.ensure_writable_dir(a.out)
-    cosim_sim = a.cosim
-    if cosim_sim == "auto":
-        from sim.runner import check_simulator
-        try:
-            check_simulator("verilator")
-            cosim_sim = "verilator"
-        except DdnhwError:
-            cosim_sim = "none"
+    cosim_sim = _cosim_simulator(a.cosim)
     prog = Progress(3 + (cosim_sim != "none"), a.quiet)
     log = None if a.quiet else prog.log
     if a.model == "cnn1d":
@@ -252,14 +277,7 @@ def cmd_demo_cnn(a):
 def cmd_demo_seq(a):
     from ddnhw import seq_demo
 
-    cosim_sim = a.cosim
-    if cosim_sim == "auto":
-        from sim.runner import check_simulator
-        try:
-            check_simulator("verilator")
-            cosim_sim = "verilator"
-        except DdnhwError:
-            cosim_sim = "none"
+    cosim_sim = _cosim_simulator(a.cosim)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
     out = a.out if a.out != DEMO_OUT else f"{DEMO_OUT}-{a.model}"
     prog = Progress(3 + (a.seq_sim_images > 0) + (cosim_sim != "none") + len(boards), a.quiet)
@@ -282,18 +300,8 @@ def cmd_demo_seq(a):
                                               f"{s['cosim_images']} sequences")]
     rows += [("folding (pe, simd)", str(s["folding"])),
              ("latency / II", f"{s['latency_cycles']} / {s['ii_cycles']} cycles")]
-    for b, r in s["boards"].items():
-        rows += [(f"{b}: LUTs / FFs / DSPs / BRAMs",
-                  f"{r['luts']} / {r['ffs']} / {r['dsps']} / {r['brams']}"),
-                 (f"{b}: Fmax vs board clock",
-                  f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
-                  f"({'met' if r['timing_met'] else 'MISSED'})"),
-                 (f"{b}: sequences/s at Fmax", _fmt(r.get("inferences_per_s")))]
-    w = max(len(k) for k, _ in rows)
-    print()
-    for k, v in rows:
-        print(f"  {k:<{w}}  {v}")
-    print(f"\noutputs (model, Verilog, manifest, reports) in {s['output_dir']}")
+    rows += _board_rows(s["boards"], "sequences/s")
+    _print_rows(rows, s["output_dir"])
     return 0 if s["mismatches"] == 0 else 1
 
 
@@ -362,18 +370,8 @@ def cmd_demo(a):
             ("RTL vs golden mismatches", f"{mismatches} of {vectors} vectors"),
             ("latency", f"{man['latency_cycles']} cycles"),
             ("initiation interval", f"{man['ii_cycles']} cycle(s)")]
-    for b, r in reports.items():
-        rows += [(f"{b}: LUTs / FFs / DSPs / BRAMs",
-                  f"{r['luts']} / {r['ffs']} / {r['dsps']} / {r['brams']}"),
-                 (f"{b}: Fmax vs board clock",
-                  f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
-                  f"({'met' if r['timing_met'] else 'MISSED'})"),
-                 (f"{b}: inferences/s at Fmax", _fmt(r.get("inferences_per_s")))]
-    w = max(len(k) for k, _ in rows)
-    print()
-    for k, v in rows:
-        print(f"  {k:<{w}}  {v}")
-    print(f"\noutputs (model, Verilog, manifest, reports) in {out.resolve()}")
+    rows += _board_rows(reports, "inferences/s")
+    _print_rows(rows, out.resolve())
     return 0 if mismatches == 0 else 1
 
 
