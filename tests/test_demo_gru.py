@@ -64,3 +64,12 @@ def test_shipped_examples(name, floor):
     assert m["golden_accuracy"] == pytest.approx(m["quant_accuracy"], abs=0.01)
     x, y = seq_demo.seq_inputs(g, name)
     assert np.array_equal(model.int_forward(x).numpy(), golden.run(g, x))
+
+
+def test_training_is_deterministic():
+    a, ma, _ = seq_demo.train_seq_example("gru-signal", hidden=3, epochs=1, random=0)
+    b, mb, _ = seq_demo.train_seq_example("gru-signal", hidden=3, epochs=1, random=0)
+    for k in ("weight", "bias", "multiplier", "shift"):
+        assert np.array_equal(a.nodes[0].attrs[k], b.nodes[0].attrs[k])
+    assert np.array_equal(a.nodes[-1].attrs["weight"], b.nodes[-1].attrs["weight"])
+    assert ma["golden_accuracy"] == mb["golden_accuracy"]

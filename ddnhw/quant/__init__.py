@@ -3,7 +3,8 @@ from .quantizers import fake_quant, round_ste, pow2_weight_exponent, pow2_act_fr
 from .modules import QuantInput, QuantLinear, QuantReLU, QuantMLP
 from .export import export_mlp
 from .schemes import ActSpec, SchemeMLP, WeightSpec, export_scheme_mlp
+from .rnn import QuantGRU, QuantRNN, QuantSeqClassifier, export_seq
 
 __all__ = ["fake_quant", "round_ste", "pow2_weight_exponent", "pow2_act_frac", "QuantInput",
            "QuantLinear", "QuantReLU", "QuantMLP", "export_mlp", "WeightSpec", "ActSpec", "SchemeMLP",
-           "export_scheme_mlp"]
+           "export_scheme_mlp", "QuantGRU", "QuantRNN", "QuantSeqClassifier", "export_seq"]
