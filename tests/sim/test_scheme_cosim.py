@@ -21,6 +21,7 @@ pytest.importorskip("sklearn")
 pytestmark = [pytest.mark.cocotb, pytest.mark.slow]
 
 U = WeightSpec
+HIDDEN = 16
 SCHEMES = {
     "uniform4": (U(bits=4), ActSpec(bits=4, realize="pow2")),
     "lsq_mult": (U(bits=4), ActSpec(bits=4, realize="mult")),
@@ -29,8 +30,9 @@ SCHEMES = {
     "ternary": (U("ternary", 2), ActSpec(bits=4)),
     "binary_xnor": (U("binary", 1), ActSpec("bipolar", 2)),
     "mixed": ([U(bits=3), U("pow2", 4)], ActSpec(bits=3)),
+    "mixed_channels": ([U(bits=4, channel_bits=(4, 2) * (HIDDEN // 2)), U(bits=3)],
+                       ActSpec(bits=4)),
 }
-HIDDEN = 16
 
 
 @pytest.fixture(scope="module")
