@@ -2,7 +2,7 @@
 convs added to its input, maxpool 2, dense 10; 4-bit) against the plain digits CNN (the same
 without the residual block): float vs 4-bit accuracy (the golden model on the test split),
 the residual model cosimulated in Verilator bit-exact (test split + random/extreme images,
-idle 0.3 / backpressure 0.3), and optionally builds (``--boards``) as ``bench/cnn.py``.
+idle 0.3 / backpressure 0.3), and optionally builds (``--boards``, folding chosen as ``ddnhw build`` does).
 
     .venv/bin/python bench/residual_cnn.py [--out bench/results] [--work DIR] [--epochs 40]
         [--seeds 0,1,2,3,4] [--boards ulx3s-85f] [--no-cosim]
@@ -12,7 +12,6 @@ Writes ``<out>/residual_cnn.json`` and ``<out>/residual_cnn.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -58,6 +57,31 @@ def train(name, epochs, seed, work):
     return graph, metrics
 
 
+def build(graph, board, work):
+    """Folding chosen for the board as ``ddnhw build`` does (unrolled when it fits), then
+    yosys + nextpnr through :func:`ddnhw.board.build` (the measurement top)."""
+    from ddnhw.board import build as board_build
+    from ddnhw.board import get_board
+    from ddnhw.lower import build_network
+
+    profile = get_board(board)
+    plan = flow.choose_folding(graph, profile)
+    options = {} if plan["folding"] is None else {"folding": plan["folding"]}
+    net = build_network(graph, family=profile.family, **options)
+    t = time.perf_counter()
+    rep = board_build(net, board, work / "build")
+    row = {"board": board, "folding": json.loads(json.dumps(options.get("folding"))),
+           "build_seconds": round(time.perf_counter() - t, 1), "ii_cycles": int(net.ii),
+           "latency_cycles": int(net.latency),
+           "estimate": {k: sum(la["estimate"].get(k, 0) for la in net.layers)
+                        for k in ("luts", "ffs", "dsps", "brams")}}
+    row.update({k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz",
+                                       "timing_met")})
+    if rep.get("fmax_mhz"):
+        row["inferences_per_s"] = round(rep["fmax_mhz"] * 1e6 / net.ii)
+    return row
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -97,14 +121,10 @@ def main(argv=None):
                         "skip_fifo": next(la for la in man["layers"] if la["op"] == "fifo"
                                           and la["name"].endswith("_skip"))}
         print("cosim", res["cosim"], flush=True)
-    if a.boards:
-        spec = importlib.util.spec_from_file_location("bench_cnn", Path(__file__).parent / "cnn.py")
-        bench_cnn = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench_cnn)
-        for board in a.boards.split(","):
-            res["builds"] = [b for b in res["builds"] if b["board"] != board]
-            res["builds"].append(bench_cnn.run_config(graph, board, {}, work / board,
-                                                      cosim=False, images=images))
+    for board in [b for b in a.boards.split(",") if b]:
+        res["builds"] = [b for b in res["builds"] if b["board"] != board]
+        res["builds"].append(build(graph, board, work / board))
+        print(res["builds"][-1], flush=True)
     flow.write_json_atomic(out / "residual_cnn.json", res)
     write_md(res, out / "residual_cnn.md")
     return 0
@@ -132,8 +152,12 @@ def write_md(res, path):
                   f"depth {c['skip_fifo']['depth']} (lead {c['skip_fifo']['lead']}); estimate "
                   f"{c['estimate']}."]
     for b in res.get("builds", []):
-        lines += ["", f"{b['board']}: {b.get('luts')} LUTs, {b.get('ffs')} FFs, {b.get('brams')} "
-                  f"BRAMs, Fmax {b.get('fmax_mhz')} MHz (clock {b.get('clock_mhz')})."]
+        lines += ["", f"{b['board']} ({b['folding'] or 'unrolled'}): {b.get('luts')} LUTs, "
+                  f"{b.get('ffs')} FFs, {b.get('dsps')} DSPs, {b.get('brams')} BRAMs (estimate "
+                  f"{b['estimate']}), Fmax {b.get('fmax_mhz')} MHz (clock "
+                  f"{b.get('clock_mhz')} MHz, timing {'met' if b.get('timing_met') else 'MISSED'}"
+                  f"), II {b['ii_cycles']} cycles, {b.get('inferences_per_s', 0):,} "
+                  f"inferences/s at Fmax; build {b['build_seconds']} s."]
     lines += ["", "Reproduce: `.venv/bin/python bench/residual_cnn.py`.", ""]
     Path(path).write_text("\n".join(lines))
 

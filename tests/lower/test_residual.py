@@ -32,7 +32,10 @@ def test_residual_network(case):
 def test_residual_folded_main_branch(folding):
     g = random_residual_cnn(7, stem=3, in_shape=(4, 4, 2))
     net, _ = check_network(g, images=2, seed=1, folding=folding)
-    assert any(layer.get("fused_into") or layer["block"] == "Chain" for layer in net.layers)
+    for name, (pe, simd) in folding.items():
+        b = net.blocks_by_node[name]
+        mac = b.blocks[-1] if hasattr(b, "blocks") else b      # a conv is window + MAC
+        assert type(mac).__name__ == "FoldedDense" and (mac.pe, mac.simd) == (pe, simd)
 
 
 def test_lead_formula():
