@@ -94,16 +94,26 @@ class FoldedDense(wiring.Component):
     together only while a finished vector waits for a full output register. Arbitrary idle
     cycles and backpressure are tolerated.
 
+    ``single_buffer=True`` (for a consumer that sends the next input only after it took the
+    output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight
+    from the buffer that collects the finished output groups (no second, output register: about
+    ``n_out`` accumulators fewer flip-flops), and a new input is accepted only once the previous
+    output was taken; ``ii == latency + 1``, ``latency`` unchanged.
+
     Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``requant`` (None or
-    ``(multiplier, shift, lo, hi)``), ``requant_classes`` (per lane, the distinct ``(multiplier,
-    shift)`` pairs), ``acc_type`` (accumulator
+    ``(multiplier, shift, lo, hi)``), ``single_buffer``, ``requant_classes`` (per lane, the
+    distinct ``(multiplier, shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
     ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
     """
 
-    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None):
+    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
+                 single_buffer=False):
         try:
             self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
+            self.single_buffer = bool(single_buffer)
+            if self.single_buffer:
+                self.ii = self.latency + 1
         except Exception:
             self._MustUse__silence = True  # a rejected block is not an unused one
             raise
@@ -267,10 +277,11 @@ class FoldedDense(wiring.Component):
         x_cur = Signal(sf * simd * xb)       # zero-padded to whole SIMD words
         a_last_s = Signal()
         a_last = Signal()
+        pending = Signal()   # single_buffer: an accepted input whose output was not taken yet
         m.d.comb += [
             a_last_s.eq(s_cnt == sf - 1),
             a_last.eq(a_last_s & (g_cnt == nf - 1)),
-            self.i.ready.eq(ce & (~busy | a_last)),
+            self.i.ready.eq(ce & (~busy | a_last) & ~pending),
             wrd.addr.eq(addr), wrd.en.eq(ce),
         ]
         with m.If(ce & busy):
@@ -368,8 +379,22 @@ class FoldedDense(wiring.Component):
         ]
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        if not self.single_buffer:
+            with m.If(ce & out_load):
+                m.d.sync += self.o.valid.eq(1)
+                full = collect + f_vals
+                m.d.sync += [self.o.payload[k].eq(full[k]) for k in range(self.n_out)]
+            return m
+        # single buffer: the last group lands in its own register; the output is read from
+        # the collect buffer and that register, which hold still until the output is taken
+        last = [Signal(f_shape, name=f"last{p}") for p in range(pe)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += pending.eq(1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += pending.eq(0)
         with m.If(ce & out_load):
             m.d.sync += self.o.valid.eq(1)
-            full = collect + f_vals
-            m.d.sync += [self.o.payload[k].eq(full[k]) for k in range(self.n_out)]
+            m.d.sync += [last[p].eq(f_vals[p]) for p in range(pe)]
+        full = collect + last
+        m.d.comb += [self.o.payload[k].eq(full[k]) for k in range(self.n_out)]
         return m

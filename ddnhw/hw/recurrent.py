@@ -51,7 +51,8 @@ class Recurrent(wiring.Component):
     steps : T, the fixed sequence length. return_sequences : 0 (one output beat per sequence,
         ``h_T``) or 1 (``T`` beats, every ``h_t``).
     fold : None (the MAC engine is an unrolled :class:`~ddnhw.hw.Dense`, ``regs_every`` and
-        ``dense_style`` as there) or ``(pe, simd)`` (a :class:`~ddnhw.hw.FoldedDense`).
+        ``dense_style`` as there) or ``(pe, simd)`` (a single-buffered
+        :class:`~ddnhw.hw.FoldedDense`).
     gate_lanes : hidden units the gate unit processes per cycle (a divisor of H; default H
         with an unrolled engine, 1 with a folded one).
 
@@ -68,9 +69,9 @@ class Recurrent(wiring.Component):
     gate_frac)`` and state write). Tables are ``lib.memory.Memory`` ROMs with synchronous read
     ports (yosys may map them to block RAM). A lane's index requantizer is one constant-coefficient
     circuit per distinct ``(multiplier, shift)`` among its hidden units, or (when cheaper) one
-    multiplier by a per-group constant and one shift (see ``_plan_requant``). ``o.payload`` is the state register
-    itself: a step whose state is on ``o`` waits (before its first state write) until that beat
-    is taken.
+    multiplier by a per-group constant and one shift (see ``_plan_requant``). ``o.payload`` is
+    the state register itself: a step whose state is on ``o`` waits (before its first state
+    write) until that beat is taken.
 
     Timing (no idle input, no backpressure): one step takes ``step_cycles = engine.latency +
     H / gate_lanes + GATE_DEPTH[op] - 1`` cycles from its input handshake to the next one;
@@ -169,7 +170,7 @@ class Recurrent(wiring.Component):
             _check_fold("pe", pe, g * h)
             _check_fold("simd", simd, i + h)
             self.engine = FoldedDense(self.weight, self.bias, self.u_type, self.acc_type,
-                                      pe=pe, simd=simd)
+                                      pe=pe, simd=simd, single_buffer=True)
         if gate_lanes is None:
             gate_lanes = h if self.fold is None else 1
         gl = _pos_int("gate_lanes", gate_lanes)
@@ -181,7 +182,10 @@ class Recurrent(wiring.Component):
         self.latency = self.step_cycles if self.return_sequences else self.ii
         self._plan_requant()
         self.gate_estimate = self._gate_estimate()
+        # a single-buffered engine has no output register (see FoldedDense)
+        self.engine_ffs_saved = 0 if self.fold is None else (g * h) * self.acc_type.bits
         est = dict(getattr(self.engine, "estimate", {}))
+        est["ffs"] = est.get("ffs", 0) - self.engine_ffs_saved
         self.estimate = {k: int(est.get(k, 0) + self.gate_estimate.get(k, 0))
                          for k in ("luts", "ffs", "dsps", "brams")}
         super().__init__({

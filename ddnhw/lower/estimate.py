@@ -186,6 +186,7 @@ def estimate_block(block, family="ice40") -> dict:
     c = COEFFS[family]
     if type(block).__name__ == "Recurrent":   # its MAC engine plus its gate unit (unscaled)
         eng = estimate_block(block.engine, family)
+        eng["ffs"] = eng.get("ffs", 0) - getattr(block, "engine_ffs_saved", 0)
         return {k: int(eng.get(k, 0) + block.gate_estimate.get(k, 0)) for k in RESOURCES}
     f = block_features(block)
     if f["kind"] == "FoldedDense":

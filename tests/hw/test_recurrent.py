@@ -141,3 +141,26 @@ def test_recurrent_rejects_bad_tables():
     with pytest.raises(ValueError, match="op must be one of"):
         Recurrent("lstm", a["weight"], a["bias"], a["multiplier"], a["shift"], a["lut_lo"],
                   a["lut_hi"], a["tanh_table"], g.input.dtype, g.output.dtype, 2)
+
+
+@pytest.mark.parametrize("pe, simd", [(1, 1), (2, 3), (5, 7)])
+def test_folded_single_buffer(pe, simd):
+    """The Recurrent engine mode of FoldedDense: output read from the collect buffer; a new
+    input waits until the output was taken (ii == latency + 1)."""
+    from ddnhw.hw import FoldedDense
+    from ddnhw.hw.sim import run_stream
+    from ddnhw.ir import IntType
+    rng = np.random.default_rng(pe * 10 + simd)
+    w, b = rng.integers(-7, 8, size=(5, 7)), rng.integers(-20, 20, size=5)
+    xt = IntType(True, 5)
+    yt = IntType.for_range(-16 * 7 * 7 - 20, 16 * 7 * 7 + 20)
+    x = rng.integers(xt.min, xt.max + 1, size=(20, 7))
+    dut = FoldedDense(w, b, xt, yt, pe=pe, simd=simd, single_buffer=True)
+    assert dut.ii == dut.latency + 1
+    y, log = run_stream(dut, x, idle=0.3, stall=0.4, seed=pe)
+    np.testing.assert_array_equal(y, x @ w.T + b)
+    assert log["protocol"] == []
+    y, log = run_stream(dut, x, seed=pe)
+    np.testing.assert_array_equal(y, x @ w.T + b)
+    assert np.all(np.diff(log["in"]) == dut.ii)
+    assert [o - i for i, o in zip(log["in"], log["out"])] == [dut.latency] * len(x)
