@@ -280,7 +280,7 @@ def cmd_demo_seq(a):
     cosim_sim = _cosim_simulator(a.cosim)
     boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
     out = a.out if a.out != DEMO_OUT else f"{DEMO_OUT}-{a.model}"
-    prog = Progress(3 + (a.seq_sim_images > 0) + (cosim_sim != "none") + len(boards), a.quiet)
+    prog = Progress(2 + (a.seq_sim_images > 0) + (cosim_sim != "none") + len(boards), a.quiet)
     s = seq_demo.run_seq_demo(a.model, out, hidden=a.hidden, bits=a.bits, epochs=a.seq_epochs,
                               seed=a.seed, sim_images=a.seq_sim_images, cosim=cosim_sim,
                               cosim_random=a.cosim_random, boards=boards, progress=prog)
