@@ -124,7 +124,7 @@ class _Quiet:
 
 
 def run_seq_demo(name="gru", out="out/demo-gru", *, hidden=None, bits=4, epochs=None, seed=0,
-                 sim_images=8, cosim="verilator", cosim_random=40, boards=("icebreaker",),
+                 sim_images=4, cosim="verilator", cosim_random=40, boards=("icebreaker",),
                  folding=None, progress=None):
     """Train, export, check integer-mode == golden, generate the RTL (``folding``: ``{layer:
     (pe, simd)}``, default the example's UP5K folding: the recurrent layer at one PE and

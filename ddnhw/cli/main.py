@@ -419,8 +419,8 @@ def _parser():
                    help="cnn: random images (incl. extremes) cosimulated besides the test split")
     s.add_argument("--seq-epochs", type=int, default=None,
                    help="gru/rnn: epochs of float and QAT (default: the example's, 20)")
-    s.add_argument("--seq-sim-images", type=int, default=8,
-                   help="gru/rnn: test sequences run in the Amaranth simulator (default 8)")
+    s.add_argument("--seq-sim-images", type=int, default=4,
+                   help="gru/rnn: test sequences run in the Amaranth simulator (default 4)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train the digits MLP with QAT and write the model file")

@@ -11,7 +11,9 @@ model (STE for every rounding):
   ``W_ih`` and the recurrent part ``W_hh`` of a row. The integer dense over ``[x_t, h]`` puts
   each row on the finer of the two accumulator scales ``2**E``, ``E = min(e_x - in_frac,
   e_h - state_frac)``, by shifting the other part's integer weights left (exact); the bias is an
-  integer at ``2**E``;
+  integer at ``2**E``. ``E`` is also capped at the index grid (``-lut_frac``; the GRU's ``n``
+  rows at ``gate_frac - lut_frac``), so the requantization to a table index is a rounding
+  shift with multiplier 1;
 - activations: the pre-activation is requantized (round half up, clip) to the lookup-table
   index grid ``k * 2**-lut_frac``, ``k`` in ``lut_lo..lut_hi`` (``lut_bits`` bits, default
   ``lut_frac = lut_bits - 3``: [-4, 4)); ``tanh`` tables give state values, ``sigmoid``
@@ -177,6 +179,13 @@ class _QuantRecurrent(nn.Module):
             ah = torch.where(nz_h, e_h - self.state_frac, torch.full_like(e_h, float("inf")))
             big = torch.minimum(ax, ah)
             acc = torch.where(torch.isinf(big), e_x - frac_in, big)
+            # no coarser than the table index grid (r, z, rnn rows: 2**-lut_frac; n rows:
+            # 2**(gate_frac - lut_frac) before r's scale): the index is then a pure rounding
+            # shift of the accumulator (multiplier 1, no hardware multiplier)
+            cap = torch.full_like(acc, -float(self.lut_frac))
+            if self.G == 3:
+                cap[2 * self.hidden_size:] = float(self.gate_frac - self.lut_frac)
+            acc = torch.minimum(acc, cap)
         return e_x, e_h, acc
 
     # -- float and fake-quantized forward ---------------------------------------------------

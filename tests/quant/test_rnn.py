@@ -157,3 +157,10 @@ def test_exported_graph_is_checked():
     g.nodes[0].attrs["tanh_table"] = g.nodes[0].attrs["tanh_table"][:-1]
     with pytest.raises(IRError, match="tanh_table"):
         g.check()
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_index_requantization_is_a_shift(case):
+    """Accumulator scales are capped at the index grid: every multiplier is 1."""
+    m = random_model(case, gain=20.0)
+    assert np.all(export_seq(m).nodes[0].attrs["multiplier"] == 1)
