@@ -409,16 +409,18 @@ def run_builds(a, rows, graphs, out):
 
 
 def build_only(a, out):
-    """Synthesize the ``--build`` rows from the graphs the last training run saved."""
+    """Synthesize the ``--build`` rows from the graphs the last training run saved; every row
+    with a saved graph gets its estimates recomputed (the current resource model)."""
     from ddnhw.ir.graph import load_graph
     res = json.loads((out / "quant_schemes.json").read_text())
     graphs = {}
-    for name in _build_names(a, res["rows"]):
-        f = Path(a.graphs) / f"{_dirname(name)}.json"
+    for row in res["rows"][1:]:
+        f = Path(a.graphs) / f"{_dirname(row['name'])}.json"
         if f.exists():
-            graphs[name] = load_graph(f)
+            graphs[row["name"]] = load_graph(f)
+            row.update(hw_row(graphs[row["name"]]))
         else:
-            print(f"no saved graph for {name!r} ({f}); train first", flush=True)
+            print(f"no saved graph for {row['name']!r} ({f})", flush=True)
     run_builds(a, res["rows"], graphs, out)
     write_results(res, out)
     return 0

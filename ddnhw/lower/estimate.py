@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from amaranth.hdl import Const
+
 from ddnhw.hw.requant import requant_luts
 
 __all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
@@ -57,7 +59,9 @@ _ROM_LUT_BITS = {"ice40": 512, "ecp5": 512}
 # SB_MAC16 16x16; ``synth_ecp5``: MULT18X18D 18x18). Checked on yosys 0.70 (the YoWASP build)
 # with requantizers of 6/10/14-bit accumulators and 8-bit and small multipliers (iCE40 8/15/15
 # SB_MAC16 and ECP5 15/15/15 MULT18X18D for 15 non-power-of-two multipliers; see
-# tests/lower/test_estimate_dsps.py, which checks this model against yosys).
+# tests/lower/test_estimate_dsps.py, which checks this model against yosys). Channels whose
+# clipped result is constant, and channels no later layer reads (an all-zero weight column, as
+# in sparse ternary layers; ``idle_channels`` set by the lowering), have no multiplier.
 _DSP_MUL = {"ice40": {"width": 16, "y_min": 11}, "ecp5": {"width": 18, "y_min": 0}}
 
 
@@ -152,9 +156,15 @@ def block_features(block) -> dict:
     if kind == "Dense":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
     if kind == "Requantizer":
+        # no multiplier for a channel the block makes a constant (clipped over its whole input
+        # range), or that the lowering marked idle (constant input, or never read)
+        idle = getattr(block, "idle_channels", None)
+        live = [m for c, m in enumerate(block.multiplier)
+                if not isinstance(block._range(c)[0], Const)
+                and not (idle is not None and idle[c])]
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"],
-                "dsps": {fam: requant_dsps(block.in_type.bits, block.multiplier, fam,
-                                           block.in_type.signed) for fam in _DSP_MUL}}
+                "dsps": {fam: requant_dsps(block.in_type.bits, live, fam, block.in_type.signed)
+                         for fam in _DSP_MUL}}
     est = getattr(block, "estimate", {})
     return {"kind": kind, "luts": est.get("luts", 0), "ffs": est.get("ffs", 0)}
 

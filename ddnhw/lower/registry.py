@@ -12,7 +12,7 @@ from ddnhw.ir.ops import pool_kernel
 from .timing import window_mac_ii
 
 __all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor",
-           "window_for"]
+           "window_for", "requant_idle_channels"]
 
 LOWERINGS = {}
 
@@ -102,10 +102,33 @@ def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=Non
 
 
 @register("requant")
-def _requant(graph, node, **_):
+def _requant(graph, node, folding=None, **_):
     a = node.attrs
-    return Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
-                       graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype)
+    rq = Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
+                     graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype)
+    rq.idle_channels = requant_idle_channels(graph, node, folding)
+    return rq
+
+
+def requant_idle_channels(graph, node, folding=None):
+    """Per channel of a ``requant`` node: True where no logic is needed, because its input is
+    constant (an all-zero weight row in the dense layer before it) or because no layer reads it
+    (an all-zero weight column in every dense layer that takes the tensor). Yosys removes that
+    logic; the resource estimate uses this (e.g. no DSP for such a channel's multiplier).
+    Folded layers (``folding``: their names) keep weights in memory, which yosys cannot see
+    through: nothing is idle across them."""
+    folded = {k for k, v in (folding or {}).items() if v is not None}
+    idle = np.zeros(len(node.attrs["multiplier"]), dtype=bool)
+    prod = graph.producer(node.inputs[0])
+    if prod is not None and prod.op == "dense" and prod.name not in folded:
+        # a row of zero weights: the accumulator is the constant bias (yosys propagates it)
+        idle |= np.all(np.asarray(prod.attrs["weight"]) == 0, axis=1)
+    readers = [n for n in graph.nodes if node.outputs[0] in n.inputs]
+    if readers and all(n.op == "dense" and n.name not in folded for n in readers):
+        idle_read = np.all([np.all(np.asarray(n.attrs["weight"]) == 0, axis=0)
+                            for n in readers], axis=0)
+        idle = idle | idle_read
+    return idle
 
 
 def conv_matrix(weight, channels, groups):

