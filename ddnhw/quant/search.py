@@ -60,7 +60,7 @@ def estimate_luts(graph, family="ice40") -> dict:
     """The lowering's resource estimate of the fully unrolled network (sum over layers)."""
     from ddnhw.lower import build_network
     net = build_network(graph, family=family)
-    for b in [net, *net.blocks]:
+    for b in [net, *net.blocks, *(b for c in net.blocks for b in getattr(c, "blocks", ()))]:
         b._MustUse__silence = True     # built for its estimate only, never elaborated
     tot = {}
     for layer in net.layers:
