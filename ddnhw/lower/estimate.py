@@ -143,11 +143,12 @@ def block_features(block) -> dict:
         if block.requant is not None:
             rq = lane_requant_luts(block.requant[0], block.requant[1], block.acc_type[1],
                                    block.out_type.bits, block.pe)
-            # one circuit per distinct (multiplier, shift) of a lane's channels
-            mults = [m for p in range(block.pe)
-                     for m, _ in sorted(set(zip((int(v) for v in block.requant[0][p::block.pe]),
-                                                (int(v) for v in block.requant[1][p::block.pe]))))]
-            rq_dsps = {fam: requant_dsps(block.acc_type[1], mults, fam) for fam in _DSP_MUL}
+            # a lane's circuits (one per distinct (multiplier, shift)) are used one at a time:
+            # yosys' share pass merges their multipliers into one (a 16-class lane built with
+            # 1 SB_MAC16), so a lane costs its largest multiplier's DSPs
+            rq_dsps = {fam: sum(max([const_mul_dsps(block.acc_type[1], m, fam)
+                                     for m in block.requant[0][p::block.pe]] or [0])
+                                for p in range(block.pe)) for fam in _DSP_MUL}
         f = folded_features(block.n_out, block.n_in, block.weight_bits, block.in_type.bits,
                             block.acc_type[1], block.out_type.bits, block.pe, block.simd,
                             block.mul, requant_luts=rq)

@@ -120,3 +120,19 @@ def test_network_dsps_match_yosys(tmp_path):
     generate(g, tmp_path, "net")
     for family in SYNTH:
         assert yosys_dsps(tmp_path, "net", family, "map_luts") == _network_dsps(g, family) == 5
+
+
+@pytest.mark.synth
+def test_folded_lane_requant_dsps_match_yosys(tmp_path):
+    """A folded layer with fused requantization: each PE lane's per-class multipliers are used
+    one at a time and yosys shares them: one DSP per lane, as the estimate counts."""
+    from amaranth.back import verilog
+    from ddnhw.hw import FoldedDense
+    rng = np.random.default_rng(1)
+    w = rng.integers(-7, 8, (8, 12))
+    fd = FoldedDense(w, rng.integers(-20, 20, 8), IntType(False, 4), IntType(False, 4), pe=2,
+                     simd=4, requant=(rng.integers(129, 256, 8), np.full(8, 9), 0, 15))
+    (tmp_path / "fd.v").write_text(verilog.convert(fd, name="fd", emit_src=False))
+    for family in SYNTH:
+        assert yosys_dsps(tmp_path, "fd", family, "map_luts") == \
+            estimate_block(fd, family)["dsps"] == 2
