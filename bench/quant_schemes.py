@@ -152,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--build-only", action="store_true",
                     help="no training: synthesize the --build rows from the saved graphs")
     ap.add_argument("--boards", default="icebreaker,ulx3s-85f")
+    ap.add_argument("--no-adder-tree", action="store_true",
+                    help="do not rebuild the binary row with the adder tree (keep the JSON's)")
     ap.add_argument("--only", default="",
                     help="semicolon-separated row names to recompute ('float', 'mixed', 'cnn', or "
                          "a row name); the other rows are kept from the existing JSON")
@@ -394,18 +396,28 @@ def _build_names(a, rows):
     return out
 
 
-def run_builds(a, rows, graphs, out):
+def run_builds(a, rows, graphs, out, after_row=None):
+    """Synthesize the ``--build`` rows, in the order ``--build`` names them; ``after_row()`` runs
+    after each row (e.g. to save the results so far)."""
     boards = [b for b in a.boards.split(",") if b]
-    for name in _build_names(a, rows):
+    want = [s.strip() for s in a.build.split(";") if s.strip()]
+
+    def order(name):
+        key = "mixed" if name.startswith("mixed pick") else \
+            "cnn mixed" if name.startswith("cnn mixed pick") else name
+        return want.index(key) if key in want else len(want)
+    for name in sorted(_build_names(a, rows), key=order):
         if name not in graphs:
             continue   # kept from the JSON with its builds
         row = next(r for r in rows if r["name"] == name)
         row["build"] = build_rows(graphs[name], boards, out / "quant_builds" / _dirname(name))
         row.pop("build_from_previous_run", None)
-        if name.startswith("binary"):   # the same network with the adder tree
+        if name.startswith("binary") and not a.no_adder_tree:   # the same, with the adder tree
             row["build_adder_tree"] = build_rows(
                 graphs[name], boards, out / "quant_builds" / (_dirname(name) + "_adder_tree"),
                 binary_style="dense")
+        if after_row:
+            after_row()
 
 
 def build_only(a, out):
@@ -421,7 +433,7 @@ def build_only(a, out):
             row.update(hw_row(graphs[row["name"]]))
         else:
             print(f"no saved graph for {row['name']!r} ({f})", flush=True)
-    run_builds(a, res["rows"], graphs, out)
+    run_builds(a, res["rows"], graphs, out, after_row=lambda: write_results(res, out))
     write_results(res, out)
     return 0
 
