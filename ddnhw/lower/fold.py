@@ -20,8 +20,8 @@ from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_l
 
 __all__ = ["auto_fold", "plan_folding", "layer_options", "divisors"]
 
-# the ops whose MAC folds (a conv2d's over its window matrix)
-FOLDABLE = ("dense", "conv2d")
+# the ops whose MAC folds (a conv2d's over its window matrix, an rnn/gru's over [x_t, h])
+FOLDABLE = ("dense", "conv2d", "rnn", "gru")
 # an unrolled Dense is planned (to estimate it) only for layers up to this many weights
 UNROLLED_MAX_WEIGHTS = 1024
 
@@ -54,6 +54,8 @@ def layer_options(graph, node, family, requant=None):
     estimate includes the window generator."""
     if node.op == "conv2d":
         return _conv_options(graph, node, family, requant)
+    if node.op in ("rnn", "gru"):
+        return _recurrent_options(graph, node, family)
     return _matrix_options(graph, node, node.attrs["weight"], node.attrs["bias"], family,
                            requant)
 
@@ -106,6 +108,25 @@ def _conv_options(graph, node, family, requant):
             per_image[key] = window_mac_ii(win, o["ii"], fused)
         o["ii"] = per_image[key]
         o["estimate"] = _add(o["estimate"], win_est)
+    return opts
+
+
+def _recurrent_options(graph, node, family):
+    """Options of an rnn/gru layer: its MAC engine folded to every ``(pe, simd)`` (the gate
+    unit then handles one hidden unit per cycle), or unrolled (all gate lanes) when its matrix
+    has at most :data:`UNROLLED_MAX_WEIGHTS` weights. ``ii`` is per sequence; the estimates
+    are the blocks' own (engine plus gate unit)."""
+    from .registry import lower_node
+
+    def option(fold):
+        b = _quiet(lower_node(graph, node, folding={node.name: fold}))
+        _quiet(b.engine)
+        return {"fold": fold, "ii": int(b.ii), "estimate": estimate_block(b, family)}
+    rows, cols = node.attrs["weight"].shape
+    opts = [option((pe, simd)) for pe in divisors(rows) for simd in divisors(cols)
+            if (pe, simd) != (rows, cols) or rows * cols > UNROLLED_MAX_WEIGHTS]
+    if rows * cols <= UNROLLED_MAX_WEIGHTS:
+        opts.append(option(None))
     return opts
 
 

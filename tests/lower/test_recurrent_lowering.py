@@ -75,3 +75,17 @@ def test_recurrent_lowering_errors(options, match):
     g = random_recurrent_classifier(1, op="gru", steps=2, n_in=2, hidden=4)
     with pytest.raises((DdnhwError, ValueError), match=match):
         build_network(g, **options)
+
+
+def test_auto_fold_recurrent():
+    """Automatic folding folds a GRU's MAC engine (ii per sequence) to fit a LUT budget; the
+    folded network still equals the golden model."""
+    from ddnhw.lower.fold import plan_folding
+    g = random_recurrent_classifier(6, op="gru", steps=3, n_in=3, hidden=4)
+    cheapest = plan_folding(g, target_ii=10 ** 6, margin=0.0)    # any II: least cost
+    assert cheapest["folding"]["gru"] is not None
+    tight = plan_folding(g, max_luts=int(cheapest["estimate"]["luts"] * 1.3), margin=0.0)
+    assert tight["estimate"]["luts"] <= cheapest["estimate"]["luts"] * 1.3
+    assert tight["folding"]["gru"] is not None and tight["ii"] <= cheapest["ii"]
+    net = check_network(g, folding=tight["folding"])
+    assert net.blocks[0].ii == tight["layers"]["gru"]["ii"]
