@@ -92,6 +92,36 @@ def requant_dsps(in_bits, multipliers, family, signed=True) -> int:
     return sum(const_mul_dsps(in_bits, m, family, signed) for m in multipliers)
 
 
+def _var_mul_dsps(a_bits, b_bits, family) -> int:
+    """DSPs of a variable ``a_bits x b_bits`` product (the :data:`_DSP_MUL` rule)."""
+    rule = _DSP_MUL[family]
+    if min(a_bits, b_bits) < 2 or a_bits + b_bits < rule["y_min"]:
+        return 0
+    return math.ceil(a_bits / rule["width"]) * math.ceil(b_bits / rule["width"])
+
+
+def recurrent_gate_dsps(block, family) -> int:
+    """DSPs of a :class:`~ddnhw.hw.recurrent.Recurrent`'s gate unit: its index requantizers
+    (constant multipliers per class, or one variable multiplier per lane) and, for a gru, the
+    two variable products per lane (``r * acc_nh``, ``z * (h - n)``)."""
+    total = 0
+    for lanes in block._classes:
+        for classes, _, var in lanes:
+            if var is not None:
+                big_s, mults, (lo, hi) = var
+                total += _var_mul_dsps(max((-lo - 1).bit_length(), hi.bit_length()) + 1,
+                                       max(abs(m) for m in mults).bit_length() + 1, family)
+            else:
+                for (m, _), (lo, hi) in classes.items():
+                    total += const_mul_dsps(max((-lo - 1).bit_length(), hi.bit_length()) + 1,
+                                            m, family)
+    if block.op == "gru":
+        gb = block.gate_frac + 1
+        total += block.gate_lanes * (_var_mul_dsps(gb, block.acc_type.bits, family)
+                                     + _var_mul_dsps(gb, block.state_type.bits + 1, family))
+    return total
+
+
 def bram_blocks(width, depth, family) -> int:
     """Fewest BRAM primitives holding a ``width x depth`` memory (one geometry for all)."""
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in _BRAM_SHAPES[family])
@@ -198,6 +228,7 @@ def estimate_block(block, family="ice40") -> dict:
     if type(block).__name__ == "Recurrent":   # its MAC engine plus its gate unit (unscaled)
         eng = estimate_block(block.engine, family)
         eng["ffs"] = eng.get("ffs", 0) - getattr(block, "engine_ffs_saved", 0)
+        eng["dsps"] = eng.get("dsps", 0) + recurrent_gate_dsps(block, family)
         return {k: int(eng.get(k, 0) + block.gate_estimate.get(k, 0)) for k in RESOURCES}
     f = block_features(block)
     if f["kind"] == "FoldedDense":
