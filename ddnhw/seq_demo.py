@@ -28,7 +28,7 @@ SEQ_EXAMPLES = {
                 epochs=20, simd=4,
                 title="GRU on the digits rows (8 steps of 8 pixels)"),
     "gru-signal": dict(dataset="waveforms", cell="gru", steps=32, input_size=1, n_classes=3,
-                       hidden=16, epochs=20, simd=4,
+                       hidden=16, epochs=20, simd=2,
                        title="GRU on generated sine/square/sawtooth signals (32 steps of 1 "
                              "sample)"),
     "rnn": dict(dataset="digits", cell="rnn", steps=8, input_size=8, n_classes=10, hidden=16,

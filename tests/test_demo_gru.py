@@ -16,16 +16,16 @@ def _demo(tmp_path, model, *extra):
     return rc, json.loads((tmp_path / "s.json").read_text())
 
 
-@pytest.mark.parametrize("model, steps, lanes", [("gru", 8, 8), ("gru-signal", 32, 1),
-                                                 ("rnn", 8, 8)])
-def test_demo_seq_sim(tmp_path, model, steps, lanes):
+@pytest.mark.parametrize("model, steps, lanes, simd", [
+    ("gru", 8, 8, 4), ("gru-signal", 32, 1, 2), ("rnn", 8, 8, 4)])
+def test_demo_seq_sim(tmp_path, model, steps, lanes, simd):
     rc, s = _demo(tmp_path, model, "--seq-sim-images", "3", "--cosim", "none", "--no-synth")
     assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 3
     assert s["int_mode_mismatches"] == 0 and s["int_mode_vectors"] == 360 + 200
     assert "cosim_images" not in s and s["boards"] == {}
     m = json.loads((tmp_path / "d" / "rtl" / "manifest.json").read_text())
     assert m["input"]["beats"] == steps and m["input"]["shape"] == [steps, lanes]
-    assert s["folding"][s["cell"]] == [1, 4]   # SIMD over [x_t, h]
+    assert s["folding"][s["cell"]] == [1, simd]   # SIMD over [x_t, h]
 
 
 @pytest.mark.cocotb
