@@ -28,6 +28,7 @@ def test_demo_seq_sim(tmp_path, model, steps, lanes, simd):
     assert s["folding"][s["cell"]] == [1, simd]   # SIMD over [x_t, h]
 
 
+@pytest.mark.slow
 @pytest.mark.cocotb
 def test_demo_gru_cosim(tmp_path):
     rc, s = _demo(tmp_path, "gru", "--seq-sim-images", "0", "--cosim", "verilator",
