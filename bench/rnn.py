@@ -116,22 +116,25 @@ def write_md(res, path):
              "- every row was cosimulated in Verilator against the golden model before it was "
              "built (random sequences incl. all-min/all-max, idle 0.3, backpressure 0.3).",
              "- latency: cycles from a sequence's first input beat to its output (one step per "
-             "beat, input always valid); II: cycles per sequence at full rate (measured in the "
-             "Amaranth simulator; equal to the manifest's); throughput at the achieved Fmax.",
+             "beat, input always valid; also from its last beat); II: cycles per sequence at "
+             "full rate (measured in the Amaranth simulator; equal to the manifest's); "
+             "throughput at the achieved Fmax.",
              "",
              "| config | board | folding | LUTs | FFs | DSPs | BRAMs | Fmax MHz | clock | timing "
-             "| latency | II | sequences/s | estimate LUTs | cosim mismatches |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| latency | last beat to output | II | sequences/s | estimate LUTs "
+             "| cosim mismatches |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         o = r["options"]
-        fold = ", ".join(f"{k} {tuple(v)}" for k, v in (o.get("folding") or {}).items()) \
-            or "unrolled"
+        folding = sorted((o.get("folding") or {}).items())
+        fold = ", ".join(f"{k} {tuple(v)}" for k, v in folding) or "unrolled"
         if o.get("gate_lanes"):
             fold += "; gate lanes " + ", ".join(f"{k} {v}" for k, v in o["gate_lanes"].items())
         lines.append(f"| {r['config']} | {r['board']} | {fold} | {r['luts']} | {r['ffs']} | "
                      f"{r['dsps']} | {r['brams']} | {r['fmax_mhz']} | {r['clock_mhz']} | "
                      f"{'met' if r['timing_met'] else 'MISSED'} | {r['first_beat_to_output']} | "
-                     f"{r['cycles_per_sequence']} | {r.get('sequences_per_s', 0):,} | "
+                     f"{r['last_beat_to_output']} | {r['cycles_per_sequence']} | "
+                     f"{r.get('sequences_per_s', 0):,} | "
                      f"{r['estimate']['luts']} | {r.get('cosim_mismatches', 'n/a')} of "
                      f"{r.get('cosim_sequences', 0)} |")
     lines += [f"\nNote: {n}" for n in res.get("notes", [])]
