@@ -89,3 +89,16 @@ def test_auto_fold_recurrent():
     assert tight["folding"]["gru"] is not None and tight["ii"] <= cheapest["ii"]
     net = check_network(g, folding=tight["folding"])
     assert net.blocks[0].ii == tight["layers"]["gru"]["ii"]
+
+
+@pytest.mark.parametrize("options", [{}, {"folding": {"gru": (2, 3), "classifier": (1, 2)}}])
+def test_network_timing(options):
+    """At full rate the network's ``latency`` (first input beat to output) and ``ii`` (cycles
+    per sequence) are exact."""
+    g = random_recurrent_classifier(2, op="gru", steps=4, n_in=2, hidden=3)
+    net = build_network(g, **options)
+    x = np.random.default_rng(1).integers(0, 16, size=(4,) + g.input.shape)
+    y, log = run_beats(net, x.reshape(-1, 2), 4)
+    np.testing.assert_array_equal(y, run(g, x))
+    assert log["out"][0] - log["in"][0] == net.latency
+    assert list(np.diff(log["out"])) == [net.ii] * 3
