@@ -32,7 +32,7 @@ SEQ_EXAMPLES = {
                        title="GRU on generated sine/square/sawtooth signals (32 steps of 1 "
                              "sample)"),
     "rnn": dict(dataset="digits", cell="rnn", steps=8, input_size=8, n_classes=10, hidden=16,
-                epochs=20, simd=4,
+                epochs=40, simd=4,
                 title="Elman RNN on the digits rows (8 steps of 8 pixels)"),
 }
 

@@ -164,3 +164,17 @@ def test_index_requantization_is_a_shift(case):
     """Accumulator scales are capped at the index grid: every multiplier is 1."""
     m = random_model(case, gain=20.0)
     assert np.all(export_seq(m).nodes[0].attrs["multiplier"] == 1)
+
+
+@pytest.mark.parametrize("case, fold", [(0, None), (1, (1, 2)), (4, (2, 3)), (5, None)])
+def test_exported_model_in_hardware_sim(case, fold):
+    """The exported graph (last step or every step + flatten, unrolled or folded) lowered and
+    run in the Amaranth simulator under random idle/stall == golden."""
+    from ddnhw.cnn_demo import sim_check
+    m = random_model(case)
+    g = export_seq(m)
+    x = m.inp.int_forward(random_inputs(m, 6, case)).numpy()
+    opts = {"folding": {m.rec.name: fold, "fc": (1, 1)}} if fold else {}
+    r = sim_check(g, x, seed=case, **opts)
+    assert r["mismatches"] == 0
+    assert np.array_equal(r["outputs"], golden.run(g, x))
