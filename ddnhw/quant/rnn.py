@@ -67,7 +67,8 @@ def _check_int(v, lo, hi, what):
 
 
 def _part_exponent(w, bits):
-    """Per-row power-of-two exponents of ``w``; all-zero rows get None (they add nothing)."""
+    """Per-row power-of-two exponents of ``w`` and the mask of rows that are not all zero
+    (an all-zero part adds nothing, so its exponent must not set the row's scale)."""
     e = pow2_weight_exponent(w, bits, True)
     return e, (w.detach().abs().amax(dim=1) > 0)
 
@@ -192,7 +193,7 @@ class _QuantRecurrent(nn.Module):
     def _lut(self, v, sigmoid):
         """Index-grid requantization of pre-activations ``v`` (reals), then the table."""
         lo, hi = self.lut_range
-        scale = float(1 << self.lut_frac) if self.lut_frac >= 0 else 1.0
+        scale = float(1 << self.lut_frac)
         q = torch.clamp(round_ste(v * scale), lo, hi) / scale   # STE inside the range
         tanh, sig = self.tables()
         if sigmoid:
