@@ -619,7 +619,8 @@ def notes(rows, fl):
         "estimate now counts them (`ddnhw.lower.estimate.const_mul_dsps`, checked against "
         "yosys in tests/lower/test_estimate_dsps.py), so `ddnhw search` and this table show "
         f"them: {len(dsp_rows)} rows use DSPs. Estimate vs build on the unrolled builds: "
-        f"{same} of {len(checks)} equal"
+        f"{same} of {len(checks)} equal (folded builds: one DSP per PE lane, yosys shares "
+        "a lane's per-channel multipliers; channels no layer reads need none)"
         + ("" if same == len(checks) else " (" + "; ".join(
             f"{n} {b}: est {e}, build {d}" for n, b, e, d in checks if e != d) + ")")
         + ". Power-of-two scales (`realize=\"pow2\"`, the pow2 rows) and bipolar activations "
@@ -629,9 +630,27 @@ def notes(rows, fl):
         out.append(
             "- **Power-of-two weights.** " + "; ".join(
                 f"{b}: {v['dsps']} DSPs" for b, v in pw["build"].items() if "dsps" in v)
-            + " in the pow2 MLP build (and tests/quant/test_schemes.py"
-            "::test_pow2_weights_synthesize_without_multipliers: no `$mul` after yosys' coarse "
-            "synthesis, while the uniform 4-bit model with multiplier requantizers has some).")
+            + " in the pow2 MLP build; tests/quant/test_scheme_synth.py (synth marker) checks "
+            "per layer, on both families, that a pow2 layer with its shift-only requantizer "
+            "has no DSP and no `$mul` while the learned-scale layer next to it has as many "
+            "DSPs as estimated.")
+    mixed = [r for r in rows if r["name"].startswith("mixed pick")]
+    if mixed and mixed[0].get("search", {}).get("all"):
+        m = mixed[0]
+        allc = m["search"]["all"]
+        best = max(allc, key=lambda v: v[1])
+        chan = [c for c in allc if "(" in c[0]]
+        front = m["search"]["front"]
+        out.append(
+            f"- **Mixed precision.** `ddnhw.quant.search` trained {len(allc)} candidates "
+            f"({m['search'].get('seconds', 0):.0f} s): per-layer weight widths 2/3/4 with 3- or "
+            f"4-bit activations, and {len(chan)} with per-channel widths in the hidden layer "
+            "(`WeightSpec(channel_bits=...)`: the 25/50/75% least important channels, by "
+            "`max|w_row| * max|w_next_col|`, at 2 bits, the rest at 4). Pareto front "
+            f"(accuracy vs estimated iCE40 LCs): {', '.join(front)}; per-channel points on it: "
+            f"{', '.join(f for f in front if '(' in f) or 'none'}. Most accurate candidate: "
+            f"{best[0]} ({best[1] * 100:.1f}%, ~{best[2]} LCs). The pick is the cheapest "
+            f"front point within 1 point of the best: {m['name']}.")
     t = by.get("ternary w, a4")
     if t:
         out.append(
@@ -649,8 +668,25 @@ def notes(rows, fl):
             " The other CNN rows are `ddnhw.quant.scheme_cnn.SchemeCNN` with the MLP's "
             "`WeightSpec`/`ActSpec` schemes per layer, trained from one float CNN (BatchNorm "
             "folded) with 4-bit pixels; the mixed pick comes from the same search over the "
-            "conv and dense layers' weight bits.")
+            "conv and dense layers' weight bits." + _cnn_2bit(by))
+    out.append(
+        "- **Codebook in hardware.** Unrolled layers: the codebook's integer levels are the "
+        "layer's constant weights, so each product is a shift-add of the level's signed digits "
+        "and the adder graph shares equal terms across outputs (constant multipliers; no table "
+        "is needed when nothing is stored). Folded layers (`FoldedDense`) store the decoded "
+        "integer levels in the weight memory and use generic multipliers; storing "
+        "log2(levels)-bit indices with a per-MAC decode table is not implemented (it would "
+        "only pay where the weight memory is the binding resource).")
     return out
+
+
+def _cnn_2bit(by):
+    r = by.get("cnn u2 (4-bit pixels)")
+    if not r:
+        return ""
+    return (f" 2-bit weights and activations with 4-bit pixels: {r['accuracy'] * 100:.1f}% vs "
+            f"float {r['float_accuracy'] * 100:.1f}% "
+            f"({(r['accuracy'] - r['float_accuracy']) * 100:+.1f}).")
 
 
 Y_FLOOR = 80.0   # accuracy axis floor of the plot (%)
