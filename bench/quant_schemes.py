@@ -312,8 +312,8 @@ def cnn_rows(a, old, wanted_row, data):
 
     names = [n for n, *_ in cnn_schemes()] + ["cnn mixed"]
     if not any(wanted_row(n) for n in names):
-        rows.extend(r for n, r in old.items() if n.startswith("cnn ") and n.split(" (")[0]
-                    not in [f"cnn u{b}" for b in CNN_BITS])
+        rows.extend(r for n, r in old.items() if n.startswith("cnn ")
+                    and n not in [f"cnn u{b}" for b in CNN_BITS])
         return rows, graphs
     xtr, ytr, xte, yte = data
     X = (lambda v: np.asarray(v).reshape(-1, 1, 8, 8))
