@@ -74,3 +74,14 @@ def test_training_is_deterministic():
         assert np.array_equal(a.nodes[0].attrs[k], b.nodes[0].attrs[k])
     assert np.array_equal(a.nodes[-1].attrs["weight"], b.nodes[-1].attrs["weight"])
     assert ma["golden_accuracy"] == mb["golden_accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_demo_gru_unrolled_cosim(tmp_path):
+    """The full-size digits GRU (hidden 16) fully unrolled: Verilator == golden on the test
+    split and random sequences under idle/backpressure."""
+    s = seq_demo.run_seq_demo("gru", tmp_path / "d", epochs=2, sim_images=0,
+                              cosim="verilator", cosim_random=10, boards=(), folding={})
+    assert s["folding"] == {} and s["ii_cycles"] < 100
+    assert s["mismatches"] == 0 and s["cosim_mismatches"] == 0 and s["cosim_images"] == 370
