@@ -221,7 +221,8 @@ def cmd_demo_cnn(a):
 
     out = flow.ensure_writable_dir(a.out)
     cosim_sim = _cosim_simulator(a.cosim)
-    prog = Progress(3 + (cosim_sim != "none"), a.quiet)
+    boards = [] if a.no_synth else [b for b in a.boards.split(",") if b]
+    prog = Progress(3 + (cosim_sim != "none") + len(boards), a.quiet)
     log = None if a.quiet else prog.log
     if a.model == "cnn1d":
         from ddnhw import signal_demo
@@ -264,6 +265,24 @@ def cmd_demo_cnn(a):
                        cosim_mismatches=cos["mismatches"], cosim_cycles=cos["cycles"],
                        cosim_accuracy=float((cos["outputs"][:len(x_all)].argmax(1) == y).mean()))
         summary["mismatches"] += cos["mismatches"]
+    reports = {}
+    for b in boards:
+        plan = flow.choose_folding(graph, b)
+        fold = plan["folding"]
+        prog.step(f"synthesizing for {b} ({'unrolled' if fold is None else f'folded {fold}'}"
+                  f"; Yosys + nextpnr)")
+        if fold is not None and cos is not None:
+            # the folded design is another circuit: cosimulate it before building it
+            flow_rtl = out / "rtl" / f"folded-{b}"
+            cnn_demo.generate_cnn(graph, flow_rtl, folding=fold)
+            fc = cnn_demo.cosim_check(graph, xc, flow_rtl, simulator=cosim_sim, seed=a.seed)
+            summary["mismatches"] += fc["mismatches"]
+            summary.setdefault("folded_cosim", {})[b] = {"images": len(xc),
+                                                         "mismatches": fc["mismatches"]}
+        reports[b] = flow.build(graph, b, out / "build" / b, allow_timing_failure=True,
+                                folding="none" if fold is None else fold)
+        prog.done(f": {reports[b]['luts']} LUTs, {reports[b]['fmax_mhz']:.1f} MHz")
+    summary["boards"] = reports
     flow.write_json_atomic(out / "summary.json", summary)
     if a.json:
         flow.write_json_atomic(Path(a.json), summary)
@@ -271,6 +290,8 @@ def cmd_demo_cnn(a):
               "cosim_images", "mismatches", "ii_cycles"):
         if k in summary:
             print(f"  {k:<16}  {summary[k]}")
+    for k, v in _board_rows(reports, "inferences/s"):
+        print(f"  {k}  {v}")
     return 0 if summary["mismatches"] == 0 else 1
 
 
