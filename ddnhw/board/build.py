@@ -250,9 +250,15 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     # Run the platform's script ourselves (rather than do_build=True) to capture the tools'
     # output and to pass the toolchain environment without touching os.environ.
     start = time.monotonic()
-    with open(run_log, "w") as log_file:
-        result = subprocess.run(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+    for attempt in range(2):
+        with open(run_log, "w") as log_file:
+            result = subprocess.run(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
+                                    stdout=log_file, stderr=subprocess.STDOUT)
+        # a tool killed by a signal (sh reports 128 + N; seen once as a SIGBUS of YoWASP's
+        # yosys while another process filled the shared WebAssembly cache) is run once more;
+        # a real failure (a design that does not fit, a tool error) exits below 128
+        if result.returncode < 128:
+            break
     seconds = time.monotonic() - start
 
     tim_text = tim_log.read_text(errors="replace") if tim_log.exists() else ""

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ddnhw.ir.ops import dense_range
 
 from ._types import check_int_type, check_weight_bias, int_shape
+from .dense import _digits
 from .requant import requant_channel
 
-__all__ = ["FoldedDense", "fold_ii", "MUL_STYLES"]
+__all__ = ["FoldedDense", "fold_ii", "MUL_STYLES", "DECODES", "decode_luts"]
 
 MUL_STYLES = ("auto", "lut", "dsp")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
@@ -59,6 +60,38 @@ def _lut_mul(w, x):
     return terms[0]
 
 
+DECODES = ("direct", "table", "constmul", "auto")
+
+
+def _const_mul(x, c: int):
+    """``x * c`` for a constant ``c`` as shifted adds/subtracts of ``x`` (signed digits)."""
+    if c == 0:
+        return Const(0, 1)
+    terms = [(x << k) if d > 0 else -(x << k) for k, d in _digits(abs(c))]
+    v = terms[0]
+    for t in terms[1:]:
+        v = v + t
+    return -v if c < 0 else v
+
+
+# LUTs per variable-multiplier bit product (the MAC coefficient fitted for iCE40 FoldedDense
+# builds in ddnhw.lower.estimate: partial-product gates and their adder tree)
+MUL_BIT_LUTS = 3.118
+
+
+def decode_luts(decode, levels, weight_bits, in_bits) -> float:
+    """Logic per MAC (LUT4s) of a weight-code decode. ``"table"``: a constant lookup per
+    weight bit, then the variable multiplier (``MUL_BIT_LUTS`` per bit product);
+    ``"constmul"``: a carry-chain adder (one LUT per product bit) per extra signed digit of
+    every level, and a ``len(levels)``-way select per product bit (about ``(L-1)/2`` LUTs).
+    Measured on the iCE40 (``bench/codebook_decode.py``): it ranks the two as the builds do."""
+    prod = weight_bits + in_bits
+    if decode == "table":
+        return weight_bits + MUL_BIT_LUTS * weight_bits * in_bits
+    adders = sum(max(0, len(_digits(abs(v))) - 1) for v in levels if v)
+    return adders * prod + prod * (len(levels) - 1) / 2
+
+
 class FoldedDense(wiring.Component):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` computed by ``pe * simd`` MACs.
 
@@ -100,7 +133,17 @@ class FoldedDense(wiring.Component):
     ``n_out`` accumulators fewer flip-flops), and a new input is accepted only once the previous
     output was taken; ``ii == latency + 1``, ``latency`` unchanged.
 
-    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``requant`` (None or
+    ``decode`` (how weights are stored): ``"direct"`` (default: the weight values, one
+    ``weight_bits`` field each); for a weight matrix with few distinct values (a codebook
+    layer: 2**code_bits levels, code_bits < weight_bits) the memory can hold each weight's
+    level index instead, decoded per MAC either by a ``"table"`` (a constant lookup of the
+    level, then the multiplier) or by ``"constmul"`` (constant shift-add products of the input
+    with every level, then the index selects one: no variable multiplier). ``"auto"`` picks
+    the smaller of the two by :func:`decode_luts` (and ``"direct"`` when the levels do not
+    fit fewer bits). Every mode computes the same integers.
+
+    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``decode``
+    (resolved), ``levels`` (the distinct weight values, for a code decode), ``code_bits``, ``requant`` (None or
     ``(multiplier, shift, lo, hi)``), ``single_buffer``, ``requant_classes`` (per lane, the
     distinct ``(multiplier, shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
@@ -108,9 +151,10 @@ class FoldedDense(wiring.Component):
     """
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
-                 single_buffer=False):
+                 single_buffer=False, decode="direct"):
         try:
             self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
+            self._setup_decode(decode)
             self.single_buffer = bool(single_buffer)
             if self.single_buffer:
                 self.ii = self.latency + 1
@@ -242,6 +286,41 @@ class FoldedDense(wiring.Component):
             out.append(q)
         return out
 
+    def _setup_decode(self, decode):
+        if decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, not {decode!r}")
+        levels = [int(v) for v in np.unique(np.concatenate([self.weight.ravel(), [0]]))]
+        code_bits = max(1, (len(levels) - 1).bit_length())
+        self.levels, self.code_bits = levels, code_bits
+        if decode == "auto":
+            if code_bits >= self.weight_bits:
+                decode = "direct"
+            else:
+                cost = {d: decode_luts(d, levels, self.weight_bits, self.in_type.bits)
+                        for d in ("table", "constmul")}
+                decode = min(cost, key=lambda d: (cost[d], d))
+        elif decode != "direct" and code_bits >= self.weight_bits:
+            raise ValueError(f"decode {decode!r}: the {len(levels)} weight levels need "
+                             f"{code_bits} code bits, not fewer than the {self.weight_bits} "
+                             f"weight bits (use 'direct')")
+        self.decode = decode
+        if decode == "direct":
+            return
+        index = {v: k for k, v in enumerate(levels)}
+        wp = np.zeros((self.nf * self.pe, self.sf * self.simd), dtype=np.int64)
+        wp[:self.n_out, :self.n_in] = self.weight
+        cb = code_bits
+        self._w_init = []
+        for g in range(self.nf):
+            for s_ in range(self.sf):
+                tile = wp[g * self.pe:(g + 1) * self.pe, s_ * self.simd:(s_ + 1) * self.simd]
+                word = 0
+                for p in range(self.pe):
+                    for j in range(self.simd):
+                        word |= index[int(tile[p, j])] << ((p * self.simd + j) * cb)
+                self._w_init.append(word)
+        self.mem_width = self.pe * self.simd * cb
+
     def _estimate(self):
         """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
         acc = self._acc_shape.width
@@ -315,13 +394,22 @@ class FoldedDense(wiring.Component):
                          b_end.eq(r_end), b_g.eq(r_g), b_x.eq(r_x), b_w.eq(wrd.data)]
         m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
         dots = []
+        cb = self.code_bits
         for p in range(pe):
             terms = []
             for j in range(simd):
-                w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
-                w = w.as_signed() if self._w_shape.signed else w
                 x = b_x[j * xb:(j + 1) * xb]
                 x = x.as_signed() if x_shape.signed else x
+                if self.decode == "constmul":   # the code selects a constant product
+                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
+                    terms.append(Array([_const_mul(x, v) for v in self.levels])[code])
+                    continue
+                if self.decode == "table":      # the code looks up the level
+                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
+                    w = Array([Const(v, self._w_shape) for v in self.levels])[code]
+                else:
+                    w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
+                    w = w.as_signed() if self._w_shape.signed else w
                 terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
             while len(terms) > 1:   # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]

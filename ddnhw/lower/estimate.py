@@ -183,6 +183,19 @@ def block_features(block) -> dict:
                             block.acc_type[1], block.out_type.bits, block.pe, block.simd,
                             block.mul, requant_luts=rq)
         f["requant_dsps"] = rq_dsps
+        decode = getattr(block, "decode", "direct")
+        if decode != "direct":   # codes in memory, decoded per MAC (folded.decode_luts)
+            from ddnhw.hw.folded import decode_luts
+            cb = block.code_bits
+            f["rom_bits"] = f["rom_bits"] // block.weight_bits * cb
+            f["mem_width"] = block.pe * block.simd * cb
+            f["ffs"] -= block.pe * block.simd * (block.weight_bits - cb)
+            if decode == "constmul":   # no variable multiplier: constant products, a select
+                f["mul"] = 0
+            # table: the lookup (the multiplier stays in "mul"); constmul: all of its logic
+            f["decode"] = block.pe * block.simd * (
+                block.weight_bits if decode == "table" else
+                decode_luts(decode, block.levels, block.weight_bits, block.in_type.bits))
         return f
     if kind == "Dense":
         return {"kind": kind, "luts": block.estimate["luts"], "ffs": block.estimate["ffs"]}
@@ -208,7 +221,7 @@ def _folded_estimate(f, family) -> dict:
     dsps = (f["macs"] if f["mul_style"] == "dsp" else 0) + f.get("requant_dsps", {}).get(family, 0)
     luts = (c["mul"] * f["mul"] + c["add"] * f["add"] + c["acc"] * f["acc"]
             + c["mux"] * f["mux"] + c["ffs"] * f["ffs"] + rom_luts + c["ctrl"]
-            + c["requant"] * f["requant"])
+            + c["requant"] * f["requant"] + f.get("decode", 0))
     return {"luts": int(round(luts)), "ffs": int(round(c["ff"] * f["ffs"])), "dsps": int(dsps),
             "brams": int(brams)}
 

@@ -73,12 +73,14 @@ def bipolar_tensor(graph, name) -> bool:
 
 @register("dense")
 def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None,
-           binary_style="xnor", **_):
+           binary_style="xnor", weight_decode="direct", **_):
     """Fully unrolled :class:`Dense`, or :class:`FoldedDense` when ``folding`` maps the node's
     name to ``(pe, simd)``. ``fused``: the requant node that follows, computed inside the
     folded block (its output tensor is then the block's). An unrolled layer with binary
     weights (rows in ``{-c, 0, +c}``) on a :func:`bipolar_tensor` input becomes an
-    :class:`XnorDense` (XNOR + popcount) unless ``binary_style="dense"``."""
+    :class:`XnorDense` (XNOR + popcount) unless ``binary_style="dense"``. ``weight_decode``:
+    how a folded layer stores its weights (``FoldedDense``'s ``decode``: ``"direct"``, or
+    level codes decoded by ``"table"``/``"constmul"``, ``"auto"``: the smaller)."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     fold = (folding or {}).get(node.name)
     if fold is not None:
@@ -89,7 +91,7 @@ def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=Non
             requant = (a["multiplier"], a["shift"], a["lo"], a["hi"])
             yt = graph.tensors[fused.outputs[0]].dtype
         return FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=int(pe),
-                           simd=int(simd), requant=requant)
+                           simd=int(simd), requant=requant, decode=weight_decode)
     if fused is not None:
         raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
     if binary_style not in ("xnor", "dense"):
@@ -158,7 +160,8 @@ def window_for(graph, node):
 
 
 @register("conv2d")
-def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None, **_):
+def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, fused=None,
+            weight_decode="direct", **_):
     """:class:`SlidingWindow` then an unrolled :class:`Dense` over each window, or a
     :class:`FoldedDense` when ``folding`` maps the node's name to ``(pe, simd)``; ``fused``:
     the requant node that follows, computed inside the folded block (as for dense)."""
@@ -177,7 +180,7 @@ def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, fused=No
             requant = (f["multiplier"], f["shift"], f["lo"], f["hi"])
             yt = graph.tensors[fused.outputs[0]].dtype
         mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]),
-                          requant=requant)
+                          requant=requant, decode=weight_decode)
     else:
         mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
     chain = Chain(win, mac)

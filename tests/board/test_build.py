@@ -74,3 +74,36 @@ def test_build_one_channel_requantizer_ecp5(tmp_path):
                      IntType(False, 4, 1))
     report = build(rq, "ulx3s-85f", tmp_path)
     assert report["luts"] > 0 and report["timing_met"] is True
+
+
+def test_build_reruns_a_tool_killed_by_a_signal_once(tmp_path, monkeypatch):
+    import subprocess
+
+    import sys
+    build_module = sys.modules["ddnhw.board.build"]   # ddnhw.board.build is also the function
+    real, calls = subprocess.run, []
+
+    def flaky(argv, **kw):   # the first run dies of SIGBUS (sh reports 128 + 7)
+        calls.append(argv)
+        if len(calls) == 1:
+            return subprocess.CompletedProcess(argv, 135)
+        return real(argv, **kw)
+    monkeypatch.setattr(build_module.subprocess, "run", flaky)
+    report = build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
+    assert len(calls) == 2 and report["luts"] > 0
+
+
+def test_build_does_not_rerun_a_tool_error(tmp_path, monkeypatch):
+    import subprocess
+
+    import sys
+    build_module = sys.modules["ddnhw.board.build"]   # ddnhw.board.build is also the function
+    calls = []
+
+    def failing(argv, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 1)
+    monkeypatch.setattr(build_module.subprocess, "run", failing)
+    with pytest.raises(DdnhwError, match=r"yosys failed \(exit 1\)"):
+        build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
+    assert len(calls) == 1
