@@ -100,7 +100,9 @@ def test_direct_only_when_the_levels_do_not_fit_fewer_bits():
     b = np.zeros(3, dtype=np.int64)
     t = IntType(False, 4)
     out = IntType(True, 12)
-    assert FoldedDense(w, b, t, out, decode="auto").decode == "direct"
+    auto = FoldedDense(w, b, t, out, decode="auto")
+    auto._MustUse__silence = True   # built only to be inspected
+    assert auto.decode == "direct"
     for d in ("table", "constmul"):
         with pytest.raises(ValueError, match="code bits"):
             FoldedDense(w, b, t, out, decode=d)
