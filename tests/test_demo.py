@@ -1,10 +1,11 @@
 """`ddnhw demo` end to end through the CLI (short training, Icarus: no compile step)."""
 import json
-import shutil
 
 import pytest
 
 from ddnhw.cli.main import main
+
+from ._tools import needs_icarus
 
 KEYS = ["float_accuracy", "quant_accuracy", "rtl_accuracy", "mismatches", "vectors_checked",
         "board", "luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz", "latency_cycles",
@@ -14,7 +15,7 @@ KEYS = ["float_accuracy", "quant_accuracy", "rtl_accuracy", "mismatches", "vecto
 @pytest.mark.cocotb
 @pytest.mark.synth
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
+@needs_icarus
 def test_demo_short(tmp_path, capsys):
     js = tmp_path / "demo.json"
     rc = main(["demo", "--epochs", "8", "--hidden", "8", "--random", "200", "--simulator",

@@ -3,8 +3,6 @@
 ``examples/digits_mlp.npz`` is the model `ddnhw demo` trains with its defaults;
 ``rtl/digits_mlp/`` holds its generated Verilog and manifest.
 """
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,8 @@ import pytest
 
 from ddnhw import flow, golden
 from ddnhw.ir import load_graph
+
+from ._tools import needs_icarus
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "examples" / "digits_mlp.npz"
@@ -52,10 +52,8 @@ def vectors(graph):
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+@pytest.mark.parametrize("simulator", ["verilator", pytest.param("icarus", marks=needs_icarus)])
 def test_rtl_equals_golden_test_split_and_10k_random(graph, vectors, simulator, tmp_path):
-    if simulator == "icarus" and shutil.which("iverilog") is None:
-        pytest.skip("iverilog not installed (run the bootstrap as root)")
     res = check_cosim(graph, RTL, vectors, simulator, tmp_path, seed=3)
     assert len(res.outputs) == len(vectors) == 360 + 10_000
 

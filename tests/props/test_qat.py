@@ -12,7 +12,7 @@ from ddnhw import golden
 
 from .strategies import budget, count
 
-torch = pytest.importorskip("torch")
+import torch
 from ddnhw.quant import QuantMLP, export_mlp  # noqa: E402
 
 

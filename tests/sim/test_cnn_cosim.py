@@ -11,10 +11,10 @@ from ddnhw import cnn_demo, golden
 from ddnhw.ir import random_cnn
 from sim.runner import cosim, manifest_beats
 
-from .test_runner import HAVE_ICARUS, _fast_verilator_builds, cache_dir  # noqa: F401
+from .._tools import needs_icarus
+from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
-lower = pytest.importorskip("ddnhw.lower")
-pytest.importorskip("torch")
+import ddnhw.lower as lower
 pytestmark = pytest.mark.cocotb
 
 
@@ -50,8 +50,7 @@ def test_digits_cnn_folded(digits_cnn, cache_dir):  # noqa: F811
 
 @pytest.mark.parametrize("simulator, mode", [
     ("verilator", "bulk"), ("verilator", "bfm"),
-    pytest.param("icarus", "bulk", marks=pytest.mark.skipif(not HAVE_ICARUS,
-                                                            reason="iverilog not installed"))])
+    pytest.param("icarus", "bulk", marks=needs_icarus)])
 def test_multibeat_modes(simulator, mode, cache_dir):  # noqa: F811
     g = random_cnn(2, in_shape=(6, 6, 1), channels=2)
     man = lower.generate(g, cache_dir / "rcnn6")

@@ -12,7 +12,7 @@ from sim.runner import cosim
 
 from .test_runner import _fast_verilator_builds, cache_dir, extremes  # noqa: F401
 
-lower = pytest.importorskip("ddnhw.lower")
+import ddnhw.lower as lower
 pytestmark = pytest.mark.cocotb
 
 # fc0 6x12 at (pe, simd) = (2, 3): II 12 (with its requantizer fused); fc1 4x6 at (1, 2): II 12

@@ -13,7 +13,7 @@ from ddnhw.ir import IntType, chain_graph
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
-lower = pytest.importorskip("ddnhw.lower")
+import ddnhw.lower as lower
 pytestmark = pytest.mark.cocotb
 
 

@@ -14,7 +14,7 @@ from sim.runner import cosim, manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
-lower = pytest.importorskip("ddnhw.lower")
+import ddnhw.lower as lower
 pytestmark = pytest.mark.cocotb
 
 

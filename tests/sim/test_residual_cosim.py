@@ -14,7 +14,7 @@ from sim.runner import manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
-lower = pytest.importorskip("ddnhw.lower")
+import ddnhw.lower as lower
 pytestmark = pytest.mark.cocotb
 
 
@@ -53,7 +53,7 @@ def test_residual_folded(residual_graph, cache_dir):  # noqa: F811
 
 @pytest.mark.slow   # ~40-60 s on 2 shared CPUs (mostly the Verilator build)
 def test_quant_residual_cnn(cache_dir):  # noqa: F811
-    torch = pytest.importorskip("torch")
+    import torch
     from ddnhw.quant.cnn import QuantCNN, export_cnn
 
     torch.manual_seed(0)

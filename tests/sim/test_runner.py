@@ -7,7 +7,6 @@ with ``-O0`` here (fast to build; the benchmarks use the default ``-O1``).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,13 +21,11 @@ from sim.payload import Lanes, StreamLayout, pack, read_hex, unpack, write_hex
 from sim.runner import cosim
 
 from .standin import emit, reference
+from .._tools import needs_icarus
 
 pytestmark = pytest.mark.cocotb
 
-HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
-SIMS = ["verilator",
-        pytest.param("icarus", marks=pytest.mark.skipif(not HAVE_ICARUS,
-                                                        reason="iverilog not installed"))]
+SIMS = ["verilator", pytest.param("icarus", marks=needs_icarus)]
 MODES = ["bulk", "bfm"]
 
 

@@ -17,7 +17,6 @@ from ddnhw.quant.schemes import ActSpec, WeightSpec, export_scheme_mlp
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
-pytest.importorskip("sklearn")
 pytestmark = [pytest.mark.cocotb, pytest.mark.slow]
 
 U = WeightSpec
