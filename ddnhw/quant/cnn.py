@@ -22,7 +22,7 @@ from ddnhw import DdnhwError
 from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .residual import QuantResidual, int_requant
-from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
+from .quantizers import check_bits, fake_quant, int_pow2_scale, pow2_weight_exponent, round_ste
 
 __all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantPool1d", "QuantFlatten",
            "QuantCNN",
@@ -205,9 +205,7 @@ def fold_batchnorm(conv, bn):
 
 def _requant(e, frac_in, frac_out):
     """``(multiplier, shift)`` with ``acc * 2**(e + frac_out - frac_in)`` = ``acc * m >> s``."""
-    t = e + frac_out - frac_in
-    return torch.where(t > 0, torch.pow(2, torch.clamp(t, min=0)), torch.ones_like(t)), \
-        torch.clamp(-t, min=0)
+    return int_pow2_scale(e + frac_out - frac_in)
 
 
 class QuantCNN(nn.Module):
@@ -443,7 +441,7 @@ def train_cnn(xtr, ytr, xte, yte, cfg: CNNConfig = None, log=None):
 
     ``x`` arrays are (N, C*H*W) or (N, C, H, W) floats in [0, 1].
     """
-    from .train import TrainResult, _epochs, accuracy
+    from .train import float_then_qat
 
     cfg = cfg or CNNConfig()
     t0 = time.perf_counter()
@@ -454,15 +452,10 @@ def train_cnn(xtr, ytr, xte, yte, cfg: CNNConfig = None, log=None):
     xte_t = torch.as_tensor(np.asarray(xte, np.float32)).reshape(shape)
     ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
     model = QuantCNN(cfg.layers, cfg.in_shape, cfg.in_bits, cfg.w_bits, cfg.a_bits, cfg.bn)
-    model.set_quantize(False)
-    _epochs(model, xtr_t, ytr_t, cfg.float_epochs, cfg.lr, cfg.weight_decay, cfg.batch, gen, log,
-            "float")
-    float_acc = accuracy(model, xte_t, yte_t)
+    return float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0,
+                          prepare=_fold_for_qat)
+
+
+def _fold_for_qat(model):
     model.eval()
     model.fold_batchnorm()
-    model.set_quantize(True)
-    model.calibrate(xtr_t)
-    _epochs(model, xtr_t, ytr_t, cfg.qat_epochs, cfg.qat_lr, 0.0, cfg.batch, gen, log, "qat")
-    model.calibrate(xtr_t)
-    quant_acc = accuracy(model, xte_t, yte_t)
-    return TrainResult(model, float_acc, quant_acc, time.perf_counter() - t0)

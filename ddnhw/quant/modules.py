@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ddnhw import DdnhwError
-from .quantizers import (check_bits, fake_quant, pow2_act_frac, pow2_weight_exponent,
-                         round_ste)
+from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, pow2_act_frac,
+                         pow2_weight_exponent, round_ste)
 
 
 class QuantInput(nn.Module):
@@ -170,9 +170,6 @@ class QuantMLP(nn.Module):
                     return acc
                 act = self.acts[k]
                 t = e + act.frac - frac  # output = acc * 2**t, rounded half up
-                mult = torch.where(t > 0, torch.pow(2, torch.clamp(t, min=0)), torch.ones_like(t))
-                shift = torch.clamp(-t, min=0)
-                half = torch.where(shift > 0, torch.pow(2, torch.clamp(shift - 1, min=0)),
-                                   torch.zeros_like(shift))
-                h = torch.clamp((acc * mult + half) >> shift, 0, (1 << act.bits) - 1)
+                mult, shift = int_pow2_scale(t)
+                h = torch.clamp(int_round_shift(acc * mult, shift), 0, (1 << act.bits) - 1)
                 frac = act.frac

@@ -38,6 +38,21 @@ def round_ste(x):
     return _RoundSTE.apply(x)
 
 
+def int_round_shift(x, s):
+    """``ddnhw.golden.fixedpoint.round_shift`` on torch integer tensors: ``(x + half) >> s``,
+    round half up, with ``half = 2**(s-1)`` (0 for ``s == 0``); ``s`` broadcasts against ``x``."""
+    half = torch.where(s > 0, torch.ones_like(s) << torch.clamp(s - 1, min=0),
+                       torch.zeros_like(s))
+    return (x + half) >> s
+
+
+def int_pow2_scale(t):
+    """``(multiplier, shift)`` for scaling integers by ``2**t`` (``t`` an integer tensor):
+    ``x * 2**t == int_round_shift(x * multiplier, shift)``, one of the two being trivial."""
+    return (torch.where(t > 0, torch.ones_like(t) << torch.clamp(t, min=0), torch.ones_like(t)),
+            torch.clamp(-t, min=0))
+
+
 def fake_quant(x, frac, lo, hi):
     """``clip(round(x * 2**frac), lo, hi) * 2**-frac``; the gradient passes inside the range.
 

@@ -17,6 +17,7 @@ from torch import nn
 from ddnhw import DdnhwError
 from ddnhw.ir import IntType
 from .modules import QuantReLU
+from .quantizers import int_round_shift
 
 __all__ = ["QuantResidual", "int_requant"]
 
@@ -26,9 +27,7 @@ def int_requant(acc, mult, shift, bits):
     map, or of (N, C) vectors): the IR requant with ReLU, round half up, in torch integers."""
     shape = (1, -1, 1, 1) if acc.dim() == 4 else (1, -1)
     mult, shift = mult.reshape(shape), shift.reshape(shape)
-    half = torch.where(shift > 0, torch.pow(2, torch.clamp(shift - 1, min=0)),
-                       torch.zeros_like(shift))
-    return torch.clamp((acc.long() * mult + half) >> shift, 0, (1 << bits) - 1)
+    return torch.clamp(int_round_shift(acc.long() * mult, shift), 0, (1 << bits) - 1)
 
 
 def _act(relu, x, calibrate):

@@ -47,7 +47,8 @@ from ddnhw.ir import Graph, IntType
 from ddnhw.ir.ops import dense_acc_type
 from ddnhw.ir.recurrent import MAX_LUT, sigmoid_table, tanh_table
 from .modules import QuantInput, QuantLinear
-from .quantizers import check_bits, fake_quant, pow2_weight_exponent, round_ste
+from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift,
+                         pow2_weight_exponent, round_ste)
 
 __all__ = ["QuantRNN", "QuantGRU", "QuantSeqClassifier", "SeqConfig", "from_torch",
            "export_seq", "train_seq", "CELLS"]
@@ -77,15 +78,8 @@ def _pow2(t):
     return torch.pow(2.0, t)
 
 
-def _round_shift(x, s):
-    """Round half up arithmetic right shift (``ddnhw.golden.fixedpoint.round_shift``), int64."""
-    half = torch.where(s > 0, torch.ones_like(s) << torch.clamp(s - 1, min=0),
-                       torch.zeros_like(s))
-    return (x + half) >> s
-
-
 def _requant(v, m, s, lo, hi):
-    return torch.clamp(_round_shift(v * m, s), lo, hi)
+    return torch.clamp(int_round_shift(v * m, s), lo, hi)
 
 
 class _LUT(torch.autograd.Function):
@@ -265,9 +259,7 @@ class _QuantRecurrent(nn.Module):
                 weight = torch.cat([wx, wh], 1)
                 bias = ib(bi + bh, acc)
             t = t.long()
-            mult = torch.where(t > 0, torch.ones_like(t) << torch.clamp(t, min=0),
-                               torch.ones_like(t))
-            shift = torch.clamp(-t, min=0)
+            mult, shift = int_pow2_scale(t)
         if int(shift.max()) > 62 or int(t.max()) > 40:
             raise DdnhwError(f"layer {self.name}: weight/bias scales too extreme for the integer "
                              f"requantization (shift {int(shift.max())}, multiplier "
@@ -305,7 +297,7 @@ class _QuantRecurrent(nn.Module):
                     z = sig[_requant(acc[:, hs:2 * hs], m[hs:2 * hs], s[hs:2 * hs], lo, hi) - lo]
                     pre = (acc[:, 2 * hs:3 * hs] << gf) + r * acc[:, 3 * hs:]
                     nn_ = tanh[_requant(pre, m[2 * hs:], s[2 * hs:], lo, hi) - lo]
-                    h = nn_ + _round_shift(z * (h - nn_), torch.full_like(z, gf))
+                    h = nn_ + int_round_shift(z * (h - nn_), torch.full_like(z, gf))
                 outs.append(h)
         return torch.stack(outs, 1) if self.return_sequences else h
 
@@ -498,7 +490,7 @@ def train_seq(xtr, ytr, xte, yte, cfg: SeqConfig = None, log=None):
     """Float training, then QAT; returns a :class:`~ddnhw.quant.train.TrainResult` (its
     ``quant_accuracy`` from the fake-quantized forward). ``x``: (N, T*I) or (N, T, I) in
     [0, 1]."""
-    from .train import TrainResult, _epochs, accuracy
+    from .train import float_then_qat
 
     cfg = cfg or SeqConfig()
     t0 = time.perf_counter()
@@ -508,11 +500,4 @@ def train_seq(xtr, ytr, xte, yte, cfg: SeqConfig = None, log=None):
     xtr_t = model._seq(torch.as_tensor(np.asarray(xtr, np.float32)))
     xte_t = model._seq(torch.as_tensor(np.asarray(xte, np.float32)))
     ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
-    model.set_quantize(False)
-    _epochs(model, xtr_t, ytr_t, cfg.float_epochs, cfg.lr, cfg.weight_decay, cfg.batch, gen, log,
-            "float")
-    float_acc = accuracy(model, xte_t, yte_t)
-    model.set_quantize(True)
-    _epochs(model, xtr_t, ytr_t, cfg.qat_epochs, cfg.qat_lr, 0.0, cfg.batch, gen, log, "qat")
-    quant_acc = accuracy(model, xte_t, yte_t)
-    return TrainResult(model, float_acc, quant_acc, time.perf_counter() - t0)
+    return float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0, calibrate=False)

@@ -76,20 +76,36 @@ def train_mlp(xtr, ytr, xte, yte, cfg: TrainConfig = TrainConfig(), log=None) ->
     xtr_t, ytr_t = torch.as_tensor(xtr), torch.as_tensor(ytr)
     xte_t, yte_t = torch.as_tensor(xte), torch.as_tensor(yte)
     model = QuantMLP(cfg.sizes, cfg.in_bits, cfg.w_bits, cfg.a_bits)
+    return float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0,
+                          prepare=lambda m: _prune(m, cfg.prune))
+
+
+def _prune(model, frac):
+    if frac > 0:
+        fc = model.layers[0]
+        with torch.no_grad():
+            k = int(frac * fc.weight.numel())
+            if k > 0:
+                thr = fc.weight.abs().flatten().kthvalue(k).values
+                fc.mask.copy_((fc.weight.abs() > thr).float())
+
+
+def float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0, prepare=None,
+                   calibrate=True) -> TrainResult:
+    """The training schedule shared by the MLP, CNN and sequence trainers: ``cfg.float_epochs``
+    of float training, ``prepare(model)`` (pruning, BN folding), then ``cfg.qat_epochs`` of QAT
+    (calibrated before and after when ``calibrate``); float and quantized test accuracy."""
     model.set_quantize(False)
     _epochs(model, xtr_t, ytr_t, cfg.float_epochs, cfg.lr, cfg.weight_decay, cfg.batch, gen, log,
             "float")
     float_acc = accuracy(model, xte_t, yte_t)
-    if cfg.prune > 0:
-        fc = model.layers[0]
-        with torch.no_grad():
-            k = int(cfg.prune * fc.weight.numel())
-            if k > 0:
-                thr = fc.weight.abs().flatten().kthvalue(k).values
-                fc.mask.copy_((fc.weight.abs() > thr).float())
+    if prepare is not None:
+        prepare(model)
     model.set_quantize(True)
-    model.calibrate(xtr_t)
+    if calibrate:
+        model.calibrate(xtr_t)
     _epochs(model, xtr_t, ytr_t, cfg.qat_epochs, cfg.qat_lr, 0.0, cfg.batch, gen, log, "qat")
-    model.calibrate(xtr_t)
+    if calibrate:
+        model.calibrate(xtr_t)
     quant_acc = accuracy(model, xte_t, yte_t)
     return TrainResult(model, float_acc, quant_acc, time.perf_counter() - t0)
