@@ -15,6 +15,15 @@ def int_shape(t):
     return signed(t.bits) if t.signed else unsigned(t.bits)
 
 
+def shape_for(lo, hi):
+    """The narrowest Amaranth shape holding every integer in [lo, hi] (a signed one may be
+    1 bit wide, unlike ``IntType.for_range``)."""
+    lo, hi = int(lo), int(hi)
+    if lo >= 0:
+        return unsigned(max(1, hi.bit_length()))
+    return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
+
+
 def check_regs_every(regs_every):
     if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
         raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")

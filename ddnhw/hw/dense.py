@@ -6,26 +6,18 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ddnhw.ir.ops import dense_range
 
-from ._types import (check_int_type, check_regs_every, check_weight_bias, int_shape,
+from ._types import (check_int_type, check_regs_every, check_weight_bias, int_shape, shape_for,
                      stall_pipeline)
 
 __all__ = ["Dense"]
 
 STYLES = ("cse", "shiftadd", "mul")
-
-
-def _shape_for(lo: int, hi: int):
-    """The narrowest Amaranth shape holding every integer in [lo, hi]."""
-    if lo >= 0:
-        return unsigned(max(1, int(hi).bit_length()))
-    bits = max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1
-    return signed(bits)
 
 
 def _digits(m: int):
@@ -73,18 +65,18 @@ class _Planner:
         hlo, hhi = (p.lo >> d) + q.lo, (p.hi >> d) + q.hi
         return self.node("add", p.lo + (q.lo << d), p.hi + (q.hi << d), p.shift,
                          max(a.depth, b.depth) + 1, (p, q),
-                         cost=_shape_for(hlo, hhi).width, d=d)
+                         cost=shape_for(hlo, hhi).width, d=d)
 
     def sub(self, a, b):
         if a.shift <= b.shift:
             d = b.shift - a.shift
             lo, hi = a.lo - (b.hi << d), a.hi - (b.lo << d)
-            cost = _shape_for((a.lo >> d) - b.hi, (a.hi >> d) - b.lo).width
+            cost = shape_for((a.lo >> d) - b.hi, (a.hi >> d) - b.lo).width
             shift = a.shift
         else:
             d = a.shift - b.shift
             lo, hi = (a.lo << d) - b.hi, (a.hi << d) - b.lo
-            cost = _shape_for(lo, hi).width
+            cost = shape_for(lo, hi).width
             shift = b.shift
         return self.node("sub", lo, hi, shift, max(a.depth, b.depth) + 1, (a, b),
                          cost=cost, d=d)
@@ -125,7 +117,7 @@ def _plan_output(planner, xs, w_row, bias, style):
                 continue
             x = xs[i]
             lo, hi = sorted((w * x.lo, w * x.hi))
-            cost = 0 if abs(w) & (abs(w) - 1) == 0 else _shape_for(lo, hi).width
+            cost = 0 if abs(w) & (abs(w) - 1) == 0 else shape_for(lo, hi).width
             terms.append(planner.node("mul", lo, hi, 0, 1 if cost else 0, (x,), cost=cost,
                                       w=int(w)))
         if bias:
@@ -200,7 +192,7 @@ def _plan_layer_cse(planner, xs, weight, bias):
             where[pair].discard(key)
         if c >= 2:
             a, b = byuid[pair[0]], byuid[pair[1]]
-            wid = _shape_for(a.lo, a.hi).width + _shape_for(b.lo, b.hi).width
+            wid = shape_for(a.lo, a.hi).width + shape_for(b.lo, b.hi).width
             heapq.heappush(heap, (-c, wid, pair))
 
     for key in sorted(members):
@@ -357,7 +349,7 @@ class Dense(wiring.Component):
                 delays[r.uid] = max(delays.get(r.uid, 0), self.latency + 1 - self._stage(r))
         for uid, k in delays.items():
             n = byid[uid]
-            ffs += k * _shape_for(n.lo, n.hi).width
+            ffs += k * shape_for(n.lo, n.hi).width
         return {"luts": int(luts), "ffs": int(ffs)}
 
     # -- HDL -------------------------------------------------------------------------------------
@@ -371,14 +363,14 @@ class Dense(wiring.Component):
         def value(n, stage):
             """The value of ``n`` usable combinationally in ``stage``."""
             if n.kind == "const":
-                return Const(n.lo, _shape_for(n.lo, n.hi))
+                return Const(n.lo, shape_for(n.lo, n.hi))
             k = stage - self._stage(n)
             assert k >= 0, (n, stage)
             v = comb[n.uid]
             for j in range(1, k + 1):
                 key = (n.uid, j)
                 if key not in delayed:
-                    r = Signal(_shape_for(n.lo, n.hi), name=f"n{n.uid}_d{j}", reset_less=True)
+                    r = Signal(shape_for(n.lo, n.hi), name=f"n{n.uid}_d{j}", reset_less=True)
                     with m.If(ce):
                         m.d.sync += r.eq(v)
                     delayed[key] = r
@@ -386,7 +378,7 @@ class Dense(wiring.Component):
             return v
 
         for n in self._walk():
-            shape = _shape_for(n.lo, n.hi)
+            shape = shape_for(n.lo, n.hi)
             if n.kind == "const":
                 continue
             if n.kind == "in":
@@ -407,7 +399,7 @@ class Dense(wiring.Component):
                     m.d.comb += s.eq(p + q)
                 else:
                     pn = n.args[0]
-                    hi = Signal(_shape_for((pn.lo >> d) + n.args[1].lo,
+                    hi = Signal(shape_for((pn.lo >> d) + n.args[1].lo,
                                            (pn.hi >> d) + n.args[1].hi), name=f"n{n.uid}_h")
                     m.d.comb += [hi.eq((p >> d) + q), s.eq(_cat(_low(p, d), hi))]
             elif n.kind == "sub":
@@ -418,7 +410,7 @@ class Dense(wiring.Component):
                     if d == 0:
                         m.d.comb += s.eq(a - b)
                     else:
-                        hi = Signal(_shape_for((an.lo >> d) - bn.hi, (an.hi >> d) - bn.lo),
+                        hi = Signal(shape_for((an.lo >> d) - bn.hi, (an.hi >> d) - bn.lo),
                                     name=f"n{n.uid}_h")
                         m.d.comb += [hi.eq((a >> d) - b), s.eq(_cat(_low(a, d), hi))]
                 else:

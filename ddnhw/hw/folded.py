@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ddnhw.ir.ops import dense_range
 
-from ._types import check_int_type, check_weight_bias, int_shape
+from ._types import check_int_type, check_weight_bias, int_shape, shape_for
 from .dense import _digits
 from .requant import requant_channel
 
@@ -18,12 +18,6 @@ __all__ = ["FoldedDense", "fold_ii", "MUL_STYLES", "DECODES", "decode_luts"]
 MUL_STYLES = ("auto", "lut", "dsp")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
 LUT_MUL_MAX_BITS = 4
-
-
-def _shape_for(lo: int, hi: int):
-    if lo >= 0:
-        return unsigned(max(1, int(hi).bit_length()))
-    return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
 
 
 def _ceil_div(a, b):
@@ -176,15 +170,15 @@ class FoldedDense(wiring.Component):
 
         lo, hi = dense_range(self.weight, self.bias, in_type)
         self._acc_range = [(int(lo[k]), int(hi[k])) for k in range(self.n_out)]
-        self._acc_shape = _shape_for(int(min(lo)), int(max(hi)))
+        self._acc_shape = shape_for(int(min(lo)), int(max(hi)))
         self._setup_requant(requant)
         out_range = self._acc_range if self.requant is None else self._rq_range
         for k, (olo, ohi) in enumerate(out_range):
             if not out_type.contains(olo, ohi):
                 raise ValueError(f"out_type {out_type} cannot hold output {k} range "
                                  f"[{olo}, {ohi}]")
-        self._w_shape = _shape_for(int(self.weight.min()), int(self.weight.max()))
-        self._b_shape = _shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
+        self._w_shape = shape_for(int(self.weight.min()), int(self.weight.max()))
+        self._b_shape = shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
         self.acc_type = (self._acc_shape.signed, self._acc_shape.width)
         self.weight_bits = self._w_shape.width
         if mul == "auto":

@@ -3,7 +3,7 @@ lookup-table gate unit; the hidden state stays in registers between time steps."
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,7 +11,7 @@ from ddnhw.ir.ops import dense_range
 from ddnhw.ir.recurrent import column_range
 from ddnhw.ir.types import IntType
 
-from ._types import check_int_type, check_weight_bias, int_shape
+from ._types import check_int_type, check_weight_bias, int_shape, shape_for
 from .dense import Dense
 from .folded import FoldedDense, _check_fold
 from .requant import requant_channel, requant_luts
@@ -21,12 +21,6 @@ __all__ = ["Recurrent", "GATE_DEPTH"]
 OPS = ("rnn", "gru")
 # cycles from a gate group's issue to its hidden-state write, inclusive (see Recurrent)
 GATE_DEPTH = {"rnn": 3, "gru": 6}
-
-
-def _shape_for(lo, hi):
-    if lo >= 0:
-        return unsigned(max(1, int(hi).bit_length()))
-    return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
 
 
 def _pos_int(name, v, lo=1):
@@ -242,9 +236,9 @@ class Recurrent(wiring.Component):
                     mults = [mm << (big_s - sh) for mm, sh in keys]
                     lo = min(v[0] for v in cls.values())
                     hi = max(v[1] for v in cls.values())
-                    vb, mb = _shape_for(lo, hi).width, _shape_for(min(mults), max(mults)).width
+                    vb, mb = shape_for(lo, hi).width, shape_for(min(mults), max(mults)).width
                     var_cost = vb * mb + vb + mb + 4 * idx_bits
-                    const_cost = sum(requant_luts(_shape_for(*r).width, mm, ss, idx_bits)
+                    const_cost = sum(requant_luts(shape_for(*r).width, mm, ss, idx_bits)
                                      for (mm, ss), r in cls.items()) + len(cls) * idx_bits
                     if var_cost < const_cost:
                         var = (big_s, mults, (lo, hi))
@@ -262,11 +256,11 @@ class Recurrent(wiring.Component):
             for cls, _, var in lanes:
                 if var is not None:
                     big_s, mults, (lo, hi) = var
-                    vb, mb = _shape_for(lo, hi).width, _shape_for(min(mults), max(mults)).width
+                    vb, mb = shape_for(lo, hi).width, shape_for(min(mults), max(mults)).width
                     luts += vb * mb + vb + mb + 4 * idx_bits + len(mults) * mb // 4
                     continue
                 for (mm, ss), (lo, hi) in cls.items():
-                    luts += requant_luts(_shape_for(lo, hi).width, mm, ss, idx_bits)
+                    luts += requant_luts(shape_for(lo, hi).width, mm, ss, idx_bits)
                 luts += (len(cls) - 1) * idx_bits
         gl, gf = self.gate_lanes, self.gate_frac
         ports = (3 if self.g == 4 else 1) * gl
@@ -290,7 +284,7 @@ class Recurrent(wiring.Component):
         lo, hi = self.lut_lo, self.lut_hi
         if var is not None:
             big_s, mults, _ = var
-            mg = Signal(_shape_for(min(mults), max(mults)), name=f"{name}_mult")
+            mg = Signal(shape_for(min(mults), max(mults)), name=f"{name}_mult")
             with m.Switch(grp):
                 for g_, mv in enumerate(mults):
                     with m.Case(g_):
@@ -298,14 +292,14 @@ class Recurrent(wiring.Component):
             p = Signal((v * mg).shape(), name=f"{name}_prod")
             m.d.comb += p.eq(v * mg)
             t = p if big_s == 0 else (p + (1 << (big_s - 1))) >> big_s
-            out = Signal(_shape_for(lo, hi), name=name)
+            out = Signal(shape_for(lo, hi), name=name)
             m.d.comb += out.eq(Mux(t < lo, lo, Mux(t > hi, hi, t)))
             return out
 
         def expr(key):
             rlo, rhi = cls[key]
             return requant_channel(v, rlo, rhi, key[0], key[1], lo, hi)[0]
-        out = Signal(_shape_for(lo, hi), name=name)
+        out = Signal(shape_for(lo, hi), name=name)
         order = sorted(cls)
         if len(order) == 1:
             m.d.comb += out.eq(expr(order[0]))
@@ -382,7 +376,7 @@ class Recurrent(wiring.Component):
 
         v1, g1 = pipe(issue, "v1"), pipe(grp, "g1")
         v2, g2 = pipe(v1, "v2"), pipe(g1, "g2")
-        tanh_sh = _shape_for(int(self.tanh_table.min()), int(self.tanh_table.max()))
+        tanh_sh = shape_for(int(self.tanh_table.min()), int(self.tanh_table.max()))
         if g == 1:
             # S0: index; S1: table read; S2: state write
             tports = self._rom(m, "tanh", self.tanh_table, tanh_sh, gl)
@@ -413,8 +407,8 @@ class Recurrent(wiring.Component):
                 nx_hi = max(self._acc_range[2 * h + gi * gl + lane][1] for gi in range(ng))
                 nh_lo = min(self._acc_range[3 * h + gi * gl + lane][0] for gi in range(ng))
                 nh_hi = max(self._acc_range[3 * h + gi * gl + lane][1] for gi in range(ng))
-                nx0 = Signal(_shape_for(nx_lo, nx_hi), name=f"nx{lane}")
-                nh0 = Signal(_shape_for(nh_lo, nh_hi), name=f"nh{lane}")
+                nx0 = Signal(shape_for(nx_lo, nx_hi), name=f"nx{lane}")
+                nh0 = Signal(shape_for(nh_lo, nh_hi), name=f"nh{lane}")
                 m.d.comb += [nx0.eq(acc(2, lane)), nh0.eq(acc(3, lane))]
                 nx2 = pipe(pipe(nx0, f"nx{lane}_1"), f"nx{lane}_2")
                 nh2 = pipe(pipe(nh0, f"nh{lane}_1"), f"nh{lane}_2")
@@ -422,7 +416,7 @@ class Recurrent(wiring.Component):
                 r, z = rz_ports[2 * lane].data, rz_ports[2 * lane + 1].data
                 pre_lo = min(self._pre_ranges()[2 * h + gi * gl + lane][0] for gi in range(ng))
                 pre_hi = max(self._pre_ranges()[2 * h + gi * gl + lane][1] for gi in range(ng))
-                pre3 = Signal(_shape_for(pre_lo, pre_hi), name=f"pre{lane}")
+                pre3 = Signal(shape_for(pre_lo, pre_hi), name=f"pre{lane}")
                 m.d.sync += pre3.eq((nx2 << gf) + r * nh2)
                 z3 = pipe(z, f"z{lane}_3")
                 # S3: n index; S4: tanh read

@@ -6,15 +6,9 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import check_int_type, int_shape, shape_for
 
 __all__ = ["Requantizer", "requant_channel", "requant_luts"]
-
-
-def _shape_for(lo, hi):
-    if lo >= 0:
-        return unsigned(max(1, int(hi).bit_length()))
-    return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
 
 
 def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
@@ -38,8 +32,8 @@ def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
         return t, (rlo, rhi)
     if thi < lo or tlo > hi:     # constant result
         c = lo if thi < lo else hi
-        return Const(c, _shape_for(c, c)), (c, c)
-    shape = _shape_for(tlo, thi)     # exactly t's range: truncating t to it is lossless
+        return Const(c, shape_for(c, c)), (c, c)
+    shape = shape_for(tlo, thi)     # exactly t's range: truncating t to it is lossless
     tv = t[:shape.width].as_signed() if shape.signed else t[:shape.width]
     return _saturate(tv, tlo < lo, thi > hi, lo, hi), (rlo, rhi)
 
