@@ -22,7 +22,8 @@ from ddnhw import DdnhwError
 from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .residual import QuantResidual, int_requant
-from .quantizers import check_bits, fake_quant, int_pow2_scale, pow2_weight_exponent, round_ste
+from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_weight, pow2_weight_exponent,
+                         round_ste)
 
 __all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantPool1d", "QuantFlatten",
            "QuantCNN",
@@ -77,9 +78,7 @@ class QuantConv2d(nn.Conv2d):
         """Integer weight (O, Cg, KH, KW), integer bias (O,), weight exponents (O,)."""
         with torch.no_grad():
             e = self.weight_exponent().double()
-            qmax = (1 << (self.w_bits - 1)) - 1
-            w = torch.clamp(torch.floor(self.weight.double() / 2.0 ** e.reshape(-1, 1, 1, 1)
-                                        + 0.5), -qmax, qmax).long()
+            w = int_weight(self.weight, e.reshape(-1, 1, 1, 1), self.w_bits)
             b = torch.floor(self.bias.double() * 2.0 ** (frac_in - e) + 0.5).long()
             return w, b, e.long()
 

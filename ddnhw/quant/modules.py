@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ddnhw import DdnhwError
-from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, pow2_act_frac,
-                         pow2_weight_exponent, round_ste)
+from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, int_weight,
+                         pow2_act_frac, pow2_weight_exponent, round_ste)
 
 
 class QuantInput(nn.Module):
@@ -71,9 +71,7 @@ class QuantLinear(nn.Linear):
         """Integer weight (out, in), integer bias (out,), weight exponents (out,)."""
         with torch.no_grad():
             e = self.weight_exponent().double()
-            qmax = (1 << (self.w_bits - 1)) - 1
-            w = torch.clamp(torch.floor(self.weight.double() * self.mask / 2.0 ** e.unsqueeze(1)
-                                        + 0.5), -qmax, qmax).long()
+            w = int_weight(self.weight.double() * self.mask, e.unsqueeze(1), self.w_bits)
             b = torch.floor(self.bias.double() * 2.0 ** (frac_in - e) + 0.5).long()
             return w, b, e.long()
 

@@ -38,6 +38,14 @@ def round_ste(x):
     return _RoundSTE.apply(x)
 
 
+def int_weight(w, e, bits):
+    """The integers of ``fake_quant(w, -e, -qmax, qmax)``: ``clip(round(w / 2**e), +-qmax)``,
+    ``qmax = 2**(bits-1) - 1``, int64; ``e`` (exponents) broadcasts against ``w``."""
+    qmax = (1 << (bits - 1)) - 1
+    return torch.clamp(torch.floor(w.double() / torch.pow(2.0, e.double()) + 0.5),
+                       -qmax, qmax).long()
+
+
 def int_round_shift(x, s):
     """``ddnhw.golden.fixedpoint.round_shift`` on torch integer tensors: ``(x + half) >> s``,
     round half up, with ``half = 2**(s-1)`` (0 for ``s == 0``); ``s`` broadcasts against ``x``."""

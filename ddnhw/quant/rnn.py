@@ -47,7 +47,7 @@ from ddnhw.ir import Graph, IntType
 from ddnhw.ir.ops import dense_acc_type
 from ddnhw.ir.recurrent import MAX_LUT, sigmoid_table, tanh_table
 from .modules import QuantInput, QuantLinear
-from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift,
+from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, int_weight,
                          pow2_weight_exponent, round_ste)
 
 __all__ = ["QuantRNN", "QuantGRU", "QuantSeqClassifier", "SeqConfig", "from_torch",
@@ -230,11 +230,8 @@ class _QuantRecurrent(nn.Module):
                 raise DdnhwError(f"layer {self.name}: {nm} contains NaN or Inf")
         with torch.no_grad():
             e_x, e_h, acc = (v.double() for v in self.exponents(frac_in))
-            qmax = (1 << (self.w_bits - 1)) - 1
-            wx = torch.clamp(torch.floor(self.weight_ih.double() / _pow2(e_x).unsqueeze(1) + 0.5),
-                             -qmax, qmax).long()
-            wh = torch.clamp(torch.floor(self.weight_hh.double() / _pow2(e_h).unsqueeze(1) + 0.5),
-                             -qmax, qmax).long()
+            wx = int_weight(self.weight_ih, e_x.unsqueeze(1), self.w_bits)
+            wh = int_weight(self.weight_hh, e_h.unsqueeze(1), self.w_bits)
             # zero parts may have any exponent: their (zero) shift is clamped at 0
             sx = torch.clamp(e_x - frac_in - acc, min=0).long().unsqueeze(1)
             sh = torch.clamp(e_h - self.state_frac - acc, min=0).long().unsqueeze(1)
