@@ -5,18 +5,13 @@ import numpy as np
 
 from .graph import Graph, IRError, Node, ROUNDING_MODES
 from .types import IntType
-from .recurrent import RECURRENT_OPS, recurrent_range
+from .recurrent import RECURRENT_OPS, column_range, recurrent_range
 
 
 def dense_range(weight: np.ndarray, bias: np.ndarray, in_type: IntType):
     """Exact per-output bounds of ``bias + weight @ x`` for x anywhere in ``in_type``."""
-    w = weight.astype(object)  # python ints: no overflow whatever the widths
-    lo_x, hi_x = in_type.min, in_type.max
-    pos = np.where(w > 0, w, 0)
-    neg = np.where(w < 0, w, 0)
-    lo = bias.astype(object) + (pos * lo_x).sum(axis=1) + (neg * hi_x).sum(axis=1)
-    hi = bias.astype(object) + (pos * hi_x).sum(axis=1) + (neg * lo_x).sum(axis=1)
-    return lo, hi
+    n = weight.shape[1]
+    return column_range(weight, bias, [in_type.min] * n, [in_type.max] * n)
 
 
 def dense_acc_type(weight, bias, in_type: IntType) -> IntType:
