@@ -13,7 +13,6 @@ kept unless ``--force``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ddnhw import cnn_demo, flow  # noqa: E402
 from ddnhw.lower import build_network, generate  # noqa: E402
+from bench.common import bench_dirs, bench_parser  # noqa: E402
 
 # Every (model, board) row is folded automatically, as `ddnhw build --board` does
 # (ddnhw.flow.choose_folding: fully unrolled when its estimate fits the board, else
@@ -165,19 +165,14 @@ def write_md(res, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    p.add_argument("--work", default="/tmp/ddnhw-bench-cnn")
+    p = bench_parser(__doc__, "/tmp/ddnhw-bench-cnn")
     p.add_argument("--models", default="digits_cnn,signal_cnn1d")
     p.add_argument("--boards", default="icebreaker,ulx3s-85f")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--no-cosim", action="store_true")
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
-    work = Path(a.work)
-    work.mkdir(parents=True, exist_ok=True)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    work, out = bench_dirs(a)
     res = {"models": {}, "rows": []}
     if (out / "cnn.json").exists() and not a.force:
         res = json.loads((out / "cnn.json").read_text())

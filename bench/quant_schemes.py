@@ -199,9 +199,7 @@ def main(argv=None):
     print(f"float: {float_acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     graphs = {}
     for name, w, act, over in rows_spec():
-        if not wanted_row(name):
-            if name in old:
-                rows.append(old[name])
+        if kept_old(name, wanted_row, old, rows):
             continue
         t = time.perf_counter()
         over = dict(over)
@@ -280,6 +278,15 @@ def mixed_row(srows, sgraphs, pareto_front, prefix, a, extra=None):
     return row, g
 
 
+def kept_old(name, wanted_row, old, rows):
+    """True when row ``name`` is not rerun now; its previous result, if any, goes to ``rows``."""
+    if wanted_row(name):
+        return False
+    if name in old:
+        rows.append(old[name])
+    return True
+
+
 def cnn_rows(a, old, wanted_row, data):
     """Digits CNN rows: uniform QuantCNN at CNN_BITS, then the SchemeCNN schemes from one float
     CNN (BatchNorm folded) and the mixed-precision pick."""
@@ -292,9 +299,7 @@ def cnn_rows(a, old, wanted_row, data):
     arch = "conv3x3x8-maxpool2-dense10"
     for bits in CNN_BITS:
         name = f"cnn u{bits}"
-        if not wanted_row(name):
-            if name in old:
-                rows.append(old[name])
+        if kept_old(name, wanted_row, old, rows):
             continue
         t = time.perf_counter()
         g, met = train_digits_cnn(bits=bits, float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs)
@@ -326,9 +331,7 @@ def cnn_rows(a, old, wanted_row, data):
     def make(ws, acts):
         return SchemeCNN.from_float(fcnn, weights=ws, acts=acts)
     for name, w, act, over in cnn_schemes():
-        if not wanted_row(name):
-            if name in old:
-                rows.append(old[name])
+        if kept_old(name, wanted_row, old, rows):
             continue
         t = time.perf_counter()
         row, g, met = train_row(name, w, act, over, a, a.cnn_epochs, xte.reshape(-1, 8, 8, 1),

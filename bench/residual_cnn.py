@@ -11,7 +11,6 @@ Writes ``<out>/residual_cnn.json`` and ``<out>/residual_cnn.md``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ddnhw import cnn_demo, flow, golden  # noqa: E402
 from ddnhw.datasets import load_digits_split  # noqa: E402
 from ddnhw.lower import generate  # noqa: E402
+from bench.common import bench_dirs, bench_parser  # noqa: E402
 
 MODELS = {
     "digits_cnn": [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
@@ -83,17 +83,13 @@ def build(graph, board, work):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    p.add_argument("--work", default="/tmp/ddnhw-bench-residual")
+    p = bench_parser(__doc__, "/tmp/ddnhw-bench-residual")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--boards", default="")
     p.add_argument("--no-cosim", action="store_true")
     a = p.parse_args(argv)
-    work, out = Path(a.work), Path(a.out)
-    work.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    work, out = bench_dirs(a)
     res = {"epochs": a.epochs, "models": {}, "cosim": None, "builds": []}
     if (out / "residual_cnn.json").exists():     # keep the cosim/builds not rerun now
         old = json.loads((out / "residual_cnn.json").read_text())

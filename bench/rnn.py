@@ -13,7 +13,6 @@ Writes ``<out>/rnn.json`` and ``<out>/rnn.md``; rows already in ``rnn.json`` are
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ddnhw import flow, golden  # noqa: E402
 from ddnhw.ir.recurrent import random_recurrent_classifier  # noqa: E402
 from ddnhw.lower import build_network, generate  # noqa: E402
+from bench.common import bench_dirs, bench_parser  # noqa: E402
 
 MODEL = dict(op="gru", steps=8, n_in=8, hidden=16, in_bits=8, in_signed=True, w_bits=4,
              state_bits=8, lut_bits=8, gate_frac=7, n_out=10, a_bits=8)
@@ -143,17 +143,13 @@ def write_md(res, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    p.add_argument("--work", default="/work/scratch/bench-rnn")
+    p = bench_parser(__doc__, "/work/scratch/bench-rnn")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--cosim-sequences", type=int, default=2000)
     p.add_argument("--no-cosim", action="store_true")
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
-    work, out = Path(a.work), Path(a.out)
-    work.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    work, out = bench_dirs(a)
     res = {"model": MODEL, "rows": []}
     if (out / "rnn.json").exists() and not a.force:
         res = json.loads((out / "rnn.json").read_text())
