@@ -324,7 +324,7 @@ class SchemeLinear(nn.Linear):
                 self.check_pow2_range()
                 return
             scales = []
-            qlo, qhi = self.qrange()
+            qhi = self.qrange()[1]
             for c, r in enumerate(rows):
                 if s.kind == "binary":
                     scales.append(float(r.abs().mean()) or 1.0)
