@@ -24,9 +24,15 @@ def shape_for(lo, hi):
     return signed(max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1)
 
 
+def check_pos_int(name, v, lo=1):
+    """``v`` as an int; it must be an integer (not a bool) >= ``lo``."""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, not {v!r}")
+    return int(v)
+
+
 def check_regs_every(regs_every):
-    if not isinstance(regs_every, int) or isinstance(regs_every, bool) or regs_every < 1:
-        raise ValueError(f"regs_every must be an int >= 1, not {regs_every!r}")
+    check_pos_int("regs_every", regs_every)
 
 
 def check_bias(bias, n_out):

@@ -11,7 +11,7 @@ from ddnhw.ir.ops import dense_range
 from ddnhw.ir.recurrent import column_range
 from ddnhw.ir.types import IntType
 
-from ._types import check_int_type, check_weight_bias, int_shape, shape_for
+from ._types import check_int_type, check_pos_int, check_weight_bias, int_shape, shape_for
 from .dense import Dense
 from .folded import FoldedDense, _check_fold
 from .requant import requant_channel, requant_luts
@@ -21,12 +21,6 @@ __all__ = ["Recurrent", "GATE_DEPTH"]
 OPS = ("rnn", "gru")
 # cycles from a gate group's issue to its hidden-state write, inclusive (see Recurrent)
 GATE_DEPTH = {"rnn": 3, "gru": 6}
-
-
-def _pos_int(name, v, lo=1):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, not {v!r}")
-    return int(v)
 
 
 class Recurrent(wiring.Component):
@@ -112,7 +106,7 @@ class Recurrent(wiring.Component):
         if i < 1:
             raise ValueError(f"{op} weight {self.weight.shape} leaves no input columns for "
                              f"hidden size {h}")
-        self.steps = _pos_int("steps", steps)
+        self.steps = check_pos_int("steps", steps)
         if return_sequences not in (0, 1, False, True):
             raise ValueError(f"return_sequences must be 0 or 1, not {return_sequences!r}")
         self.return_sequences = int(return_sequences)
@@ -131,7 +125,7 @@ class Recurrent(wiring.Component):
                              f"{self.tanh_table.max()}] do not fit state_type {state_type}")
         self.in_type, self.state_type = in_type, state_type
         if g == 4:
-            self.gate_frac = _pos_int("gate_frac", gate_frac, 0)
+            self.gate_frac = check_pos_int("gate_frac", gate_frac, 0)
             self.sigmoid_table = self._int_array("sigmoid_table", sigmoid_table, n_lut)
             if self.sigmoid_table.min() < 0 or self.sigmoid_table.max() > 1 << self.gate_frac:
                 raise ValueError(f"sigmoid_table values must be in [0, 2**gate_frac = "
@@ -167,7 +161,7 @@ class Recurrent(wiring.Component):
                                       pe=pe, simd=simd, single_buffer=True)
         if gate_lanes is None:
             gate_lanes = h if self.fold is None else 1
-        gl = _pos_int("gate_lanes", gate_lanes)
+        gl = check_pos_int("gate_lanes", gate_lanes)
         if h % gl:
             raise ValueError(f"gate_lanes {gl} must divide the hidden size {h}")
         self.gate_lanes, self.groups = gl, h // gl
@@ -394,7 +388,7 @@ class Recurrent(wiring.Component):
             v3, g3 = pipe(v2, "v3"), pipe(g2, "g3")
             v4, g4 = pipe(v3, "v4"), pipe(g3, "g4")
             v5, g5 = pipe(v4, "v5"), pipe(g4, "g5")
-            new = []
+            new, pre_ranges = [], self._pre_ranges()
             for lane in range(gl):
                 # S0: r, z indices; n_x, n_h accumulators carried
                 ir_ = self._requant(m, acc(0, lane), grp, 0, lane, f"idx_r{lane}")
@@ -414,8 +408,8 @@ class Recurrent(wiring.Component):
                 nh2 = pipe(pipe(nh0, f"nh{lane}_1"), f"nh{lane}_2")
                 # S2: pre = (n_x << gf) + r * n_h
                 r, z = rz_ports[2 * lane].data, rz_ports[2 * lane + 1].data
-                pre_lo = min(self._pre_ranges()[2 * h + gi * gl + lane][0] for gi in range(ng))
-                pre_hi = max(self._pre_ranges()[2 * h + gi * gl + lane][1] for gi in range(ng))
+                pre_lo = min(pre_ranges[2 * h + gi * gl + lane][0] for gi in range(ng))
+                pre_hi = max(pre_ranges[2 * h + gi * gl + lane][1] for gi in range(ng))
                 pre3 = Signal(shape_for(pre_lo, pre_hi), name=f"pre{lane}")
                 m.d.sync += pre3.eq((nx2 << gf) + r * nh2)
                 z3 = pipe(z, f"z{lane}_3")

@@ -12,14 +12,9 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import check_int_type, check_pos_int, int_shape
 
 __all__ = ["SlidingWindow", "WindowPool", "Collector", "Chain"]
-
-
-def _check_pos(name, v, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, not {v!r}")
 
 
 def _silence_on_error(setup):
@@ -57,8 +52,8 @@ class SlidingWindow(wiring.Component):
     def __init__(self, height, width, channels, elem_type, kh, kw, stride=1, padding=0):
         for name, v in (("height", height), ("width", width), ("channels", channels),
                         ("kh", kh), ("kw", kw), ("stride", stride)):
-            _check_pos(name, v)
-        _check_pos("padding", padding, 0)
+            check_pos_int(name, v)
+        check_pos_int("padding", padding, 0)
         check_int_type("elem_type", elem_type)
         if padding >= min(kh, kw):
             raise ValueError(f"padding {padding} must be smaller than the kernel {kh}x{kw}")
@@ -174,8 +169,8 @@ class WindowPool(wiring.Component):
     def __init__(self, kind, size, channels, elem_type):
         if kind not in ("max", "avg"):
             raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
-        _check_pos("size", size)
-        _check_pos("channels", channels)
+        check_pos_int("size", size)
+        check_pos_int("channels", channels)
         check_int_type("elem_type", elem_type)
         if kind == "avg" and size & (size - 1):
             raise ValueError(f"avg pooling needs a power-of-two window size, not {size}")
@@ -225,8 +220,8 @@ class Collector(wiring.Component):
 
     @_silence_on_error
     def __init__(self, beats, lanes, elem_type):
-        _check_pos("beats", beats)
-        _check_pos("lanes", lanes)
+        check_pos_int("beats", beats)
+        check_pos_int("lanes", lanes)
         check_int_type("elem_type", elem_type)
         self.beats, self.lanes, self.elem_type = beats, lanes, elem_type
         self.latency, self.ii = 1, beats + 1
