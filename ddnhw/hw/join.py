@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._types import check_int_type, int_shape
+from ._types import check_int_type, check_pos_int, int_shape
 
 __all__ = ["Fork", "AlignedAdd"]
 
@@ -70,8 +70,7 @@ class AlignedAdd(wiring.Component):
 
     def __init__(self, lanes, in0_type, in1_type, out_type, shift0=0, shift1=0):
         try:
-            if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
-                raise ValueError(f"lanes must be an int >= 1, not {lanes!r}")
+            check_pos_int("lanes", lanes)
             for name, t in (("in0_type", in0_type), ("in1_type", in1_type),
                             ("out_type", out_type)):
                 check_int_type(name, t)
