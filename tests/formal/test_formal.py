@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from ddnhw.hw import Dense, FoldedDense, Requantizer
-from ddnhw.ir import IntType, random_mlp
+from ddnhw.ir import IntType
+from ddnhw.ir.testing import random_mlp
 from ddnhw.ir.graph import Node
 from ddnhw.ir.ops import dense_range, infer_range, requant_range
 from ddnhw.lower import build_network
