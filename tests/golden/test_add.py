@@ -8,8 +8,8 @@ import pytest
 
 from ddnhw import golden
 from ddnhw.ir import Graph, IntType, IRError, load_graph, save_graph
-from ddnhw.ir.testing import random_residual_cnn
 from ddnhw.ir.ops import add_type
+from ddnhw.ir.testing import random_residual_cnn
 
 
 def add_graph(t0, t1, shape=(3, 4), **attrs):
