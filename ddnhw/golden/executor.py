@@ -55,4 +55,5 @@ def quantize_input(graph: Graph, x_real) -> np.ndarray:
     x = np.asarray(x_real, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise DdnhwError(f"input for {t.name!r} contains NaN or Inf")
-    return np.clip(np.floor(x * 2.0 ** t.dtype.frac + 0.5), t.dtype.min, t.dtype.max).astype(np.int64)
+    q = np.clip(np.floor(x * 2.0 ** t.dtype.frac + 0.5), t.dtype.min, t.dtype.max)
+    return q.astype(np.int64)

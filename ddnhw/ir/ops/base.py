@@ -100,18 +100,17 @@ def int_attr(node, key, lo=None, hi=None) -> int:
     """Attribute ``key``: a Python/NumPy int (not a bool) in ``[lo, hi]`` (either end open
     when ``None``)."""
     v = node.attrs.get(key)
-    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
-        bound = "" if lo is None or hi is not None else f" >= {lo}"
-        raise IRError(f"node {node.name!r}: {node.op} attribute {key!r} must be an int{bound}, "
-                      f"not {v!r}")
-    v = int(v)
-    if hi is None and lo is not None and v < lo:
+    is_int = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    if hi is None and lo is not None and not (is_int and v >= lo):
         raise IRError(f"node {node.name!r}: {node.op} attribute {key!r} must be an int >= {lo}, "
+                      f"not {v!r}")
+    if not is_int:
+        raise IRError(f"node {node.name!r}: {node.op} attribute {key!r} must be an int, "
                       f"not {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise IRError(f"node {node.name!r}: {node.op} attribute {key!r} = {v} is out of range "
                       f"[{lo}, {hi}]")
-    return v
+    return int(v)
 
 
 def array_attr(node, key, shape) -> np.ndarray:

@@ -51,7 +51,7 @@ class Conv2d(OpDef):
         return (int(wt.shape[1]), int(wt.shape[2])), int_attr(node, "padding", 0)
 
     def check(self, graph, node):
-        (h, w_, c), _, _, _, (oh, ow) = window_geometry(graph, node)
+        (_, _, c), _, _, _, (oh, ow) = window_geometry(graph, node)
         wt, b = node.attrs["weight"], node.attrs.get("bias")
         groups = int_attr(node, "groups", 1) if "groups" in node.attrs else 1
         o = wt.shape[0]

@@ -45,7 +45,7 @@ class _Pool(OpDef):
         pass
 
     def check(self, graph, node):
-        (h, w_, c), _, _, _, (oh, ow) = window_geometry(graph, node)
+        (_, _, c), _, _, _, (oh, ow) = window_geometry(graph, node)
         check_out_shape(graph, node, (oh, ow, c))
         return full_range(c, graph.tensors[node.inputs[0]].dtype)
 

@@ -88,6 +88,7 @@ class RecurrentOp(OpDef):
     requants : blocks of ``H`` index requantizers in ``multiplier``/``shift``.
     states : state vectors of ``H`` values carried between steps, ``h`` first.
     gated : the op uses ``sigmoid_table`` and ``gate_frac``.
+    mask_rule : what :meth:`weight_mask` requires, in words.
     """
 
     recurrent = True
@@ -96,6 +97,7 @@ class RecurrentOp(OpDef):
     requants = 1
     states = 1
     gated = False
+    mask_rule = ""      # what weight_mask requires, in words (for the error message)
 
     # -- metadata -----------------------------------------------------------------------------
     def weight_mask(self, n_in, hidden) -> np.ndarray:
@@ -141,8 +143,6 @@ class RecurrentOp(OpDef):
             raise IRError(f"node {node.name!r}: {self.mask_rule}")
         return t, i, h
 
-    mask_rule = ""      # what weight_mask says, for the error message
-
     def table(self, node, key, n, lo, hi):
         """Lookup table attribute ``key``: ``n`` entries, each in ``[lo, hi]``."""
         tab = array_attr(node, key, (n,))
@@ -152,7 +152,7 @@ class RecurrentOp(OpDef):
         return tab
 
     def check(self, graph, node):
-        t, i, h = self.geometry(graph, node)
+        _, i, h = self.geometry(graph, node)
         s = graph.tensors[node.outputs[0]].dtype
         m = array_attr(node, "multiplier", (self.requants * h,))
         shift_attr(node, "shift", (self.requants * h,))
