@@ -24,9 +24,8 @@ from .requant import requant_range
 from .window import conv_out_size, sliding_windows, window_geometry
 from .conv2d import conv_matrix, conv_range
 from .pool import pool_kernel
-from .flatten import Flatten  # noqa: F401  (registers the op)
 from .add import add_range, add_type
-from . import rnn, gru, lstm  # noqa: F401  (register the recurrent ops)
+from . import flatten, rnn, gru, lstm  # noqa: F401  (importing an op's module registers it)
 
 #: names of the recurrent ops (sequence in, hidden state), from the registry
 RECURRENT_OPS = tuple(name for name, op in OPS.items() if op.recurrent)
