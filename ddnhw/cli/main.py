@@ -254,8 +254,8 @@ def _parser():
                                    "against the golden model")
     s.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     s.add_argument("--inputs", default="test",
-                   help="a .npy file of input codes (N, lanes), 'test' (the test split of the model's "
-                        "example) or 'random:N'")
+                   help="a .npy file of input codes (N, lanes), 'test' (the test split of the "
+                        "model's example) or 'random:N'")
     s.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "examples" /
                                           "digits_mlp.npz"),
                    help="model file the board was built from (default: the demo model)")

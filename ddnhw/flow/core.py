@@ -153,7 +153,8 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
 
     ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the board's budget
     less ``unrolled_margin`` (the unrolled estimate is calibrated within ~6% on whole networks,
-    and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither ``target_ii`` nor ``max_luts`` is given, else
+    and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither
+    ``target_ii`` nor ``max_luts`` is given, else
     :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``; with
     ``fallback_margin`` when nothing fits the board with ``margin`` and neither is given;
     ``margin`` in the result is the one used);
