@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ddnhw import cnn_demo, flow  # noqa: E402
+from ddnhw import examples, flow  # noqa: E402
 from ddnhw.lower import build_network, generate  # noqa: E402
 from bench.common import bench_dirs, bench_parser  # noqa: E402
 
@@ -38,6 +38,8 @@ DESCRIPTION = {
                     "32-sample signals, 32 beats (generated sine/square/sawtooth task)",
 }
 
+EXAMPLE = {"digits_cnn": "cnn", "signal_cnn1d": "cnn1d"}   # bench model: example
+
 
 def load_model(name, work, epochs):
     """``(graph, metrics, test inputs)`` of a bench model, trained once and cached in work."""
@@ -45,21 +47,10 @@ def load_model(name, work, epochs):
     if model.exists() and metrics_path.exists():
         graph, metrics = flow.load_model(model), json.loads(metrics_path.read_text())
     else:
-        if name == "digits_cnn":
-            graph, metrics = cnn_demo.train_digits_cnn(channels=8, bits=4, float_epochs=epochs,
-                                                       qat_epochs=epochs, seed=0)
-        else:
-            from ddnhw import signal_demo
-            graph, metrics = signal_demo.train_signal_cnn(bits=4, float_epochs=epochs,
-                                                          qat_epochs=epochs, seed=0)
-            metrics.pop("model")
-        flow.save_graph(graph, model)
+        metrics = examples.train_model(EXAMPLE[name], model, settings=dict(bits=4, epochs=epochs))
+        graph = flow.load_model(model)
         metrics_path.write_text(json.dumps(metrics))
-    if name == "digits_cnn":
-        x, _ = cnn_demo.digits_images(graph)
-    else:
-        from ddnhw import signal_demo
-        x, _ = signal_demo.signal_inputs(graph)
+    x, _ = examples.test_inputs(EXAMPLE[name], graph)
     return graph, metrics, x
 
 
@@ -88,12 +79,12 @@ def run_config(graph, board, work, cosim=True, images=None, log=print):
     if cosim:
         man = generate(graph, d / "rtl", **{k: v for k, v in opts.items() if k != "family"})
         t = time.perf_counter()
-        r = cnn_demo.cosim_check(graph, images, d / "rtl", seed=1, idle=0.3, stall=0.3,
+        r = flow.cosim_check(graph, images, d / "rtl", seed=1, idle=0.3, stall=0.3,
                                  build_dir=Path(work) / "sim_build")
         row.update(cosim_images=len(images), cosim_mismatches=r["mismatches"],
                    cosim_seconds=round(time.perf_counter() - t, 1))
         log(f"{board}: Verilator cosim {len(images)} images, {r['mismatches']} mismatches")
-        full = cnn_demo.cosim_check(graph, images[:50], d / "rtl", idle=0.0, stall=0.0,
+        full = flow.cosim_check(graph, images[:50], d / "rtl", idle=0.0, stall=0.0,
                                     build_dir=Path(work) / "sim_build")
         row["cycles_50_full_rate"] = full["cycles"]
     net = build_network(graph, **opts)
@@ -183,7 +174,7 @@ def main(argv=None):
         graph, metrics, x = load_model(name, work, a.epochs)
         res["models"][name] = metrics
         print(name, metrics)
-        images = np.concatenate([x, cnn_demo.random_images(graph, 40, seed=2)])
+        images = np.concatenate([x, flow.random_images(graph, 40, seed=2)])
         for board in [b for b in a.boards.split(",") if b]:
             if any(r.get("model") == name and r["board"] == board for r in res["rows"]):
                 continue

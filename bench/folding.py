@@ -21,11 +21,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ddnhw import flow, golden  # noqa: E402
+from ddnhw import examples, golden  # noqa: E402
 from ddnhw.board import build, get_board  # noqa: E402
 from ddnhw.board.top import payload_width  # noqa: E402
 from ddnhw.hw.sim import run_stream  # noqa: E402
-from ddnhw.ir import load_graph, save_graph  # noqa: E402
+from ddnhw.ir import load_graph  # noqa: E402
 from ddnhw.lower import build_network  # noqa: E402
 from ddnhw.lower.fold import plan_folding  # noqa: E402
 
@@ -37,8 +37,8 @@ def model():
     if MODEL.exists():
         return load_graph(MODEL), json.loads(MODEL.with_suffix(".json").read_text())
     MODEL.parent.mkdir(parents=True, exist_ok=True)
-    graph, metrics = flow.train_digits(hidden=64, prune=0.0)
-    save_graph(graph, MODEL)
+    metrics = examples.train_model("mlp", MODEL, settings=dict(hidden=64, prune=0.0))
+    graph = load_graph(MODEL)
     MODEL.with_suffix(".json").write_text(json.dumps(metrics, indent=1))
     return graph, metrics
 
@@ -213,7 +213,7 @@ def main(argv=None):
         (RESULTS / "folding.md").write_text(markdown(res))
         return
     graph, metrics = model()
-    x, _ = flow.digits_test_vectors(graph)
+    x, _ = examples.test_inputs("mlp", graph)
     x = x[:a.vectors]
     res = {"model": metrics, "boards": []}
     for board in a.boards.split(","):

@@ -290,7 +290,8 @@ def kept_old(name, wanted_row, old, rows):
 def cnn_rows(a, old, wanted_row, data):
     """Digits CNN rows: uniform QuantCNN at CNN_BITS, then the SchemeCNN schemes from one float
     CNN (BatchNorm folded) and the mixed-precision pick."""
-    from ddnhw.cnn_demo import DEMO_CNN_LAYERS, digits_images, train_digits_cnn
+    from ddnhw import examples
+    from ddnhw.examples.records import DIGITS_CNN_LAYERS
     from ddnhw.quant.cnn import CNNConfig, train_cnn
     from ddnhw.quant.qat import train_scheme
     from ddnhw.quant.scheme_cnn import SchemeCNN, export_scheme_cnn
@@ -302,8 +303,9 @@ def cnn_rows(a, old, wanted_row, data):
         if kept_old(name, wanted_row, old, rows):
             continue
         t = time.perf_counter()
-        g, met = train_digits_cnn(bits=bits, float_epochs=a.cnn_epochs, qat_epochs=a.cnn_epochs)
-        x, y = digits_images(g)
+        t = examples.train("cnn", bits=bits, epochs=a.cnn_epochs)
+        g, met = t.graph, {"float_accuracy": t.float_accuracy, "train_seconds": t.seconds}
+        x, y = examples.test_inputs("cnn", g)
         acc = float(np.mean(golden.predict(g, x) == y))
         row = {"name": name, "accuracy": acc, "float_accuracy": met["float_accuracy"],
                "train_seconds": round(met["train_seconds"], 1), "weights": "uniform-pow2",
@@ -323,7 +325,7 @@ def cnn_rows(a, old, wanted_row, data):
     xtr, ytr, xte, yte = data
     X = (lambda v: np.asarray(v).reshape(-1, 1, 8, 8))
     cdata = (X(xtr), ytr, X(xte), yte)
-    r = train_cnn(xtr, ytr, xte, yte, CNNConfig(layers=[dict(s) for s in DEMO_CNN_LAYERS],
+    r = train_cnn(xtr, ytr, xte, yte, CNNConfig(layers=[dict(s) for s in DIGITS_CNN_LAYERS],
                                                 float_epochs=a.cnn_epochs, qat_epochs=0))
     fcnn = r.model            # BatchNorm folded
     fcnn.set_quantize(False)

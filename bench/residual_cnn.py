@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ddnhw import cnn_demo, flow, golden  # noqa: E402
+from ddnhw import examples, flow, golden  # noqa: E402
 from ddnhw.datasets import load_digits_split  # noqa: E402
 from ddnhw.lower import generate  # noqa: E402
 from bench.common import bench_dirs, bench_parser  # noqa: E402
@@ -48,7 +48,7 @@ def train(name, epochs, seed, work):
     cfg = CNNConfig(layers=MODELS[name], float_epochs=epochs, qat_epochs=epochs, seed=seed)
     r = train_cnn(xtr, ytr, xte, yte, cfg)
     graph = export_cnn(r.model, meta={"name": name})
-    x, y = cnn_demo.digits_images(graph)
+    x, y = examples.test_inputs("cnn", graph)
     metrics = {"float_accuracy": r.float_accuracy, "quant_accuracy": r.quant_accuracy,
                "golden_accuracy": float(np.mean(golden.predict(graph, x) == y)),
                "train_seconds": round(r.seconds, 1)}
@@ -103,12 +103,12 @@ def main(argv=None):
             print(name, seed, m, flush=True)
         res["models"][name] = {"layers": MODELS[name], "runs": runs}
     graph, _ = train("digits_res_cnn", a.epochs, seeds[0], work)
-    x, _ = cnn_demo.digits_images(graph)
-    images = np.concatenate([x, cnn_demo.random_images(graph, 40, seed=2)])
+    x, _ = examples.test_inputs("cnn", graph)
+    images = np.concatenate([x, flow.random_images(graph, 40, seed=2)])
     if not a.no_cosim:
         man = generate(graph, work / "rtl")
         t = time.perf_counter()
-        r = cnn_demo.cosim_check(graph, images, work / "rtl", seed=1, idle=0.3, stall=0.3,
+        r = flow.cosim_check(graph, images, work / "rtl", seed=1, idle=0.3, stall=0.3,
                                  build_dir=work / "sim_build")
         res["cosim"] = {"images": len(images), "mismatches": r["mismatches"],
                         "seconds": round(time.perf_counter() - t, 1),

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ddnhw import flow, golden  # noqa: E402
+from ddnhw import examples, flow, golden  # noqa: E402
 from ddnhw.ir import load_graph  # noqa: E402
 
 
@@ -73,7 +73,7 @@ def main(argv=None):
     t = time.perf_counter()
     golden.run(graph, xg)
     res["golden_inferences_per_s"] = len(xg) / (time.perf_counter() - t)
-    x_test, y_test = flow.digits_test_vectors(graph)
+    x_test, y_test = examples.test_inputs("mlp", graph)
     res["quant_accuracy"] = float(np.mean(golden.predict(graph, x_test) == y_test))
     res["float_accuracy"] = graph.meta.get("float_accuracy")
     print(f"golden: {res['golden_inferences_per_s']:,.0f} inferences/s", flush=True)

@@ -1,4 +1,4 @@
-"""ddnhw demo --model cnn end to end through the CLI (short training, a few images)."""
+"""ddnhw demo --model cnn|cnn1d end to end through the CLI (short training, a few images)."""
 import json
 
 import pytest
@@ -11,8 +11,10 @@ def test_demo_cnn(tmp_path):
                "--channels", "4", "--sim-images", "5", "-q", "--cosim", "none", "--no-synth",
                "--json", str(tmp_path / "s.json")])
     s = json.loads((tmp_path / "s.json").read_text())
-    assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 5
-    assert "cosim_images" not in s
+    assert rc == 0 and s["mismatches"] == 0 and s["sim_vectors"] == 5
+    assert s["vectors_checked"] is None and s["simulator"] == "none"
+    assert s["int_mode_mismatches"] == 0 and s["int_mode_vectors"] == 360 + 40
+    assert s["model"]["layers"][0]["out"] == 4
     assert (tmp_path / "d" / "rtl" / "ddnhw_top.v").exists()
 
 
@@ -23,15 +25,16 @@ def test_demo_cnn_cosim(tmp_path):
                "--cosim-random", "10", "--no-synth", "--json", str(tmp_path / "s.json")])
     s = json.loads((tmp_path / "s.json").read_text())
     assert rc == 0 and s["mismatches"] == 0 and s["cosim_mismatches"] == 0
-    assert s["cosim_images"] == 360 + 10 and s["cosim_simulator"] == "verilator"
+    assert s["vectors_checked"] == 360 + 10 and s["simulator"] == "verilator"
+    assert s["rtl_accuracy"] == s["quant_accuracy"]
 
 
 def test_demo_cnn1d(tmp_path):
     rc = main(["demo", "--model", "cnn1d", "--out", str(tmp_path / "d"), "--cnn-epochs", "2",
-               "--sim-images", "4", "-q", "--cosim", "none", "--no-synth", "--no-synth",
+               "--sim-images", "4", "-q", "--cosim", "none", "--no-synth",
                "--json", str(tmp_path / "s.json")])
     s = json.loads((tmp_path / "s.json").read_text())
-    assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 4
+    assert rc == 0 and s["mismatches"] == 0 and s["sim_vectors"] == 4
     m = json.loads((tmp_path / "d" / "rtl" / "manifest.json").read_text())
     assert m["input"]["shape"] == [1, 32, 1] and m["input"]["beats"] == 32
 
@@ -46,6 +49,10 @@ def test_demo_cnn_folds_cosims_and_builds_for_the_up5k(tmp_path):
                "--boards", "icebreaker", "--json", str(tmp_path / "s.json")])
     s = json.loads((tmp_path / "s.json").read_text())
     assert rc == 0 and s["mismatches"] == 0
-    assert s["folded_cosim"]["icebreaker"] == {"images": 364, "mismatches": 0}
+    folded = s["designs"]["rtl-icebreaker"]
+    assert folded["boards"] == ["icebreaker"] and folded["folding"]
+    assert folded["cosim"]["vectors"] == 364 and folded["cosim"]["mismatches"] == 0
+    assert s["designs"]["rtl"]["folding"] is None and s["designs"]["rtl"]["boards"] == []
     r = s["boards"]["icebreaker"]
     assert r["folding"]["mode"] == "explicit" and r["luts"] <= 5280 and r["fmax_mhz"] > 0
+    assert r["ii_cycles"] == folded["ii_cycles"]

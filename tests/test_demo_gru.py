@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ddnhw import DdnhwError, golden, seq_demo
+from ddnhw import DdnhwError, examples, golden
 from ddnhw.cli.main import main
+from ddnhw.flow import pipeline
 
 
 def _demo(tmp_path, model, *extra):
@@ -20,12 +21,12 @@ def _demo(tmp_path, model, *extra):
     ("gru", 8, 8, 4), ("gru-signal", 32, 1, 2), ("rnn", 8, 8, 4)])
 def test_demo_seq_sim(tmp_path, model, steps, lanes, simd):
     rc, s = _demo(tmp_path, model, "--seq-sim-images", "3", "--cosim", "none", "--no-synth")
-    assert rc == 0 and s["mismatches"] == 0 and s["sim_images"] == 3
-    assert s["int_mode_mismatches"] == 0 and s["int_mode_vectors"] == 360 + 200
-    assert "cosim_images" not in s and s["boards"] == {}
+    assert rc == 0 and s["mismatches"] == 0 and s["sim_vectors"] == 3
+    assert s["int_mode_mismatches"] == 0 and s["int_mode_vectors"] == 360 + 40
+    assert s["vectors_checked"] is None and s["boards"] == {}
     m = json.loads((tmp_path / "d" / "rtl" / "manifest.json").read_text())
     assert m["input"]["beats"] == steps and m["input"]["shape"] == [steps, lanes]
-    assert s["folding"][s["cell"]] == [1, simd]   # SIMD over [x_t, h]
+    assert s["folding"][s["model"]["cell"]] == [1, simd]   # SIMD over [x_t, h]
 
 
 @pytest.mark.slow
@@ -34,24 +35,24 @@ def test_demo_gru_cosim(tmp_path):
     rc, s = _demo(tmp_path, "gru", "--seq-sim-images", "0", "--cosim", "verilator",
                   "--cosim-random", "10", "--no-synth")
     assert rc == 0 and s["mismatches"] == 0 and s["cosim_mismatches"] == 0
-    assert s["cosim_images"] == 360 + 10 and s["cosim_simulator"] == "verilator"
-    assert s["cosim_accuracy"] == pytest.approx(s["golden_accuracy"])
+    assert s["vectors_checked"] == 360 + 10 and s["simulator"] == "verilator"
+    assert s["rtl_accuracy"] == pytest.approx(s["quant_accuracy"])
 
 
 def test_demo_stops_after_golden_without_lowering(tmp_path, monkeypatch):
     from ddnhw.lower import registry
     monkeypatch.delitem(registry.LOWERINGS, "gru")
     with pytest.raises(DdnhwError, match=r"no hardware lowering of \['dense', 'gru'\]"):
-        seq_demo.run_seq_demo("gru", tmp_path / "d", hidden=2, epochs=1, cosim="none",
-                              boards=())
+        examples.run("gru", tmp_path / "d", settings=dict(hidden=2, epochs=1),
+                     simulator="none", boards=())
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert s["int_mode_mismatches"] == 0 and (tmp_path / "d" / "model.npz").exists()
     assert not (tmp_path / "d" / "rtl").exists()
 
 
 def test_unknown_example_named():
-    with pytest.raises(DdnhwError, match="'lstm'.*gru, gru-signal, rnn"):
-        seq_demo.seq_data("lstm")
+    with pytest.raises(DdnhwError, match="'nosuch'.*mlp, cnn, cnn1d, gru, gru-signal, rnn"):
+        examples.get("nosuch")
 
 
 @pytest.mark.slow
@@ -59,21 +60,22 @@ def test_unknown_example_named():
 def test_shipped_examples(name, floor):
     """Full training (deterministic): 4-bit accuracy close to float, and integer-mode PyTorch
     == golden on the whole test split and random sequences."""
-    g, m, model = seq_demo.train_seq_example(name)
+    t = examples.train(name)
+    vec = pipeline.vectors(examples.get(name), t.graph, random=200)
+    m = pipeline.check_golden(t, vec)
     assert m["int_mode_mismatches"] == 0 and m["int_mode_vectors"] == 560
-    assert m["golden_accuracy"] >= floor and m["float_accuracy"] >= floor
-    assert m["golden_accuracy"] == pytest.approx(m["quant_accuracy"], abs=0.01)
-    x, y = seq_demo.seq_inputs(g, name)
-    assert np.array_equal(model.int_forward(x).numpy(), golden.run(g, x))
+    assert m["quant_accuracy"] >= floor and t.float_accuracy >= floor
+    assert m["quant_accuracy"] == pytest.approx(t.qat_accuracy, abs=0.01)
+    x = vec.x_test
+    assert np.array_equal(t.model.int_forward(x).numpy(), golden.run(t.graph, x))
 
 
 def test_training_is_deterministic():
-    a, ma, _ = seq_demo.train_seq_example("gru-signal", hidden=3, epochs=1, random=0)
-    b, mb, _ = seq_demo.train_seq_example("gru-signal", hidden=3, epochs=1, random=0)
+    a = examples.train("gru-signal", hidden=3, epochs=1).graph
+    b = examples.train("gru-signal", hidden=3, epochs=1).graph
     for k in ("weight", "bias", "multiplier", "shift"):
         assert np.array_equal(a.nodes[0].attrs[k], b.nodes[0].attrs[k])
     assert np.array_equal(a.nodes[-1].attrs["weight"], b.nodes[-1].attrs["weight"])
-    assert ma["golden_accuracy"] == mb["golden_accuracy"]
 
 
 @pytest.mark.slow
@@ -81,7 +83,7 @@ def test_training_is_deterministic():
 def test_demo_gru_unrolled_cosim(tmp_path):
     """The full-size digits GRU (hidden 16) fully unrolled: Verilator == golden on the test
     split and random sequences under idle/backpressure."""
-    s = seq_demo.run_seq_demo("gru", tmp_path / "d", epochs=2, sim_images=0,
-                              cosim="verilator", cosim_random=10, boards=(), folding={})
-    assert s["folding"] == {} and s["ii_cycles"] < 100
-    assert s["mismatches"] == 0 and s["cosim_mismatches"] == 0 and s["cosim_images"] == 370
+    s = examples.run("gru", tmp_path / "d", settings=dict(epochs=2), sim_vectors=0,
+                     simulator="verilator", random=10, boards=(), folding="none")
+    assert s["folding"] is None and s["ii_cycles"] < 100
+    assert s["mismatches"] == 0 and s["cosim_mismatches"] == 0 and s["vectors_checked"] == 370

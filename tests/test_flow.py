@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddnhw import flow, golden
+from ddnhw import examples, flow, golden
 from ddnhw.ir import load_graph
 
 from ._tools import needs_icarus
@@ -30,7 +30,7 @@ def test_shipped_rtl_regenerates_byte_identical(graph, tmp_path):
 
 
 def test_demo_model_accuracy_in_metadata(graph):
-    x, y = flow.digits_test_vectors(graph)
+    x, y = examples.test_inputs("mlp", graph)
     quant = float(np.mean(golden.predict(graph, x) == y))
     assert graph.meta["float_accuracy"] - quant <= 0.015, (graph.meta["float_accuracy"], quant)
 
@@ -46,7 +46,7 @@ def check_cosim(graph, rtl, x, simulator, tmp_path, seed, mode="bulk"):
 
 @pytest.fixture(scope="module")
 def vectors(graph):
-    x_test, _ = flow.digits_test_vectors(graph)
+    x_test, _ = examples.test_inputs("mlp", graph)
     x_rand = flow.random_vectors(graph, 10_000, seed=7)
     return np.concatenate([x_test, x_rand])
 
@@ -60,14 +60,14 @@ def test_rtl_equals_golden_test_split_and_10k_random(graph, vectors, simulator, 
 
 @pytest.mark.cocotb
 def test_rtl_bfm_mode_test_split(graph, tmp_path):
-    x_test, _ = flow.digits_test_vectors(graph)
+    x_test, _ = examples.test_inputs("mlp", graph)
     check_cosim(graph, RTL, x_test, "verilator", tmp_path, seed=5, mode="bfm")
 
 
 def test_amaranth_simulator_equals_golden_on_sample(graph):
     from ddnhw.hw.sim import run_stream
     from ddnhw.lower import build_network
-    x_test, _ = flow.digits_test_vectors(graph)
+    x_test, _ = examples.test_inputs("mlp", graph)
     x = np.concatenate([x_test[:40], flow.random_vectors(graph, 24, seed=1)])
     out, log = run_stream(build_network(graph), x, idle=0.3, stall=0.3, seed=11)
     np.testing.assert_array_equal(out, golden.run(graph, x))

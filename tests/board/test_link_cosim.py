@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from ddnhw import flow, golden
+from ddnhw import examples, golden
 from ddnhw.ir import load_graph, save_graph
 from ddnhw.ir.testing import random_mlp
 
@@ -24,7 +24,7 @@ def test_link_cosim_digits(tmp_path_factory):
     from sim.link import cosim_link
 
     graph = load_graph(DEMO)
-    x, _ = flow.digits_test_vectors(graph)
+    x, _ = examples.test_inputs("mlp", graph)
     tmp = tmp_path_factory.mktemp("link")
     wrong = tmp / "wrong.npz"
     save_graph(random_mlp(0, sizes=(64, 16, 10)), wrong)

@@ -86,13 +86,13 @@ def test_conv1d_network_sim(case, folding):
 
 
 def test_signal_cnn_short_training():
-    from ddnhw import signal_demo
-    g, m = signal_demo.train_signal_cnn(float_epochs=2, qat_epochs=2)
-    x, y = signal_demo.signal_inputs(g)
-    model = m["model"]
+    from ddnhw import examples
+    t = examples.train("cnn1d", epochs=2)
+    g, model = t.graph, t.model
+    x, y = examples.test_inputs("cnn1d", g)
     np.testing.assert_array_equal(
         model.int_forward(torch.as_tensor(x.transpose(0, 3, 1, 2))).numpy(), golden.run(g, x))
-    assert m["golden_accuracy"] > 0.5
+    assert np.mean(golden.predict(g, x) == y) > 0.5
     net = build_network(g)
     got, log = run_beats(net, x[:8].reshape(-1, 1), 8, idle=0.2, stall=0.2, seed=1)
     np.testing.assert_array_equal(got, golden.run(g, x[:8]))

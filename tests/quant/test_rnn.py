@@ -170,7 +170,7 @@ def test_index_requantization_is_a_shift(case):
 def test_exported_model_in_hardware_sim(case, fold):
     """The exported graph (last step or every step + flatten, unrolled or folded) lowered and
     run in the Amaranth simulator under random idle/stall == golden."""
-    from ddnhw.cnn_demo import sim_check
+    from ddnhw.flow import sim_check
     m = random_model(case)
     g = export_seq(m)
     x = m.inp.int_forward(random_inputs(m, 6, case)).numpy()

@@ -74,7 +74,7 @@ def test_cnn_int_mode_equals_golden(scheme, seed):
 
 @pytest.mark.parametrize("scheme", ["lsq_mult", "pow2", "binary", "codebook"])
 def test_cnn_amaranth_sim_equals_golden(scheme):
-    from ddnhw.cnn_demo import sim_check
+    from ddnhw.flow import sim_check
     m, x = make(scheme, SMALL, (1, 6, 6), 3)
     g, xi = check_cnn_int_equals_golden(m, x[:12])
     res = sim_check(g, xi, idle=0.3, stall=0.3, seed=2)

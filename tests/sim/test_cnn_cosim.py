@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from ddnhw import cnn_demo, golden
+from ddnhw import examples, flow, golden
 from ddnhw.ir.testing import random_cnn
 from sim.runner import cosim, manifest_beats
 
@@ -21,15 +21,15 @@ pytestmark = pytest.mark.cocotb
 @pytest.fixture(scope="module")
 def digits_cnn():
     # a short training run: bit-exactness does not depend on accuracy
-    graph, _ = cnn_demo.train_digits_cnn(channels=8, float_epochs=2, qat_epochs=2, seed=0)
-    x, _ = cnn_demo.digits_images(graph)
-    return graph, np.concatenate([x, cnn_demo.random_images(graph, 40, seed=1)])
+    graph = examples.train("cnn", channels=8, epochs=2, seed=0).graph
+    x, _ = examples.test_inputs("cnn", graph)
+    return graph, np.concatenate([x, flow.random_images(graph, 40, seed=1)])
 
 
 def check_cnn_cosim(graph, x, outdir, build_dir, seed=0, idle=0.3, stall=0.3, **options):
     manifest = lower.generate(graph, outdir, **options)
     assert manifest_beats(manifest) == (64, 1)
-    r = cnn_demo.cosim_check(graph, x, outdir, seed=seed, idle=idle, stall=stall,
+    r = flow.cosim_check(graph, x, outdir, seed=seed, idle=idle, stall=stall,
                              build_dir=build_dir)
     assert r["mismatches"] == 0, r["message"]
     assert_array_equal(r["outputs"], golden.run(graph, x))
@@ -69,13 +69,12 @@ def test_multibeat_modes(simulator, mode, cache_dir):  # noqa: F811
 
 def test_signal_cnn1d(cache_dir):  # noqa: F811
     # the 1-D CNN (one-row sliding windows): test split + random/extreme signals
-    from ddnhw import signal_demo
-    graph, _ = signal_demo.train_signal_cnn(float_epochs=2, qat_epochs=2)
-    x, _ = signal_demo.signal_inputs(graph)
-    x = np.concatenate([x, cnn_demo.random_images(graph, 20, seed=2)])
+    graph = examples.train("cnn1d", epochs=2).graph
+    x, _ = examples.test_inputs("cnn1d", graph)
+    x = np.concatenate([x, flow.random_images(graph, 20, seed=2)])
     manifest = lower.generate(graph, cache_dir / "signal_cnn1d")
     assert manifest_beats(manifest) == (32, 1)
-    r = cnn_demo.cosim_check(graph, x, cache_dir / "signal_cnn1d", seed=2,
+    r = flow.cosim_check(graph, x, cache_dir / "signal_cnn1d", seed=2,
                              build_dir=cache_dir / "builds")
     assert r["mismatches"] == 0, r["message"]
     assert_array_equal(r["outputs"], golden.run(graph, x))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from ddnhw import cnn_demo, golden
+from ddnhw import flow, golden
 from ddnhw.ir import IntType, chain_graph
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
@@ -39,13 +39,13 @@ def signal_graph(seed=0, length=24, channels=2, out=4):
                          ids=["unrolled", "folded"])
 def test_pool1d_cnn_verilator(folding, cache_dir):  # noqa: F811
     g = signal_graph()
-    x = cnn_demo.random_images(g, 60, seed=3)
+    x = flow.random_images(g, 60, seed=3)
     out = cache_dir / f"pool1d_{'folded' if folding else 'unrolled'}"
     man = lower.generate(g, out, **({"folding": folding} if folding else {}))
     if folding:
         assert [layer.get("fused_into") for layer in man["layers"]
                 if layer["name"] == "conv0_rq"] == ["conv0"]
-    r = cnn_demo.cosim_check(g, x, out, seed=5, idle=0.3, stall=0.3,
+    r = flow.cosim_check(g, x, out, seed=5, idle=0.3, stall=0.3,
                              build_dir=cache_dir / "builds")
     assert r["mismatches"] == 0, r["message"]
     assert_array_equal(r["outputs"], golden.run(g, x))
@@ -53,7 +53,7 @@ def test_pool1d_cnn_verilator(folding, cache_dir):  # noqa: F811
     # last output beat; the harness counts 2 more (its first beat is valid one cycle after
     # reset, and it counts the output's handshake cycle)
     for n in (1, 4):
-        full = cnn_demo.cosim_check(g, x[:n], out, idle=0.0, stall=0.0,
+        full = flow.cosim_check(g, x[:n], out, idle=0.0, stall=0.0,
                                     build_dir=cache_dir / "builds")
         assert full["mismatches"] == 0
         assert full["cycles"] == man["latency_cycles"] + (n - 1) * man["ii_cycles"] + 2, n

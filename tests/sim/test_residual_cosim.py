@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from ddnhw import cnn_demo, golden
+from ddnhw import flow, golden
 from ddnhw.ir.testing import random_residual_cnn
 from sim.runner import manifest_beats
 
@@ -22,7 +22,7 @@ def check_residual_cosim(graph, x, outdir, build_dir, seed=0, idle=0.3, stall=0.
     manifest = lower.generate(graph, outdir, **options)
     assert manifest_beats(manifest) == (int(np.prod(graph.input.shape[:-1])), 1)
     assert [la["op"] for la in manifest["layers"]].count("fork") == 1
-    r = cnn_demo.cosim_check(graph, x, outdir, seed=seed, idle=idle, stall=stall,
+    r = flow.cosim_check(graph, x, outdir, seed=seed, idle=idle, stall=stall,
                              build_dir=build_dir)
     assert r["mismatches"] == 0, r["message"]
     assert_array_equal(r["outputs"], golden.run(graph, x))
@@ -32,7 +32,7 @@ def check_residual_cosim(graph, x, outdir, build_dir, seed=0, idle=0.3, stall=0.
 @pytest.fixture(scope="module")
 def residual_graph():
     g = random_residual_cnn(11, in_shape=(6, 6, 2), stem=3)
-    return g, cnn_demo.random_images(g, 150, seed=3)
+    return g, flow.random_images(g, 150, seed=3)
 
 
 @pytest.mark.slow   # ~40-60 s on 2 shared CPUs (mostly the Verilator build)
@@ -64,7 +64,7 @@ def test_quant_residual_cnn(cache_dir):  # noqa: F811
     model.fold_batchnorm()
     model.calibrate(torch.rand(64, 1, 6, 6))
     g = export_cnn(model)
-    x = cnn_demo.random_images(g, 100, seed=4)
+    x = flow.random_images(g, 100, seed=4)
     xt = torch.as_tensor(x).permute(0, 3, 1, 2)
     assert_array_equal(model.int_forward(xt).numpy(), golden.run(g, x))
     check_residual_cosim(g, x, cache_dir / "quant_residual_cnn", cache_dir / "builds", seed=7)

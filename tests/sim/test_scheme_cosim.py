@@ -90,12 +90,12 @@ CNN_SCHEMES = {   # conv, dense: mixed per layer (pow2 conv, ternary dense with 
 
 @pytest.fixture(scope="module")
 def digits_cnn_float():
-    from ddnhw.cnn_demo import DEMO_CNN_LAYERS
+    from ddnhw.examples.records import DIGITS_CNN_LAYERS
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.cnn import CNNConfig, train_cnn
     data = load_digits_split()
     torch.set_num_threads(1)
-    r = train_cnn(*data, CNNConfig(layers=[dict(s) for s in DEMO_CNN_LAYERS], float_epochs=3,
+    r = train_cnn(*data, CNNConfig(layers=[dict(s) for s in DIGITS_CNN_LAYERS], float_epochs=3,
                                    qat_epochs=0))
     r.model.set_quantize(False)
     return data, r.model
@@ -104,7 +104,7 @@ def digits_cnn_float():
 @pytest.mark.parametrize("name", sorted(CNN_SCHEMES))
 def test_cnn_scheme_bit_exact_torch_golden_verilator(name, digits_cnn_float,  # noqa: F811
                                                      cache_dir):  # noqa: F811
-    from ddnhw.cnn_demo import cosim_check, random_images
+    from ddnhw.flow import cosim_check, random_images
     from ddnhw.quant.qat import SchemeConfig, train_scheme
     from ddnhw.quant.scheme_cnn import SchemeCNN, export_scheme_cnn
     (xtr, ytr, xte, yte), fcnn = digits_cnn_float

@@ -1,12 +1,14 @@
-"""The end-to-end flow as an API: train → export → generate → cosimulate → build.
+"""The generic steps of the flow as an API: generate, simulate, cosimulate, fold, build.
 
-The CLI is a thin layer over these functions.
+They know no data set: the examples (:mod:`ddnhw.examples`) bring the data and the models, and
+:mod:`ddnhw.flow.pipeline` runs them through these steps. The CLI is a thin layer over both.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +16,6 @@ import numpy as np
 from ddnhw import DdnhwError, golden
 from ddnhw.atomic import write_text
 from ddnhw.ir import Graph, load_graph, save_graph
-
-DEMO_BOARDS = ("icebreaker", "ulx3s-85f")
-# The demo model is sized to fit the iCE40UP5K fully unrolled (see README).
-DEMO_HIDDEN = 16
-DEMO_PRUNE = 0.5
-
 
 def ensure_writable_dir(path) -> Path:
     """Create ``path`` if needed and check that files can be written into it."""
@@ -38,40 +34,6 @@ def write_json_atomic(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def train_digits(hidden=DEMO_HIDDEN, bits=4, prune=DEMO_PRUNE, float_epochs=120, qat_epochs=120,
-                 seed=0, log=None):
-    """Train the digits MLP; returns ``(graph, metrics)``. Accuracies are on the held-out split."""
-    try:
-        import torch
-    except ImportError:
-        raise DdnhwError("PyTorch is needed for training: pip install 'ddnhw[train]' "
-                         "(torch==2.13.0)") from None
-    from ddnhw.datasets import load_digits_split
-    from ddnhw.quant import export_mlp
-    from ddnhw.quant.train import TrainConfig, train_mlp
-
-    torch.set_num_threads(1)  # deterministic, and the same result on every machine
-    xtr, ytr, xte, yte = load_digits_split()
-    cfg = TrainConfig(sizes=(64, hidden, 10), in_bits=bits, w_bits=bits, a_bits=bits,
-                      float_epochs=float_epochs, qat_epochs=qat_epochs, prune=prune, seed=seed)
-    res = train_mlp(xtr, ytr, xte, yte, cfg, log=log)
-    graph = export_mlp(res.model, meta={"dataset": "sklearn-digits", "seed": seed,
-                                        "float_accuracy": res.float_accuracy})
-    xq = golden.quantize_input(graph, xte)
-    quant_acc = float(np.mean(golden.predict(graph, xq) == yte))
-    metrics = {"float_accuracy": res.float_accuracy, "quant_accuracy": quant_acc,
-               "qat_accuracy_torch": res.quant_accuracy, "train_seconds": res.seconds,
-               "sizes": list(cfg.sizes), "bits": bits, "prune": prune}
-    return graph, metrics
-
-
-def digits_test_vectors(graph: Graph):
-    """The held-out digits split as the graph's integer input codes, and its labels."""
-    from ddnhw.datasets import load_digits_split
-    _, _, xte, yte = load_digits_split()
-    return golden.quantize_input(graph, xte), yte
-
-
 def random_vectors(graph: Graph, n: int, seed=0) -> np.ndarray:
     """``n`` random input vectors over the full input range, led by all-min, all-max and
     alternating extremes."""
@@ -86,18 +48,40 @@ def random_vectors(graph: Graph, n: int, seed=0) -> np.ndarray:
     return x
 
 
+def random_images(graph: Graph, n: int, seed=0) -> np.ndarray:
+    """``n`` random integer images (input shape ``(H, W, ...)``) in the input range of
+    ``graph``; the first ones are all-min, all-max, a min/max checkerboard over (H, W) and its
+    inverse."""
+    t = graph.input.dtype
+    shape = tuple(graph.input.shape)
+    x = np.random.default_rng(seed).integers(t.min, t.max + 1, (max(n, 4),) + shape)
+    x[0], x[1] = t.min, t.max
+    checker = (np.add.outer(np.arange(shape[0]), np.arange(shape[1])) % 2).astype(bool)
+    x[2][checker], x[2][~checker] = t.max, t.min
+    x[3][checker], x[3][~checker] = t.min, t.max
+    return x[:n]
+
+
 def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=None,
-             max_luts=None) -> dict:
+             max_luts=None, folding=None, family=None) -> dict:
     """Verilog + manifest. With ``board``, ``target_ii`` or ``max_luts`` the dense layers are
-    folded automatically (:func:`ddnhw.lower.fold.plan_folding`); else fully unrolled."""
+    folded automatically (:func:`ddnhw.lower.fold.plan_folding`); with ``folding`` (``{layer:
+    (pe, simd)}``, e.g. a :func:`choose_folding` plan's) as given; else fully unrolled.
+    ``family``: the FPGA family the blocks are built for (default: the lowering's)."""
     from ddnhw.lower import generate as _generate
     options = {}
     if board is not None or target_ii is not None or max_luts is not None:
+        if folding is not None:
+            raise DdnhwError("generate: give folding or board/target_ii/max_luts, not both")
         from ddnhw.lower.fold import plan_folding
         plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts,
                             fallback_margin=(0.07 if target_ii is None and max_luts is None
                                              else None))
         options = {"folding": plan["folding"], "family": plan["family"]}
+    elif folding:
+        options["folding"] = dict(folding)
+    if family is not None:
+        options["family"] = family
     ensure_writable_dir(outdir)
     return _generate(graph, outdir, name=name, **options)
 
@@ -119,6 +103,44 @@ def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", 
     return res, expected
 
 
+def cosim_check(graph: Graph, x, rtl_dir, *, simulator="verilator", idle=0.3, stall=0.3,
+                seed=0, mode="bulk", build_dir=None) -> dict:
+    """:func:`cosim` of inputs ``x`` (N, *input shape) under random idle/backpressure, as a
+    dict: ``outputs``, ``mismatches`` (inputs whose output differs from golden in any element,
+    or all of them when the RTL gave the wrong number of outputs), ``cycles``,
+    ``seconds_build``, ``seconds_run``, ``simulator``, ``message``."""
+    r, want = cosim(graph, rtl_dir, x, simulator=simulator, mode=mode, seed=seed,
+                    build_dir=build_dir, idle_prob=idle, stall_prob=stall)
+    bad = int(np.sum(np.any(r.outputs != want, axis=1))) if r.outputs.shape == want.shape \
+        else len(want)
+    return {"outputs": r.outputs, "mismatches": max(bad, int(r.mismatches or 0)),
+            "cycles": r.cycles, "seconds_build": r.seconds_build, "seconds_run": r.seconds_run,
+            "simulator": simulator, "message": r.message}
+
+
+def sim_check(graph: Graph, x, *, idle=0.2, stall=0.2, seed=0, **options) -> dict:
+    """Run inputs ``x`` (N, *input shape; one beat per row of the last axis) through the
+    lowered network (``options``: :func:`ddnhw.lower.build_network`'s) in the Amaranth
+    simulator under random idle/stall; returns ``dict(outputs, mismatches, cycles, seconds,
+    ii_cycles)`` (``mismatches``: inputs differing from golden plus protocol errors)."""
+    from ddnhw.hw.sim import run_beats
+    from ddnhw.lower import build_network
+    t = time.perf_counter()
+    net = build_network(graph, **options)
+    out, log = run_beats(net, x.reshape(-1, x.shape[-1]), len(x), idle=idle, stall=stall,
+                         seed=seed)
+    want = golden.run(graph, x)
+    bad = int(np.sum(np.any(out != want, axis=1))) + len(log["protocol"])
+    return {"outputs": out, "mismatches": bad, "cycles": int(log["out"][-1] + 1),
+            "seconds": time.perf_counter() - t, "ii_cycles": int(net.ii)}
+
+
+def lowering_available(graph: Graph) -> bool:
+    """Whether the hardware lowering knows every op of ``graph``."""
+    from ddnhw.lower.registry import LOWERINGS
+    return all(n.op in LOWERINGS for n in graph.nodes)
+
+
 FOLDINGS = ("auto", "none")
 
 
@@ -131,7 +153,8 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
 
     ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the board's budget
     less ``unrolled_margin`` (the unrolled estimate is calibrated within ~6% on whole networks,
-    and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither ``target_ii`` nor ``max_luts`` is given, else
+    and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither
+    ``target_ii`` nor ``max_luts`` is given, else
     :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``; with
     ``fallback_margin`` when nothing fits the board with ``margin`` and neither is given;
     ``margin`` in the result is the one used);
@@ -239,5 +262,6 @@ def load_model(path) -> Graph:
     return load_graph(path)
 
 
-__all__ = ["train_digits", "digits_test_vectors", "random_vectors", "generate", "cosim", "build",
-           "load_model", "save_graph", "ensure_writable_dir", "write_json_atomic"]
+__all__ = ["ensure_writable_dir", "write_json_atomic", "random_vectors", "random_images",
+           "generate", "cosim", "cosim_check", "sim_check", "lowering_available", "FOLDINGS",
+           "choose_folding", "TOPS", "build", "load_model", "save_graph"]
