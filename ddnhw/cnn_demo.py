@@ -88,7 +88,7 @@ def cosim_check(graph, x, rtl_dir, *, simulator="verilator", idle=0.3, stall=0.3
     """Cosimulate images ``x`` (N, H, W, C) through the generated RTL in ``rtl_dir``
     (``ddnhw_top.v`` + ``manifest.json``, one pixel per beat) under random idle/backpressure
     and compare with golden; returns ``dict(outputs, mismatches, cycles, seconds, ...)``."""
-    from sim.runner import cosim
+    from ddnhw.host.cosim import cosim
 
     rtl_dir = Path(rtl_dir)
     want = golden.run(graph, x)

@@ -187,7 +187,7 @@ def _cosim_simulator(choice):
     """``--cosim auto``: Verilator when installed, else none."""
     if choice != "auto":
         return choice
-    from sim.runner import check_simulator
+    from ddnhw.host.cosim import check_simulator
     try:
         check_simulator("verilator")
         return "verilator"

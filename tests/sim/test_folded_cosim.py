@@ -7,8 +7,8 @@ from numpy.testing import assert_array_equal
 
 from ddnhw.golden import run as golden
 from ddnhw.ir import random_mlp
-from sim.payload import StreamLayout
-from sim.runner import cosim
+from ddnhw.host.payload import StreamLayout
+from ddnhw.host.cosim import cosim
 
 from .test_runner import _fast_verilator_builds, cache_dir, extremes  # noqa: F401
 

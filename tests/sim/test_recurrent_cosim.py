@@ -10,7 +10,7 @@ from numpy.testing import assert_array_equal
 
 from ddnhw import golden
 from ddnhw.ir.recurrent import random_recurrent, random_recurrent_classifier
-from sim.runner import cosim, manifest_beats
+from ddnhw.host.cosim import cosim, manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 
