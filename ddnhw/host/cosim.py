@@ -33,7 +33,7 @@ from ddnhw.hw.lanes import as_rows
 from .payload import StreamLayout, read_hex, write_hex
 
 __all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
-           "manifest_beats", "TESTBENCH", "testbench_dir", "run_testbench"]
+           "manifest_beats", "TESTBENCH", "find_testbench", "run_testbench"]
 
 
 class CosimInputError(DdnhwError, ValueError):
@@ -148,7 +148,7 @@ def _tail(path: Path, lines: int = 25) -> str:
         return ""
 
 
-def testbench_dir() -> Path:
+def find_testbench() -> Path:
     """The folder of ``harness.v`` and the cocotb test modules; raises if it is missing."""
     if not (TESTBENCH / "harness.v").is_file() or not (TESTBENCH / f"{TB_MODULE}.py").is_file():
         raise DdnhwError(f"cosim: the testbench sources are missing from {TESTBENCH} (in a "
@@ -167,7 +167,7 @@ def run_testbench(simulator, module, testcase, toplevel, bdir: Path, run_dir: Pa
     puts first on ``sys.path``: they are imported by name from there, never as a package."""
     from cocotb_tools.runner import get_runner
 
-    for src in sorted(testbench_dir().glob("*.py")):
+    for src in sorted(find_testbench().glob("*.py")):
         (run_dir / src.name).write_bytes(src.read_bytes())
     env_pytest = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep the runner from sys.exit()
     try:
@@ -224,7 +224,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     h = hashlib.sha256()
     h.update(verilog.read_bytes())
     if mode == "bulk":
-        h.update((testbench_dir() / "harness.v").read_bytes())
+        h.update((find_testbench() / "harness.v").read_bytes())
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT) if simulator == "verilator" else ""
     h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt]).encode())
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
@@ -236,7 +236,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
-        harness = [testbench_dir() / "harness.v"] if mode == "bulk" else []
+        harness = [find_testbench() / "harness.v"] if mode == "bulk" else []
         sources = [verilog.resolve()] + harness
         runner = get_runner(simulator)
         log = bdir / "build.log"
