@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
-
 from ddnhw.hw.lanes import as_rows
 
 from .payload import StreamLayout, read_hex, write_hex
