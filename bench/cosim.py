@@ -24,9 +24,9 @@ DEFAULT_N = {("verilator", "bulk"): 200_000, ("verilator", "bfm"): 5_000,
 
 def main(argv=None) -> int:
     from ddnhw.golden import run as golden
-    from ddnhw.ir import random_mlp
     from ddnhw.host.cosim import cosim
     from ddnhw.host.payload import StreamLayout
+    from ddnhw.ir.testing import random_mlp
     from ddnhw.lower import generate
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -7,7 +7,7 @@ from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.join import AlignedAdd
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
 from ddnhw.hw.xnor import XnorDense, binary_rows
-from ddnhw.ir.ops import pool_kernel
+from ddnhw.ir.ops import conv_matrix, pool_kernel
 
 from .timing import window_mac_ii
 
@@ -131,19 +131,6 @@ def requant_idle_channels(graph, node, folding=None):
                             for n in readers], axis=0)
         idle = idle | idle_read
     return idle
-
-
-def conv_matrix(weight, channels, groups):
-    """An NHWC conv weight ``(O, KH, KW, C/groups)`` as the dense matrix ``(O, KH*KW*C)`` over
-    a window beat (lanes ``(ky, kx, c)``); channels outside an output's group are zero (no
-    logic in an unrolled :class:`Dense`)."""
-    w = np.asarray(weight, dtype=np.int64)
-    o, kh, kw, cg = w.shape
-    full = np.zeros((o, kh, kw, channels), dtype=np.int64)
-    og = o // groups
-    for g in range(groups):
-        full[g * og:(g + 1) * og, :, :, g * cg:(g + 1) * cg] = w[g * og:(g + 1) * og]
-    return full.reshape(o, -1)
 
 
 def _window(graph, node, kh, kw, stride, padding):

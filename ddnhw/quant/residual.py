@@ -16,6 +16,7 @@ from torch import nn
 
 from ddnhw import DdnhwError
 from ddnhw.ir import IntType
+from .conv import QuantConv2d, conv_requant, fold_batchnorm
 from .modules import QuantReLU
 from .quantizers import int_round_shift
 
@@ -45,8 +46,6 @@ class QuantResidual(nn.Module):
 
     def __init__(self, channels, kernel, mid=None, w_bits=4, a_bits=4, bn=True, name="res"):
         super().__init__()
-        from .cnn import QuantConv2d
-
         self.name = name
         mid = channels if mid is None else mid
         for attr, v in (("kernel", kernel), ("mid", mid), ("channels", channels)):
@@ -72,8 +71,6 @@ class QuantResidual(nn.Module):
         return y, (self.relu.frac if self.relu.quantize else None)
 
     def fold_batchnorm(self):
-        from .cnn import fold_batchnorm
-
         for conv, bn in ((self.conv0, "bn0"), (self.conv1, "bn1")):
             if isinstance(getattr(self, bn), nn.BatchNorm2d):
                 fold_batchnorm(conv, getattr(self, bn))
@@ -95,26 +92,22 @@ class QuantResidual(nn.Module):
     def int_forward(self, h, frac):
         """Integer block on integer codes ``h`` (N, C, H, W) at frac ``frac``; returns
         ``(codes, frac)``, exactly the IR's conv2d, requant, conv2d, add, requant."""
-        from .cnn import _requant
-
         w0, b0, e0, w1, b1, _ = self.int_params(frac)
         acc = self.conv0._conv_forward(h.double(), w0.double(), b0.double())
-        m, s = _requant(e0, frac, self.relu0.frac)
+        m, s = conv_requant(e0, frac, self.relu0.frac)
         a = int_requant(acc, m, s, self.relu0.bits)
         acc1 = self.conv1._conv_forward(a.double(), w1.double(), b1.double()).long()
         _, f_sum, s0, s1 = self._fracs(frac)
         total = (acc1 << s0) + (h.long() << s1)
-        m, s = _requant(torch.zeros(acc1.shape[1], dtype=torch.long), f_sum, self.relu.frac)
+        m, s = conv_requant(torch.zeros(acc1.shape[1], dtype=torch.long), f_sum, self.relu.frac)
         return int_requant(total, m, s, self.relu.bits).double(), self.relu.frac
 
     def export(self, frac):
         """The ``residual`` layer of :func:`ddnhw.ir.chain_graph` for input frac ``frac``."""
-        from .cnn import _requant
-
         w0, b0, e0, w1, b1, e_min = self.int_params(frac)
-        m0, s0 = _requant(e0, frac, self.relu0.frac)
+        m0, s0 = conv_requant(e0, frac, self.relu0.frac)
         _, f_sum, _, _ = self._fracs(frac)
-        m, s = _requant(torch.zeros(w1.shape[0], dtype=torch.long), f_sum, self.relu.frac)
+        m, s = conv_requant(torch.zeros(w1.shape[0], dtype=torch.long), f_sum, self.relu.frac)
 
         def conv(c, w, b, **extra):
             return {"op": "conv2d", "name": c.name, "weight": w.numpy().transpose(0, 2, 3, 1),
