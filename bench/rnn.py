@@ -73,7 +73,7 @@ def measured_timing(graph, options):
 def run_config(name, graph, board, options, work, cosim=True, n_cosim=2000, log=print):
     from ddnhw.board import build as board_build
     from ddnhw.board import get_board
-    from sim.runner import cosim as run_cosim
+    from ddnhw.host.cosim import cosim as run_cosim
 
     profile = get_board(board)
     opts = {"family": profile.family, **options}

@@ -1,11 +1,13 @@
 """cocotb test of the complete board top (UART, framing, core) driven by the host runtime.
 
-Configured by :func:`sim.link.cosim_link` through the JSON file named by ``DDNHW_LINK_CONFIG``.
-The host code (:class:`ddnhw.host.Link`, :func:`ddnhw.host.run_and_check`) runs unchanged in a
-:func:`cocotb.task.bridge` thread over :class:`sim.uart.SimSerial`. The session: identify the design
-(and reject a wrong one), run every input vector (a back-to-back burst of ``window`` frames),
-then, each followed by more vectors that must all come back exact: garbage bytes, a frame with a
-corrupted CRC, a truncated frame, and a burst with a wide window.
+Configured by :func:`ddnhw.host.cosim_link.cosim_link` through the JSON file named by
+``DDNHW_LINK_CONFIG``. The host code (:class:`ddnhw.host.Link`, :func:`ddnhw.host.run_and_check`)
+runs unchanged in a :func:`cocotb.task.bridge` thread over ``uart.SimSerial``. The session:
+identify the design (and reject a wrong one), run every input vector (a back-to-back burst of
+``window`` frames), then, each followed by more vectors that must all come back exact: garbage
+bytes, a frame with a corrupted CRC, a truncated frame, and a burst with a wide window.
+
+Loaded by path, like ``tb_stream.py`` (``bfm.py`` and ``uart.py`` beside it), never as a package.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import cocotb
 from cocotb.task import bridge
 from cocotb.clock import Clock
 
-from sim.bfm import reset
-from sim.uart import SimSerial
+from bfm import reset
+from uart import SimSerial
 
 CLOCK_NS = 10
 

@@ -1,4 +1,4 @@
-"""cocotb tests for one ddnhw stream DUT, configured by :mod:`sim.runner` through a JSON file.
+"""cocotb tests for one ddnhw stream DUT, configured by :mod:`ddnhw.host.cosim` through a JSON file.
 
 The environment variable ``DDNHW_COSIM_CONFIG`` names the JSON file (written by the runner into the
 run directory) with: ``n`` (input beats), ``n_out`` (output beats; default ``n``), ``seed``,
@@ -8,10 +8,13 @@ one payload per line), ``out_hex`` (outputs are written here), ``expected_npy`` 
 
 * ``run_bulk``: toplevel is ``ddnhw_harness`` (``sim/harness.v``); Python only starts the clock,
   resets, and waits for ``done``: no Python in the per-cycle loop.
-* ``run_bfm``: toplevel is the DUT itself, driven by :mod:`sim.bfm` from Python every cycle.
+* ``run_bfm``: toplevel is the DUT itself, driven by ``bfm.py`` from Python every cycle.
 
-Both check every output vector against the expected ones with :class:`sim.scoreboard.Scoreboard`
-and fail on any mismatch.
+Both check every output vector against the expected ones with
+:class:`ddnhw.host.scoreboard.Scoreboard` and fail on any mismatch.
+
+Loaded by path (cocotb imports it by name from the run directory, with ``bfm.py`` beside it),
+never as part of a package.
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
-from sim.bfm import StreamDriver, StreamMonitor, reset
-from sim.payload import Lanes, read_hex, unpack
-from sim.scoreboard import Scoreboard
+from ddnhw.host.payload import Lanes, read_hex, unpack
+from ddnhw.host.scoreboard import Scoreboard
+
+from bfm import StreamDriver, StreamMonitor, reset
 
 CLOCK_NS = 10
 
@@ -37,7 +41,7 @@ CLOCK_NS = 10
 def _config() -> dict:
     path = os.environ.get("DDNHW_COSIM_CONFIG")
     if not path:
-        raise RuntimeError("DDNHW_COSIM_CONFIG is not set; run through sim.runner.cosim()")
+        raise RuntimeError("DDNHW_COSIM_CONFIG is not set; run through ddnhw.host.cosim.cosim()")
     cfg = json.loads(Path(path).read_text())
     cfg["in_lanes"] = Lanes(**cfg["in_lanes"])
     cfg["out_lanes"] = Lanes(**cfg["out_lanes"])

@@ -1,4 +1,4 @@
-"""The host <-> board link protocol: framing, CRC, vector packing (pure Python, no HDL).
+"""The host <-> board link protocol: framing, CRC, vector packing (no HDL).
 
 This module is the one written statement of the protocol; the board top
 (:mod:`ddnhw.board.link`) implements the device side in hardware and the host runtime
@@ -22,7 +22,8 @@ Frame (both directions)::
 
 Vectors: the lanes' two's complement fields are concatenated, lane 0 in the least significant
 bits, and sent as little-endian bytes (the last byte zero-padded): exactly the bits of the
-core's ``ArrayLayout`` payload. 64 lanes of 4 bits are 32 bytes.
+core's ``ArrayLayout`` payload (:mod:`ddnhw.hw.lanes` packs them). 64 lanes of 4 bits are 32
+bytes.
 
 ``IDENT_REPLY`` payload (17 bytes): protocol version (1), the first 8 bytes of the model's
 graph SHA-256, input lanes (2, LE), input bits | signed << 7 (1), output lanes (2, LE),
@@ -39,6 +40,10 @@ for the next SOF. The host retries frames whose reply is missing or an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+from ddnhw.hw.lanes import Lanes, pack_bytes, unpack_bytes
 
 __all__ = ["SOF", "IDENT", "INFER", "IDENT_REPLY", "RESULT", "ERROR", "ERRORS",
            "ERR_CRC", "ERR_TYPE", "ERR_LENGTH", "ERR_TIMEOUT", "ERR_BUSY", "VERSION",
@@ -135,24 +140,13 @@ def vector_bytes(lanes: int, bits: int) -> int:
 
 def pack_vector(values, bits: int) -> bytes:
     """Lanes (ints) as the concatenated ``bits``-wide two's complement fields, LSB first."""
-    word = 0
-    mask = (1 << bits) - 1
-    for k, v in enumerate(values):
-        word |= (int(v) & mask) << (k * bits)
-    return word.to_bytes(vector_bytes(len(values), bits), "little")
+    return pack_bytes([values], Lanes(len(values), bits, False))[0].tobytes()
 
 
 def unpack_vector(data, lanes: int, bits: int, signed: bool) -> list:
     """Inverse of :func:`pack_vector`."""
-    word = int.from_bytes(bytes(data), "little")
-    mask = (1 << bits) - 1
-    out = []
-    for k in range(lanes):
-        v = (word >> (k * bits)) & mask
-        if signed and v >> (bits - 1):
-            v -= 1 << bits
-        out.append(v)
-    return out
+    raw = np.frombuffer(bytes(data), np.uint8)
+    return unpack_bytes(raw[None, :], Lanes(lanes, bits, signed))[0].tolist()
 
 
 def lane_code(bits: int, signed: bool) -> int:

@@ -89,7 +89,7 @@ def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=No
 def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", seed=0,
           build_dir=None, idle_prob=0.3, stall_prob=0.3):
     """Run ``inputs`` through the RTL in ``rtl_dir`` and compare with the golden model exactly."""
-    from sim.runner import cosim as _cosim
+    from ddnhw.host.cosim import cosim as _cosim
     rtl_dir = Path(rtl_dir)
     manifest_path = rtl_dir / "manifest.json"
     if not manifest_path.is_file():

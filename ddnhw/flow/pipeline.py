@@ -159,7 +159,7 @@ def resolve_simulator(choice="auto") -> str:
         raise DdnhwError(f"unknown simulator {choice!r}; choose one of {SIMULATORS}")
     if choice != "auto":
         return choice
-    from sim.runner import check_simulator
+    from ddnhw.host.cosim import check_simulator
     try:
         check_simulator("verilator")
         return "verilator"

@@ -1,6 +1,7 @@
 """Amaranth-simulator stream driver for blocks with one ``i``/``o`` ArrayLayout stream pair.
 
-Lane ``k`` of a payload occupies bits ``[k*w, (k+1)*w)`` (lane 0 at the LSB).
+Lane ``k`` of a payload occupies bits ``[k*w, (k+1)*w)`` (lane 0 at the LSB); the packing is
+:mod:`ddnhw.hw.lanes`.
 """
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 
 import numpy as np
 from amaranth.sim import Simulator
+
+from .lanes import Lanes, pack_words, unpack_words
 
 __all__ = ["pack", "unpack", "run_stream", "run_beats"]
 
@@ -20,22 +23,12 @@ def _elem(port_payload):
 
 def pack(vec, width):
     """Integer vector -> payload integer, lane 0 at the LSB (two's complement lanes)."""
-    mask = (1 << width) - 1
-    v = 0
-    for k, x in enumerate(vec):
-        v |= (int(x) & mask) << (k * width)
-    return v
+    return pack_words([vec], Lanes(len(vec), width, False))[0]
 
 
 def unpack(value, width, signed, lanes):
-    mask = (1 << width) - 1
-    out = []
-    for k in range(lanes):
-        x = (int(value) >> (k * width)) & mask
-        if signed and x >> (width - 1):
-            x -= 1 << width
-        out.append(x)
-    return out
+    """Payload integer -> list of ``lanes`` lane values (inverse of :func:`pack`)."""
+    return unpack_words([value], Lanes(lanes, width, signed))[0].tolist()
 
 
 def _withhold(p, rng, cycle):

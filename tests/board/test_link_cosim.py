@@ -21,7 +21,7 @@ DEMO = ROOT / "examples" / "digits_mlp.npz"
 
 
 def test_link_cosim_digits(tmp_path_factory):
-    from sim.link import cosim_link
+    from ddnhw.host.cosim_link import cosim_link
 
     graph = load_graph(DEMO)
     x, _ = examples.test_inputs("mlp", graph)

@@ -160,7 +160,7 @@ def test_cli_cosim_bad_vectors(model, tmp_path, capsys, x, match):
 
 def test_runner_rejects_bad_inputs(model, tmp_path):
     from ddnhw.lower import generate
-    from sim.runner import cosim
+    from ddnhw.host.cosim import cosim
     man = generate(load_graph(model), tmp_path, "top")
     v = tmp_path / man["verilog"]
     for x, match in [(np.zeros((2, 5), np.int64), "lanes"), (np.full((2, 6), 99), "range")]:

@@ -14,8 +14,8 @@ from ddnhw.hw.folded import decode_luts
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir import IntType, mlp_graph
 from ddnhw.lower import build_network, generate
-from sim.payload import StreamLayout
-from sim.runner import cosim
+from ddnhw.host.payload import StreamLayout
+from ddnhw.host.cosim import cosim
 
 from ..sim.test_runner import _fast_verilator_builds, cache_dir, extremes  # noqa: F401
 

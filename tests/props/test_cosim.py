@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddnhw import golden
-from sim.runner import cosim
+from ddnhw.host.cosim import cosim
 
 from ..sim.test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 from .strategies import budget, count, vectors

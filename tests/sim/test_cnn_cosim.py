@@ -8,8 +8,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import examples, flow, golden
+from ddnhw.host.cosim import cosim, manifest_beats
 from ddnhw.ir.testing import random_cnn
-from sim.runner import cosim, manifest_beats
 
 from .._tools import needs_icarus
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401

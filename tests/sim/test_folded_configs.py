@@ -18,8 +18,8 @@ from ddnhw.golden import run as golden
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network, generate
-from sim.payload import StreamLayout
-from sim.runner import cosim
+from ddnhw.host.payload import StreamLayout
+from ddnhw.host.cosim import cosim
 
 from .test_runner import _fast_verilator_builds, cache_dir, extremes  # noqa: F401
 

@@ -6,9 +6,9 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw.golden import run as golden
+from ddnhw.host.cosim import cosim
+from ddnhw.host.payload import StreamLayout
 from ddnhw.ir.testing import random_mlp
-from sim.payload import StreamLayout
-from sim.runner import cosim
 
 from .test_runner import _fast_verilator_builds, cache_dir, extremes  # noqa: F401
 

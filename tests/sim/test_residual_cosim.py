@@ -9,8 +9,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import flow, golden
+from ddnhw.host.cosim import manifest_beats
 from ddnhw.ir.testing import random_residual_cnn
-from sim.runner import manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 

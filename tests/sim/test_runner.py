@@ -16,9 +16,9 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import DdnhwError
-from sim import runner as sim_runner
-from sim.payload import Lanes, StreamLayout, pack, read_hex, unpack, write_hex
-from sim.runner import cosim
+from ddnhw.host import cosim as sim_runner
+from ddnhw.host.payload import Lanes, StreamLayout, pack, read_hex, unpack, write_hex
+from ddnhw.host.cosim import cosim
 
 from .standin import emit, reference
 from .._tools import needs_icarus

@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 
 from ddnhw.golden import run as golden
 from ddnhw.quant.schemes import ActSpec, SchemeMLP, WeightSpec, export_scheme_mlp
-from sim.runner import cosim
+from ddnhw.host.cosim import cosim
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401
 

@@ -28,7 +28,7 @@ N = int(os.environ.get("DDNHW_STRESS_VECTORS", "100000"))
 @pytest.mark.cocotb
 @pytest.mark.parametrize("idle,stall,seed", [(0.5, 0.7, 1), (0.0, 0.0, 2)])
 def test_demo_rtl_long_run(tmp_path, idle, stall, seed):
-    from sim.runner import cosim
+    from ddnhw.host.cosim import cosim
     graph = load_graph(MODEL)
     manifest = json.loads((RTL / "manifest.json").read_text())
     x = flow.random_vectors(graph, N, seed=seed)

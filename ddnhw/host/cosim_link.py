@@ -1,15 +1,14 @@
 """Cosimulate the board top (``ddnhw.board.link.UARTLink`` + core) with the host runtime.
 
-:func:`cosim_link` writes the board top's Verilog, builds it with the runner's cached build
-(:mod:`sim.runner`) and runs :mod:`sim.tb_link`, where the host code drives the RTL through a
-simulated serial port. It returns the session's result dict (see ``sim/tb_link.py``).
+:func:`cosim_link` writes the board top's Verilog, builds it with the cosimulation runner's
+cached build (:mod:`ddnhw.host.cosim`) and runs the cocotb test ``sim/tb_link.py``, where the host
+code drives the RTL through a simulated serial port. It returns the session's result dict.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ import numpy as np
 
 from ddnhw import DdnhwError
 
-from .runner import _build, _tail, check_simulator
+from .cosim import _build, _tail, check_simulator, run_testbench
 
 __all__ = ["cosim_link", "link_verilog"]
 
@@ -48,7 +47,7 @@ def link_verilog(graph, outdir, *, divisor=4, timeout_bytes=48) -> Path:
 def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", window=4,
                burst_window=16, phase_rows=24, timeout_s=60e-6, retries=6, seed=0,
                wrong_model=None) -> dict:
-    """Run the link session of :mod:`sim.tb_link` on ``inputs`` ``(N, in_lanes)``.
+    """Run the link session of ``sim/tb_link.py`` on ``inputs`` ``(N, in_lanes)``.
 
     The simulated clock is 100 MHz, so the baud rate is ``100e6 / divisor``; ``timeout_s`` is the
     host's reply timeout in simulated seconds. ``wrong_model`` (a model file of another
@@ -56,7 +55,6 @@ def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", wi
     """
     from ddnhw.ir import save_graph
     check_simulator(simulator)
-    from cocotb_tools.runner import get_runner
 
     build_root = Path(build_dir).resolve()
     verilog = link_verilog(graph, build_root / "rtl", divisor=divisor)
@@ -73,20 +71,8 @@ def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", wi
            "result_json": str(run_dir / "result.json")}
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     log = run_dir / "sim.log"
-    env_pytest = os.environ.pop("PYTEST_CURRENT_TEST", None)
-    try:
-        get_runner(simulator).test(
-            test_module="sim.tb_link", hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-            build_dir=bdir, test_dir=run_dir, testcase="link_session", log_file=log,
-            results_xml=str(run_dir / "results.xml"),
-            extra_env={"DDNHW_LINK_CONFIG": str(run_dir / "config.json"),
-                       "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent)]
-                                                     + sys.path)})
-    except (RuntimeError, SystemExit):
-        pass
-    finally:
-        if env_pytest is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = env_pytest
+    run_testbench(simulator, "tb_link", "link_session", toplevel, bdir, run_dir, log,
+                  {"DDNHW_LINK_CONFIG": str(run_dir / "config.json")})
     result_json = run_dir / "result.json"
     if not result_json.exists():
         raise DdnhwError(f"link cosim ended abnormally; log {log}:\n{_tail(log, 40)}")

@@ -1,6 +1,6 @@
 """Cosimulation throughput: vectors/s per simulator and mode on a generated MLP.
 
-    python -m sim.bench [--sizes 64,16,10] [--out bench_sim.json]
+    python bench/cosim.py [--sizes 64,16,10] [--out bench_sim.json]
 
 Reports, per (simulator, mode): build seconds (0 when cached), wall seconds of the run (simulator
 process start to results, what a user waits for), vectors/s over that wall time, and vectors/s of
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_N = {("verilator", "bulk"): 200_000, ("verilator", "bfm"): 5_000,
              ("icarus", "bulk"): 2_000, ("icarus", "bfm"): 1_000}
@@ -21,10 +24,10 @@ DEFAULT_N = {("verilator", "bulk"): 200_000, ("verilator", "bfm"): 5_000,
 
 def main(argv=None) -> int:
     from ddnhw.golden import run as golden
+    from ddnhw.host.cosim import cosim
+    from ddnhw.host.payload import StreamLayout
     from ddnhw.ir.testing import random_mlp
     from ddnhw.lower import generate
-    from sim.payload import StreamLayout
-    from sim.runner import cosim
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="64,16,10")

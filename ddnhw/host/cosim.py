@@ -5,6 +5,11 @@ Builds are cached per (simulator, mode, Verilog, harness, widths): running the s
 vectors, seeds or probabilities does not recompile. Data goes to the cocotb test through files in
 a per-run directory (inputs as hex for ``$readmemh``, expected rows as ``.npy``) and a JSON config
 named by the ``DDNHW_COSIM_CONFIG`` environment variable.
+
+The testbench sources (``harness.v`` and the cocotb test modules) are the repository's ``sim/``
+folder, found here as ``ddnhw/host/testbench`` (a link to ``sim/`` in a checkout or editable
+install, a copy in an installed wheel). cocotb imports the test modules by name from the run
+directory (:func:`run_testbench`): nothing imports them as a package.
 """
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
+from ddnhw.hw.lanes import as_rows
 
 from .payload import StreamLayout, read_hex, write_hex
 
 __all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
-           "manifest_beats"]
+           "manifest_beats", "TESTBENCH", "find_testbench", "run_testbench"]
 
 
 class CosimInputError(DdnhwError, ValueError):
@@ -35,8 +40,8 @@ class CosimInputError(DdnhwError, ValueError):
 
 SIMULATORS = ("verilator", "icarus")
 MODES = ("bulk", "bfm")
-HARNESS = Path(__file__).with_name("harness.v")
-TB_MODULE = "sim.tb_stream"
+TESTBENCH = Path(__file__).with_name("testbench")
+TB_MODULE = "tb_stream"
 _BUILD_ARGS = {"verilator": ["-Wno-fatal", "-Wno-lint"], "icarus": ["-g2005"]}
 _MIN_DEPTH = 1 << 12
 # C++ optimisation of Verilator models: generated networks are wide and flat, -Os takes minutes to
@@ -114,16 +119,6 @@ def check_simulator(simulator: str) -> None:
                          "install `sudo apt-get install build-essential`")
 
 
-def _rows(values, lanes: int) -> np.ndarray:
-    """``(N, lanes)`` int64 from ``(N,)`` (single lane), ``(N, lanes)`` or ``(N, *shape)``."""
-    v = np.asarray(values, dtype=np.int64)
-    if v.ndim == 1 and lanes == 1:
-        return v[:, None]
-    if v.ndim == 0:
-        raise ValueError("expected a batch of vectors, got a scalar")
-    return v.reshape(v.shape[0], -1) if v.size else v.reshape(v.shape[0], lanes)
-
-
 def manifest_beats(manifest) -> tuple[int, int]:
     """``(beats_in, beats_out)``: beats per vector of the manifest's input and output ports
     (their ``beats`` entries; 1 where absent, or for a :class:`StreamLayout`)."""
@@ -150,6 +145,40 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def find_testbench() -> Path:
+    """The folder of ``harness.v`` and the cocotb test modules; raises if it is missing."""
+    if not (TESTBENCH / "harness.v").is_file() or not (TESTBENCH / f"{TB_MODULE}.py").is_file():
+        raise DdnhwError(f"cosim: the testbench sources are missing from {TESTBENCH} (in a "
+                         "checkout, a link to the repository's sim/ folder; in a wheel, a copy "
+                         "of it): reinstall ddnhw")
+    return TESTBENCH
+
+
+def run_testbench(simulator, module, testcase, toplevel, bdir: Path, run_dir: Path, log: Path,
+                  env: dict, plusargs=()) -> None:
+    """Run ``testcase`` of the cocotb test module ``module`` (a file of the testbench folder) on
+    the model built in ``bdir``, in ``run_dir``; the test reports through files it writes there
+    (a failing test does not raise here: the caller judges its result file).
+
+    The test modules are copied into ``run_dir``, the simulator's working directory, which cocotb
+    puts first on ``sys.path``: they are imported by name from there, never as a package."""
+    from cocotb_tools.runner import get_runner
+
+    for src in sorted(find_testbench().glob("*.py")):
+        (run_dir / src.name).write_bytes(src.read_bytes())
+    env_pytest = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep the runner from sys.exit()
+    try:
+        get_runner(simulator).test(
+            test_module=module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+            build_dir=bdir, test_dir=run_dir, testcase=testcase, plusargs=list(plusargs),
+            log_file=log, results_xml=str(run_dir / "results.xml"), extra_env=env)
+    except (RuntimeError, SystemExit):
+        pass
+    finally:
+        if env_pytest is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = env_pytest
 
 
 @contextlib.contextmanager
@@ -194,7 +223,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     h = hashlib.sha256()
     h.update(verilog.read_bytes())
     if mode == "bulk":
-        h.update(HARNESS.read_bytes())
+        h.update((find_testbench() / "harness.v").read_bytes())
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT) if simulator == "verilator" else ""
     h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt]).encode())
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
@@ -206,7 +235,8 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
-        sources = [verilog.resolve()] + ([HARNESS] if mode == "bulk" else [])
+        harness = [find_testbench() / "harness.v"] if mode == "bulk" else []
+        sources = [verilog.resolve()] + harness
         runner = get_runner(simulator)
         log = bdir / "build.log"
         try:
@@ -237,9 +267,9 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     ``expected`` / ``outputs`` are ``(N, beats_out * out_lanes)``.
 
     ``manifest`` is the generator's ``manifest.json`` (path or dict) or a
-    :class:`~sim.payload.StreamLayout`. ``mode="bulk"`` runs the Verilog harness
+    :class:`~ddnhw.host.payload.StreamLayout`. ``mode="bulk"`` runs the Verilog harness
     (``sim/harness.v``, no Python per cycle); ``mode="bfm"`` drives the DUT from Python with
-    :mod:`sim.bfm`. Input idle cycles occur with probability ``idle_prob`` and ``o.ready`` is low
+    the cocotb BFMs of ``sim/bfm.py``. Input idle cycles occur with probability ``idle_prob`` and ``o.ready`` is low
     with probability ``stall_prob``, both from ``seed``. ``build_dir`` (default: ``sim_build`` next
     to the Verilog) holds the cached builds and the run directories (deleted after a successful
     run unless ``keep`` or ``DDNHW_KEEP_SIM=1``). Raises :class:`DdnhwError` when a simulator is
@@ -260,7 +290,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     if beats_in < 1 or beats_out < 1:
         raise ValueError(f"beats_in/beats_out must be >= 1, not {beats_in}/{beats_out}")
     try:
-        x = _rows(inputs, layout.i.lanes * beats_in)
+        x = as_rows(inputs, layout.i.lanes * beats_in)
     except (ValueError, TypeError) as e:
         raise CosimInputError(f"cosim: inputs for {layout.top}: {e}") from None
     n_vec = len(x)
@@ -274,7 +304,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                               f"{layout.i.hi}], the input range of {layout.top}")
     exp = None
     if expected is not None:
-        exp = _rows(expected, layout.o.lanes * beats_out).reshape(-1, layout.o.lanes)
+        exp = as_rows(expected, layout.o.lanes * beats_out).reshape(-1, layout.o.lanes)
     n = len(x)
     n_out = n_vec * beats_out
     if n == 0:
@@ -283,8 +313,6 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
         return CosimResult(empty, 0, 0.0, 0.0, mism, None, "", simulator, mode)
 
     check_simulator(simulator)
-    from cocotb_tools.runner import get_runner
-
     build_root = Path(build_dir) if build_dir is not None else verilog.parent / "sim_build"
     build_root = build_root.resolve()
     depth = max(_MIN_DEPTH, _next_pow2(n))
@@ -315,23 +343,9 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                     f"+ddnhw_stall={min(65535, round(stall_prob * 65536))}",
                     f"+ddnhw_watchdog={int(watchdog)}"]
     log = run_dir / "sim.log"
-    runner = get_runner(simulator)
     t0 = time.perf_counter()
-    env_pytest = os.environ.pop("PYTEST_CURRENT_TEST", None)  # keep the runner from sys.exit()
-    try:
-        runner.test(
-            test_module=TB_MODULE, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-            build_dir=bdir, test_dir=run_dir,
-            testcase=f"run_{mode}", plusargs=plusargs, log_file=log,
-            results_xml=str(run_dir / "results.xml"),
-            extra_env={"DDNHW_COSIM_CONFIG": str(run_dir / "config.json"),
-                       "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent)] + sys.path)},
-        )
-    except (RuntimeError, SystemExit):
-        pass  # judged below from result.json
-    finally:
-        if env_pytest is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = env_pytest
+    run_testbench(simulator, TB_MODULE, f"run_{mode}", toplevel, bdir, run_dir, log,
+                  {"DDNHW_COSIM_CONFIG": str(run_dir / "config.json")}, plusargs)
     t_run = time.perf_counter() - t0
     if not result_json.exists():
         raise DdnhwError(f"cosim: {simulator} simulation of {layout.top} ended abnormally; "
