@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError, golden
-from ddnhw.flow import pipeline
+import ddnhw.flow.pipeline as pipeline
 
 from .records import RECORDS
 

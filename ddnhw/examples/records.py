@@ -3,9 +3,10 @@ one :class:`~ddnhw.flow.Example` to :data:`RECORDS`: a data loader (:mod:`.data`
 (:mod:`.trainers`), its settings, default boards and folding policy."""
 from __future__ import annotations
 
-from ddnhw.flow import Example
+from ddnhw.flow.pipeline import Example
 
-from . import data, trainers
+import ddnhw.examples.data as data
+import ddnhw.examples.trainers as trainers
 
 __all__ = ["RECORDS", "DIGITS_CNN_LAYERS", "SIGNAL_LAYERS", "recurrent_folding"]
 

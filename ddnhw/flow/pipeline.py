@@ -20,7 +20,7 @@ import numpy as np
 from ddnhw import DdnhwError, golden
 from ddnhw.ir import Graph, save_graph
 
-from . import core
+import ddnhw.flow.core as core
 
 __all__ = ["Example", "Trained", "Vectors", "Progress", "SUMMARY_KEYS", "SIMULATORS",
            "resolve_settings", "resolve_simulator", "train", "export", "train_model",
