@@ -161,9 +161,8 @@ class Network(wiring.Component):
         # first input beat to first output beat: stepped through the blocks' handshake
         # control (a flatten waits for a whole feature map, a folded conv stalls its input)
         # and cycles per input in the steady state of back-to-back inputs
-        timing = chain_latency_ii(self.blocks, int(np.prod(graph.input.shape[:-1])))
-        self.latency, self.ii = timing or (sum(b.latency for b in self.blocks),
-                                           max(b.ii for b in self.blocks))
+        self.latency, self.ii = chain_latency_ii(self.blocks,
+                                                 int(np.prod(graph.input.shape[:-1])))
         self.layers = []
         family = options.get("family", "ice40")
         for n in graph.nodes:
