@@ -374,9 +374,6 @@ class ChainSpec(BlockSpec):
         """Nothing of its own: the sum of its blocks' (``parts``)."""
         return cost_features(parts=self.children)
 
-    def build(self):
-        return Chain(*(c.build() for c in self.children), ii=self.ii_given)
-
 
 class Chain(SpecComponent, spec=ChainSpec):
     """Blocks connected in a row behind the first one's ``i`` and the last one's ``o``.
@@ -390,9 +387,10 @@ class Chain(SpecComponent, spec=ChainSpec):
         self.blocks = list(blocks)
         self._setup()
 
-    @classmethod
-    def from_spec(cls, spec):
-        return spec.build()
+    def _setup(self):
+        if "blocks" not in self.__dict__:      # from_spec: the blocks from their specs
+            self.blocks = [c.build() for c in self.spec.children]
+        super()._setup()
 
     def elaborate(self, platform):
         m = Module()

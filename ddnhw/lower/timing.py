@@ -47,24 +47,26 @@ def _models(blocks):
     return [spec_of(b).cycle_model() for b in blocks]
 
 
-def chain_timing(blocks, beats_per_input, inputs=1, max_cycles=MAX_CYCLES):
+def chain_timing(blocks, beats_per_input, inputs=1, max_cycles=MAX_CYCLES, beats_per_output=1):
     """Handshake cycles of ``inputs`` inputs (``beats_per_input`` beats each, always valid)
     through the chain ``blocks`` (specs or components; output always ready): ``{"in": [cycle
     of each input beat], "out": [cycle of each output beat]}`` (cycles from reset, as
-    :func:`ddnhw.hw.sim.run_beats` logs them). Every input yields one output beat. Raises
-    :class:`TimingError` when the outputs take more than ``max_cycles`` (and
-    ``NotImplementedError`` from a spec without a cycle model)."""
-    return _run(_models(blocks), beats_per_input, inputs, inputs, max_cycles)
+    :func:`ddnhw.hw.sim.run_beats` logs them). Every input yields ``beats_per_output`` output
+    beats (a sequence output: one per time step). Raises :class:`TimingError` when the outputs
+    take more than ``max_cycles``, and ``NotImplementedError`` for a spec without a cycle
+    model."""
+    return _run(_models(blocks), beats_per_input, inputs, inputs * beats_per_output,
+                max_cycles)
 
 
-def chain_latency_ii(blocks, beats_per_input, inputs=4):
+def chain_latency_ii(blocks, beats_per_input, inputs=4, beats_per_output=1):
     """``(latency, ii)`` of the chain ``blocks``: cycles from the first input beat to the first
-    output beat, and between the last two of ``inputs`` back-to-back inputs' outputs (the
-    steady state), by :func:`chain_timing`."""
+    output beat, and between the last output beats of the last two of ``inputs`` back-to-back
+    inputs (the steady state), by :func:`chain_timing`."""
     if inputs < 2:
         raise ValueError(f"inputs must be >= 2 (the II is between two outputs), not {inputs!r}")
-    log = chain_timing(blocks, beats_per_input, inputs)
-    return log["out"][0] - log["in"][0], log["out"][-1] - log["out"][-2]
+    log = chain_timing(blocks, beats_per_input, inputs, beats_per_output=beats_per_output)
+    return log["out"][0] - log["in"][0], log["out"][-1] - log["out"][-1 - beats_per_output]
 
 
 def window_refill(window) -> int:
