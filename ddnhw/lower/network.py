@@ -19,8 +19,8 @@ from .registry import fusions, lower_spec
 from .residual import elaborate_residual, has_residuals, setup_residual
 from .timing import chain_latency_ii
 
-__all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate", "graph_sha256", "fifo_depth",
-           "FIFO_MAX_DEPTH"]
+__all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate", "graph_sha256",
+           "fifo_depth", "FIFO_MAX_DEPTH"]
 
 # deepest FIFO the schedule asks for: beyond this a burst is absorbed by the producer's stall
 # (the throughput is the bottleneck II at any depth); each beat costs a whole vector of bits

@@ -10,8 +10,8 @@ from ddnhw.ir.ops import pool_kernel
 
 from .timing import window_mac_ii
 
-__all__ = ["LOWERINGS", "register", "lower_node", "lower_spec", "fusions", "conv_matrix", "bipolar_tensor",
-           "window_for", "requant_idle_channels"]
+__all__ = ["LOWERINGS", "register", "lower_node", "lower_spec", "fusions", "conv_matrix",
+           "bipolar_tensor", "window_for", "requant_idle_channels"]
 
 LOWERINGS = {}
 
