@@ -160,7 +160,7 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     ``margin`` in the result is the one used);
     ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
     from ddnhw.board import get_board
-    from ddnhw.lower import build_network
+    from ddnhw.lower import plan_network
     from ddnhw.lower.estimate import RESOURCES
     profile = get_board(board)
     family = profile.family
@@ -173,9 +173,7 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
                          f"{{layer: (pe, simd)}} dict")
     if folding == "none" and (target_ii is not None or max_luts is not None):
         raise DdnhwError("target_ii/max_luts need folding='auto'")
-    net = build_network(graph, family=family)
-    for block in (net, *net.blocks, *(b for c in net.blocks for b in getattr(c, "blocks", ()))):
-        block._MustUse__silence = True   # built only to be estimated (with a Chain's blocks)
+    net = plan_network(graph, family=family)     # estimated only: no component built
     est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
     budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
     if max_luts is not None:

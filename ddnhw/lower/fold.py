@@ -36,12 +36,6 @@ def _bits(lo, hi):
     return max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0) + 1
 
 
-def _quiet(block):
-    for b in (block, *getattr(block, "blocks", ())):   # a Chain's blocks too
-        b._MustUse__silence = True   # built only to be measured
-    return block
-
-
 def layer_options(graph, node, family, requant=None):
     """Every candidate implementation of dense or conv2d ``node``: list of dicts with ``fold``
     (``(pe, simd)`` or None for unrolled), ``ii`` and ``estimate``. ``requant``: the requant
@@ -82,11 +76,11 @@ def _matrix_options(graph, node, w, b, family, requant):
             opts.append({"fold": (pe, simd), "ii": (n_in // simd) * (n_out // pe),
                          "estimate": est})
     if w.size <= UNROLLED_MAX_WEIGHTS:
-        from ddnhw.hw import Dense
-        est = estimate_block(_quiet(Dense(w, b, xt, yt)), family)
+        from ddnhw.hw import DenseSpec
+        est = estimate_block(DenseSpec(w, b, xt, yt), family)
         if requant is not None:
-            from .registry import lower_node
-            est = _add(est, estimate_block(_quiet(lower_node(graph, requant)), family))
+            from .registry import lower_spec
+            est = _add(est, estimate_block(lower_spec(graph, requant), family))
         opts.append({"fold": None, "ii": 1, "estimate": est})
     return opts
 
@@ -97,7 +91,7 @@ def _conv_options(graph, node, family, requant):
     a = node.attrs
     x = graph.tensors[node.inputs[0]]
     w = conv_matrix(a["weight"], x.shape[-1], int(a.get("groups", 1)))
-    win = _quiet(window_for(graph, node))
+    win = window_for(graph, node)
     win_est = estimate_block(win, family)
     per_image = {}
     opts = _matrix_options(graph, node, w, a["bias"], family, requant)
@@ -116,11 +110,10 @@ def _recurrent_options(graph, node, family):
     unit then handles one hidden unit per cycle), or unrolled (all gate lanes) when its matrix
     has at most :data:`UNROLLED_MAX_WEIGHTS` weights. ``ii`` is per sequence; the estimates
     are the blocks' own (engine plus gate unit)."""
-    from .registry import lower_node
+    from .registry import lower_spec
 
     def option(fold):
-        b = _quiet(lower_node(graph, node, folding={node.name: fold}))
-        _quiet(b.engine)
+        b = lower_spec(graph, node, folding={node.name: fold})
         return {"fold": fold, "ii": int(b.ii), "estimate": estimate_block(b, family)}
     rows, cols = node.attrs["weight"].shape
     opts = [option((pe, simd)) for pe in divisors(rows) for simd in divisors(cols)
@@ -132,12 +125,12 @@ def _recurrent_options(graph, node, family):
 
 def _fixed_cost(graph, family, fusable):
     """Estimate of the nodes that no dense or conv2d layer's options include."""
-    from .registry import lower_node
+    from .registry import lower_spec
     skip = {r.name for r in fusable.values()}
     total = dict.fromkeys(RESOURCES, 0)
     for n in graph.nodes:
         if n.op not in FOLDABLE and n.name not in skip:
-            est = estimate_block(_quiet(lower_node(graph, n)), family)
+            est = estimate_block(lower_spec(graph, n), family)
             for k in RESOURCES:
                 total[k] += est.get(k, 0)
     return total

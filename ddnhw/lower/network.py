@@ -9,18 +9,18 @@ from ddnhw.atomic import write_text
 import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Module
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
-from ddnhw.hw import StreamFIFO
+from ddnhw.hw import StreamFIFOSpec
 from ddnhw.hw._types import int_shape
+from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from .estimate import RESOURCES, estimate_block
-from .registry import fusions, lower_node
+from .registry import fusions, lower_spec
 from .residual import elaborate_residual, has_residuals, setup_residual
 from .timing import chain_latency_ii
 
-__all__ = ["Network", "build_network", "generate", "graph_sha256", "fifo_depth",
-           "FIFO_MAX_DEPTH"]
+__all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate", "graph_sha256",
+           "fifo_depth", "FIFO_MAX_DEPTH"]
 
 # deepest FIFO the schedule asks for: beyond this a burst is absorbed by the producer's stall
 # (the throughput is the bottleneck II at any depth); each beat costs a whole vector of bits
@@ -58,44 +58,13 @@ def graph_sha256(graph) -> str:
     return h.hexdigest()
 
 
-class Network(wiring.Component):
-    """A linear chain of blocks lowered from the graph's nodes, in graph order.
-
-    Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
-    shape and elem the tensor's :class:`IntType` shape. ``latency``: cycles from an input's first
-    beat to its output's first beat with the input always valid and the output always ready
-    (:func:`~ddnhw.lower.timing.chain_timing`; the sum of the layers' latencies for blocks it
-    has no model of), ``ii`` the cycles per input in the steady state (the same way; else the
-    largest layer II). ``layers`` lists per-layer dicts
-    (name, op, block, latency, ii, in_lanes, out_lanes, estimate; dense layers also folded,
-    pe, simd).
-
-    ``options``: ``regs_every``, ``dense_style`` (unrolled layers), ``folding`` (``{layer
-    name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`),
-    ``fuse_requant`` (default True: a folded layer computes the requant node that follows it
-    with its PE lanes; that node's layer entry then has ``fused_into``), ``family``
-    (``"ice40"``/``"ecp5"``: which calibration the resource estimates use), ``fifos``
-    (``"auto"``, the default: a :class:`~ddnhw.hw.StreamFIFO` after every block whose consumer
-    is slower, of depth :func:`fifo_depth`, except after a flatten; ``"none"``; or
-    ``{producer layer name: depth}``).
-    A FIFO's layer entry has ``op`` ``"fifo"``, ``depth``, ``after`` (the producer layer).
-
-    A graph with ``add`` nodes (residual connections) becomes a DAG of blocks instead: a
-    :class:`~ddnhw.hw.join.Fork` where a tensor feeds a branch and an add, a skip
-    :class:`~ddnhw.hw.StreamFIFO` sized from the branch (``skip_fifos`` option, see
-    :mod:`ddnhw.lower.residual`) and an :class:`~ddnhw.hw.join.AlignedAdd`; ``latency`` is
-    then the longest path's, and ``layers`` has ``fork`` and skip ``fifo`` entries too.
-    """
+class NetworkSpec(BlockSpec):
+    """The plan of a :class:`Network` (the block protocol, :mod:`ddnhw.hw.protocol`): every
+    attribute :class:`Network` documents, with the blocks as specs (``blocks``, ``fifos``;
+    residual graphs: also ``forks``, ``skips``, ``blocks_by_node``, ``edges``), known without
+    creating any component; :meth:`build` is the :class:`Network`."""
 
     def __init__(self, graph, **options):
-        try:
-            self._setup(graph, **options)
-        except Exception:
-            for b in (self, *getattr(self, "blocks", ())):
-                b._MustUse__silence = True  # a rejected network is not an unused one
-            raise
-
-    def _setup(self, graph, **options):
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise ValueError(f"graph must have one input and one output, has inputs "
                              f"{graph.inputs} and outputs {graph.outputs}")
@@ -139,19 +108,23 @@ class Network(wiring.Component):
                     raise ValueError(f"gate_lanes names {k!r}, which is not an rnn/gru layer "
                                      f"(have: {', '.join(sorted(recurrent)) or 'none'})")
         self.graph = graph
+        ti, to = graph.input, graph.output
+        self.in_shape = data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1])
+        self.out_shape = data.ArrayLayout(int_shape(to.dtype), to.shape[-1])
+        self.edges = None
         if residual:
-            super().__init__(setup_residual(self, graph, **options))
+            setup_residual(self, graph, **options)
             return
         fused = fusions(graph, **options)
         fused_into = {r.name: d for d, r in fused.items()}
         self.names = [n.name for n in graph.nodes if n.name not in fused_into]
-        self.blocks = [lower_node(graph, n, fused=fused.get(n.name), **options)
+        self.blocks = [lower_spec(graph, n, fused=fused.get(n.name), **options)
                        for n in graph.nodes if n.name not in fused_into]
         by_name = dict(zip(self.names, self.blocks))
         fifos = self._plan_fifos(options.get("fifos", "auto"))
         self.fifos = {}
         for name, depth in fifos.items():
-            self.fifos[name] = StreamFIFO(by_name[name].o.payload.shape(), depth)
+            self.fifos[name] = StreamFIFOSpec(by_name[name].out_shape, depth)
         order = []
         for name, b in zip(self.names, self.blocks):
             order.append((name, b))
@@ -161,9 +134,9 @@ class Network(wiring.Component):
         # first input beat to first output beat: stepped through the blocks' handshake
         # control (a flatten waits for a whole feature map, a folded conv stalls its input)
         # and cycles per input in the steady state of back-to-back inputs
-        timing = chain_latency_ii(self.blocks, int(np.prod(graph.input.shape[:-1])))
-        self.latency, self.ii = timing or (sum(b.latency for b in self.blocks),
-                                           max(b.ii for b in self.blocks))
+        self.latency, self.ii = chain_latency_ii(
+            self.blocks, int(np.prod(graph.input.shape[:-1])),
+            beats_per_output=int(np.prod(graph.output.shape[:-1])))
         self.layers = []
         family = options.get("family", "ice40")
         for n in graph.nodes:
@@ -171,21 +144,21 @@ class Network(wiring.Component):
             if b is None:     # computed inside the folded layer before it
                 host = by_name[fused_into[n.name]]
                 self.layers.append({
-                    "name": n.name, "op": n.op, "block": type(host).__name__,
+                    "name": n.name, "op": n.op, "block": host.component.__name__,
                     "fused_into": fused_into[n.name], "latency": 0, "ii": int(host.ii),
                     "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
                     "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
                     "estimate": dict.fromkeys(RESOURCES, 0)})
                 continue
             self.layers.append({
-                "name": n.name, "op": n.op, "block": type(b).__name__,
+                "name": n.name, "op": n.op, "block": b.component.__name__,
                 "latency": int(b.latency), "ii": int(b.ii),
                 "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
                 "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
                 "estimate": estimate_block(b, family),
             })
             if n.op in ("dense", "conv2d"):
-                mac = b.blocks[-1] if n.op == "conv2d" else b   # a conv: window, then MAC
+                mac = b.children[-1] if n.op == "conv2d" else b   # a conv: window, then MAC
                 self.layers[-1].update({"folded": hasattr(mac, "pe"),
                                         "pe": int(getattr(mac, "pe", mac.n_out)),
                                         "simd": int(getattr(mac, "simd", mac.n_in))})
@@ -206,15 +179,10 @@ class Network(wiring.Component):
             if host in self.fifos and nxt.get("fused_into") != host:
                 f = self.fifos[host]
                 self.layers.append({
-                    "name": f"{host}_fifo", "op": "fifo", "block": type(f).__name__,
+                    "name": f"{host}_fifo", "op": "fifo", "block": f.component.__name__,
                     "after": host, "depth": f.depth, "latency": f.latency, "ii": f.ii,
                     "in_lanes": layer["out_lanes"], "out_lanes": layer["out_lanes"],
                     "estimate": estimate_block(f, family)})
-        ti, to = graph.input, graph.output
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1]))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[-1]))),
-        })
 
     def _plan_fifos(self, fifos):
         """``{producer block name: depth}`` for the ``fifos`` option."""
@@ -222,11 +190,12 @@ class Network(wiring.Component):
             return {}
         if fifos == "auto":
             out = {}
+            ops = {n.name: n.op for n in self.graph.nodes}
             for (name, a), b in zip(zip(self.names, self.blocks), self.blocks[1:]):
                 d = fifo_depth(a.ii, b.ii)
                 # none after a flatten: its beat is a whole feature map (a wide register
                 # per FIFO word), and it already holds one map while the consumer is busy
-                if d and type(a).__name__ != "Collector":
+                if d and ops.get(name) != "flatten":
                     out[name] = d
             return out
         if not isinstance(fifos, dict):
@@ -239,8 +208,62 @@ class Network(wiring.Component):
                 raise ValueError(f"fifos[{k!r}] must be 0 or a depth >= 2, not {v!r}")
         return {k: v for k, v in fifos.items() if v}
 
+    def cycle_model(self):
+        if self.edges is not None:
+            raise NotImplementedError("a network with residual adds has no cycle model")
+        return ChainModel(b.cycle_model() for b in self.blocks)
+
+    def features(self):
+        """Nothing of its own: the sum of its blocks' (``parts``)."""
+        return cost_features(parts=self.blocks)
+
+
+class Network(SpecComponent, spec=NetworkSpec):
+    """A linear chain of blocks lowered from the graph's nodes, in graph order.
+
+    Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
+    shape and elem the tensor's :class:`IntType` shape. ``latency``: cycles from an input's first
+    beat to its output's first beat with the input always valid and the output always ready
+    (:func:`~ddnhw.lower.timing.chain_timing`; the sum of the layers' latencies for blocks it
+    has no model of), ``ii`` the cycles per input in the steady state (the same way; else the
+    largest layer II). ``layers`` lists per-layer dicts
+    (name, op, block, latency, ii, in_lanes, out_lanes, estimate; dense layers also folded,
+    pe, simd).
+
+    ``options``: ``regs_every``, ``dense_style`` (unrolled layers), ``folding`` (``{layer
+    name: (pe, simd)}``: those dense layers become :class:`~ddnhw.hw.FoldedDense`),
+    ``fuse_requant`` (default True: a folded layer computes the requant node that follows it
+    with its PE lanes; that node's layer entry then has ``fused_into``), ``family``
+    (``"ice40"``/``"ecp5"``: which calibration the resource estimates use), ``fifos``
+    (``"auto"``, the default: a :class:`~ddnhw.hw.StreamFIFO` after every block whose consumer
+    is slower, of depth :func:`fifo_depth`, except after a flatten; ``"none"``; or
+    ``{producer layer name: depth}``).
+    A FIFO's layer entry has ``op`` ``"fifo"``, ``depth``, ``after`` (the producer layer).
+
+    A graph with ``add`` nodes (residual connections) becomes a DAG of blocks instead: a
+    :class:`~ddnhw.hw.join.Fork` where a tensor feeds a branch and an add, a skip
+    :class:`~ddnhw.hw.StreamFIFO` sized from the branch (``skip_fifos`` option, see
+    :mod:`ddnhw.lower.residual`) and an :class:`~ddnhw.hw.join.AlignedAdd`; ``latency`` is
+    then the longest path's, and ``layers`` has ``fork`` and skip ``fifo`` entries too.
+
+    The plan (every attribute but the components) is ``spec``, a :class:`NetworkSpec`
+    (:func:`plan_network`): ``blocks``, ``fifos``, ``forks``, ``skips``, ``blocks_by_node`` are
+    the components built from it.
+    """
+
+    def _setup(self):
+        spec = self.spec
+        built = {id(b): b.build() for b in spec.blocks}
+        # the components (the spec holds their specs under the same names)
+        object.__setattr__(self, "blocks", [built[id(b)] for b in spec.blocks])
+        for name in ("fifos", "forks", "skips", "blocks_by_node"):
+            if hasattr(spec, name):
+                object.__setattr__(self, name, {k: built[id(v)]
+                                                for k, v in getattr(spec, name).items()})
+        super()._setup()
+
     def elaborate(self, platform):
-        if getattr(self, "edges", None) is not None:
+        if self.edges is not None:
             return elaborate_residual(self)
         m = Module()
         for name, b in zip(self.names, self.blocks):
@@ -256,6 +279,12 @@ def build_network(graph, **options) -> Network:
     """Lower every node of a linear graph and chain the blocks. ``options``: ``regs_every``,
     ``dense_style``, ``folding`` (passed to the factories), ``family`` (see :class:`Network`)."""
     return Network(graph, **options)
+
+
+def plan_network(graph, **options) -> NetworkSpec:
+    """The :class:`NetworkSpec` of :func:`build_network` (layers, latency, II, estimates)
+    without creating any component."""
+    return NetworkSpec(graph, **options)
 
 
 def _write_atomic(path, text):

@@ -3,22 +3,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddnhw.hw import Dense, FoldedDense, Requantizer
-from ddnhw.hw.join import AlignedAdd
-from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
-from ddnhw.hw.xnor import XnorDense, binary_rows
+from ddnhw.hw import (AlignedAddSpec, ChainSpec, CollectorSpec, DenseSpec, FoldedDenseSpec,
+                      RequantizerSpec, SlidingWindowSpec, WindowPoolSpec, XnorDenseSpec)
+from ddnhw.hw.xnor import binary_rows
 from ddnhw.ir.ops import conv_matrix, pool_kernel
 
 from .timing import window_mac_ii
 
-__all__ = ["LOWERINGS", "register", "lower_node", "fusions", "conv_matrix", "bipolar_tensor",
-           "window_for", "requant_idle_channels"]
+__all__ = ["LOWERINGS", "register", "lower_node", "lower_spec", "fusions", "conv_matrix",
+           "bipolar_tensor", "window_for", "requant_idle_channels"]
 
 LOWERINGS = {}
 
 
 def register(op):
-    """Decorator: ``factory(graph, node, **options) -> wiring.Component`` for IR op ``op``."""
+    """Decorator: ``factory(graph, node, **options) -> block spec`` (:mod:`ddnhw.hw.protocol`)
+    for IR op ``op``."""
     def deco(fn):
         if op in LOWERINGS:
             raise ValueError(f"op {op!r} already has a lowering")
@@ -28,6 +28,12 @@ def register(op):
 
 
 def lower_node(graph, node, **options):
+    """The component of ``node``: :func:`lower_spec` built."""
+    return lower_spec(graph, node, **options).build()
+
+
+def lower_spec(graph, node, **options):
+    """The block spec of ``node`` (validated; no component is created)."""
     try:
         factory = LOWERINGS[node.op]
     except KeyError:
@@ -90,26 +96,27 @@ def _dense(graph, node, regs_every=2, dense_style="cse", folding=None, fused=Non
             a = fused.attrs
             requant = (a["multiplier"], a["shift"], a["lo"], a["hi"])
             yt = graph.tensors[fused.outputs[0]].dtype
-        return FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=int(pe),
-                           simd=int(simd), requant=requant, decode=weight_decode)
+        return FoldedDenseSpec(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=int(pe),
+                               simd=int(simd), requant=requant, decode=weight_decode)
     if fused is not None:
         raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
     if binary_style not in ("xnor", "dense"):
         raise ValueError(f"binary_style must be 'xnor' or 'dense', not {binary_style!r}")
     if (binary_style == "xnor" and binary_rows(node.attrs["weight"]) is not None
             and bipolar_tensor(graph, node.inputs[0])):
-        return XnorDense(node.attrs["weight"], node.attrs["bias"], xt, yt, regs_every=regs_every)
-    return Dense(node.attrs["weight"], node.attrs["bias"], xt, yt,
-                 regs_every=regs_every, style=dense_style)
+        return XnorDenseSpec(node.attrs["weight"], node.attrs["bias"], xt, yt,
+                             regs_every=regs_every)
+    return DenseSpec(node.attrs["weight"], node.attrs["bias"], xt, yt,
+                     regs_every=regs_every, style=dense_style)
 
 
 @register("requant")
 def _requant(graph, node, folding=None, **_):
     a = node.attrs
-    rq = Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
-                     graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype)
-    rq.idle_channels = requant_idle_channels(graph, node, folding)
-    return rq
+    return RequantizerSpec(a["multiplier"], a["shift"], a["lo"], a["hi"],
+                           graph.tensors[node.inputs[0]].dtype,
+                           graph.tensors[node.outputs[0]].dtype,
+                           idle_channels=requant_idle_channels(graph, node, folding))
 
 
 def requant_idle_channels(graph, node, folding=None):
@@ -136,11 +143,11 @@ def requant_idle_channels(graph, node, folding=None):
 def _window(graph, node, kh, kw, stride, padding):
     x = graph.tensors[node.inputs[0]]
     h, w, c = x.shape
-    return SlidingWindow(h, w, c, x.dtype, kh, kw, stride, padding)
+    return SlidingWindowSpec(h, w, c, x.dtype, kh, kw, stride, padding)
 
 
 def window_for(graph, node):
-    """The :class:`SlidingWindow` of a conv2d node."""
+    """The :class:`~ddnhw.hw.SlidingWindowSpec` of a conv2d node."""
     a = node.attrs
     return _window(graph, node, a["weight"].shape[1], a["weight"].shape[2], int(a["stride"]),
                    int(a["padding"]))
@@ -166,24 +173,22 @@ def _conv2d(graph, node, regs_every=2, dense_style="cse", folding=None, fused=No
             f = fused.attrs
             requant = (f["multiplier"], f["shift"], f["lo"], f["hi"])
             yt = graph.tensors[fused.outputs[0]].dtype
-        mac = FoldedDense(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]),
-                          requant=requant, decode=weight_decode)
+        mac = FoldedDenseSpec(w, a["bias"], xt, yt, pe=int(fold[0]), simd=int(fold[1]),
+                              requant=requant, decode=weight_decode)
     else:
-        mac = Dense(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
-    chain = Chain(win, mac)
+        mac = DenseSpec(w, a["bias"], xt, yt, regs_every=regs_every, style=dense_style)
     # the MAC's II is per window beat; the chain's is per image (every window of the image,
     # and the line buffer overlaps input and windows only partly)
     ii = window_mac_ii(win, mac.ii, getattr(mac, "requant", None) is not None)
-    chain.ii = ii if ii is not None else max(win.ii, win.beats_out * mac.ii)
-    return chain
+    return ChainSpec(win, mac, ii=ii)
 
 
 def _pool(kind):
     def factory(graph, node, **_):
         kh, kw = pool_kernel(node)    # square, or 1 x k for a 1-D signal
         x = graph.tensors[node.inputs[0]]
-        return Chain(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),
-                     WindowPool(kind, kh * kw, x.shape[-1], x.dtype))
+        return ChainSpec(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),
+                         WindowPoolSpec(kind, kh * kw, x.shape[-1], x.dtype))
     factory.__doc__ = f":class:`SlidingWindow` then a {kind} :class:`WindowPool`."
     return factory
 
@@ -196,15 +201,16 @@ register("avgpool2d")(_pool("avg"))
 def _add(graph, node, **_):
     """An :class:`AlignedAdd` (inputs ``i0``, ``i1`` in the node's input order)."""
     t0, t1 = (graph.tensors[t] for t in node.inputs)
-    return AlignedAdd(int(t0.shape[-1]), t0.dtype, t1.dtype, graph.tensors[node.outputs[0]].dtype,
-                      int(node.attrs["shift0"]), int(node.attrs["shift1"]))
+    return AlignedAddSpec(int(t0.shape[-1]), t0.dtype, t1.dtype,
+                          graph.tensors[node.outputs[0]].dtype, int(node.attrs["shift0"]),
+                          int(node.attrs["shift1"]))
 
 
 @register("flatten")
 def _flatten(graph, node, **_):
     """A :class:`Collector` of the feature map's pixels into one vector beat."""
     x = graph.tensors[node.inputs[0]]
-    return Collector(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
+    return CollectorSpec(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
 
 
 def _recurrent(graph, node, regs_every=2, dense_style="cse", folding=None, gate_lanes=None,
@@ -214,7 +220,7 @@ def _recurrent(graph, node, regs_every=2, dense_style="cse", folding=None, gate_
     ``gate_lanes`` (``{layer name: lanes}``) sets the hidden units its gate unit handles per
     cycle (default: all with an unrolled engine, 1 with a folded one)."""
     from ddnhw import DdnhwError
-    from ddnhw.hw.recurrent import Recurrent
+    from ddnhw.hw.recurrent import RecurrentSpec
     from ddnhw.ir.recurrent import recurrent_geometry
 
     a = node.attrs
@@ -223,7 +229,7 @@ def _recurrent(graph, node, regs_every=2, dense_style="cse", folding=None, gate_
     if gate_lanes is not None and not isinstance(gate_lanes, dict):
         raise DdnhwError(f"gate_lanes must be a dict {{layer: lanes}}, not {gate_lanes!r}")
     try:
-        return Recurrent(node.op, a["weight"], a["bias"], a["multiplier"], a["shift"],
+        return RecurrentSpec(node.op, a["weight"], a["bias"], a["multiplier"], a["shift"],
                          a["lut_lo"], a["lut_hi"], a["tanh_table"],
                          graph.tensors[node.inputs[0]].dtype,
                          graph.tensors[node.outputs[0]].dtype, t, int(a["return_sequences"]),

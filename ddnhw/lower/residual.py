@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
-from ddnhw.hw import StreamFIFO
+from ddnhw.hw import StreamFIFOSpec
 from ddnhw.hw._types import int_shape
-from ddnhw.hw.join import Fork
-from ddnhw.hw.window import Chain, Collector, SlidingWindow
+from ddnhw.hw.join import ForkSpec
+from ddnhw.hw.protocol import spec_of
+from ddnhw.hw.window import ChainSpec, CollectorSpec, SlidingWindowSpec
 from .estimate import RESOURCES, estimate_block
-from .registry import fusions, lower_node
+from .registry import fusions, lower_spec
 
 __all__ = ["has_residuals", "residual_branches", "branch_need", "branch_lead",
            "skip_fifo_depth", "setup_residual", "elaborate_residual"]
@@ -85,14 +85,15 @@ def residual_branches(graph):
 
 def _need(block):
     """Input beats needed per output beat of one image (1-based counts), None: one per one."""
-    if isinstance(block, SlidingWindow):
+    block = spec_of(block)
+    if isinstance(block, SlidingWindowSpec):
         oy = np.repeat(np.arange(block.out_h), block.out_w)
         return np.minimum(oy * block.stride - block.padding + block.kh,
                           block.height) * block.width
-    if isinstance(block, Collector):
+    if isinstance(block, CollectorSpec):
         return np.array([block.beats])
-    if isinstance(block, Chain):
-        return branch_need(block.blocks)
+    if isinstance(block, ChainSpec):
+        return branch_need(block.children)
     return None
 
 
@@ -117,9 +118,10 @@ def branch_lead(blocks) -> int:
 
 
 def _in_flight(block):
-    if isinstance(block, Chain):
-        return sum(_in_flight(b) for b in block.blocks)
-    if isinstance(block, SlidingWindow):
+    block = spec_of(block)
+    if isinstance(block, ChainSpec):
+        return sum(_in_flight(b) for b in block.children)
+    if isinstance(block, SlidingWindowSpec):
         return 1                       # its output register
     return min(int(block.latency), 2) if hasattr(block, "pe") else int(block.latency)
 
@@ -130,7 +132,7 @@ def skip_fifo_depth(blocks) -> int:
 
 
 def _entry(graph, n, block, family, **extra):
-    e = {"name": n.name, "op": n.op, "block": type(block).__name__,
+    e = {"name": n.name, "op": n.op, "block": block.component.__name__,
          "latency": int(block.latency), "ii": int(block.ii),
          "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
          "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
@@ -141,9 +143,9 @@ def _entry(graph, n, block, family, **extra):
 
 def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, family="ice40",
                    **options):
-    """Fill ``net`` (a :class:`~ddnhw.lower.network.Network`) for a graph with residual adds:
-    ``blocks``/``names``, ``edges``, ``latency`` (longest path), ``ii``, ``layers``; returns
-    the port signature. ``fifos``: ``"auto"``/``"none"`` (rate FIFOs between single-consumer
+    """Fill ``net`` (a :class:`~ddnhw.lower.network.NetworkSpec`) for a graph with residual
+    adds: ``blocks``/``names`` (specs), ``edges``, ``latency`` (longest path), ``ii``,
+    ``layers``. ``fifos``: ``"auto"``/``"none"`` (rate FIFOs between single-consumer
     blocks, as for chains); ``skip_fifos``: ``{add node name: depth}`` overrides."""
     branches = residual_branches(graph)
     if fifos not in ("auto", "none"):
@@ -160,7 +162,7 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
     opts = dict(options, folding=folding)
     fused = fusions(graph, **opts)
     fused_into = {r.name: d for d, r in fused.items()}
-    blocks = {n.name: lower_node(graph, n, fused=fused.get(n.name), **opts)
+    blocks = {n.name: lower_spec(graph, n, fused=fused.get(n.name), **opts)
               for n in graph.nodes if n.name not in fused_into}
     net.blocks_by_node = blocks
     src = {graph.inputs[0]: None}           # tensor -> the block that emits it
@@ -179,7 +181,7 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
     for n in graph.nodes:
         if n.name in fused_into:
             host = blocks[fused_into[n.name]]
-            layers.append({"name": n.name, "op": n.op, "block": type(host).__name__,
+            layers.append({"name": n.name, "op": n.op, "block": host.component.__name__,
                            "fused_into": fused_into[n.name], "latency": 0, "ii": int(host.ii),
                            "in_lanes": int(graph.tensors[n.inputs[0]].shape[-1]),
                            "out_lanes": int(graph.tensors[n.outputs[0]].shape[-1]),
@@ -207,9 +209,9 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
                 br = by_fork[t]
                 fname = f"{src[t] or 'input'}_fork"
                 if fname not in net.forks:
-                    fk = Fork(blocks[src[t]].o.payload.shape() if src[t] else
-                              data.ArrayLayout(int_shape(graph.tensors[t].dtype),
-                                               graph.tensors[t].shape[-1]), 2)
+                    fk = ForkSpec(blocks[src[t]].out_shape if src[t] else
+                                  data.ArrayLayout(int_shape(graph.tensors[t].dtype),
+                                                   graph.tensors[t].shape[-1]), 2)
                     net.forks[fname] = fk
                     order.append((fname, fk))
                     edges.append((port(t), (fname, "i")))
@@ -226,7 +228,7 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
                     if depth == 0:
                         edges.append(((fname, "o1"), dst))
                         continue
-                    f = StreamFIFO(net.forks[fname].o1.payload.shape(), depth)
+                    f = StreamFIFOSpec(net.forks[fname].out_shape[1], depth)
                     sname = f"{n.name}_skip"
                     net.skips[sname] = f
                     order.append((sname, f))
@@ -234,7 +236,7 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
                     lat[n.outputs[0]] = max(lat[n.outputs[0]],
                                             lat[t] + f.latency + int(b.latency))
                     layers.insert(len(layers) - 1, {
-                        "name": sname, "op": "fifo", "block": type(f).__name__,
+                        "name": sname, "op": "fifo", "block": f.component.__name__,
                         "after": fname, "depth": depth, "lead": lead, "latency": f.latency,
                         "ii": f.ii, "in_lanes": int(graph.tensors[t].shape[-1]),
                         "out_lanes": int(graph.tensors[t].shape[-1]),
@@ -251,7 +253,7 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
             if a in blocks and c in blocks and pa == "o":
                 d = fifo_depth(by_name[a].ii, by_name[c].ii)
                 if d:
-                    f = StreamFIFO(by_name[a].o.payload.shape(), d)
+                    f = StreamFIFOSpec(by_name[a].out_shape, d)
                     order.append((f"{a}_fifo", f))
                     edges[k] = ((a, "o"), (f"{a}_fifo", "i"))
                     edges.append(((f"{a}_fifo", "o"), (c, pc)))
@@ -267,11 +269,6 @@ def setup_residual(net, graph, folding=None, fifos="auto", skip_fifos=None, fami
     net.layers = layers
     net.latency = int(lat[graph.outputs[0]])
     net.ii = max(int(b.ii) for b in net.blocks)
-    ti, to = graph.input, graph.output
-    return {
-        "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1]))),
-        "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[-1]))),
-    }
 
 
 def elaborate_residual(net):
