@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from ddnhw.ir.ops import dense_range
@@ -14,7 +14,8 @@ from .protocol import BlockSpec, SpecComponent, cost_features
 from .requant import requant_channel, requant_luts
 
 __all__ = ["FoldedDense", "FoldedDenseSpec", "FoldedDenseModel", "fold_ii", "MUL_STYLES",
-           "DECODES", "decode_luts", "folded_features", "lane_requant_luts"]
+           "DECODES", "decode_luts", "folded_features", "lane_requant_luts", "group_fold_ok",
+           "group_geometry"]
 
 MUL_STYLES = ("auto", "lut", "dsp")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
@@ -25,9 +26,33 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
-def fold_ii(n_out, n_in, pe, simd) -> int:
-    """Initiation interval (cycles per input vector) of a folded dense layer."""
-    return _ceil_div(n_in, simd) * _ceil_div(n_out, pe)
+def fold_ii(n_out, n_in, pe, simd, groups=1) -> int:
+    """Initiation interval (cycles per input vector) of a folded dense layer (``groups``: of
+    a grouped one, whose tiles step over one group's ``n_in / groups`` columns only)."""
+    return _ceil_div(n_in // groups, simd) * _ceil_div(n_out, pe)
+
+
+def group_fold_ok(n_out, groups, pe) -> bool:
+    """Whether ``pe`` output lanes fit a grouped :class:`FoldedDense` of ``n_out`` outputs in
+    ``groups`` groups: ``pe`` divides a group's ``n_out / groups`` outputs (a tile within one
+    group), or is a multiple of them by a divisor of ``groups`` (a tile of whole groups)."""
+    og = n_out // groups
+    return og % pe == 0 or (pe % og == 0 and groups % (pe // og) == 0)
+
+
+def group_geometry(n_out, n_in, groups, pe, simd) -> dict:
+    """The tiling of a (grouped) :class:`FoldedDense`: ``og``/``cg`` (outputs and input columns
+    per group), ``kpt`` (groups per tile: ``pe / og`` when a tile spans whole groups, else 1),
+    ``sf`` (steps per tile, ``ceil(cg / simd)``), ``nf`` (tiles, ``ceil(n_out / pe)``),
+    ``blocks`` (input blocks, ``groups / kpt``: a tile reads one), ``slices`` (``blocks * sf``:
+    the input-slice multiplexer's inputs) and ``slice_lanes`` (``kpt * simd``: its width in
+    lanes). ``groups == 1`` is the dense layer: ``sf = ceil(n_in / simd)``, one block."""
+    og, cg = n_out // groups, n_in // groups
+    kpt = pe // og if groups > 1 and pe >= og else 1
+    sf, nf = _ceil_div(cg, simd), _ceil_div(n_out, pe)
+    blocks = groups // kpt
+    return {"og": og, "cg": cg, "kpt": kpt, "sf": sf, "nf": nf, "blocks": blocks,
+            "slices": blocks * sf, "slice_lanes": kpt * simd}
 
 
 def _check_fold(name, v, limit):
@@ -101,25 +126,28 @@ def lane_requant_luts(multiplier, shift, acc_bits, out_bits, pe) -> int:
 
 
 def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, simd,
-                    mul="lut", requant_luts=0) -> dict:
+                    mul="lut", requant_luts=0, groups=1) -> dict:
     """Structural counts (:func:`~ddnhw.hw.protocol.cost_features`) of a :class:`FoldedDense`
     with direct weights from its parameters alone. LUT terms: ``mul`` (LUT multiplier bit
     products, 0 with ``mul="dsp"``), ``add`` (adder tree bits), ``acc`` (base multiplexer and
     accumulator adder), ``mux`` (input-slice multiplexer inputs), ``ffs`` (the flip-flops),
     ``ctrl`` (1: the control), ``requant`` (the fused lane requantizers' logic,
     :func:`lane_requant_luts`; 0: none, ``out_bits`` is then the accumulator output's width);
-    FFs as the ``ff`` term; the weight memory; one DSP per MAC with ``mul="dsp"``."""
-    sf, nf = _ceil_div(n_in, simd), _ceil_div(n_out, pe)
+    FFs as the ``ff`` term; the weight memory; one DSP per MAC with ``mul="dsp"``. ``groups``
+    (a grouped layer, :func:`group_geometry`): the memory holds ``sf * nf`` words of the real
+    weights only, and the multiplexer selects one of ``slices`` inputs ``slice_lanes`` wide."""
+    geo = group_geometry(n_out, n_in, groups, pe, simd)
+    sf, nf, xl = geo["sf"], geo["nf"], geo["slice_lanes"]
     wb, xb, acc = weight_bits, in_bits, acc_bits
     prod = wb + xb
-    ffs = (n_in * xb + 2 * simd * xb + pe * simd * wb + 2 * pe * acc
+    ffs = (n_in * xb + 2 * xl * xb + pe * simd * wb + 2 * pe * acc
            + (nf - 1) * pe * (out_bits if requant_luts else acc)
            + (pe * acc + 8 if requant_luts else 0) + n_out * out_bits + 3 * 16 + 8)
     return cost_features(
         luts={"mul": pe * simd * wb * xb if mul == "lut" else 0,
               "add": pe * (simd - 1) * (prod + 1),
               "acc": pe * acc * 2,
-              "mux": simd * xb * (sf - 1),
+              "mux": xl * xb * (geo["slices"] - 1),
               "ffs": ffs, "ctrl": 1, "requant": requant_luts},
         ffs={"ff": ffs},
         memories=[(pe * simd * wb, sf * nf)],
@@ -191,8 +219,8 @@ class FoldedDenseSpec(BlockSpec):
     classes; everything :class:`FoldedDense` documents as attributes."""
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
-                 single_buffer=False, decode="direct"):
-        self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
+                 single_buffer=False, decode="direct", groups=1, columns=None):
+        self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant, groups, columns)
         self._setup_decode(decode)
         self.single_buffer = bool(single_buffer)
         if self.single_buffer:
@@ -200,13 +228,19 @@ class FoldedDenseSpec(BlockSpec):
         self.in_shape = data.ArrayLayout(int_shape(in_type), self.n_in)
         self.out_shape = data.ArrayLayout(int_shape(out_type), self.n_out)
 
-    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant):
+    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant, groups=1,
+               columns=None):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         self.weight, self.bias = check_weight_bias(weight, bias)
         self.n_out, self.n_in = self.weight.shape
+        self._setup_groups(groups, columns)
         _check_fold("pe", pe, self.n_out)
-        _check_fold("simd", simd, self.n_in)
+        _check_fold("simd", simd, self.n_in // self.groups)
+        if self.groups > 1 and not group_fold_ok(self.n_out, self.groups, pe):
+            og = self.n_out // self.groups
+            raise ValueError(f"pe {pe} must divide the {og} outputs of a group or be a multiple "
+                             f"k * {og} with k dividing groups {self.groups}")
         if mul not in MUL_STYLES:
             raise ValueError(f"mul must be one of {MUL_STYLES}, not {mul!r}")
         self.pe, self.simd = pe, simd
@@ -229,26 +263,17 @@ class FoldedDenseSpec(BlockSpec):
             mul = "lut" if min(self.weight_bits, in_type.bits) <= LUT_MUL_MAX_BITS else "dsp"
         self.mul = mul
 
-        self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
-        self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
+        self.geometry = geo = group_geometry(self.n_out, self.n_in, self.groups, pe, simd)
+        self.sf = geo["sf"]     # synapse fold: tiles per output group (of one group's columns)
+        self.nf = geo["nf"]     # neuron fold: output groups
         self.ii = self.sf * self.nf
         self.latency = self.ii + (4 if self.requant is None else 5)
         self.mem_depth = self.ii
         self.mem_width = pe * simd * self.weight_bits
 
         # zero-padded weight tiles -> packed memory words, address = g * sf + s
-        wp = np.zeros((self.nf * pe, self.sf * simd), dtype=np.int64)
-        wp[:self.n_out, :self.n_in] = self.weight
         bw = self.weight_bits
-        self.w_init = []
-        for g in range(self.nf):
-            for s in range(self.sf):
-                tile = wp[g * pe:(g + 1) * pe, s * simd:(s + 1) * simd]
-                word = 0
-                for p in range(pe):
-                    for j in range(simd):
-                        word |= (int(tile[p, j]) & ((1 << bw) - 1)) << ((p * simd + j) * bw)
-                self.w_init.append(word)
+        self.w_init = self._pack(lambda v: v & ((1 << bw) - 1), bw)
         bp = np.zeros(self.nf * pe, dtype=np.int64)
         bp[:self.n_out] = self.bias
         bb = self.b_shape.width
@@ -316,19 +341,81 @@ class FoldedDenseSpec(BlockSpec):
         if decode == "direct":
             return
         index = {v: k for k, v in enumerate(levels)}
-        wp = np.zeros((self.nf * self.pe, self.sf * self.simd), dtype=np.int64)
-        wp[:self.n_out, :self.n_in] = self.weight
-        cb = code_bits
-        self.w_init = []
+        self.w_init = self._pack(index.__getitem__, code_bits)
+        self.mem_width = self.pe * self.simd * code_bits
+
+    def _setup_groups(self, groups, columns):
+        """``groups``, ``columns`` (``(groups, n_in / groups)``: the input columns of every
+        group, in step order) and ``x_order`` (grouped only: the input lane, or -1 for a zero,
+        of every lane of the grouped input register). Every weight outside an output's group
+        columns must be zero (the grouped block never reads them)."""
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1 \
+                or self.n_out % groups or self.n_in % groups:
+            raise ValueError(f"groups must be an int >= 1 dividing n_out {self.n_out} and n_in "
+                             f"{self.n_in}, not {groups!r}")
+        self.groups = groups
+        cg = self.n_in // groups
+        if columns is None:
+            cols = np.arange(self.n_in, dtype=np.int64).reshape(groups, cg)
+        else:
+            cols = np.asarray(columns)
+            if (cols.shape != (groups, cg) or cols.dtype.kind not in "iu"
+                    or sorted(cols.ravel().tolist()) != list(range(self.n_in))):
+                raise ValueError(f"columns must be an integer array ({groups}, {cg}) holding "
+                                 f"every input column 0..{self.n_in - 1} once, not "
+                                 f"{np.asarray(columns).tolist()!r}")
+            cols = cols.astype(np.int64)
+        self.columns = cols
+        og = self.n_out // groups
+        outside = self.weight.copy()
+        for g in range(groups):
+            outside[g * og:(g + 1) * og, cols[g]] = 0
+        if np.any(outside):
+            k, j = (int(v[0]) for v in np.nonzero(outside))
+            raise ValueError(f"weight[{k}, {j}] = {int(self.weight[k, j])} is outside output "
+                             f"{k}'s group {k // og} columns: a grouped FoldedDense needs zeros "
+                             f"there")
+
+    def _compact(self):
+        """The weights the memory holds, ``(nf * pe, sf * simd)`` zero-padded: the matrix
+        itself, or (grouped) every output's own group columns in ``columns`` order."""
+        geo, pe, simd = self.geometry, self.pe, self.simd
+        wp = np.zeros((self.nf * pe, self.sf * simd), dtype=np.int64)
+        if self.groups == 1:
+            wp[:self.n_out, :self.n_in] = self.weight
+            return wp
+        for k in range(self.n_out):
+            wp[k, :geo["cg"]] = self.weight[k, self.columns[k // geo["og"]]]
+        return wp
+
+    def _pack(self, code, bits):
+        """Memory words (address ``g * sf + s``) of the tiles of :meth:`_compact`: lane
+        ``(p, j)`` holds ``code(weight)`` in bits ``(p * simd + j) * bits``."""
+        wp, pe, simd = self._compact(), self.pe, self.simd
+        words = []
         for g in range(self.nf):
-            for s_ in range(self.sf):
-                tile = wp[g * self.pe:(g + 1) * self.pe, s_ * self.simd:(s_ + 1) * self.simd]
+            for s in range(self.sf):
+                tile = wp[g * pe:(g + 1) * pe, s * simd:(s + 1) * simd]
                 word = 0
-                for p in range(self.pe):
-                    for j in range(self.simd):
-                        word |= index[int(tile[p, j])] << ((p * self.simd + j) * cb)
-                self.w_init.append(word)
-        self.mem_width = self.pe * self.simd * cb
+                for p in range(pe):
+                    for j in range(simd):
+                        word |= code(int(tile[p, j])) << ((p * simd + j) * bits)
+                words.append(word)
+        return words
+
+    def x_order(self):
+        """Grouped: the input lane (or -1: a zero) of every lane of the input register, block
+        by block, step by step, then the ``kpt`` groups of a block (so slice ``b * sf + s``,
+        ``kpt * simd`` lanes, is what a tile of block ``b`` reads at step ``s``)."""
+        geo, simd = self.geometry, self.simd
+        order = []
+        for b in range(geo["blocks"]):
+            for s in range(self.sf):
+                for j in range(geo["kpt"]):
+                    cols = self.columns[b * geo["kpt"] + j]
+                    order += [int(cols[s * simd + l]) if s * simd + l < geo["cg"] else -1
+                              for l in range(simd)]
+        return order
 
     def _estimate(self):
         """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
@@ -356,7 +443,7 @@ class FoldedDenseSpec(BlockSpec):
                       for p in range(self.pe)]
         f = folded_features(self.n_out, self.n_in, self.weight_bits, self.in_type.bits,
                             acc_bits, self.out_type.bits, self.pe, self.simd, self.mul,
-                            requant_luts=rq)
+                            requant_luts=rq, groups=self.groups)
         f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
         if self.decode != "direct":   # codes in memory, decoded per MAC
             macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
@@ -402,11 +489,12 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     n_in)))``, the whole input vector in one beat; ``o`` is ``Out(stream.Signature(
     ArrayLayout(out shape, n_out)))``, the whole output vector in one beat.
 
-    Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
-    rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles from an input handshake to
-    its output's first valid cycle. ``o.valid`` comes from a register and never depends on
-    ``o.ready``; all stages stall together only while a finished vector waits for a full
-    output register. Arbitrary idle cycles and backpressure are tolerated.
+    Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles (grouped: see below) between
+    accepted inputs at full rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles
+    from an input handshake to its output's first valid cycle. ``o.valid`` comes from a
+    register and never depends on ``o.ready``; all stages stall together only while a
+    finished vector waits for a full output register. Arbitrary idle cycles and
+    backpressure are tolerated.
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
     output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight
@@ -423,13 +511,29 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     the smaller of the two by :func:`decode_luts` (and ``"direct"`` when the levels do not
     fit fewer bits). Every mode computes the same integers.
 
+    ``groups`` (default 1), ``columns`` (a grouped convolution; depthwise: ``groups == n_out``):
+    output ``k`` belongs to group ``k // (n_out/groups)`` and reads only that group's
+    ``n_in/groups`` input columns ``columns[g]`` (an integer array ``(groups, n_in/groups)``
+    holding every column once; default: contiguous blocks). ``weight`` is still the whole
+    ``(n_out, n_in)`` matrix and must be zero outside each output's group columns. The memory
+    holds only the group columns (``ceil(n_out/pe) * ceil(cols/simd)`` words, ``cols =
+    n_in/groups``), the input register holds the lanes reordered group by group (wiring), and
+    a tile's steps read its group's slices only, so ``ii == ceil(n_out/pe) *
+    ceil(cols/simd)`` (``simd`` in 1..cols). ``pe`` must divide a group's outputs (its tiles
+    then stay in one group) or be ``k * n_out/groups`` with ``k`` dividing ``groups`` (a tile
+    of ``k`` whole groups reads ``k * simd`` lanes per step: a wider input multiplexer with
+    fewer inputs). The same integers as the ungrouped block of the same matrix; ``groups=1``
+    is exactly the dense block (the same circuit).
+
     Attributes (from ``spec``, a :class:`FoldedDenseSpec`): ``latency``, ``ii``, ``pe``,
     ``simd``, ``mul`` (resolved), ``decode`` (resolved), ``levels`` (the distinct weight
     values, for a code decode), ``code_bits``, ``requant`` (None or
     ``(multiplier, shift, lo, hi)``), ``single_buffer``, ``requant_classes`` (per lane, the
     distinct ``(multiplier, shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
-    ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
+    ``groups``, ``columns`` (always an array; contiguous blocks when not given), ``geometry``
+    (:func:`group_geometry`), ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see
+    ``ddnhw.lower.estimate``).
     """
 
     def _lane_requant(self, m, vals, g):
@@ -456,6 +560,38 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
             out.append(q)
         return out
 
+    def _input_slice(self, m, x_cur, s_cnt, addr, busy, ce, a_last_s, a_last):
+        """``(x_slice, x_in)``: the lanes step ``s_cnt`` of the current tile reads, and what
+        an accepted input loads into ``x_cur``. Dense: the payload, slice ``s_cnt``. Grouped:
+        the payload lanes in :meth:`FoldedDenseSpec.x_order` (wiring), slice ``b * sf + s``
+        of the tile's block ``b``: the memory address when a tile spans whole groups (one
+        tile per block), else a block base counter plus ``s_cnt``."""
+        geo, sf, xb = self.geometry, self.sf, self.in_type.bits
+        width = geo["slice_lanes"] * xb
+        if self.groups == 1:
+            return (x_cur.word_select(s_cnt, width) if sf > 1 else x_cur,
+                    self.i.payload.as_value())
+        lanes = self.i.payload.as_value()
+        x_in = Cat(*(lanes[k * xb:(k + 1) * xb] if k >= 0 else Const(0, xb)
+                     for k in self.x_order()))
+        tpb = geo["nf"] // geo["blocks"]      # tiles per block
+        if geo["slices"] == 1:
+            return x_cur, x_in
+        if tpb == 1:
+            return x_cur.word_select(addr, width), x_in
+        base = Signal(range(geo["slices"]), name="x_base")   # the block's first slice
+        t_cnt = Signal(range(tpb), name="t_cnt")             # tile within the block
+        with m.If(ce & busy & a_last_s):
+            with m.If(t_cnt == tpb - 1):
+                m.d.sync += [t_cnt.eq(0), base.eq(base + sf)]
+            with m.Else():
+                m.d.sync += t_cnt.eq(t_cnt + 1)
+        with m.If((ce & busy & a_last) | (self.i.valid & self.i.ready)):
+            m.d.sync += [t_cnt.eq(0), base.eq(0)]
+        x_idx = Signal(range(geo["slices"]), name="x_idx")
+        m.d.comb += x_idx.eq(base + s_cnt)
+        return x_cur.word_select(x_idx, width), x_in
+
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
@@ -479,7 +615,9 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         s_cnt = Signal(range(max(sf, 2)))
         g_cnt = Signal(range(max(nf, 2)))
         addr = Signal(range(max(self.mem_depth, 2)))
-        x_cur = Signal(sf * simd * xb)       # zero-padded to whole SIMD words
+        geo = self.geometry
+        xl = geo["slice_lanes"]             # input lanes a step reads
+        x_cur = Signal(geo["slices"] * xl * xb)   # zero-padded to whole SIMD words
         a_last_s = Signal()
         a_last = Signal()
         pending = Signal()   # single_buffer: an accepted input whose output was not taken yet
@@ -497,15 +635,14 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
             m.d.sync += addr.eq(addr + 1)
             with m.If(a_last):
                 m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0)]
+        x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, ce, a_last_s, a_last)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0),
-                         x_cur.eq(self.i.payload.as_value())]
+            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in)]
 
         # -- stage R: weight tile read; x slice registered alongside -------------------------
         r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
         r_g = Signal.like(g_cnt)
-        r_x = Signal(simd * xb)
-        x_slice = x_cur.word_select(s_cnt, simd * xb) if sf > 1 else x_cur
+        r_x = Signal(xl * xb)
         with m.If(ce):
             m.d.sync += [r_valid.eq(busy), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
                          r_end.eq(a_last), r_g.eq(g_cnt), r_x.eq(x_slice)]
@@ -513,7 +650,7 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         # -- stage B: registered weight tile (a BRAM output register); dot products ----------
         b_valid, b_first, b_last, b_end = Signal(), Signal(), Signal(), Signal()
         b_g = Signal.like(g_cnt)
-        b_x = Signal(simd * xb)
+        b_x = Signal(xl * xb)
         b_w = Signal(self.mem_width)
         with m.If(ce):
             m.d.sync += [b_valid.eq(r_valid), b_first.eq(r_first), b_last.eq(r_last),
@@ -523,8 +660,9 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         cb = self.code_bits
         for p in range(pe):
             terms = []
+            sub = (p // geo["og"]) * simd if geo["kpt"] > 1 else 0   # lane p's group's lanes
             for j in range(simd):
-                x = b_x[j * xb:(j + 1) * xb]
+                x = b_x[(sub + j) * xb:(sub + j + 1) * xb]
                 x = x.as_signed() if x_shape.signed else x
                 if self.decode == "constmul":   # the code selects a constant product
                     code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
