@@ -14,6 +14,8 @@ from ddnhw.ir.recurrent import sigmoid_table, tanh_table
 from ddnhw.quant.rnn import (QuantLSTM, QuantSeqClassifier, SeqConfig, export_seq, from_torch,
                              seq_graph, train_seq)
 
+from .test_rnn import random_inputs
+
 CASES = [  # steps, inputs, hidden, classes, settings, every step
     (6, 3, 5, 4, dict(in_bits=4, w_bits=4, state_bits=8, lut_bits=6, gate_frac=6), 0),
     (4, 2, 3, 3, dict(in_bits=2, w_bits=3, state_bits=6, lut_bits=4, gate_frac=3,
@@ -96,12 +98,6 @@ def random_model(case, seed=0, gain=3.0):
         m.rec.bias_ih[[0, hs, 2 * hs]] += 4.0            # unit 0: c grows by ~1 per step
         m.rec.bias_ih[3 * hs - 1] -= 4.0                 # unit H-1: g towards -1
     return m
-
-
-def random_inputs(m, n, seed):
-    x = torch.rand(n, m.steps, m.rec.input_size, generator=torch.Generator().manual_seed(seed))
-    x[0], x[1] = 0.0, 1.0
-    return x
 
 
 def check_int_equals_reference(m, x):
