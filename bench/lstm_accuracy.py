@@ -7,7 +7,10 @@ fake-quantized and integer-mode (``QuantSeqClassifier.int_forward``, what the ha
 computes) test accuracy, mean and standard deviation over the seeds.
 
     .venv/bin/python bench/lstm_accuracy.py [--seeds 5] [--epochs 20]
-        [--configs lstm,gru,lstm:cell_bits=8] [--out bench/results]
+        [--configs "lstm,gru,lstm:cell_bits=8,lstm:lut_bits=8;epochs=40"] [--out bench/results]
+
+A config is a cell and optional ``SeqConfig`` settings (``;`` separated); ``epochs`` there
+overrides ``--epochs`` for that row.
 
 Writes ``<out>/lstm_accuracy.json`` and ``<out>/lstm_accuracy.md``.
 """
@@ -39,6 +42,8 @@ def parse_config(text):
 
 
 def run_one(cell, kw, seed, epochs, log):
+    kw = dict(kw)
+    epochs = kw.pop("epochs", epochs)
     import torch
     from ddnhw.quant.rnn import SeqConfig, train_seq
     from ddnhw.seq_demo import seq_data
@@ -51,8 +56,9 @@ def run_one(cell, kw, seed, epochs, log):
     m = r.model
     xi = m.inp.int_forward(torch.as_tensor(xte, dtype=torch.float32))
     int_acc = float(np.mean(m.int_forward(xi).argmax(1).numpy() == yte))
-    row = {"seed": seed, "float_accuracy": r.float_accuracy, "quant_accuracy": r.quant_accuracy,
-           "int_accuracy": int_acc, "seconds": round(r.seconds, 1)}
+    row = {"seed": seed, "epochs": epochs, "float_accuracy": r.float_accuracy,
+           "quant_accuracy": r.quant_accuracy, "int_accuracy": int_acc,
+           "seconds": round(r.seconds, 1)}
     if cell == "lstm":
         row["cell_bits"] = m.rec.cell_bits
     log(f"{cell} {kw} seed {seed}: float {r.float_accuracy:.4f} quant {r.quant_accuracy:.4f} "
@@ -81,19 +87,17 @@ def markdown(res):
              f"({res['machine']['machine']}, {res['machine']['cpus']} CPUs shared with other "
              f"jobs), torch {res['machine']['torch']}",
              f"- model: {res['model']}",
-             f"- {res['epochs']} float epochs then {res['epochs']} QAT epochs per seed; seeds "
-             f"{res['seeds']}; mean ± standard deviation (n - 1) over the seeds; int = "
-             f"integer-mode PyTorch (the exported integer model) on the 360 test digits",
+             f"- E float epochs then E QAT epochs per seed (E = {res['epochs']} unless the "
+             f"config says otherwise); seeds {res['seeds']}; mean ± standard deviation "
+             f"(n - 1) over the seeds; int = integer-mode PyTorch (the exported integer model) "
+             f"on the 360 test digits",
              "", "| config | float | quantized (QAT forward) | int mode | per seed (int) |",
              "|---|---|---|---|---|"]
     for row in res["rows"]:
-        s = row["summary"]
-
-        def ms(k):
-            return f"{100 * s[k]['mean']:.2f} ± {100 * s[k]['std']:.2f} %"
+        ms = [f"{100 * row['summary'][k]['mean']:.2f} ± {100 * row['summary'][k]['std']:.2f} %"
+              for k in ("float_accuracy", "quant_accuracy", "int_accuracy")]
         per = ", ".join(f"{100 * r['int_accuracy']:.1f}" for r in row["runs"])
-        lines.append(f"| {row['config']} | {ms('float_accuracy')} | {ms('quant_accuracy')} | "
-                     f"{ms('int_accuracy')} | {per} |")
+        lines.append(f"| {row['config']} | {' | '.join(ms)} | {per} |")
     lines += ["", f"Reproduce: `{res['command']}`", ""]
     return "\n".join(lines)
 

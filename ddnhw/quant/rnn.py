@@ -1,10 +1,9 @@
 """QAT recurrent networks: a quantized Elman RNN (tanh), GRU and LSTM with lookup-table
 activations.
 
-The integer semantics are those of the IR ops ``rnn``/``gru``/``lstm`` (:mod:`ddnhw.ir.recurrent`,
-``ddnhw/ir/ops/lstm.py``); the
-fake-quantized float forward follows them step by step, so the trained model *is* the integer
-model (STE for every rounding):
+The integer semantics are those of the IR ops ``rnn``/``gru``/``lstm`` (``ddnhw/ir/ops/``,
+:mod:`ddnhw.ir.recurrent`); the fake-quantized float forward follows them step by step, so the
+trained model *is* the integer model (STE for every rounding):
 
 - input ``x``: unsigned ``in_bits`` on the grid ``2**-in_frac`` (:class:`QuantInput`);
 - state ``h``: signed ``state_bits`` with ``state_frac`` fraction bits (default

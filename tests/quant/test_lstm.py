@@ -148,7 +148,7 @@ def test_trained_digits_model_int_equals_reference():
     m = r.model
     x = torch.cat([torch.as_tensor(xte, dtype=torch.float32),
                    random_inputs(m, 200, 3)])
-    g, xi, _, _ = check_int_equals_reference(m, x)
+    _, xi, _, _ = check_int_equals_reference(m, x)
     pred = m.int_forward(xi[:len(xte)]).argmax(1).numpy()
     acc = float(np.mean(pred == yte))
     assert abs(acc - r.quant_accuracy) <= 2 / len(yte)    # float32 ties at most
@@ -161,7 +161,7 @@ def test_exported_attributes(case):
     m = random_model(case, gain=20.0)
     rec = m.rec
     a = seq_graph(m).nodes[0].attrs
-    t, i, h = CASES[case][:3]
+    _, i, h = CASES[case][:3]
     assert set(a) == {"weight", "bias", "multiplier", "shift", "lut_lo", "lut_hi", "tanh_table",
                       "sigmoid_table", "gate_frac", "cell_bits", "return_sequences"}
     assert a["weight"].shape == (4 * h, i + h) and a["bias"].shape == (4 * h,)
@@ -228,7 +228,7 @@ def test_from_torch_float_equals_pytorch(mod):
     q.quantize = False
     x = 2 * torch.rand(7, 6, 3) - 1
     with torch.no_grad():
-        out, (h, c) = mod(x)
+        out, (h, _) = mod(x)
         assert torch.allclose(q(x), h[0], atol=1e-6)
         q.return_sequences = True
         assert torch.allclose(q(x), out, atol=1e-6)
