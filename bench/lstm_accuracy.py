@@ -1,6 +1,6 @@
 """Accuracy of the quantized LSTM (QAT) on the digits rows, over several seeds (not in CI).
 
-The ``gru`` example's setting (ddnhw/seq_demo.py SEQ_EXAMPLES): the 8x8 digits read row by row
+The ``gru`` example's setting (ddnhw/examples/records.py): the 8x8 digits read row by row
 (8 steps of 8 pixels), recurrent layer with hidden 16 -> dense 10, 4-bit inputs and weights,
 s8.6 state, 64-entry tables; ``--epochs`` float epochs then as many QAT epochs. Per row: float,
 fake-quantized and integer-mode (``QuantSeqClassifier.int_forward``, what the hardware
@@ -46,10 +46,11 @@ def run_one(cell, kw, seed, epochs, log):
     epochs = kw.pop("epochs", epochs)
     import torch
     from ddnhw.quant.rnn import SeqConfig, train_seq
-    from ddnhw.seq_demo import seq_data
+    from ddnhw.examples.data import digits
 
     torch.set_num_threads(1)
-    xtr, ytr, xte, yte = seq_data("gru", seed)
+    xtr, ytr, xte, yte = digits(seed)      # the digits split; 8 rows of 8 pixels per image
+    xtr, xte = xtr.reshape(-1, 8, 8), xte.reshape(-1, 8, 8)
     cfg = SeqConfig(cell=cell, input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
                     w_bits=4, float_epochs=epochs, qat_epochs=epochs, seed=seed, **kw)
     r = train_seq(xtr, ytr, xte, yte, cfg)
