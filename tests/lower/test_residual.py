@@ -148,5 +148,6 @@ def test_unsupported_topologies():
         build_network(g, skip_fifos={"nope": 4})
     with pytest.raises(ValueError, match=r"skip_fifos\['res_add'\] must be 0 or a depth >= 2"):
         build_network(g, skip_fifos={"res_add": 1})
-    with pytest.raises(ValueError, match="fifos must be 'auto' or 'none'"):
-        build_network(g, fifos={"res_conv0": 2})
+    g1 = random_residual_cnn(1, stem=2)
+    with pytest.raises(ValueError, match="fifos names 'stem_rq', which is not a block followed"):
+        build_network(g1, fifos={"stem_rq": 2})      # it feeds a fork
