@@ -28,6 +28,7 @@ from ddnhw.hw.sim import run_stream  # noqa: E402
 from ddnhw.ir import load_graph, save_graph  # noqa: E402
 from ddnhw.lower import build_network  # noqa: E402
 from ddnhw.lower.fold import plan_folding  # noqa: E402
+from ddnhw.passes.fold import Budget  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = ROOT / "build" / "bench_folding" / "digits_64_64_10.npz"
@@ -63,7 +64,7 @@ def dsp_cells(report):
 def run_board(graph, board, x, max_luts=None):
     profile = get_board(board)
     t0 = time.monotonic()
-    plan = plan_folding(graph, board=board, max_luts=max_luts)
+    plan = plan_folding(graph, Budget.of(profile), max_luts=max_luts)
     fold_s = time.monotonic() - t0
     net = build_network(graph, folding=plan["folding"], family=profile.family)
     assert net.ii == plan["ii"], (net.ii, plan["ii"])
