@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from ddnhw.board import build  # noqa: E402
 from ddnhw.hw import Dense, FoldedDense, Requantizer  # noqa: E402
-from ddnhw.ir import random_mlp  # noqa: E402
+from ddnhw.ir.testing import random_mlp  # noqa: E402
 from ddnhw.lower.estimate import block_features  # noqa: E402
 
 BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-85f"}

@@ -1,7 +1,7 @@
 """Benchmark: a GRU sequence classifier (8 steps x 8 inputs, hidden 16, 4-bit weights, 8-bit
 state, dense to 10 logits) on the iCE40UP5K and the ECP5-85F: resources, Fmax, latency, II,
 sequences/s. The graph is a seeded random one (``random_recurrent_classifier`` of
-:mod:`ddnhw.ir.recurrent`: hardware cost does not depend on training); every built
+:mod:`ddnhw.ir.testing`: hardware cost does not depend on training); every built
 configuration is first cosimulated in Verilator bit-exact against the golden model (random
 sequences incl. all-min/all-max, idle 0.3, backpressure 0.3).
 
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ddnhw import flow, golden  # noqa: E402
-from ddnhw.ir.recurrent import random_recurrent_classifier  # noqa: E402
+from ddnhw.ir.testing import random_recurrent_classifier  # noqa: E402
 from ddnhw.lower import build_network, generate  # noqa: E402
 from bench.common import bench_dirs, bench_parser  # noqa: E402
 

@@ -21,7 +21,7 @@ DEFAULT_N = {("verilator", "bulk"): 200_000, ("verilator", "bfm"): 5_000,
 
 def main(argv=None) -> int:
     from ddnhw.golden import run as golden
-    from ddnhw.ir import random_mlp
+    from ddnhw.ir.testing import random_mlp
     from ddnhw.lower import generate
     from sim.payload import StreamLayout
     from sim.runner import cosim

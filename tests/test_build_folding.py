@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ddnhw import DdnhwError, flow
-from ddnhw.ir import load_graph, random_mlp
+from ddnhw.ir import load_graph
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 
 from .test_flow import MODEL

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from ddnhw.cli.main import main
-from ddnhw.ir import random_mlp, save_graph
+from ddnhw.ir import save_graph
+from ddnhw.ir.testing import random_mlp
 
 
 @pytest.mark.parametrize("cmd", ["demo", "train", "generate", "cosim", "build", "flash", "run",

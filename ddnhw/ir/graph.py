@@ -1,38 +1,11 @@
 """The IR graph: tensors with exact integer types, and nodes in topological order.
 
-Ops and their attributes (all integer arrays are ``int64``):
-
-``dense``    y[n, o] = bias[o] + sum_i weight[o, i] * x[n, i]
-             attrs: ``weight`` (out, in), ``bias`` (out,)
-``requant``  y[n, c] = clip(round_shift(x[n, c] * multiplier[c], shift[c]), lo, hi)
-             attrs: ``multiplier`` (C,), ``shift`` (C,) >= 0, ``lo``, ``hi``, ``rounding``
-             (ReLU is ``lo = 0``; rounding is defined once in ``ddnhw.golden.fixedpoint``;
-             on an image tensor the channel is the last axis)
-
-Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is implicit).
-
-``conv2d``   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} weight[o, ky, kx, c]
-                               * xp[n, oy*stride + ky, ox*stride + kx, g(o)*Cg + c]
-             where ``xp`` is ``x`` zero-padded by ``padding`` on each side of H and W (integer
-             zero), ``Cg = C / groups`` and ``g(o) = o // (O / groups)``; dilation is 1.
-             attrs: ``weight`` (O, KH, KW, Cg), ``bias`` (O,), ``stride``, ``padding``,
-             ``groups`` (1: dense; C: depthwise)
-``maxpool2d`` y[n, oy, ox, c] = max over the ``KH`` x ``KW`` window at
-             (oy*stride, ox*stride) (no padding); attrs: ``kernel`` (an int: square, or a
-             pair ``[KH, KW]``; ``[1, k]`` pools a one-row image, a 1-D signal), ``stride``
-``avgpool2d`` y[n, oy, ox, c] = round_shift(sum of the window, log2(KH*KW)): integer
-             mean, rounded half up; ``KH*KW`` must be a power of two; attrs: ``kernel``,
-             ``stride`` (as maxpool2d). Output type = input type.
-``flatten``  y[n, :] = x[n].reshape(-1) (row-major: H, W, C order); no attrs
-``add``      y = (x0 << shift0) + (x1 << shift1): elementwise sum of two tensors of the same
-             shape (a residual connection); attrs ``shift0``, ``shift1`` (ints >= 0) align the
-             binary points: ``frac(y) == frac(x0) + shift0 == frac(x1) + shift1`` and one shift
-             is 0 (``frac(y)`` is the larger input frac). Exact: no rounding, no clipping; the
-             output type must hold the sum's whole range. Inputs ``[x0, x1]`` in that order.
-
-``rnn``, ``gru`` recurrent layers over a sequence tensor ``(T, I)`` (T beats of I lanes); the
-             hidden state lives in the layer; lookup-table sigmoid/tanh. Exact semantics and
-             attributes: :mod:`ddnhw.ir.recurrent`.
+Images are NHWC: an image tensor has shape ``(H, W, C)`` (the batch axis is implicit); a
+sequence tensor ``(T, I)`` (``T`` steps of ``I`` features). Every node has one output tensor.
+The ops, their attributes and exact semantics are defined once each in :mod:`ddnhw.ir.ops`
+(one module per op, registered in ``ddnhw.ir.ops.OPS``); :meth:`Graph.check` asks each node's
+op to check it. Every node may carry ``hw``: a JSON dict of hardware annotations (saved with
+the model; op checks and the golden model ignore it).
 
 A model file is one ``.npz``: the key ``__graph__`` holds the JSON structure, and each array
 attribute is stored under ``<node name>/<attr>``.
@@ -46,20 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .types import IntType
-from ddnhw import DdnhwError
 from ddnhw.atomic import atomic_open
+
+from .errors import IRError
+from .ops import op_def
+from .ops.base import HW_ATTR
+from .types import IntType
 
 FORMAT = "ddnhw-ir"
 VERSION = 1
-OPS = ("dense", "requant", "conv2d", "maxpool2d", "avgpool2d", "flatten", "rnn", "gru", "add")
-# number of input tensors per op (every op has one output)
-ARITY = {"add": 2}
-ROUNDING_MODES = ("half_up",)
-
-
-class IRError(DdnhwError, ValueError):
-    """Malformed graph or model file; the message names the node, tensor or file."""
 
 
 @dataclass
@@ -123,20 +91,21 @@ class Graph:
 
     # -- checking ----------------------------------------------------------------------------
     def check(self):
-        """Check structure and that every node's output type holds its worst-case range."""
-        from .ops import infer_range  # local: ops imports graph for IRError
-
+        """Check structure, every node's attributes (its op's check) and that every node's
+        output type holds its worst-case range; returns the graph."""
         known = set(self.inputs)
         for name in self.inputs + self.outputs:
             if name not in self.tensors:
                 raise IRError(f"graph input/output {name!r} has no tensor")
         for n in self.nodes:
-            if n.op not in OPS:
-                raise IRError(f"node {n.name!r}: unsupported op {n.op!r} (supported: {', '.join(OPS)})")
-            arity = ARITY.get(n.op, 1)
-            if len(n.inputs) != arity or len(n.outputs) != 1:
-                raise IRError(f"node {n.name!r}: {n.op} takes {arity} input(s) and 1 output, has "
-                              f"inputs {n.inputs} and outputs {n.outputs}")
+            op = op_def(n)
+            if len(n.inputs) != op.arity or len(n.outputs) != 1:
+                raise IRError(f"node {n.name!r}: {n.op} takes {op.arity} input(s) and 1 output, "
+                              f"has inputs {n.inputs} and outputs {n.outputs}")
+            hw = n.attrs.get(HW_ATTR)
+            if hw is not None and not isinstance(hw, dict):
+                raise IRError(f"node {n.name!r}: attribute {HW_ATTR!r} (hardware annotations) "
+                              f"must be a dict, not {type(hw).__name__}")
             for t in n.inputs:
                 if t not in known:
                     raise IRError(f"node {n.name!r}: input {t!r} is not produced before it")
@@ -144,7 +113,7 @@ class Graph:
                 if t not in self.tensors:
                     raise IRError(f"node {n.name!r}: output {t!r} has no tensor")
                 known.add(t)
-            lo, hi = infer_range(self, n)
+            lo, hi = op.check(self, n)
             out = self.tensors[n.outputs[0]]
             if not out.dtype.contains(int(np.min(lo)), int(np.max(hi))):
                 raise IRError(f"node {n.name!r}: output type {out.dtype} cannot hold its range "
@@ -158,7 +127,8 @@ class Graph:
     def to_json(self) -> dict:
         nodes = []
         for n in self.nodes:
-            scal = {k: v for k, v in n.attrs.items() if not isinstance(v, np.ndarray)}
+            scal = {k: _json_value(v, n, k) for k, v in n.attrs.items()
+                    if not isinstance(v, np.ndarray)}
             arrs = sorted(k for k, v in n.attrs.items() if isinstance(v, np.ndarray))
             nodes.append({"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs,
                           "attrs": scal, "arrays": arrs})
@@ -167,6 +137,25 @@ class Graph:
                 "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype.to_json()}
                             for t in self.tensors.values()],
                 "nodes": nodes}
+
+
+def _json_value(v, node, key):
+    """A scalar attribute as plain JSON (NumPy scalars to Python, tuples to lists, dicts with
+    string keys, recursively); anything else raises :class:`IRError` naming node and key."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_json_value(e, node, key) for e in v]
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+        return {k: _json_value(e, node, key) for k, e in v.items()}
+    raise IRError(f"node {node.name!r}: attribute {key!r} holds {type(v).__name__}, which a "
+                  f"model file cannot store (JSON scalars, lists, dicts, or integer arrays)")
 
 
 def save_graph(graph: Graph, path) -> None:

@@ -20,8 +20,8 @@ from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.join import AlignedAdd
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
 from ddnhw.hw.xnor import XnorDense, binary_rows
-from ddnhw.ir.ops import dense_range, pool_kernel
-from ddnhw.ir.recurrent import RECURRENT_OPS
+from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
+from ddnhw.ir.ops import OPS, conv_matrix, dense_range, op_def, pool_kernel
 
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
 from .options import LowerOptions
@@ -87,15 +87,16 @@ def hw_of(node) -> dict:
 
 
 def foldable(op) -> bool:
-    """Whether ``op`` has a MAC that folds (the planner's and the ``folding`` option's
-    layers)."""
+    """Whether ``op`` has a MAC that folds (its op definition says so and its lowering has
+    folding candidates): the planner's and the ``folding`` option's layers."""
     entry = LOWERINGS.get(op)
-    return entry is not None and entry.fold_options is not None
+    return (op in OPS and OPS[op].foldable and entry is not None
+            and entry.fold_options is not None)
 
 
 def recurrent(op) -> bool:
     """Whether ``op`` is a recurrent layer (a sequence in, one step per beat)."""
-    return op in RECURRENT_OPS
+    return op in OPS and OPS[op].recurrent
 
 
 def lower_node(graph, node, options=None, hw=None):
@@ -247,12 +248,12 @@ def _dense(graph, node, hw, opts):
         if hw.get("fuse_requant") is not None:
             raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
         return XnorDense(a["weight"], a["bias"], xt, yt, regs_every=opts.regs_every)
-    return _mac(graph, node, hw, opts, a["weight"], a["bias"], xt, yt)
+    return _mac(graph, node, hw, opts, op_def(node).mac_matrix(graph, node), a["bias"], xt, yt)
 
 
 def _dense_options(graph, node, family, requant):
-    return _matrix_options(graph, node, node.attrs["weight"], node.attrs["bias"], family,
-                           requant)
+    return _matrix_options(graph, node, op_def(node).mac_matrix(graph, node),
+                           node.attrs["bias"], family, requant)
 
 
 def _xnor_capable(graph, node) -> bool:
@@ -302,19 +303,6 @@ def requant_idle_channels(graph, node, folding=None):
 
 # -- conv2d ---------------------------------------------------------------------------------
 
-def conv_matrix(weight, channels, groups):
-    """An NHWC conv weight ``(O, KH, KW, C/groups)`` as the dense matrix ``(O, KH*KW*C)`` over
-    a window beat (lanes ``(ky, kx, c)``); channels outside an output's group are zero (no
-    logic in an unrolled :class:`Dense`)."""
-    w = np.asarray(weight, dtype=np.int64)
-    o, kh, kw, cg = w.shape
-    full = np.zeros((o, kh, kw, channels), dtype=np.int64)
-    og = o // groups
-    for g in range(groups):
-        full[g * og:(g + 1) * og, :, :, g * cg:(g + 1) * cg] = w[g * og:(g + 1) * og]
-    return full.reshape(o, -1)
-
-
 def _window(graph, node, kh, kw, stride, padding):
     x = graph.tensors[node.inputs[0]]
     h, w, c = x.shape
@@ -328,19 +316,14 @@ def window_for(graph, node):
                    int(a["padding"]))
 
 
-def _conv_weights(graph, node):
-    a = node.attrs
-    return conv_matrix(a["weight"], graph.tensors[node.inputs[0]].shape[-1],
-                       int(a.get("groups", 1)))
-
-
 def _conv2d(graph, node, hw, opts):
     """:class:`SlidingWindow` then the MAC over each window (as for dense: a
     :class:`FoldedDense` when ``hw["fold"]`` is set, fusing ``hw["fuse_requant"]``, else an
     unrolled :class:`Dense`); the chain's ``ii`` is per image."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     win = window_for(graph, node)
-    mac = _mac(graph, node, hw, opts, _conv_weights(graph, node), node.attrs["bias"], xt, yt)
+    mac = _mac(graph, node, hw, opts, op_def(node).mac_matrix(graph, node), node.attrs["bias"],
+               xt, yt)
     chain = Chain(win, mac)
     # the MAC's II is per window beat; the chain's is per image (every window of the image,
     # and the line buffer overlaps input and windows only partly)
@@ -356,7 +339,7 @@ def _conv_options(graph, node, family, requant):
     win = quiet(window_for(graph, node))
     win_est = estimate_block(win, family)
     per_image = {}
-    opts = _matrix_options(graph, node, _conv_weights(graph, node), node.attrs["bias"], family,
+    opts = _matrix_options(graph, node, op_def(node).mac_matrix(graph, node), node.attrs["bias"], family,
                            requant)
     for o in opts:
         fused = o["fold"] is not None and requant is not None
@@ -454,5 +437,5 @@ def _recurrent_options(graph, node, family, requant):
     return opts
 
 
-for _op in RECURRENT_OPS:
+for _op in RECURRENT_BLOCK_OPS:     # the recurrent ops the Recurrent block implements
     register(_op, describe=_recurrent_entry, fold_options=_recurrent_options)(_recurrent)

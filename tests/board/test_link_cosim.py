@@ -11,7 +11,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import flow, golden
-from ddnhw.ir import load_graph, random_mlp, save_graph
+from ddnhw.ir import load_graph, save_graph
+from ddnhw.ir.testing import random_mlp
 
 pytestmark = pytest.mark.cocotb
 

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from ddnhw.hw import Dense, FoldedDense, Requantizer
-from ddnhw.ir import IntType, random_mlp
+from ddnhw.ir import IntType
 from ddnhw.ir.graph import Node
 from ddnhw.ir.ops import dense_range, infer_range, requant_range
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 
 from .harness import (StreamHarness, chain, dense_reference, requant_reference, run_sby, solver,

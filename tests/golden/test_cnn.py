@@ -6,7 +6,8 @@ import torch
 
 from ddnhw import golden
 from ddnhw.golden.fixedpoint import round_shift
-from ddnhw.ir import IntType, IRError, chain_graph, load_graph, random_cnn, save_graph
+from ddnhw.ir import IntType, IRError, chain_graph, load_graph, save_graph
+from ddnhw.ir.testing import random_cnn
 
 
 def reference(g, x):

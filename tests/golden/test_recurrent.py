@@ -4,7 +4,8 @@ import pytest
 
 from ddnhw.golden import executor
 from ddnhw.ir import IRError
-from ddnhw.ir.recurrent import random_recurrent, sigmoid_table, tanh_table
+from ddnhw.ir.recurrent import sigmoid_table, tanh_table
+from ddnhw.ir.testing import random_recurrent
 from ddnhw.ir.types import IntType
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from ddnhw import DdnhwError, golden
 from ddnhw.cli.main import main
-from ddnhw.ir import IntType, load_graph, random_mlp, save_graph
+from ddnhw.ir import IntType, load_graph, save_graph
+from ddnhw.ir.testing import random_mlp
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import pytest
 from ddnhw.golden import run_all
 from ddnhw.hw import Dense
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import IntType, random_mlp
+from ddnhw.ir import IntType
+from ddnhw.ir.testing import random_mlp
 
 
 def _vectors(t, lanes, n, seed):

@@ -5,7 +5,8 @@ from ddnhw.golden import run_all
 from ddnhw.hw import FoldedDense
 from ddnhw.hw.folded import fold_ii
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import IntType, random_mlp
+from ddnhw.ir import IntType
+from ddnhw.ir.testing import random_mlp
 
 
 def _vectors(t, lanes, n, seed):

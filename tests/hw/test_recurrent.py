@@ -9,7 +9,7 @@ import pytest
 from ddnhw.golden import run
 from ddnhw.hw.recurrent import GATE_DEPTH, Recurrent
 from ddnhw.hw.sim import run_beats
-from ddnhw.ir.recurrent import random_recurrent
+from ddnhw.ir.testing import random_recurrent
 
 
 def random_graph(seed, op, return_sequences):

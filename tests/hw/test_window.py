@@ -53,7 +53,7 @@ def test_pool_chain(kind):
 
 
 def test_conv_chain_then_collector():
-    from ddnhw.ir import random_cnn
+    from ddnhw.ir.testing import random_cnn
     g = random_cnn(5, in_shape=(5, 5, 2), channels=3, pool=None)
     conv = g.node("conv0")
     w = conv.attrs["weight"]

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from ddnhw import DdnhwError, golden
-from ddnhw.ir import IntType, IRError, load_graph, random_mlp, save_graph
+from ddnhw.ir import IntType, IRError, load_graph, save_graph
 from ddnhw.ir.ops import dense_acc_type
+from ddnhw.ir.testing import random_mlp
 
 
 def check_roundtrip(tmp_path, g):

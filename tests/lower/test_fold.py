@@ -4,7 +4,7 @@ import pytest
 from ddnhw import DdnhwError
 from ddnhw.golden import run
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 from ddnhw.board import get_board
 from ddnhw.lower.fold import auto_fold, plan_folding

@@ -7,7 +7,7 @@ import pytest
 
 from ddnhw import DdnhwError, golden
 from ddnhw.hw.sim import run_beats
-from ddnhw.ir import random_cnn
+from ddnhw.ir.testing import random_cnn
 from ddnhw.lower import build_network
 from ddnhw.lower.estimate import estimate_block
 from ddnhw.lower.fold import layer_options, plan_folding

@@ -5,7 +5,7 @@ import pytest
 
 from ddnhw.golden import run
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network, generate
 
 

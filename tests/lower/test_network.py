@@ -7,7 +7,7 @@ import pytest
 
 from ddnhw.golden import run
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network, generate
 
 
@@ -61,7 +61,7 @@ def test_generate_manifest(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-_GEN = ("import sys; from ddnhw.ir import random_mlp; from ddnhw.lower import generate; "
+_GEN = ("import sys; from ddnhw.ir.testing import random_mlp; from ddnhw.lower import generate; "
         "generate(random_mlp(6, sizes=(10, 6, 4)), sys.argv[1])")
 
 

@@ -2,7 +2,7 @@
 ignored), a bad value raises naming the option."""
 import pytest
 
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import LowerOptionError, LowerOptions, build_network, generate
 
 

@@ -11,7 +11,7 @@ import pytest
 from ddnhw import DdnhwError
 from ddnhw.golden import run
 from ddnhw.hw.sim import run_beats
-from ddnhw.ir.recurrent import random_recurrent, random_recurrent_classifier
+from ddnhw.ir.testing import random_recurrent, random_recurrent_classifier
 from ddnhw.lower import build_network, generate
 
 

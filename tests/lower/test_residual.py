@@ -9,7 +9,8 @@ import pytest
 
 from ddnhw import golden
 from ddnhw.hw.sim import run_beats
-from ddnhw.ir import Graph, IntType, chain_graph, random_residual_cnn
+from ddnhw.ir import Graph, IntType, chain_graph
+from ddnhw.ir.testing import random_residual_cnn
 from ddnhw.lower import build_network, generate
 from ddnhw.lower.residual import branch_lead, branch_need
 

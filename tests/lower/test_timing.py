@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ddnhw.hw.sim import run_beats
-from ddnhw.ir import random_cnn, random_mlp
+from ddnhw.ir.testing import random_cnn, random_mlp
 from ddnhw.lower import build_network, generate
 from ddnhw.lower.timing import chain_timing
 

@@ -8,7 +8,8 @@ from amaranth.back import verilog
 
 from ddnhw import DdnhwError
 from ddnhw.board import get_board
-from ddnhw.ir import load_graph, random_mlp, save_graph
+from ddnhw.ir import load_graph, save_graph
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 from ddnhw.passes import Budget, FoldSelection, choose, hw_of, lowering_passes, run_passes
 from ddnhw.passes.fold import select

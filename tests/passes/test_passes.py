@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ddnhw.ir import load_graph, random_mlp, random_residual_cnn, save_graph
+from ddnhw.ir import load_graph, save_graph
+from ddnhw.ir.testing import random_mlp, random_residual_cnn
 from ddnhw.lower import build_network
 from ddnhw.lower.network import graph_sha256
 from ddnhw.passes import (FifoSizing, RequantFusion, SetFolding, SkipFifoSizing, XnorInference,

@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import cnn_demo, golden
-from ddnhw.ir import random_cnn
+from ddnhw.ir.testing import random_cnn
 from sim.runner import cosim, manifest_beats
 
 from .._tools import needs_icarus

@@ -16,7 +16,7 @@ from numpy.testing import assert_array_equal
 from ddnhw.flow import random_vectors
 from ddnhw.golden import run as golden
 from ddnhw.hw.sim import run_stream
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network, generate
 from sim.payload import StreamLayout
 from sim.runner import cosim

@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw.golden import run as golden
-from ddnhw.ir import random_mlp
+from ddnhw.ir.testing import random_mlp
 from sim.payload import StreamLayout
 from sim.runner import cosim
 

@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import golden
-from ddnhw.ir.recurrent import random_recurrent, random_recurrent_classifier
+from ddnhw.ir.testing import random_recurrent, random_recurrent_classifier
 from sim.runner import cosim, manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401

@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import cnn_demo, golden
-from ddnhw.ir import random_residual_cnn
+from ddnhw.ir.testing import random_residual_cnn
 from sim.runner import manifest_beats
 
 from .test_runner import _fast_verilator_builds, cache_dir  # noqa: F401

@@ -14,7 +14,8 @@ from amaranth.sim import Simulator
 
 from ddnhw import flow, golden
 from ddnhw.hw.sim import pack, unpack
-from ddnhw.ir import load_graph, random_mlp
+from ddnhw.ir import load_graph
+from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 
 ROOT = Path(__file__).resolve().parents[2]
