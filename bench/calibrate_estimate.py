@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ddnhw.board import build  # noqa: E402
-from ddnhw.hw import Dense, FoldedDense, Requantizer  # noqa: E402
+from ddnhw.hw import DenseSpec, FoldedDenseSpec, RequantizerSpec  # noqa: E402
 from ddnhw.ir.testing import random_mlp  # noqa: E402
 from ddnhw.lower.estimate import block_features  # noqa: E402
 
@@ -37,19 +37,19 @@ def cores():
                 t[node.outputs[0]].dtype)
 
     for pe, simd in [(1, 1), (2, 4), (4, 8), (16, 16)]:
-        yield f"fold_fc0_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
+        yield f"fold_fc0_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDenseSpec(
             *dense(fc0), pe=pe, simd=simd)
     for pe, simd in [(2, 2), (10, 16)]:
-        yield f"fold_fc1_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDense(
+        yield f"fold_fc1_{pe}x{simd}", lambda pe=pe, simd=simd: FoldedDenseSpec(
             *dense(fc1), pe=pe, simd=simd)
-    yield "dense_fc1", lambda: Dense(*dense(fc1))
-    yield "dense_fc0", lambda: Dense(*dense(fc0))     # fully parallel 64 x 16
+    yield "dense_fc1", lambda: DenseSpec(*dense(fc1))
+    yield "dense_fc0", lambda: DenseSpec(*dense(fc0))     # fully parallel 64 x 16
     a = rq.attrs
     fused = (a["multiplier"], a["shift"], a["lo"], a["hi"])
     for pe, simd in [(1, 16), (4, 8), (16, 4)]:       # requantizer fused into the PE lanes
-        yield f"fold_fc0_{pe}x{simd}_rq", lambda pe=pe, simd=simd: FoldedDense(
+        yield f"fold_fc0_{pe}x{simd}_rq", lambda pe=pe, simd=simd: FoldedDenseSpec(
             *dense(fc0)[:3], t[rq.outputs[0]].dtype, pe=pe, simd=simd, requant=fused)
-    yield "requant_rq", lambda: Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
+    yield "requant_rq", lambda: RequantizerSpec(a["multiplier"], a["shift"], a["lo"], a["hi"],
                                              t[rq.inputs[0]].dtype, t[rq.outputs[0]].dtype)
     # the shipped demo model (64-16-10, pruned, unrolled): its layers one by one
     from ddnhw.ir import load_graph
@@ -57,20 +57,20 @@ def cores():
     dt = d.tensors
     for node in d.nodes:
         if node.op == "dense":
-            yield f"demo_dense_{node.name}", lambda node=node: Dense(
+            yield f"demo_dense_{node.name}", lambda node=node: DenseSpec(
                 node.attrs["weight"], node.attrs["bias"], dt[node.inputs[0]].dtype,
                 dt[node.outputs[0]].dtype)
         else:
-            yield f"demo_requant_{node.name}", lambda a=node.attrs, node=node: Requantizer(
+            yield f"demo_requant_{node.name}", lambda a=node.attrs, node=node: RequantizerSpec(
                 a["multiplier"], a["shift"], a["lo"], a["hi"], dt[node.inputs[0]].dtype,
                 dt[node.outputs[0]].dtype)
 
 
 def top_overhead(core):
-    """The measurement top's shift registers around the core (w_in + 2 + w_out FFs, w_out
-    LUTs), subtracted before fitting."""
-    from ddnhw.board.top import payload_width
-    w_in, w_out = payload_width(core.i), payload_width(core.o)
+    """The measurement top's shift registers around the core (a block spec: w_in + 2 + w_out
+    FFs, w_out LUTs), subtracted before fitting."""
+    from amaranth.hdl import Shape
+    w_in, w_out = Shape.cast(core.in_shape).width, Shape.cast(core.out_shape).width
     return {"luts": w_out, "ffs": w_in + 2 + w_out}
 
 
@@ -84,15 +84,15 @@ def main(families):
         for name, make in cores():
             if only and name not in only:
                 continue
-            core = make()
+            core = make()                  # a block spec
             feats = block_features(core)
             with tempfile.TemporaryDirectory(dir=ROOT / "build") as d:
                 try:
-                    rep = build(core, BOARDS[family], d, name="cal")
+                    rep = build(core.build(), BOARDS[family], d, name="cal")
                 except Exception as e:  # record, keep going
                     print(name, "FAILED", e, flush=True)
                     continue
-            row = {"name": name, "block": type(core).__name__, "features": feats,
+            row = {"name": name, "block": core.component.__name__, "features": feats,
                    "top": top_overhead(core),
                    **{k: rep[k] for k in ("luts", "ffs", "dsps", "brams", "lut4", "carry",
                                           "fmax_mhz", "seconds")}}

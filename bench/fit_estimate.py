@@ -21,8 +21,7 @@ def _add_top(rows):
     makers = dict(cores())
     from ddnhw.lower.estimate import block_features
     for r in rows:
-        core = makers[r["name"]]()
-        core._MustUse__silence = True
+        core = makers[r["name"]]()      # a block spec (calibrate_estimate.cores)
         r["top"] = top_overhead(core)
         r["features"] = block_features(core)   # the current feature definitions
 
@@ -31,9 +30,10 @@ def fit(family):
     rows = json.loads((ROOT / "bench" / "results" / f"calibration_{family}.json").read_text())
     _add_top(rows)
     # constant-weight (depth-1, fully parallel) builds follow another law: not fitted here
-    fold = [r for r in rows if r["block"] == "FoldedDense" and r["features"]["mem_depth"] > 1]
+    fold = [r for r in rows if r["block"] == "FoldedDense"
+            and r["features"]["memories"][0][1] > 1]
     # top overhead: w_in + 2 + w_out FFs, w_out LUTs (the measurement shift registers)
-    f = [r["features"] for r in fold]
+    f = [r["features"]["luts"] for r in fold]
     A = np.array([[x["mul"] + x["add"] + x["acc"], x["mux"], x["ffs"], 1.0] for x in f], float)
     y = np.array([r["luts"] - r["top"]["luts"] for r in fold], float)
     coef, _ = nnls(A, y)
@@ -47,10 +47,10 @@ def fit(family):
     pred = A @ coef
     for r, p, t in zip(fold, pred, y):
         print(f"{family} {r['name']:16s} luts {t:6.0f} fit {p:6.0f} ({100 * (p - t) / t:+.1f}%)"
-              f"  ffs {r['ffs'] - r['top']['ffs']} fit {ff * r['features']['ffs']:.0f}")
+              f"  ffs {r['ffs'] - r['top']['ffs']} fit {ff * r['features']['ffs']['ff']:.0f}")
     for r in rows:
         if r["block"] != "FoldedDense":
-            est = r["features"]
+            est = {k: sum(r["features"][k].values()) for k in ("luts", "ffs")}   # unscaled
             print(f"{family} {r['name']:16s} luts {r['luts'] - r['top']['luts']} "
                   f"block estimate {est['luts']}  ffs {r['ffs'] - r['top']['ffs']} vs {est['ffs']}")
     return out

@@ -23,12 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from ddnhw import flow, golden  # noqa: E402
 from ddnhw.board import build, get_board  # noqa: E402
-from ddnhw.board.top import payload_width  # noqa: E402
+from amaranth.hdl import Shape  # noqa: E402
 from ddnhw.hw.sim import run_stream  # noqa: E402
 from ddnhw.ir import load_graph, save_graph  # noqa: E402
-from ddnhw.lower import build_network  # noqa: E402
+from ddnhw.lower import build_network, plan_network  # noqa: E402
 from ddnhw.lower.fold import plan_folding  # noqa: E402
-from ddnhw.passes.fold import Budget  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = ROOT / "build" / "bench_folding" / "digits_64_64_10.npz"
@@ -45,8 +44,9 @@ def model():
 
 
 def top_overhead(net):
-    """The measurement top's registers around the core (not part of the estimate)."""
-    w_in, w_out = payload_width(net.i), payload_width(net.o)
+    """The measurement top's registers around the core (not part of the estimate); ``net``:
+    a network or its spec."""
+    w_in, w_out = Shape.cast(net.in_shape).width, Shape.cast(net.out_shape).width
     return {"luts": w_out, "ffs": w_in + 2 + w_out, "dsps": 0, "brams": 0}
 
 
@@ -64,7 +64,7 @@ def dsp_cells(report):
 def run_board(graph, board, x, max_luts=None):
     profile = get_board(board)
     t0 = time.monotonic()
-    plan = plan_folding(graph, Budget.of(profile), max_luts=max_luts)
+    plan = plan_folding(graph, profile.budget_for(), max_luts=max_luts)
     fold_s = time.monotonic() - t0
     net = build_network(graph, folding=plan["folding"], family=profile.family)
     assert net.ii == plan["ii"], (net.ii, plan["ii"])
@@ -132,9 +132,7 @@ def unrolled_calibration():
         demo = load_graph(ROOT / "examples" / "digits_mlp.npz")
         for board, rep in json.loads(bench.read_text()).get("boards", {}).items():
             family = get_board(board).family
-            net = build_network(demo, family=family)
-            for b in (net, *net.blocks):
-                b._MustUse__silence = True
+            net = plan_network(demo, family=family)
             top = top_overhead(net)
             for k in ("luts", "ffs"):
                 est = sum(layer["estimate"][k] for layer in net.layers) + top[k]

@@ -94,9 +94,8 @@ def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=No
     options = {}
     if board is not None or target_ii is not None or max_luts is not None:
         from ddnhw.lower.fold import plan_folding
-        from ddnhw.passes.fold import Budget
         from ddnhw.board import get_board
-        plan = plan_folding(graph, None if board is None else Budget.of(get_board(board)),
+        plan = plan_folding(graph, None if board is None else get_board(board).budget_for(),
                             target_ii=target_ii, max_luts=max_luts,
                             fallback_margin=(0.07 if target_ii is None and max_luts is None
                                              else None))
@@ -140,8 +139,8 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     ``margin`` in the result is the one used);
     ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
     from ddnhw.board import get_board
-    from ddnhw.passes.fold import Budget, choose
-    return choose(graph, Budget.of(get_board(board)), folding, target_ii=target_ii,
+    from ddnhw.passes.fold import choose
+    return choose(graph, get_board(board).budget_for(), folding, target_ii=target_ii,
                   max_luts=max_luts, margin=margin, unrolled_margin=unrolled_margin,
                   fallback_margin=fallback_margin)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Signal, signed, unsigned
+from amaranth.hdl import Cat, Shape, Signal, signed, unsigned
 
 
 def check_int_type(name, t):
@@ -64,3 +64,31 @@ def stall_pipeline(m, i, o, latency):
         m.d.sync += valid.eq(Cat(i.valid, valid[:-1]))
     m.d.comb += o.valid.eq(valid[-1])
     return ce
+
+
+class PipelineModel:
+    """Cycle model (:class:`~ddnhw.hw.protocol.CycleModel`) of :func:`stall_pipeline` blocks
+    and of registered one-stage blocks with ``i.ready == ~o.valid | o.ready``: a
+    ``latency``-bit valid shift register advanced by ``ce = ~o.valid | o.ready``."""
+
+    def __init__(self, latency):
+        self.v = [0] * int(latency)
+
+    def valid(self):
+        return self.v[-1]
+
+    def ready(self, out_ready):
+        return (not self.v[-1]) or out_ready
+
+    def step(self, fire_in, out_ready):
+        if (not self.v[-1]) or out_ready:
+            self.v = [int(fire_in)] + self.v[:-1]
+
+
+def check_shape(name, shape):
+    """``shape`` must be shape-castable (a ``Shape``, an int width, a layout)."""
+    try:
+        Shape.cast(shape)
+    except TypeError as e:
+        raise TypeError(f"{name} must be shape-castable, not {shape!r}") from e
+    return shape

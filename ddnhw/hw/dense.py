@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Signal
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from ddnhw.ir.ops import dense_range
 
-from ._types import (check_int_type, check_regs_every, check_weight_bias, int_shape, shape_for,
-                     stall_pipeline)
+from ._types import (PipelineModel, check_int_type, check_regs_every, check_weight_bias,
+                     int_shape, shape_for, stall_pipeline)
+from .protocol import BlockSpec, SpecComponent, cost_features
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "DenseSpec"]
 
 STYLES = ("cse", "shiftadd", "mul")
 
@@ -244,7 +244,96 @@ def _plan_layer_cse(planner, xs, weight, bias):
     return roots
 
 
-class Dense(wiring.Component):
+class DenseSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Dense`: the arguments checked and the adder
+    graph planned (``roots``: one node per output; ``stage(node)``, ``walk()``)."""
+
+    def __init__(self, weight, bias, in_type, out_type, regs_every=2, style="cse"):
+        check_int_type("in_type", in_type)
+        check_int_type("out_type", out_type)
+        self.weight, self.bias = check_weight_bias(weight, bias)
+        check_regs_every(regs_every)
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+        self.in_type, self.out_type = in_type, out_type
+        self.regs_every, self.style = regs_every, style
+        self.n_out, self.n_in = self.weight.shape
+
+        # plan
+        planner = _Planner()
+        self.inputs = [planner.node("in", in_type.min, in_type.max, args=(), index=j)
+                       for j in range(self.n_in)]
+        if style == "cse":
+            roots = _plan_layer_cse(planner, self.inputs, self.weight, self.bias)
+        else:
+            roots = [_plan_output(planner, self.inputs, [int(v) for v in self.weight[k]],
+                                  int(self.bias[k]), style) for k in range(self.n_out)]
+        self.roots = []
+        # exact output ranges (the DAG's interval ranges may be wider: x*8 - x*1 for weight 7)
+        lo, hi = dense_range(self.weight, self.bias, in_type)
+        for k, r in enumerate(roots):
+            if not out_type.contains(int(lo[k]), int(hi[k])):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{lo[k]}, {hi[k]}]")
+            self.roots.append(r)
+        self.latency = max([1] + [self.stage(r) for r in self.roots])
+        self.ii = 1
+        self.in_shape = data.ArrayLayout(int_shape(in_type), self.n_in)
+        self.out_shape = data.ArrayLayout(int_shape(out_type), self.n_out)
+        self.estimate = self._estimate()
+
+    # -- schedule ------------------------------------------------------------------------------
+    def stage(self, n):
+        """Stage whose combinational logic computes ``n`` (inputs: usable in stage 1)."""
+        if n.kind == "const":
+            return 0
+        if n.kind == "in":
+            return 1
+        return max(1, -(-n.depth // self.regs_every))
+
+    def walk(self):
+        """Every node of the plan, arguments before their users."""
+        seen, order = set(), []
+
+        def visit(n):
+            if n.uid in seen:
+                return
+            seen.add(n.uid)
+            for a in n.args:
+                visit(a)
+            order.append(n)
+        for r in self.roots:
+            visit(r)
+        return order
+
+    def _estimate(self):
+        luts, ffs = 0, self.latency  # valid shift register
+        delays = {}
+        for n in self.walk():
+            luts += n.cost
+            for a in n.args:
+                need = self.stage(n) - self.stage(a) if a.kind != "const" else 0
+                delays[a.uid] = max(delays.get(a.uid, 0), need, 0)
+        byid = {n.uid: n for n in self.walk()}
+        for r in self.roots:
+            if r.kind != "const":
+                delays[r.uid] = max(delays.get(r.uid, 0), self.latency + 1 - self.stage(r))
+        for uid, k in delays.items():
+            n = byid[uid]
+            ffs += k * shape_for(n.lo, n.hi).width
+        return {"luts": int(luts), "ffs": int(ffs)}
+
+    def cycle_model(self):
+        return PipelineModel(self.latency)
+
+    def features(self):
+        """The adder graph's LUT4 count (weighted by the family's ``dense`` coefficient) and
+        its pipeline registers."""
+        return cost_features(luts={"dense": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class Dense(SpecComponent, spec=DenseSpec):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]``, fully unrolled with constant weights.
 
     Parameters
@@ -258,7 +347,8 @@ class Dense(wiring.Component):
         pairs shared between outputs added once), ``"shiftadd"`` (per output: inputs grouped
         by weight, each group sum shifted per digit) or ``"mul"`` (``x * const``, for yosys).
 
-    Attributes: ``latency``, ``ii`` (cycles), ``estimate`` (``{"luts", "ffs"}``, rough).
+    Attributes (from ``spec``, a :class:`DenseSpec`): ``latency``, ``ii`` (cycles),
+    ``estimate`` (``{"luts", "ffs"}``, rough).
 
     Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
     ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``.
@@ -268,94 +358,11 @@ class Dense(wiring.Component):
     Arbitrary idle cycles and backpressure are tolerated.
     """
 
-    def __init__(self, weight, bias, in_type, out_type, regs_every=2, style="cse"):
-        try:
-            self._setup(weight, bias, in_type, out_type, regs_every, style)
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            raise
-
-    def _setup(self, weight, bias, in_type, out_type, regs_every, style):
-        check_int_type("in_type", in_type)
-        check_int_type("out_type", out_type)
-        self.weight, self.bias = check_weight_bias(weight, bias)
-        check_regs_every(regs_every)
-        if style not in STYLES:
-            raise ValueError(f"style must be one of {STYLES}, not {style!r}")
-        self.in_type, self.out_type = in_type, out_type
-        self.regs_every, self.style = regs_every, style
-        self.n_out, self.n_in = self.weight.shape
-
-        # plan
-        planner = _Planner()
-        self._inputs = [planner.node("in", in_type.min, in_type.max, args=(), index=j)
-                        for j in range(self.n_in)]
-        if style == "cse":
-            roots = _plan_layer_cse(planner, self._inputs, self.weight, self.bias)
-        else:
-            roots = [_plan_output(planner, self._inputs, [int(v) for v in self.weight[k]],
-                                  int(self.bias[k]), style) for k in range(self.n_out)]
-        self._roots = []
-        # exact output ranges (the DAG's interval ranges may be wider: x*8 - x*1 for weight 7)
-        lo, hi = dense_range(self.weight, self.bias, in_type)
-        for k, r in enumerate(roots):
-            if not out_type.contains(int(lo[k]), int(hi[k])):
-                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
-                                 f"[{lo[k]}, {hi[k]}]")
-            self._roots.append(r)
-        self.latency = max([1] + [self._stage(r) for r in self._roots])
-        self.ii = 1
-        self.estimate = self._estimate()
-
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
-        })
-
-    # -- schedule ------------------------------------------------------------------------------
-    def _stage(self, n):
-        """Stage whose combinational logic computes ``n`` (inputs: usable in stage 1)."""
-        if n.kind == "const":
-            return 0
-        if n.kind == "in":
-            return 1
-        return max(1, -(-n.depth // self.regs_every))
-
-    def _walk(self):
-        seen, order = set(), []
-
-        def visit(n):
-            if n.uid in seen:
-                return
-            seen.add(n.uid)
-            for a in n.args:
-                visit(a)
-            order.append(n)
-        for r in self._roots:
-            visit(r)
-        return order
-
-    def _estimate(self):
-        luts, ffs = 0, self.latency  # valid shift register
-        delays = {}
-        for n in self._walk():
-            luts += n.cost
-            for a in n.args:
-                need = self._stage(n) - self._stage(a) if a.kind != "const" else 0
-                delays[a.uid] = max(delays.get(a.uid, 0), need, 0)
-        byid = {n.uid: n for n in self._walk()}
-        for r in self._roots:
-            if r.kind != "const":
-                delays[r.uid] = max(delays.get(r.uid, 0), self.latency + 1 - self._stage(r))
-        for uid, k in delays.items():
-            n = byid[uid]
-            ffs += k * shape_for(n.lo, n.hi).width
-        return {"luts": int(luts), "ffs": int(ffs)}
-
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        ce = stall_pipeline(m, self.i, self.o, self.latency)
+        spec = self.spec
+        ce = stall_pipeline(m, self.i, self.o, spec.latency)
 
         comb = {}      # uid -> Value usable in the node's own stage
         delayed = {}   # (uid, k) -> Value after k registers
@@ -364,7 +371,7 @@ class Dense(wiring.Component):
             """The value of ``n`` usable combinationally in ``stage``."""
             if n.kind == "const":
                 return Const(n.lo, shape_for(n.lo, n.hi))
-            k = stage - self._stage(n)
+            k = stage - spec.stage(n)
             assert k >= 0, (n, stage)
             v = comb[n.uid]
             for j in range(1, k + 1):
@@ -377,14 +384,14 @@ class Dense(wiring.Component):
                 v = delayed[key]
             return v
 
-        for n in self._walk():
+        for n in spec.walk():
             shape = shape_for(n.lo, n.hi)
             if n.kind == "const":
                 continue
             if n.kind == "in":
                 comb[n.uid] = self.i.payload[n.extra["index"]]
                 continue
-            st = self._stage(n)
+            st = spec.stage(n)
             args = [value(a, st) for a in n.args]
             # keep: stops yosys alumacc from merging the planned adders (measured: fewer LCs)
             s = Signal(shape, name=f"n{n.uid}", attrs={"keep": 1})
@@ -419,8 +426,8 @@ class Dense(wiring.Component):
                 raise AssertionError(n.kind)
             comb[n.uid] = s
 
-        for k, r in enumerate(self._roots):
-            v = value(r, self.latency + 1)
+        for k, r in enumerate(spec.roots):
+            v = value(r, spec.latency + 1)
             if r.shift:
                 v = _cat(Const(0, r.shift), v)
             m.d.comb += self.o.payload[k].eq(v)

@@ -2,13 +2,61 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Shape
-from amaranth.lib import fifo, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import fifo
 
-__all__ = ["StreamFIFO"]
+from ._types import check_shape
+from .protocol import BlockSpec, SpecComponent, cost_features
+
+__all__ = ["StreamFIFO", "StreamFIFOSpec", "FIFOModel"]
 
 
-class StreamFIFO(wiring.Component):
+class FIFOModel:
+    """Cycle model of :class:`StreamFIFO` (``SyncFIFOBuffered``: an inner FIFO of ``depth -
+    1`` beats and the output register)."""
+
+    def __init__(self, depth):
+        self.inner_depth, self.level, self.r_rdy = depth - 1, 0, 0
+
+    def valid(self):
+        return self.r_rdy
+
+    def ready(self, out_ready):
+        return self.level != self.inner_depth
+
+    def step(self, fire_in, out_ready):
+        read = self.level != 0 and ((not self.r_rdy) or out_ready)
+        self.level += int(fire_in) - int(read)
+        if read:
+            self.r_rdy = 1
+        elif out_ready:
+            self.r_rdy = 0
+
+
+class StreamFIFOSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`StreamFIFO`."""
+
+    def __init__(self, shape, depth):
+        check_shape("shape", shape)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
+            raise ValueError(f"depth must be an int >= 2, not {depth!r}")
+        self.shape, self.depth, self.width = shape, depth, Shape.cast(shape).width
+        self.latency, self.ii = 2, (1 if depth >= 3 else 2)
+        self.in_shape = self.out_shape = shape
+        ptr = max(1, (depth - 1).bit_length())
+        width = self.width
+        self.estimate = {"luts": int(width * (1 + (depth > 2)) + 4 * ptr + 8),
+                         "ffs": int(width * depth + 3 * ptr + 2), "dsps": 0, "brams": 0}
+
+    def cycle_model(self):
+        return FIFOModel(self.depth)
+
+    def features(self):
+        """Storage in flip-flops, its multiplexers and pointers (uncalibrated counts)."""
+        return cost_features(luts={"raw": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class StreamFIFO(SpecComponent, spec=StreamFIFOSpec):
     """First in, first out queue of ``depth`` stream beats of ``shape``.
 
     Ports: ``i`` is ``In(stream.Signature(shape))``, ``o`` is ``Out(stream.Signature(shape))``;
@@ -20,25 +68,10 @@ class StreamFIFO(wiring.Component):
     cycle in and out), ``ii == 2`` with ``depth == 2``. ``depth`` (>= 2) beats fit: the last one
     in the output register, the others in a ``lib.memory.Memory`` of ``depth - 1`` words.
 
-    Attributes: ``shape``, ``depth``, ``width`` (payload bits), ``latency``, ``ii``,
-    ``estimate`` (``luts``/``ffs``/``dsps``/``brams``: storage in flip-flops, uncalibrated).
+    Attributes (from ``spec``, a :class:`StreamFIFOSpec`): ``shape``, ``depth``, ``width``
+    (payload bits), ``latency``, ``ii``, ``estimate`` (``luts``/``ffs``/``dsps``/``brams``:
+    storage in flip-flops, uncalibrated).
     """
-
-    def __init__(self, shape, depth):
-        try:
-            width = Shape.cast(shape).width
-        except TypeError as e:
-            self._MustUse__silence = True
-            raise TypeError(f"shape must be shape-castable, not {shape!r}") from e
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
-            self._MustUse__silence = True
-            raise ValueError(f"depth must be an int >= 2, not {depth!r}")
-        self.shape, self.depth, self.width = shape, depth, width
-        self.latency, self.ii = 2, (1 if depth >= 3 else 2)
-        ptr = max(1, (depth - 1).bit_length())
-        self.estimate = {"luts": int(width * (1 + (depth > 2)) + 4 * ptr + 8),
-                         "ffs": int(width * depth + 3 * ptr + 2), "dsps": 0, "brams": 0}
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()

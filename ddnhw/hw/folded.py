@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from ddnhw.ir.ops import dense_range
 
 from ._types import check_int_type, check_weight_bias, int_shape, shape_for
 from .dense import _digits
-from .requant import requant_channel
+from .protocol import BlockSpec, SpecComponent, cost_features
+from .requant import requant_channel, requant_luts
 
-__all__ = ["FoldedDense", "fold_ii", "MUL_STYLES", "DECODES", "decode_luts"]
+__all__ = ["FoldedDense", "FoldedDenseSpec", "FoldedDenseModel", "fold_ii", "MUL_STYLES",
+           "DECODES", "decode_luts", "folded_features", "lane_requant_luts"]
 
 MUL_STYLES = ("auto", "lut", "dsp")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
@@ -86,7 +87,293 @@ def decode_luts(decode, levels, weight_bits, in_bits) -> float:
     return adders * prod + prod * (len(levels) - 1) / 2
 
 
-class FoldedDense(wiring.Component):
+def lane_requant_luts(multiplier, shift, acc_bits, out_bits, pe) -> int:
+    """Logic of the ``pe`` lane requantizers of a :class:`FoldedDense` with fused
+    requantization: per lane one circuit per distinct ``(multiplier, shift)`` among its channels
+    (:func:`~ddnhw.hw.requant.requant_luts`) and a multiplexer between them."""
+    total = 0
+    for p in range(pe):
+        keys = sorted(set(zip((int(m) for m in multiplier[p::pe]),
+                              (int(s) for s in shift[p::pe]))))
+        total += sum(requant_luts(acc_bits, m, s, out_bits) for m, s in keys)
+        total += (len(keys) - 1) * out_bits + (len(keys) > 1) * len(multiplier[p::pe]) // 4
+    return total
+
+
+def folded_features(n_out, n_in, weight_bits, in_bits, acc_bits, out_bits, pe, simd,
+                    mul="lut", requant_luts=0) -> dict:
+    """Structural counts (:func:`~ddnhw.hw.protocol.cost_features`) of a :class:`FoldedDense`
+    with direct weights from its parameters alone. LUT terms: ``mul`` (LUT multiplier bit
+    products, 0 with ``mul="dsp"``), ``add`` (adder tree bits), ``acc`` (base multiplexer and
+    accumulator adder), ``mux`` (input-slice multiplexer inputs), ``ffs`` (the flip-flops),
+    ``ctrl`` (1: the control), ``requant`` (the fused lane requantizers' logic,
+    :func:`lane_requant_luts`; 0: none, ``out_bits`` is then the accumulator output's width);
+    FFs as the ``ff`` term; the weight memory; one DSP per MAC with ``mul="dsp"``."""
+    sf, nf = _ceil_div(n_in, simd), _ceil_div(n_out, pe)
+    wb, xb, acc = weight_bits, in_bits, acc_bits
+    prod = wb + xb
+    ffs = (n_in * xb + 2 * simd * xb + pe * simd * wb + 2 * pe * acc
+           + (nf - 1) * pe * (out_bits if requant_luts else acc)
+           + (pe * acc + 8 if requant_luts else 0) + n_out * out_bits + 3 * 16 + 8)
+    return cost_features(
+        luts={"mul": pe * simd * wb * xb if mul == "lut" else 0,
+              "add": pe * (simd - 1) * (prod + 1),
+              "acc": pe * acc * 2,
+              "mux": simd * xb * (sf - 1),
+              "ffs": ffs, "ctrl": 1, "requant": requant_luts},
+        ffs={"ff": ffs},
+        memories=[(pe * simd * wb, sf * nf)],
+        dsp_muls=pe * simd if mul == "dsp" else 0)
+
+
+class FoldedDenseModel:
+    """Cycle model of :class:`FoldedDense`: ``sf`` tiles per output group, ``nf`` groups,
+    with a requant stage or not, single-buffered or not (its stages' valid/last/end flags,
+    the issue counters and the output register)."""
+
+    def __init__(self, sf, nf, requant=False, single_buffer=False):
+        self.sf, self.nf, self.rq, self.single = sf, nf, requant, single_buffer
+        self.busy = self.s = self.g = self.pending = 0
+        self.r = self.bb = self.c = (0, 0, 0)        # (valid, last, end) per stage
+        self.d = (0, 0)                                # requant stage (valid, end)
+        self.ov = 0
+
+    def valid(self):
+        return self.ov
+
+    def _out_load(self):
+        if self.rq:
+            return self.d[0] and self.d[1]
+        return self.c[0] and self.c[1] and self.c[2]
+
+    def _ce(self, out_ready):
+        return not (self._out_load() and self.ov and not out_ready)
+
+    def _a_last(self):
+        return self.s == self.sf - 1 and self.g == self.nf - 1
+
+    def ready(self, out_ready):
+        return (self._ce(out_ready) and ((not self.busy) or self._a_last())
+                and not (self.single and self.pending))
+
+    def step(self, fire_in, out_ready):
+        ce, a_last_s, a_last = self._ce(out_ready), self.s == self.sf - 1, self._a_last()
+        out_load, busy, ov = self._out_load(), self.busy, self.ov
+        if ce and self.busy:
+            if a_last_s:
+                self.s, self.g = 0, self.g + 1
+            else:
+                self.s += 1
+            if a_last:
+                self.busy, self.g = 0, 0
+        if fire_in:
+            self.busy, self.s, self.g = 1, 0, 0
+        if ce:
+            c = self.c
+            self.c, self.bb = self.bb, self.r
+            self.r = (busy, a_last_s, a_last)
+            if self.rq:
+                self.d = (c[0] and c[1], c[2])
+        if self.single:
+            if fire_in:
+                self.pending = 1
+            if ov and out_ready:
+                self.pending = 0
+        if out_ready:
+            self.ov = 0
+        if ce and out_load:
+            self.ov = 1
+
+
+class FoldedDenseSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`FoldedDense`: the checked arguments, the
+    packed memory words (``w_init``, ``b_init``), accumulator and output ranges, the requant
+    classes; everything :class:`FoldedDense` documents as attributes."""
+
+    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
+                 single_buffer=False, decode="direct"):
+        self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
+        self._setup_decode(decode)
+        self.single_buffer = bool(single_buffer)
+        if self.single_buffer:
+            self.ii = self.latency + 1
+        self.in_shape = data.ArrayLayout(int_shape(in_type), self.n_in)
+        self.out_shape = data.ArrayLayout(int_shape(out_type), self.n_out)
+
+    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant):
+        check_int_type("in_type", in_type)
+        check_int_type("out_type", out_type)
+        self.weight, self.bias = check_weight_bias(weight, bias)
+        self.n_out, self.n_in = self.weight.shape
+        _check_fold("pe", pe, self.n_out)
+        _check_fold("simd", simd, self.n_in)
+        if mul not in MUL_STYLES:
+            raise ValueError(f"mul must be one of {MUL_STYLES}, not {mul!r}")
+        self.pe, self.simd = pe, simd
+        self.in_type, self.out_type = in_type, out_type
+
+        lo, hi = dense_range(self.weight, self.bias, in_type)
+        self.acc_range = [(int(lo[k]), int(hi[k])) for k in range(self.n_out)]
+        self.acc_shape = shape_for(int(min(lo)), int(max(hi)))
+        self._setup_requant(requant)
+        out_range = self.acc_range if self.requant is None else self.rq_range
+        for k, (olo, ohi) in enumerate(out_range):
+            if not out_type.contains(olo, ohi):
+                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
+                                 f"[{olo}, {ohi}]")
+        self.w_shape = shape_for(int(self.weight.min()), int(self.weight.max()))
+        self.b_shape = shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
+        self.acc_type = (self.acc_shape.signed, self.acc_shape.width)
+        self.weight_bits = self.w_shape.width
+        if mul == "auto":
+            mul = "lut" if min(self.weight_bits, in_type.bits) <= LUT_MUL_MAX_BITS else "dsp"
+        self.mul = mul
+
+        self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
+        self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
+        self.ii = self.sf * self.nf
+        self.latency = self.ii + (4 if self.requant is None else 5)
+        self.mem_depth = self.ii
+        self.mem_width = pe * simd * self.weight_bits
+
+        # zero-padded weight tiles -> packed memory words, address = g * sf + s
+        wp = np.zeros((self.nf * pe, self.sf * simd), dtype=np.int64)
+        wp[:self.n_out, :self.n_in] = self.weight
+        bw = self.weight_bits
+        self.w_init = []
+        for g in range(self.nf):
+            for s in range(self.sf):
+                tile = wp[g * pe:(g + 1) * pe, s * simd:(s + 1) * simd]
+                word = 0
+                for p in range(pe):
+                    for j in range(simd):
+                        word |= (int(tile[p, j]) & ((1 << bw) - 1)) << ((p * simd + j) * bw)
+                self.w_init.append(word)
+        bp = np.zeros(self.nf * pe, dtype=np.int64)
+        bp[:self.n_out] = self.bias
+        bb = self.b_shape.width
+        self.b_init = []
+        for g in range(self.nf):
+            word = 0
+            for p in range(pe):
+                word |= (int(bp[g * pe + p]) & ((1 << bb) - 1)) << (p * bb)
+            self.b_init.append(word)
+        self.estimate = self._estimate()
+
+    def _setup_requant(self, requant):
+        self.requant, self.requant_classes, self.rq_range = None, [], None
+        if requant is None:
+            return
+        if not isinstance(requant, (tuple, list)) or len(requant) != 4:
+            raise ValueError(f"requant must be (multiplier, shift, lo, hi), not {requant!r}")
+        mul, sh, rlo, rhi = (np.asarray(requant[0]), np.asarray(requant[1]), int(requant[2]),
+                             int(requant[3]))
+        for name, v in (("multiplier", mul), ("shift", sh)):
+            if v.shape != (self.n_out,) or v.dtype.kind not in "iu":
+                raise ValueError(f"requant {name} must be an integer array of shape "
+                                 f"({self.n_out},), got {v.dtype} shape {v.shape}")
+        if np.any(sh < 0) or np.any(sh > 62):
+            raise ValueError(f"requant shift must be in 0..62, got {sh.tolist()}")
+        if rlo > rhi:
+            raise ValueError(f"requant clip range lo={rlo} > hi={rhi}")
+        self.requant = (mul.astype(np.int64), sh.astype(np.int64), rlo, rhi)
+        self.rq_range = [self.requant_expr(Const(0, self.acc_shape), k, self.acc_range[k])[1]
+                          for k in range(self.n_out)]
+        # per lane: distinct (multiplier, shift) pairs, with the accumulator range they see
+        nf = _ceil_div(self.n_out, self.pe)
+        for p in range(self.pe):
+            classes = {}
+            for k in range(p, min(nf * self.pe, self.n_out), self.pe):
+                key = (int(mul[k]), int(sh[k]))
+                alo, ahi = classes.get(key, self.acc_range[k])
+                classes[key] = (min(alo, self.acc_range[k][0]), max(ahi, self.acc_range[k][1]))
+            self.requant_classes.append(classes)
+
+    def requant_expr(self, x, key_or_k, acc_range):
+        """``requant_channel`` of ``x`` for output ``k`` (an int) or a ``(multiplier, shift)``."""
+        mul, sh, rlo, rhi = self.requant
+        m_, s_ = ((mul[key_or_k], sh[key_or_k]) if isinstance(key_or_k, int) else key_or_k)
+        return requant_channel(x, acc_range[0], acc_range[1], m_, s_, rlo, rhi)
+
+    def _setup_decode(self, decode):
+        if decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, not {decode!r}")
+        levels = [int(v) for v in np.unique(np.concatenate([self.weight.ravel(), [0]]))]
+        code_bits = max(1, (len(levels) - 1).bit_length())
+        self.levels, self.code_bits = levels, code_bits
+        if decode == "auto":
+            if code_bits >= self.weight_bits:
+                decode = "direct"
+            else:
+                cost = {d: decode_luts(d, levels, self.weight_bits, self.in_type.bits)
+                        for d in ("table", "constmul")}
+                decode = min(cost, key=lambda d: (cost[d], d))
+        elif decode != "direct" and code_bits >= self.weight_bits:
+            raise ValueError(f"decode {decode!r}: the {len(levels)} weight levels need "
+                             f"{code_bits} code bits, not fewer than the {self.weight_bits} "
+                             f"weight bits (use 'direct')")
+        self.decode = decode
+        if decode == "direct":
+            return
+        index = {v: k for k, v in enumerate(levels)}
+        wp = np.zeros((self.nf * self.pe, self.sf * self.simd), dtype=np.int64)
+        wp[:self.n_out, :self.n_in] = self.weight
+        cb = code_bits
+        self.w_init = []
+        for g in range(self.nf):
+            for s_ in range(self.sf):
+                tile = wp[g * self.pe:(g + 1) * self.pe, s_ * self.simd:(s_ + 1) * self.simd]
+                word = 0
+                for p in range(self.pe):
+                    for j in range(self.simd):
+                        word |= index[int(tile[p, j])] << ((p * self.simd + j) * cb)
+                self.w_init.append(word)
+        self.mem_width = self.pe * self.simd * cb
+
+    def _estimate(self):
+        """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
+        acc = self.acc_shape.width
+        macs = self.pe * self.simd
+        prod = self.weight_bits + self.in_type.bits
+        luts = macs * (self.weight_bits * self.in_type.bits + prod) + self.pe * acc * 2
+        ffs = self.n_in * self.in_type.bits + self.n_out * (acc + self.out_type.bits) + 32
+        return {"luts": int(luts), "ffs": int(ffs), "dsps": 0, "brams": 0}
+
+    def cycle_model(self):
+        return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer)
+
+    def features(self):
+        """:func:`folded_features` of these parameters; fused lane requantizers (a lane's
+        per-class multipliers are used one at a time: synthesis shares them, so they form one
+        ``const_muls`` group per lane); a code decode stores level codes (narrower memory
+        words) and adds its decode logic per MAC (:func:`decode_luts`)."""
+        rq, groups = 0, ()
+        acc_bits = self.acc_type[1]
+        if self.requant is not None:
+            rq = lane_requant_luts(self.requant[0], self.requant[1], acc_bits,
+                                   self.out_type.bits, self.pe)
+            groups = [[(acc_bits, int(m), True) for m in self.requant[0][p::self.pe]]
+                      for p in range(self.pe)]
+        f = folded_features(self.n_out, self.n_in, self.weight_bits, self.in_type.bits,
+                            acc_bits, self.out_type.bits, self.pe, self.simd, self.mul,
+                            requant_luts=rq)
+        f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
+        if self.decode != "direct":   # codes in memory, decoded per MAC
+            macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
+            saved = macs * (wb - cb)
+            f["luts"]["ffs"] -= saved
+            f["ffs"]["ff"] -= saved
+            f["memories"] = ((macs * cb, self.mem_depth),)
+            if self.decode == "constmul":   # no variable multiplier: constant products
+                f["luts"]["mul"] = 0
+            # table: the lookup (the multiplier stays in "mul"); constmul: all of its logic
+            f["luts"]["raw"] = macs * (wb if self.decode == "table" else
+                                       decode_luts(self.decode, self.levels, wb,
+                                                   self.in_type.bits))
+        return f
+
+
+class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` computed by ``pe * simd`` MACs.
 
     Parameters
@@ -116,8 +403,8 @@ class FoldedDense(wiring.Component):
     ArrayLayout(out shape, n_out)))``, the whole output vector in one beat.
 
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
-    rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles from an input handshake to its output's first valid
-    cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
+    rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles from an input handshake to
+    its output's first valid cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
     together only while a finished vector waits for a full output register. Arbitrary idle
     cycles and backpressure are tolerated.
 
@@ -136,125 +423,14 @@ class FoldedDense(wiring.Component):
     the smaller of the two by :func:`decode_luts` (and ``"direct"`` when the levels do not
     fit fewer bits). Every mode computes the same integers.
 
-    Attributes: ``latency``, ``ii``, ``pe``, ``simd``, ``mul`` (resolved), ``decode``
-    (resolved), ``levels`` (the distinct weight values, for a code decode), ``code_bits``, ``requant`` (None or
+    Attributes (from ``spec``, a :class:`FoldedDenseSpec`): ``latency``, ``ii``, ``pe``,
+    ``simd``, ``mul`` (resolved), ``decode`` (resolved), ``levels`` (the distinct weight
+    values, for a code decode), ``code_bits``, ``requant`` (None or
     ``(multiplier, shift, lo, hi)``), ``single_buffer``, ``requant_classes`` (per lane, the
     distinct ``(multiplier, shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
     ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see ``ddnhw.lower.estimate``).
     """
-
-    def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
-                 single_buffer=False, decode="direct"):
-        try:
-            self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant)
-            self._setup_decode(decode)
-            self.single_buffer = bool(single_buffer)
-            if self.single_buffer:
-                self.ii = self.latency + 1
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            raise
-
-    def _setup(self, weight, bias, in_type, out_type, pe, simd, mul, requant):
-        check_int_type("in_type", in_type)
-        check_int_type("out_type", out_type)
-        self.weight, self.bias = check_weight_bias(weight, bias)
-        self.n_out, self.n_in = self.weight.shape
-        _check_fold("pe", pe, self.n_out)
-        _check_fold("simd", simd, self.n_in)
-        if mul not in MUL_STYLES:
-            raise ValueError(f"mul must be one of {MUL_STYLES}, not {mul!r}")
-        self.pe, self.simd = pe, simd
-        self.in_type, self.out_type = in_type, out_type
-
-        lo, hi = dense_range(self.weight, self.bias, in_type)
-        self._acc_range = [(int(lo[k]), int(hi[k])) for k in range(self.n_out)]
-        self._acc_shape = shape_for(int(min(lo)), int(max(hi)))
-        self._setup_requant(requant)
-        out_range = self._acc_range if self.requant is None else self._rq_range
-        for k, (olo, ohi) in enumerate(out_range):
-            if not out_type.contains(olo, ohi):
-                raise ValueError(f"out_type {out_type} cannot hold output {k} range "
-                                 f"[{olo}, {ohi}]")
-        self._w_shape = shape_for(int(self.weight.min()), int(self.weight.max()))
-        self._b_shape = shape_for(min(0, int(self.bias.min())), max(0, int(self.bias.max())))
-        self.acc_type = (self._acc_shape.signed, self._acc_shape.width)
-        self.weight_bits = self._w_shape.width
-        if mul == "auto":
-            mul = "lut" if min(self.weight_bits, in_type.bits) <= LUT_MUL_MAX_BITS else "dsp"
-        self.mul = mul
-
-        self.sf = _ceil_div(self.n_in, simd)    # synapse fold: tiles per output group
-        self.nf = _ceil_div(self.n_out, pe)     # neuron fold: output groups
-        self.ii = self.sf * self.nf
-        self.latency = self.ii + (4 if self.requant is None else 5)
-        self.mem_depth = self.ii
-        self.mem_width = pe * simd * self.weight_bits
-
-        # zero-padded weight tiles -> packed memory words, address = g * sf + s
-        wp = np.zeros((self.nf * pe, self.sf * simd), dtype=np.int64)
-        wp[:self.n_out, :self.n_in] = self.weight
-        bw = self.weight_bits
-        self._w_init = []
-        for g in range(self.nf):
-            for s in range(self.sf):
-                tile = wp[g * pe:(g + 1) * pe, s * simd:(s + 1) * simd]
-                word = 0
-                for p in range(pe):
-                    for j in range(simd):
-                        word |= (int(tile[p, j]) & ((1 << bw) - 1)) << ((p * simd + j) * bw)
-                self._w_init.append(word)
-        bp = np.zeros(self.nf * pe, dtype=np.int64)
-        bp[:self.n_out] = self.bias
-        bb = self._b_shape.width
-        self._b_init = []
-        for g in range(self.nf):
-            word = 0
-            for p in range(pe):
-                word |= (int(bp[g * pe + p]) & ((1 << bb) - 1)) << (p * bb)
-            self._b_init.append(word)
-        self.estimate = self._estimate()
-
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
-        })
-
-    def _setup_requant(self, requant):
-        self.requant, self.requant_classes, self._rq_range = None, [], None
-        if requant is None:
-            return
-        if not isinstance(requant, (tuple, list)) or len(requant) != 4:
-            raise ValueError(f"requant must be (multiplier, shift, lo, hi), not {requant!r}")
-        mul, sh, rlo, rhi = (np.asarray(requant[0]), np.asarray(requant[1]), int(requant[2]),
-                             int(requant[3]))
-        for name, v in (("multiplier", mul), ("shift", sh)):
-            if v.shape != (self.n_out,) or v.dtype.kind not in "iu":
-                raise ValueError(f"requant {name} must be an integer array of shape "
-                                 f"({self.n_out},), got {v.dtype} shape {v.shape}")
-        if np.any(sh < 0) or np.any(sh > 62):
-            raise ValueError(f"requant shift must be in 0..62, got {sh.tolist()}")
-        if rlo > rhi:
-            raise ValueError(f"requant clip range lo={rlo} > hi={rhi}")
-        self.requant = (mul.astype(np.int64), sh.astype(np.int64), rlo, rhi)
-        self._rq_range = [self._requant_expr(Const(0, self._acc_shape), k, self._acc_range[k])[1]
-                          for k in range(self.n_out)]
-        # per lane: distinct (multiplier, shift) pairs, with the accumulator range they see
-        nf = _ceil_div(self.n_out, self.pe)
-        for p in range(self.pe):
-            classes = {}
-            for k in range(p, min(nf * self.pe, self.n_out), self.pe):
-                key = (int(mul[k]), int(sh[k]))
-                alo, ahi = classes.get(key, self._acc_range[k])
-                classes[key] = (min(alo, self._acc_range[k][0]), max(ahi, self._acc_range[k][1]))
-            self.requant_classes.append(classes)
-
-    def _requant_expr(self, x, key_or_k, acc_range):
-        """``requant_channel`` of ``x`` for output ``k`` (an int) or a ``(multiplier, shift)``."""
-        mul, sh, rlo, rhi = self.requant
-        m_, s_ = ((mul[key_or_k], sh[key_or_k]) if isinstance(key_or_k, int) else key_or_k)
-        return requant_channel(x, acc_range[0], acc_range[1], m_, s_, rlo, rhi)
 
     def _lane_requant(self, m, vals, g):
         """Requantized values of the finished group ``g`` (PE lanes ``vals``)."""
@@ -263,7 +439,7 @@ class FoldedDense(wiring.Component):
             q = Signal(int_shape(self.out_type), name=f"rq{p}")
             keys = sorted(classes)
             if len(keys) == 1:
-                m.d.comb += q.eq(self._requant_expr(v, keys[0], classes[keys[0]])[0])
+                m.d.comb += q.eq(self.spec.requant_expr(v, keys[0], classes[keys[0]])[0])
             elif keys:
                 cls = Signal(range(len(keys)), name=f"rq_class{p}")
                 with m.Switch(g):
@@ -276,66 +452,22 @@ class FoldedDense(wiring.Component):
                 with m.Switch(cls):
                     for ci, key in enumerate(keys):
                         with m.Case(ci):
-                            m.d.comb += q.eq(self._requant_expr(v, key, classes[key])[0])
+                            m.d.comb += q.eq(self.spec.requant_expr(v, key, classes[key])[0])
             out.append(q)
         return out
-
-    def _setup_decode(self, decode):
-        if decode not in DECODES:
-            raise ValueError(f"decode must be one of {DECODES}, not {decode!r}")
-        levels = [int(v) for v in np.unique(np.concatenate([self.weight.ravel(), [0]]))]
-        code_bits = max(1, (len(levels) - 1).bit_length())
-        self.levels, self.code_bits = levels, code_bits
-        if decode == "auto":
-            if code_bits >= self.weight_bits:
-                decode = "direct"
-            else:
-                cost = {d: decode_luts(d, levels, self.weight_bits, self.in_type.bits)
-                        for d in ("table", "constmul")}
-                decode = min(cost, key=lambda d: (cost[d], d))
-        elif decode != "direct" and code_bits >= self.weight_bits:
-            raise ValueError(f"decode {decode!r}: the {len(levels)} weight levels need "
-                             f"{code_bits} code bits, not fewer than the {self.weight_bits} "
-                             f"weight bits (use 'direct')")
-        self.decode = decode
-        if decode == "direct":
-            return
-        index = {v: k for k, v in enumerate(levels)}
-        wp = np.zeros((self.nf * self.pe, self.sf * self.simd), dtype=np.int64)
-        wp[:self.n_out, :self.n_in] = self.weight
-        cb = code_bits
-        self._w_init = []
-        for g in range(self.nf):
-            for s_ in range(self.sf):
-                tile = wp[g * self.pe:(g + 1) * self.pe, s_ * self.simd:(s_ + 1) * self.simd]
-                word = 0
-                for p in range(self.pe):
-                    for j in range(self.simd):
-                        word |= index[int(tile[p, j])] << ((p * self.simd + j) * cb)
-                self._w_init.append(word)
-        self.mem_width = self.pe * self.simd * cb
-
-    def _estimate(self):
-        """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
-        acc = self._acc_shape.width
-        macs = self.pe * self.simd
-        prod = self.weight_bits + self.in_type.bits
-        luts = macs * (self.weight_bits * self.in_type.bits + prod) + self.pe * acc * 2
-        ffs = self.n_in * self.in_type.bits + self.n_out * (acc + self.out_type.bits) + 32
-        return {"luts": int(luts), "ffs": int(ffs), "dsps": 0, "brams": 0}
 
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
         pe, simd, sf, nf = self.pe, self.simd, self.sf, self.nf
-        xb, wb, bb = self.in_type.bits, self.weight_bits, self._b_shape.width
-        acc_shape = self._acc_shape
+        xb, wb, bb = self.in_type.bits, self.weight_bits, self.b_shape.width
+        acc_shape = self.acc_shape
         x_shape = int_shape(self.in_type)
 
         m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._w_init)
+            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self.w_init)
         m.submodules.biases = bmem = memory.Memory(
-            shape=unsigned(pe * bb), depth=nf, init=self._b_init)
+            shape=unsigned(pe * bb), depth=nf, init=self.b_init)
         wrd = wmem.read_port()
         brd = bmem.read_port()
 
@@ -400,10 +532,10 @@ class FoldedDense(wiring.Component):
                     continue
                 if self.decode == "table":      # the code looks up the level
                     code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
-                    w = Array([Const(v, self._w_shape) for v in self.levels])[code]
+                    w = Array([Const(v, self.w_shape) for v in self.levels])[code]
                 else:
                     w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
-                    w = w.as_signed() if self._w_shape.signed else w
+                    w = w.as_signed() if self.w_shape.signed else w
                 terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
             while len(terms) > 1:   # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
@@ -422,7 +554,7 @@ class FoldedDense(wiring.Component):
         sums = []
         for p in range(pe):
             bias = brd.data[p * bb:(p + 1) * bb]
-            bias = bias.as_signed() if self._b_shape.signed else bias
+            bias = bias.as_signed() if self.b_shape.signed else bias
             s = Signal(acc_shape, name=f"sum{p}")
             base = Signal(acc_shape, name=f"base{p}")
             m.d.comb += base.eq(acc[p])

@@ -4,87 +4,80 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from ddnhw.ir.ops import dense_range
 from ddnhw.ir.recurrent import column_range
 from ddnhw.ir.types import IntType
 
 from ._types import check_int_type, check_pos_int, check_weight_bias, int_shape, shape_for
-from .dense import Dense
-from .folded import FoldedDense, _check_fold
+from .dense import DenseSpec
+from .folded import FoldedDenseSpec, _check_fold
+from .protocol import BlockSpec, SpecComponent, cost_features
 from .requant import requant_channel, requant_luts
 
-__all__ = ["Recurrent", "GATE_DEPTH"]
+__all__ = ["Recurrent", "RecurrentSpec", "RecurrentModel", "GATE_DEPTH"]
 
 OPS = ("rnn", "gru")
 # cycles from a gate group's issue to its hidden-state write, inclusive (see Recurrent)
 GATE_DEPTH = {"rnn": 3, "gru": 6}
 
 
-class Recurrent(wiring.Component):
-    """An ``rnn`` or ``gru`` layer over sequences of ``steps`` beats, exactly
-    :func:`ddnhw.golden.recurrent.recurrent` (semantics: :mod:`ddnhw.ir.recurrent`).
+class RecurrentModel:
+    """Cycle model of :class:`Recurrent`: its engine's model, the step's ``busy`` flag, the
+    group counter, the gate pipeline's valid/group registers, the step counter and the
+    output register."""
 
-    Parameters
-    ----------
-    op : ``"rnn"`` (G = 1) or ``"gru"`` (G = 4: row blocks r, z, n_x, n_h).
-    weight, bias : integer arrays ``(G*H, I+H)``, ``(G*H,)``.
-    multiplier, shift : per pre-activation requantization to a table index (``H`` entries for
-        rnn, ``3*H`` for gru); ``lut_lo``/``lut_hi``: the index range.
-    tanh_table, sigmoid_table : integer tables of ``lut_hi - lut_lo + 1`` entries (sigmoid:
-        gru only, values in ``[0, 2**gate_frac]``).
-    in_type : :class:`ddnhw.ir.IntType` of ``x``; state_type : signed type of ``h``.
-    steps : T, the fixed sequence length. return_sequences : 0 (one output beat per sequence,
-        ``h_T``) or 1 (``T`` beats, every ``h_t``).
-    fold : None (the MAC engine is an unrolled :class:`~ddnhw.hw.Dense`, ``regs_every`` and
-        ``dense_style`` as there) or ``(pe, simd)`` (a single-buffered
-        :class:`~ddnhw.hw.FoldedDense`).
-    gate_lanes : hidden units the gate unit processes per cycle (a divisor of H; default H
-        with an unrolled engine, 1 with a folded one).
+    def __init__(self, spec):
+        self.engine = spec.engine.cycle_model()
+        self.groups, self.steps = spec.groups, spec.steps
+        self.seq = spec.return_sequences
+        self.busy = self.t = self.grp = self.ov = 0
+        self.pipe = [(0, 0)] * (GATE_DEPTH[spec.op] - 1)     # (valid, group) per stage
 
-    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(x shape, I)))``, one time step per beat,
-    sequences back to back; ``o`` is ``Out(stream.Signature(ArrayLayout(state shape, H)))``.
+    def valid(self):
+        return self.ov
 
-    Operation: one time step is in flight at a time. An input beat is accepted when the
-    previous step's state is written; the engine gets ``u = [x_t, h]`` (``h`` read as 0 at the
-    first step of every sequence) in one beat of ``I + H`` lanes of ``u_type`` and returns the
-    ``G*H`` accumulators in one beat. The gate unit then issues ``H / gate_lanes`` groups on
-    consecutive cycles; each passes through a pipeline of :data:`GATE_DEPTH` cycles (rnn: index
-    requantization, table read, state write; gru: r/z index, r/z table read, ``(acc_nx <<
-    gate_frac) + r * acc_nh``, n index, tanh table read, ``n + round_shift(z * (h - n),
-    gate_frac)`` and state write). Tables are ``lib.memory.Memory`` ROMs with synchronous read
-    ports (yosys may map them to block RAM). A lane's index requantizer is one constant-coefficient
-    circuit per distinct ``(multiplier, shift)`` among its hidden units, or (when cheaper) one
-    multiplier by a per-group constant and one shift (see ``_plan_requant``). ``o.payload`` is
-    the state register itself: a step whose state is on ``o`` waits (before its first state
-    write) until that beat is taken.
+    def _issue(self):
+        return bool(self.engine.valid()) and not self.ov
 
-    Timing (no idle input, no backpressure): one step takes ``step_cycles = engine.latency +
-    H / gate_lanes + GATE_DEPTH[op] - 1`` cycles from its input handshake to the next one;
-    ``ii = steps * step_cycles`` cycles per sequence; ``latency`` (first input beat to first
-    output beat) is ``step_cycles`` with ``return_sequences``, else ``ii``. Arbitrary idle
-    cycles and backpressure are tolerated.
+    def _engine_out_ready(self):
+        return self._issue() and self.grp == self.groups - 1
 
-    Attributes: ``latency``, ``ii``, ``step_cycles``, ``engine`` (the MAC block), ``u_type``,
-    ``acc_type``, ``gate_lanes``, ``groups``, ``fold``, ``estimate`` (``luts``/``ffs``/
-    ``dsps``/``brams``: the engine's plus the gate unit's ``gate_estimate``, rough).
-    """
+    def ready(self, out_ready):
+        return bool(self.engine.ready(self._engine_out_ready())) and not self.busy
+
+    def step(self, fire_in, out_ready):
+        issue, eng_ready = self._issue(), self._engine_out_ready()
+        wv, wg = self.pipe[-1]
+        done = wv and wg == self.groups - 1
+        self.engine.step(fire_in, eng_ready)
+        if fire_in:
+            self.busy = 1
+        self.pipe = [(int(issue), self.grp)] + self.pipe[:-1]
+        if issue:
+            self.grp = 0 if self.grp == self.groups - 1 else self.grp + 1
+        if out_ready:
+            self.ov = 0
+        if done:
+            last_t = self.t == self.steps - 1
+            self.busy = 0
+            self.t = 0 if last_t else self.t + 1
+            if self.seq or last_t:
+                self.ov = 1
+
+
+class RecurrentSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Recurrent`: the checked arguments, the
+    engine's spec (``engine``, also ``children``), exact ranges, the index requantizer plan
+    (``classes``, :meth:`plan_requant`) and the gate unit's ``gate_estimate``."""
 
     def __init__(self, op, weight, bias, multiplier, shift, lut_lo, lut_hi, tanh_table,
                  in_type, state_type, steps, return_sequences=0, sigmoid_table=None,
                  gate_frac=None, fold=None, gate_lanes=None, regs_every=2, dense_style="cse"):
-        try:
-            self._setup(op, weight, bias, multiplier, shift, lut_lo, lut_hi, tanh_table,
-                        in_type, state_type, steps, return_sequences, sigmoid_table, gate_frac,
-                        fold, gate_lanes, regs_every, dense_style)
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            eng = getattr(self, "engine", None)
-            if eng is not None:
-                eng._MustUse__silence = True
-            raise
+        self._setup(op, weight, bias, multiplier, shift, lut_lo, lut_hi, tanh_table,
+                    in_type, state_type, steps, return_sequences, sigmoid_table, gate_frac,
+                    fold, gate_lanes, regs_every, dense_style)
 
     # -- checks ----------------------------------------------------------------------------------
     def _setup(self, op, weight, bias, multiplier, shift, lut_lo, lut_hi, tanh_table, in_type,
@@ -144,21 +137,21 @@ class Recurrent(wiring.Component):
         self.acc_type = IntType.for_range(int(min(lo)), int(max(hi)))
         a_lo, a_hi = column_range(self.weight, self.bias, [in_type.min] * i + [self.h_lo] * h,
                                   [in_type.max] * i + [self.h_hi] * h)
-        self._acc_range = [(int(a), int(b)) for a, b in zip(a_lo, a_hi)]
+        self.acc_range = [(int(a), int(b)) for a, b in zip(a_lo, a_hi)]
 
         # engine
         self.fold = None if fold is None else tuple(fold)
         if self.fold is None:
-            self.engine = Dense(self.weight, self.bias, self.u_type, self.acc_type,
-                                regs_every=regs_every, style=dense_style)
+            self.engine = DenseSpec(self.weight, self.bias, self.u_type, self.acc_type,
+                                    regs_every=regs_every, style=dense_style)
         else:
             if len(self.fold) != 2:
                 raise ValueError(f"fold must be (pe, simd), not {fold!r}")
             pe, simd = self.fold
             _check_fold("pe", pe, g * h)
             _check_fold("simd", simd, i + h)
-            self.engine = FoldedDense(self.weight, self.bias, self.u_type, self.acc_type,
-                                      pe=pe, simd=simd, single_buffer=True)
+            self.engine = FoldedDenseSpec(self.weight, self.bias, self.u_type, self.acc_type,
+                                          pe=pe, simd=simd, single_buffer=True)
         if gate_lanes is None:
             gate_lanes = h if self.fold is None else 1
         gl = check_pos_int("gate_lanes", gate_lanes)
@@ -168,7 +161,9 @@ class Recurrent(wiring.Component):
         self.step_cycles = self.engine.latency + self.groups + GATE_DEPTH[op] - 1
         self.ii = self.steps * self.step_cycles
         self.latency = self.step_cycles if self.return_sequences else self.ii
-        self._plan_requant()
+        self.children = (self.engine,)
+        self.pre_ranges = self._pre_ranges()
+        self.plan_requant()
         self.gate_estimate = self._gate_estimate()
         # a single-buffered engine has no output register (see FoldedDense)
         self.engine_ffs_saved = 0 if self.fold is None else (g * h) * self.acc_type.bits
@@ -176,10 +171,8 @@ class Recurrent(wiring.Component):
         est["ffs"] = est.get("ffs", 0) - self.engine_ffs_saved
         self.estimate = {k: int(est.get(k, 0) + self.gate_estimate.get(k, 0))
                          for k in ("luts", "ffs", "dsps", "brams")}
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), i))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(state_type), h))),
-        })
+        self.in_shape = data.ArrayLayout(int_shape(in_type), i)
+        self.out_shape = data.ArrayLayout(int_shape(state_type), h)
 
     @staticmethod
     def _int_array(name, v, n):
@@ -192,7 +185,7 @@ class Recurrent(wiring.Component):
     # -- planning --------------------------------------------------------------------------------
     def _pre_ranges(self):
         """Per requantized channel (rnn: H, gru: 3H), the exact range of its pre-activation."""
-        h, ar = self.hidden, self._acc_range
+        h, ar = self.hidden, self.acc_range
         if self.g == 1:
             return list(ar)
         gf, r_max = self.gate_frac, 1 << self.gate_frac
@@ -202,8 +195,8 @@ class Recurrent(wiring.Component):
             out.append(((nxl << gf) + min(0, nhl * r_max), (nxh << gf) + max(0, nhh * r_max)))
         return out
 
-    def _plan_requant(self):
-        """``self._classes[q][l]`` for requant block q (rnn: [n]; gru: [r, z, n]) and gate lane
+    def plan_requant(self):
+        """``self.classes[q][l]`` for requant block q (rnn: [n]; gru: [r, z, n]) and gate lane
         l: ``(classes, keys, var)``: ``classes`` ``{(mult, shift): (lo, hi)}`` over the lane's
         hidden units, ``keys`` the class of each group, ``var`` None (one constant-coefficient
         circuit per class, multiplexed) or ``(S, [M_g], (lo, hi))``: one multiplier by a
@@ -211,9 +204,9 @@ class Recurrent(wiring.Component):
         (``round_shift(v * m, s) == round_shift(v * (m << (S - s)), S)`` exactly), chosen
         when the lane has several classes and that is cheaper."""
         h, gl, ng = self.hidden, self.gate_lanes, self.groups
-        pre = self._pre_ranges()
+        pre = self.pre_ranges
         idx_bits = max(1, (self.lut_hi - self.lut_lo).bit_length())
-        self._classes = []
+        self.classes = []
         for q in range(len(pre) // h):
             lanes = []
             for lane in range(gl):
@@ -237,7 +230,7 @@ class Recurrent(wiring.Component):
                     if var_cost < const_cost:
                         var = (big_s, mults, (lo, hi))
                 lanes.append((cls, keys, var))
-            self._classes.append(lanes)
+            self.classes.append(lanes)
 
     def _gate_estimate(self):
         """Rough gate-unit cost: requantizers, table ROMs (LUTs below 512 bits per port),
@@ -246,7 +239,7 @@ class Recurrent(wiring.Component):
         sb, ab = self.state_type.bits, self.acc_type.bits
         idx_bits = max(1, (n_lut - 1).bit_length())
         luts = ffs = 0
-        for q, lanes in enumerate(self._classes):
+        for q, lanes in enumerate(self.classes):
             for cls, _, var in lanes:
                 if var is not None:
                     big_s, mults, (lo, hi) = var
@@ -271,10 +264,92 @@ class Recurrent(wiring.Component):
         ffs += self.hidden * sb + 3 * 8 + 16
         return {"luts": int(luts), "ffs": int(ffs), "dsps": 0, "brams": int(brams)}
 
+    def cycle_model(self):
+        return RecurrentModel(self)
+
+    def features(self):
+        """The gate unit (its rough counts, as :attr:`gate_estimate`: requantizers, table
+        ROMs, multipliers, registers; its constant and variable multipliers for the DSP rule)
+        less the flip-flops a single-buffered engine saves, plus the engine (``parts``)."""
+        consts, var = [], []
+        for lanes in self.classes:
+            for classes, _, v in lanes:
+                if v is not None:
+                    big_s, mults, (lo, hi) = v
+                    var.append((max((-lo - 1).bit_length(), hi.bit_length()) + 1,
+                                max(abs(m) for m in mults).bit_length() + 1))
+                else:
+                    consts += [[(max((-lo - 1).bit_length(), hi.bit_length()) + 1, m, True)]
+                               for (m, _), (lo, hi) in classes.items()]
+        if self.op == "gru":   # r * acc_nh and z * (h - n) per gate lane
+            gb = self.gate_frac + 1
+            var += [(gb, self.acc_type.bits), (gb, self.state_type.bits + 1)] * self.gate_lanes
+        g = self.gate_estimate
+        return cost_features(luts={"raw": g["luts"]},
+                             ffs={"raw": g["ffs"] - self.engine_ffs_saved},
+                             brams=g["brams"], const_muls=consts, var_muls=var,
+                             parts=(self.engine,))
+
+
+class Recurrent(SpecComponent, spec=RecurrentSpec):
+    """An ``rnn`` or ``gru`` layer over sequences of ``steps`` beats, exactly
+    :func:`ddnhw.golden.recurrent.recurrent` (semantics: :mod:`ddnhw.ir.recurrent`).
+
+    Parameters
+    ----------
+    op : ``"rnn"`` (G = 1) or ``"gru"`` (G = 4: row blocks r, z, n_x, n_h).
+    weight, bias : integer arrays ``(G*H, I+H)``, ``(G*H,)``.
+    multiplier, shift : per pre-activation requantization to a table index (``H`` entries for
+        rnn, ``3*H`` for gru); ``lut_lo``/``lut_hi``: the index range.
+    tanh_table, sigmoid_table : integer tables of ``lut_hi - lut_lo + 1`` entries (sigmoid:
+        gru only, values in ``[0, 2**gate_frac]``).
+    in_type : :class:`ddnhw.ir.IntType` of ``x``; state_type : signed type of ``h``.
+    steps : T, the fixed sequence length. return_sequences : 0 (one output beat per sequence,
+        ``h_T``) or 1 (``T`` beats, every ``h_t``).
+    fold : None (the MAC engine is an unrolled :class:`~ddnhw.hw.Dense`, ``regs_every`` and
+        ``dense_style`` as there) or ``(pe, simd)`` (a single-buffered
+        :class:`~ddnhw.hw.FoldedDense`).
+    gate_lanes : hidden units the gate unit processes per cycle (a divisor of H; default H
+        with an unrolled engine, 1 with a folded one).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(x shape, I)))``, one time step per beat,
+    sequences back to back; ``o`` is ``Out(stream.Signature(ArrayLayout(state shape, H)))``.
+
+    Operation: one time step is in flight at a time. An input beat is accepted when the
+    previous step's state is written; the engine gets ``u = [x_t, h]`` (``h`` read as 0 at the
+    first step of every sequence) in one beat of ``I + H`` lanes of ``u_type`` and returns the
+    ``G*H`` accumulators in one beat. The gate unit then issues ``H / gate_lanes`` groups on
+    consecutive cycles; each passes through a pipeline of :data:`GATE_DEPTH` cycles (rnn: index
+    requantization, table read, state write; gru: r/z index, r/z table read, ``(acc_nx <<
+    gate_frac) + r * acc_nh``, n index, tanh table read, ``n + round_shift(z * (h - n),
+    gate_frac)`` and state write). Tables are ``lib.memory.Memory`` ROMs with synchronous read
+    ports (yosys may map them to block RAM). A lane's index requantizer is one constant-coefficient
+    circuit per distinct ``(multiplier, shift)`` among its hidden units, or (when cheaper) one
+    multiplier by a per-group constant and one shift (see :meth:`RecurrentSpec.plan_requant`). ``o.payload`` is
+    the state register itself: a step whose state is on ``o`` waits (before its first state
+    write) until that beat is taken.
+
+    Timing (no idle input, no backpressure): one step takes ``step_cycles = engine.latency +
+    H / gate_lanes + GATE_DEPTH[op] - 1`` cycles from its input handshake to the next one;
+    ``ii = steps * step_cycles`` cycles per sequence; ``latency`` (first input beat to first
+    output beat) is ``step_cycles`` with ``return_sequences``, else ``ii``. Arbitrary idle
+    cycles and backpressure are tolerated.
+
+    Attributes (from ``spec``, a :class:`RecurrentSpec`, except ``engine``: the MAC block,
+    a component): ``latency``, ``ii``, ``step_cycles``, ``u_type``,
+    ``acc_type``, ``gate_lanes``, ``groups``, ``fold``, ``estimate`` (``luts``/``ffs``/
+    ``dsps``/``brams``: the engine's plus the gate unit's ``gate_estimate``, rough).
+    """
+
+    def _setup(self):
+        # the engine component (the spec holds the engine's spec under the same name)
+        object.__setattr__(self, "engine", self.spec.engine.build())
+        super()._setup()
+
     # -- HDL -------------------------------------------------------------------------------------
     def _requant(self, m, v, grp, q, lane, name):
         """Table index of lane ``lane`` of requant block ``q`` for group ``grp``."""
-        cls, keys, var = self._classes[q][lane]
+        cls, keys, var = self.classes[q][lane]
         lo, hi = self.lut_lo, self.lut_hi
         if var is not None:
             big_s, mults, _ = var
@@ -388,7 +463,7 @@ class Recurrent(wiring.Component):
             v3, g3 = pipe(v2, "v3"), pipe(g2, "g3")
             v4, g4 = pipe(v3, "v4"), pipe(g3, "g4")
             v5, g5 = pipe(v4, "v5"), pipe(g4, "g5")
-            new, pre_ranges = [], self._pre_ranges()
+            new, pre_ranges = [], self.pre_ranges
             for lane in range(gl):
                 # S0: r, z indices; n_x, n_h accumulators carried
                 ir_ = self._requant(m, acc(0, lane), grp, 0, lane, f"idx_r{lane}")
@@ -397,10 +472,10 @@ class Recurrent(wiring.Component):
                     rz_ports[2 * lane].addr.eq(pipe((ir_ - self.lut_lo)[:a_bits], f"ar{lane}")),
                     rz_ports[2 * lane + 1].addr.eq(pipe((iz_ - self.lut_lo)[:a_bits],
                                                         f"az{lane}"))]
-                nx_lo = min(self._acc_range[2 * h + gi * gl + lane][0] for gi in range(ng))
-                nx_hi = max(self._acc_range[2 * h + gi * gl + lane][1] for gi in range(ng))
-                nh_lo = min(self._acc_range[3 * h + gi * gl + lane][0] for gi in range(ng))
-                nh_hi = max(self._acc_range[3 * h + gi * gl + lane][1] for gi in range(ng))
+                nx_lo = min(self.acc_range[2 * h + gi * gl + lane][0] for gi in range(ng))
+                nx_hi = max(self.acc_range[2 * h + gi * gl + lane][1] for gi in range(ng))
+                nh_lo = min(self.acc_range[3 * h + gi * gl + lane][0] for gi in range(ng))
+                nh_hi = max(self.acc_range[3 * h + gi * gl + lane][1] for gi in range(ng))
                 nx0 = Signal(shape_for(nx_lo, nx_hi), name=f"nx{lane}")
                 nh0 = Signal(shape_for(nh_lo, nh_hi), name=f"nh{lane}")
                 m.d.comb += [nx0.eq(acc(2, lane)), nh0.eq(acc(3, lane))]

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
-from ._types import check_int_type, int_shape, shape_for
+from ._types import PipelineModel, check_int_type, int_shape, shape_for
+from .protocol import BlockSpec, SpecComponent, cost_features
 
-__all__ = ["Requantizer", "requant_channel", "requant_luts"]
+__all__ = ["Requantizer", "RequantizerSpec", "requant_channel", "requant_luts"]
 
 
 def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
@@ -71,25 +71,12 @@ def _saturate(t, under, over, lo, hi):
     return Mux(above, hi, low)
 
 
-class Requantizer(wiring.Component):
-    """``o[c] = clip((i[c] * multiplier[c] + 2**(shift[c]-1)) >> shift[c], lo, hi)``.
+class RequantizerSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Requantizer`. ``idle_channels``: None, or
+    per channel True where no logic is needed (the lowering knows: a constant input or an
+    output nobody reads; synthesis removes that logic, so it has no multiplier to count)."""
 
-    Rounding is round half up (towards +inf) through an arithmetic right shift; ``shift[c]
-    == 0`` means no rounding term. Exactly ``ddnhw.golden.fixedpoint.requantize``.
-
-    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, C)))``, ``o`` is
-    ``Out(stream.Signature(ArrayLayout(out shape, C)))``. ``latency == 1``, ``ii == 1``;
-    tolerates arbitrary idle cycles and backpressure (``i.ready == ~o.valid | o.ready``).
-    """
-
-    def __init__(self, multiplier, shift, lo, hi, in_type, out_type):
-        try:
-            self._setup(multiplier, shift, lo, hi, in_type, out_type)
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            raise
-
-    def _setup(self, multiplier, shift, lo, hi, in_type, out_type):
+    def __init__(self, multiplier, shift, lo, hi, in_type, out_type, idle_channels=None):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         mul = np.asarray(multiplier)
@@ -110,24 +97,59 @@ class Requantizer(wiring.Component):
         self.lo, self.hi = lo, hi
         self.in_type, self.out_type = in_type, out_type
         self.channels = mul.size
+        if idle_channels is not None:
+            idle = np.asarray(idle_channels)
+            if idle.shape != (self.channels,) or idle.dtype.kind not in "biu":
+                raise ValueError(f"idle_channels must be a boolean array of shape "
+                                 f"({self.channels},), got {idle.dtype} shape {idle.shape}")
+            idle_channels = idle.astype(bool)
+        self.idle_channels = idle_channels
         self.latency, self.ii = 1, 1
+        self.constant = []       # per channel: the clip makes its result a constant
         for c in range(self.channels):
-            _, (rlo, rhi) = self._range(c)
+            v, (rlo, rhi) = self.channel(Const(0, int_shape(in_type)), c)
             if not out_type.contains(rlo, rhi):
                 raise ValueError(f"out_type {out_type} cannot hold channel {c} range "
                                  f"[{rlo}, {rhi}]")
+            self.constant.append(isinstance(v, Const))
+        self.in_shape = data.ArrayLayout(int_shape(in_type), self.channels)
+        self.out_shape = data.ArrayLayout(int_shape(out_type), self.channels)
         self.estimate = {"luts": sum(requant_luts(in_type.bits, mc, sc, out_type.bits)
                                      for mc, sc in zip(self.multiplier, self.shift)),
                          "ffs": int(self.channels * out_type.bits + 1)}
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.channels))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.channels))),
-        })
 
-    def _range(self, c):
-        x = Const(0, int_shape(self.in_type))
+    def channel(self, x, c):
+        """:func:`requant_channel` of the Amaranth value ``x`` (an input lane) for channel
+        ``c``: ``(value, (lo, hi))``."""
         return requant_channel(x, self.in_type.min, self.in_type.max, self.multiplier[c],
                                self.shift[c], self.lo, self.hi)
+
+    def cycle_model(self):
+        return PipelineModel(1)
+
+    def features(self):
+        """Its channels' logic (the family's ``requant`` coefficient), the output register,
+        and one constant multiplier per channel that has logic (not constant, not idle)."""
+        idle = self.idle_channels
+        live = [m for c, m in enumerate(self.multiplier)
+                if not self.constant[c] and not (idle is not None and idle[c])]
+        return cost_features(luts={"requant": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]},
+                             const_muls=[[(self.in_type.bits, m, self.in_type.signed)]
+                                         for m in live])
+
+
+class Requantizer(SpecComponent, spec=RequantizerSpec):
+    """``o[c] = clip((i[c] * multiplier[c] + 2**(shift[c]-1)) >> shift[c], lo, hi)``.
+
+    Rounding is round half up (towards +inf) through an arithmetic right shift; ``shift[c]
+    == 0`` means no rounding term. Exactly ``ddnhw.golden.fixedpoint.requantize``.
+    ``idle_channels``: see :class:`RequantizerSpec` (estimate only; the logic is the same).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, C)))``, ``o`` is
+    ``Out(stream.Signature(ArrayLayout(out shape, C)))``. ``latency == 1``, ``ii == 1``;
+    tolerates arbitrary idle cycles and backpressure (``i.ready == ~o.valid | o.ready``).
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -136,7 +158,6 @@ class Requantizer(wiring.Component):
         with m.If(ce):
             m.d.sync += self.o.valid.eq(self.i.valid)
             for c in range(self.channels):
-                v, _ = requant_channel(self.i.payload[c], self.in_type.min, self.in_type.max,
-                                       self.multiplier[c], self.shift[c], self.lo, self.hi)
+                v, _ = self.spec.channel(self.i.payload[c], c)
                 m.d.sync += self.o.payload[c].eq(v)
         return m

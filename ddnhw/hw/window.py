@@ -9,46 +9,67 @@ stream feeds :class:`~ddnhw.hw.Dense` / :class:`~ddnhw.hw.FoldedDense` directly.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
-from ._types import check_int_type, check_pos_int, int_shape
+from ._types import PipelineModel, check_int_type, check_pos_int, int_shape
+from .protocol import BlockSpec, ChainModel, SpecComponent, cost_features, spec_of
 
-__all__ = ["SlidingWindow", "WindowPool", "Collector", "Chain"]
-
-
-def _silence_on_error(setup):
-    def init(self, *args, **kwargs):
-        try:
-            setup(self, *args, **kwargs)
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            raise
-    return init
+__all__ = ["SlidingWindow", "SlidingWindowSpec", "SlidingWindowModel", "WindowPool",
+           "WindowPoolSpec", "Collector", "CollectorSpec", "CollectorModel", "Chain",
+           "ChainSpec"]
 
 
-class SlidingWindow(wiring.Component):
-    """Windows of ``kh x kw`` pixels at every output position of a strided, zero-padded image.
+class SlidingWindowModel:
+    """Cycle model of :class:`SlidingWindow` (its counters, no pixels)."""
 
-    Parameters: ``height``, ``width``, ``channels`` of the input image; ``elem_type``
-    (:class:`ddnhw.ir.IntType` of a channel value); ``kh``, ``kw``; ``stride``; ``padding``
-    (zeros on every side, ``< min(kh, kw)``).
+    def __init__(self, spec):
+        self.H, self.W, self.KH = spec.height, spec.width, spec.kh
+        self.S, self.P, self.OH, self.OW = spec.stride, spec.padding, spec.out_h, spec.out_w
+        self.in_x = self.in_y = self.in_done = 0
+        self.out_x = self.out_y = self.out_done = self.ov = 0
+        self.y0 = -self.P
 
-    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(elem, channels)))``, one pixel per beat in
-    raster order, ``height * width`` beats per image; ``o`` is
-    ``Out(stream.Signature(ArrayLayout(elem, kh * kw * channels)))``, one window per output
-    position in raster order, ``out_h * out_w`` beats per image; lanes ``(ky, kx, c)``, the
-    value of input pixel ``(oy * stride - padding + ky, ox * stride - padding + kx)`` or 0
-    outside the image. Images follow each other without gaps.
+    def valid(self):
+        return self.ov
 
-    Storage: ``kh`` image rows of pixels in registers (a line buffer); a new row overwrites the
-    oldest one once no pending window needs it. Input is stalled while a window that needs the
-    row being overwritten is pending, so ``ii`` (cycles per image at full rate) is at most
-    ``height * width + out_h * out_w + 1``; ``latency`` is the cycles from an image's first
-    pixel to its first window at full rate. Arbitrary idle cycles and backpressure are tolerated.
-    """
+    def ready(self, out_ready):
+        return (not self.in_done) and (self.out_done or self.in_y < self.y0 + self.KH)
 
-    @_silence_on_error
+    def step(self, fire_in, out_ready):
+        rows = self.in_done or self.in_y >= self.y0 + self.KH
+        emit = (not self.out_done) and rows and ((not self.ov) or out_ready)
+        both_done = self.in_done and self.out_done
+        if fire_in:
+            if self.in_x == self.W - 1:
+                self.in_x = 0
+                if self.in_y == self.H - 1:
+                    self.in_y, self.in_done = 0, 1
+                else:
+                    self.in_y += 1
+            else:
+                self.in_x += 1
+        if emit:
+            self.ov = 1
+            if self.out_x == self.OW - 1:
+                self.out_x = 0
+                if self.out_y == self.OH - 1:
+                    self.out_done = 1
+                else:
+                    self.out_y += 1
+                    self.y0 += self.S
+            else:
+                self.out_x += 1
+        elif out_ready:
+            self.ov = 0
+        if both_done:
+            self.in_done = self.out_done = self.out_y = 0
+            self.y0 = -self.P
+
+
+class SlidingWindowSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`SlidingWindow`: also ``out_h``, ``out_w``,
+    ``beats_in``, ``beats_out`` (beats per image), ``lanes``."""
+
     def __init__(self, height, width, channels, elem_type, kh, kw, stride=1, padding=0):
         for name, v in (("height", height), ("width", width), ("channels", channels),
                         ("kh", kh), ("kw", kw), ("stride", stride)):
@@ -74,10 +95,38 @@ class SlidingWindow(wiring.Component):
         self.estimate = {"luts": int(self.lanes * bits * (width * kh // 2 + 2) + 40),
                          "ffs": int(px + self.lanes * bits + 40), "dsps": 0, "brams": 0}
         shape = int_shape(elem_type)
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(shape, channels))),
-            "o": Out(stream.Signature(data.ArrayLayout(shape, self.lanes))),
-        })
+        self.in_shape = data.ArrayLayout(shape, channels)
+        self.out_shape = data.ArrayLayout(shape, self.lanes)
+
+    def cycle_model(self):
+        return SlidingWindowModel(self)
+
+    def features(self):
+        """The line buffer's registers and window multiplexers (as counted)."""
+        return cost_features(luts={"raw": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class SlidingWindow(SpecComponent, spec=SlidingWindowSpec):
+    """Windows of ``kh x kw`` pixels at every output position of a strided, zero-padded image.
+
+    Parameters: ``height``, ``width``, ``channels`` of the input image; ``elem_type``
+    (:class:`ddnhw.ir.IntType` of a channel value); ``kh``, ``kw``; ``stride``; ``padding``
+    (zeros on every side, ``< min(kh, kw)``).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(elem, channels)))``, one pixel per beat in
+    raster order, ``height * width`` beats per image; ``o`` is
+    ``Out(stream.Signature(ArrayLayout(elem, kh * kw * channels)))``, one window per output
+    position in raster order, ``out_h * out_w`` beats per image; lanes ``(ky, kx, c)``, the
+    value of input pixel ``(oy * stride - padding + ky, ox * stride - padding + kx)`` or 0
+    outside the image. Images follow each other without gaps.
+
+    Storage: ``kh`` image rows of pixels in registers (a line buffer); a new row overwrites the
+    oldest one once no pending window needs it. Input is stalled while a window that needs the
+    row being overwritten is pending, so ``ii`` (cycles per image at full rate) is at most
+    ``height * width + out_h * out_w + 1``; ``latency`` is the cycles from an image's first
+    pixel to its first window at full rate. Arbitrary idle cycles and backpressure are tolerated.
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -156,16 +205,9 @@ class SlidingWindow(wiring.Component):
         return m
 
 
-class WindowPool(wiring.Component):
-    """Per-channel reduction of a window beat (lanes ``(k, c)``, ``k`` over ``size`` window
-    positions): ``"max"``, or ``"avg"``: ``(sum + 2**(s-1)) >> s`` with ``s = log2(size)``
-    (``size`` a power of two; round half up, as ``ddnhw.golden.fixedpoint.round_shift``).
+class WindowPoolSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`WindowPool`."""
 
-    Ports: ``i`` ``ArrayLayout(elem, size * channels)``, ``o`` ``ArrayLayout(elem, channels)``.
-    ``latency == 1``, ``ii == 1``; ``i.ready == ~o.valid | o.ready``.
-    """
-
-    @_silence_on_error
     def __init__(self, kind, size, channels, elem_type):
         if kind not in ("max", "avg"):
             raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
@@ -180,10 +222,26 @@ class WindowPool(wiring.Component):
         self.estimate = {"luts": int(channels * (size - 1) * (2 * b if kind == "max" else b + 2)),
                          "ffs": int(channels * b + 1), "dsps": 0, "brams": 0}
         shape = int_shape(elem_type)
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(shape, size * channels))),
-            "o": Out(stream.Signature(data.ArrayLayout(shape, channels))),
-        })
+        self.in_shape = data.ArrayLayout(shape, size * channels)
+        self.out_shape = data.ArrayLayout(shape, channels)
+
+    def cycle_model(self):
+        return PipelineModel(1)
+
+    def features(self):
+        """The reduction trees and the output register (as counted)."""
+        return cost_features(luts={"raw": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class WindowPool(SpecComponent, spec=WindowPoolSpec):
+    """Per-channel reduction of a window beat (lanes ``(k, c)``, ``k`` over ``size`` window
+    positions): ``"max"``, or ``"avg"``: ``(sum + 2**(s-1)) >> s`` with ``s = log2(size)``
+    (``size`` a power of two; round half up, as ``ddnhw.golden.fixedpoint.round_shift``).
+
+    Ports: ``i`` ``ArrayLayout(elem, size * channels)``, ``o`` ``ArrayLayout(elem, channels)``.
+    ``latency == 1``, ``ii == 1``; ``i.ready == ~o.valid | o.ready``.
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -209,16 +267,31 @@ class WindowPool(wiring.Component):
         return m
 
 
-class Collector(wiring.Component):
-    """Gathers ``beats`` consecutive beats of ``lanes`` lanes into one beat of
-    ``beats * lanes`` lanes (beat ``k`` in lanes ``[k * lanes, (k + 1) * lanes)``): the flatten
-    of a streamed feature map into the vector of the following dense layer.
+class CollectorModel:
+    """Cycle model of :class:`Collector`."""
 
-    ``latency == 1`` (last beat in to vector out), ``ii == beats + 1``; tolerates arbitrary idle
-    cycles and backpressure.
-    """
+    def __init__(self, beats):
+        self.beats, self.count, self.ov = beats, 0, 0
 
-    @_silence_on_error
+    def valid(self):
+        return self.ov
+
+    def ready(self, out_ready):
+        return not self.ov
+
+    def step(self, fire_in, out_ready):
+        if self.ov and out_ready:
+            self.ov = 0
+        if fire_in:
+            if self.count == self.beats - 1:
+                self.count, self.ov = 0, 1
+            else:
+                self.count += 1
+
+
+class CollectorSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Collector`."""
+
     def __init__(self, beats, lanes, elem_type):
         check_pos_int("beats", beats)
         check_pos_int("lanes", lanes)
@@ -228,10 +301,26 @@ class Collector(wiring.Component):
         self.estimate = {"luts": 8, "ffs": int(beats * lanes * elem_type.bits + 8), "dsps": 0,
                          "brams": 0}
         shape = int_shape(elem_type)
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(shape, lanes))),
-            "o": Out(stream.Signature(data.ArrayLayout(shape, beats * lanes))),
-        })
+        self.in_shape = data.ArrayLayout(shape, lanes)
+        self.out_shape = data.ArrayLayout(shape, beats * lanes)
+
+    def cycle_model(self):
+        return CollectorModel(self.beats)
+
+    def features(self):
+        """The vector register and a counter (as counted)."""
+        return cost_features(luts={"raw": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class Collector(SpecComponent, spec=CollectorSpec):
+    """Gathers ``beats`` consecutive beats of ``lanes`` lanes into one beat of
+    ``beats * lanes`` lanes (beat ``k`` in lanes ``[k * lanes, (k + 1) * lanes)``): the flatten
+    of a streamed feature map into the vector of the following dense layer.
+
+    ``latency == 1`` (last beat in to vector out), ``ii == beats + 1``; tolerates arbitrary idle
+    cycles and backpressure.
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -252,23 +341,56 @@ class Collector(wiring.Component):
         return m
 
 
-class Chain(wiring.Component):
-    """Blocks connected in a row behind the first one's ``i`` and the last one's ``o``.
+class ChainSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Chain`: ``children`` are the blocks' specs
+    (``blocks``: specs or components); the cycle model composes theirs."""
 
-    ``latency`` is the sum, ``ii`` the largest of the blocks'; ``estimate`` the sum.
-    """
+    chain = True
 
-    def __init__(self, *blocks):
+    def __init__(self, *blocks, ii=None):
         if not blocks:
             raise ValueError("Chain needs at least one block")
+        self.children = tuple(spec_of(b) for b in blocks)
+        for k, (a, b) in enumerate(zip(self.children, self.children[1:])):
+            if a.out_shape != b.in_shape:
+                raise ValueError(f"Chain block {k + 1} ({type(b).__name__}) takes "
+                                 f"{b.in_shape!r}, but block {k} ({type(a).__name__}) gives "
+                                 f"{a.out_shape!r}")
+        self.latency = sum(c.latency for c in self.children)
+        if ii is not None:
+            check_pos_int("ii", ii)
+        self.ii_given = ii
+        self.ii = int(ii) if ii is not None else max(c.ii for c in self.children)
+        self.in_shape = self.children[0].in_shape
+        self.out_shape = self.children[-1].out_shape
+        ests = [getattr(c, "estimate", {}) for c in self.children]
+        self.estimate = {k: sum(e.get(k, 0) for e in ests)
+                         for k in sorted({k for e in ests for k in e})}
+
+    def cycle_model(self):
+        return ChainModel(c.cycle_model() for c in self.children)
+
+    def features(self):
+        """Nothing of its own: the sum of its blocks' (``parts``)."""
+        return cost_features(parts=self.children)
+
+
+class Chain(SpecComponent, spec=ChainSpec):
+    """Blocks connected in a row behind the first one's ``i`` and the last one's ``o``.
+
+    ``blocks`` are components (``blocks`` attribute); ``latency`` is the sum of theirs, ``ii``
+    the largest of theirs unless ``ii`` is given (the caller knows better: a window generator
+    feeding a MAC overlaps the two only partly); ``estimate`` the sum.
+    """
+
+    def __init__(self, *blocks, ii=None):
         self.blocks = list(blocks)
-        self.latency = sum(b.latency for b in blocks)
-        self.ii = max(b.ii for b in blocks)
-        keys = sorted({k for b in blocks for k in getattr(b, "estimate", {})})
-        self.estimate = {k: sum(getattr(b, "estimate", {}).get(k, 0) for b in blocks)
-                         for k in keys}
-        super().__init__({"i": In(stream.Signature(blocks[0].i.payload.shape())),
-                          "o": Out(stream.Signature(blocks[-1].o.payload.shape()))})
+        self._setup()
+
+    def _setup(self):
+        if "blocks" not in self.__dict__:      # from_spec: the blocks from their specs
+            self.blocks = [c.build() for c in self.spec.children]
+        super()._setup()
 
     def elaborate(self, platform):
         m = Module()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
-from ._types import (check_bias, check_int_type, check_regs_every, int_shape,
+from ._types import (PipelineModel, check_bias, check_int_type, check_regs_every, int_shape,
                      stall_pipeline)
+from .protocol import BlockSpec, SpecComponent, cost_features
 
-__all__ = ["XnorDense", "binary_rows"]
+__all__ = ["XnorDense", "XnorDenseSpec", "binary_rows"]
 
 
 def binary_rows(weight):
@@ -45,39 +45,11 @@ def _levels(n):
     return lvl
 
 
-class XnorDense(wiring.Component):
-    """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` for inputs ``i[j]`` in ``{-1, +1}`` and
-    rows of ``weight`` in ``{-c_k, 0, +c_k}``: with ``x_j = (i[j] == +1)`` and ``s_kj =
-    (weight[k, j] > 0)``, ``o[k] = bias[k] - c_k * n_k + 2 * c_k * popcount(XNOR(x, s_k))``
-    (``n_k``: nonzero weights of row ``k``; zero weights generate no logic). The same function
-    as :class:`~ddnhw.hw.Dense` on +-1 inputs, with a popcount of bits instead of an adder tree
-    of signed values.
-
-    Parameters
-    ----------
-    weight : integer array (n_out, n_in), each row in ``{-c_k, 0, +c_k}`` (``c_k > 0``).
-    bias : integer array (n_out,)
-    in_type : signed :class:`ddnhw.ir.IntType` holding -1 and +1. Only the sign bit is read:
-        an input that is not -1 or +1 is outside the contract (negative reads as -1, else +1).
-    out_type : :class:`ddnhw.ir.IntType` holding every output's exact range.
-    regs_every : a pipeline register after every this many popcount adder levels (>= 1).
-
-    Attributes: ``latency`` (cycles, >= 1), ``ii == 1``, ``estimate`` (``{"luts", "ffs"}``).
-
-    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
-    ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``. All registers advance together
-    when ``~o.valid | o.ready`` (that is ``i.ready``); idle cycles and backpressure are
-    tolerated.
-    """
+class XnorDenseSpec(BlockSpec):
+    """Spec (:mod:`ddnhw.hw.protocol`) of :class:`XnorDense`: ``c``, ``signs`` (the binary
+    rows), ``n_nonzero``, ``levels`` (popcount adder levels), ``tree(n)``."""
 
     def __init__(self, weight, bias, in_type, out_type, regs_every=2):
-        try:
-            self._setup(weight, bias, in_type, out_type, regs_every)
-        except Exception:
-            self._MustUse__silence = True  # a rejected block is not an unused one
-            raise
-
-    def _setup(self, weight, bias, in_type, out_type, regs_every):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         rows = binary_rows(weight)
@@ -102,13 +74,11 @@ class XnorDense(wiring.Component):
         self.levels = _levels(n_max)
         self.latency = max(1, -(-self.levels // regs_every))
         self.ii = 1
+        self.in_shape = data.ArrayLayout(int_shape(in_type), self.n_in)
+        self.out_shape = data.ArrayLayout(int_shape(out_type), self.n_out)
         self.estimate = self._estimate()
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(in_type), self.n_in))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(out_type), self.n_out))),
-        })
 
-    def _tree(self, n):
+    def tree(self, n):
         """Counts per level of a popcount of ``n`` bits: ``[[count, ...], ...]``."""
         level, out = [1] * n, []
         for lvl in range(1, self.levels + 1):
@@ -121,7 +91,7 @@ class XnorDense(wiring.Component):
         luts, ffs = 0, self.latency
         for k in range(self.n_out):
             n = int(self.n_nonzero[k])
-            tree = self._tree(n)
+            tree = self.tree(n)
             prev = [1] * n
             for lvl, counts in enumerate(tree, 1):
                 # one LUT per output bit of every real adder (groups of one are wires)
@@ -134,6 +104,41 @@ class XnorDense(wiring.Component):
             luts += self.out_type.bits if n else 0    # constant offset (and 2c shift)
             ffs += self.out_type.bits
         return {"luts": int(luts), "ffs": int(ffs)}
+
+    def cycle_model(self):
+        return PipelineModel(self.latency)
+
+    def features(self):
+        """The popcount adders' and offsets' LUTs, the pipeline registers (as counted)."""
+        return cost_features(luts={"raw": self.estimate["luts"]},
+                             ffs={"raw": self.estimate["ffs"]})
+
+
+class XnorDense(SpecComponent, spec=XnorDenseSpec):
+    """``o[k] = bias[k] + sum_j weight[k, j] * i[j]`` for inputs ``i[j]`` in ``{-1, +1}`` and
+    rows of ``weight`` in ``{-c_k, 0, +c_k}``: with ``x_j = (i[j] == +1)`` and ``s_kj =
+    (weight[k, j] > 0)``, ``o[k] = bias[k] - c_k * n_k + 2 * c_k * popcount(XNOR(x, s_k))``
+    (``n_k``: nonzero weights of row ``k``; zero weights generate no logic). The same function
+    as :class:`~ddnhw.hw.Dense` on +-1 inputs, with a popcount of bits instead of an adder tree
+    of signed values.
+
+    Parameters
+    ----------
+    weight : integer array (n_out, n_in), each row in ``{-c_k, 0, +c_k}`` (``c_k > 0``).
+    bias : integer array (n_out,)
+    in_type : signed :class:`ddnhw.ir.IntType` holding -1 and +1. Only the sign bit is read:
+        an input that is not -1 or +1 is outside the contract (negative reads as -1, else +1).
+    out_type : :class:`ddnhw.ir.IntType` holding every output's exact range.
+    regs_every : a pipeline register after every this many popcount adder levels (>= 1).
+
+    Attributes (from ``spec``, an :class:`XnorDenseSpec`): ``latency`` (cycles, >= 1),
+    ``ii == 1``, ``estimate`` (``{"luts", "ffs"}``).
+
+    Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, n_in)))``, ``o`` is
+    ``Out(stream.Signature(ArrayLayout(out shape, n_out)))``. All registers advance together
+    when ``~o.valid | o.ready`` (that is ``i.ready``); idle cycles and backpressure are
+    tolerated.
+    """
 
     def elaborate(self, platform):
         m = Module()

@@ -9,24 +9,23 @@ import os
 import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Module
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
 from ddnhw.atomic import write_text
-from ddnhw.hw import StreamFIFO
+from ddnhw.hw import ForkSpec, StreamFIFOSpec
 from ddnhw.hw._types import int_shape
-from ddnhw.hw.join import Fork
+from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from ddnhw.passes.base import block_outputs, fused_into, hw_of, run_passes
 from ddnhw.passes.fifo import FIFO_MAX_DEPTH, fifo_depth
 from ddnhw.passes.pipeline import lowering_passes
 from .estimate import RESOURCES, estimate_block
 from .options import LowerOptions
-from .registry import BlockCache, lowering, quiet, recurrent
+from .registry import BlockCache, lowering, recurrent
 from .residual import branch_lead, residual_branches
 from .timing import chain_latency_ii
 
-__all__ = ["Network", "build_network", "generate", "graph_sha256", "network_estimate",
-           "layer_entry", "fifo_depth", "FIFO_MAX_DEPTH"]
+__all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate",
+           "graph_sha256", "network_estimate", "layer_entry", "fifo_depth", "FIFO_MAX_DEPTH"]
 
 
 def graph_sha256(graph) -> str:
@@ -43,22 +42,12 @@ def graph_sha256(graph) -> str:
     return h.hexdigest()
 
 
-def _out_shape(block):
-    """The payload shape of a block's output stream."""
-    return block.o.payload.shape()
-
-
-def _component(block):
-    """The Amaranth component of a block."""
-    return block
-
-
 def layer_entry(graph, node, block, family, **extra) -> dict:
     """The manifest entry of ``node`` built as ``block``: ``name``, ``op``, ``block`` (its
     class), ``latency``, ``ii``, ``in_lanes``, ``out_lanes``, ``estimate``, what the op's
     lowering describes (e.g. ``folded``/``pe``/``simd`` for every layer with a MAC),
     ``fuses`` (the requant node a folded layer computes), then ``extra``."""
-    e = {"name": node.name, "op": node.op, "block": type(block).__name__,
+    e = {"name": node.name, "op": node.op, "block": block.component.__name__,
          "latency": int(block.latency), "ii": int(block.ii),
          "in_lanes": int(graph.tensors[node.inputs[0]].shape[-1]),
          "out_lanes": int(graph.tensors[node.outputs[0]].shape[-1]),
@@ -74,7 +63,7 @@ def layer_entry(graph, node, block, family, **extra) -> dict:
 
 def _fused_entry(graph, node, host_name, host) -> dict:
     """The entry of a requant node computed inside the folded block ``host``."""
-    return {"name": node.name, "op": node.op, "block": type(host).__name__,
+    return {"name": node.name, "op": node.op, "block": host.component.__name__,
             "fused_into": host_name, "latency": 0, "ii": int(host.ii),
             "in_lanes": int(graph.tensors[node.inputs[0]].shape[-1]),
             "out_lanes": int(graph.tensors[node.outputs[0]].shape[-1]),
@@ -83,7 +72,7 @@ def _fused_entry(graph, node, host_name, host) -> dict:
 
 def _aux_entry(name, op, block, lanes, family, **extra) -> dict:
     """The entry of a block no node has (a fork or a FIFO)."""
-    return {"name": name, "op": op, "block": type(block).__name__, **extra,
+    return {"name": name, "op": op, "block": block.component.__name__, **extra,
             "latency": int(block.latency), "ii": int(block.ii), "in_lanes": int(lanes),
             "out_lanes": int(lanes), "estimate": estimate_block(block, family)}
 
@@ -121,58 +110,27 @@ def _check_io(graph):
                              f"nor the graph output")
 
 
-class Network(wiring.Component):
-    """The blocks lowered from a graph's nodes, wired by streams: a chain, or a DAG where the
-    graph has residual connections (:mod:`ddnhw.lower.residual`).
-
-    Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
-    last dimension and elem the tensor's :class:`IntType` shape (an image or sequence input
-    streams one pixel or step per beat).
-
-    ``options``: a :class:`~ddnhw.lower.options.LowerOptions`, or its fields as keywords (an
-    unknown keyword raises naming it). The graph's hardware decisions come from its nodes'
-    ``hw`` annotations (:mod:`ddnhw.passes`: folding, requant fusion, XNOR, FIFO depths);
-    before building, the network runs :func:`~ddnhw.passes.pipeline.lowering_passes` for
-    ``options`` to a fixed point (the explicit ``folding``/``gate_lanes``/``skip_fifos``/
-    ``fifos`` options override the annotations). ``annotated``: that annotated graph.
-
-    Blocks: one per node (a requant node fused into the folded layer before it has none), a
-    :class:`~ddnhw.hw.StreamFIFO` ``<node>_fifo`` after a node with ``hw.fifo_after``, and per
-    residual connection a :class:`~ddnhw.hw.join.Fork` ``<producer>_fork`` (``input_fork`` for
-    the graph input) whose ``o0`` feeds the main branch and ``o1`` the add, through the skip
-    FIFO ``<add>_skip`` of depth ``hw.skip_fifo`` (none at depth 0). ``blocks``/``names`` in
-    that order; ``blocks_by_node``: ``{node name: block}``.
-
-    ``latency``: cycles from an input's first beat to its output's first beat with the input
-    always valid and the output always ready: for a chain stepped through the blocks' cycle
-    models (:func:`~ddnhw.lower.timing.chain_timing`; else the sum of the blocks'
-    latencies), for a DAG the longest path. ``ii``: cycles per input in the steady state (the
-    same way; else the largest block II). ``layers``: the manifest entries, one per node
-    (:func:`layer_entry`; a fused requant's has ``fused_into``, an add's ``skip_input``), fork
-    (``op`` ``"fork"``, ``after``, ``tensor``, ``consumers``) and FIFO (``op`` ``"fifo"``,
-    ``after``, ``depth``; a skip FIFO also ``lead``, :func:`~ddnhw.lower.residual.branch_lead`)
-    in graph order, a FIFO after its producer's entries.
-    """
+class NetworkSpec(BlockSpec):
+    """The plan of a :class:`Network` (the block protocol, :mod:`ddnhw.hw.protocol`): every
+    attribute the network documents, with its blocks as specs, known without creating any
+    component; :meth:`build` is the :class:`Network`. Arguments: as :class:`Network`."""
 
     def __init__(self, graph, options=None, **kw):
-        opts = LowerOptions.of(options, **kw)
-        try:
-            sig = self._setup(graph, opts)
-        except Exception:
-            for b in (self, *getattr(self, "blocks", ())):
-                quiet(b)  # a rejected network is not an unused one
-            raise
-        super().__init__(sig)
-
-    def _setup(self, graph, opts):
+        self.options = opts = LowerOptions.of(options, **kw)
         _check_io(graph)
-        self.graph, self.options = graph, opts
+        self.graph = graph
         cache = BlockCache(opts)
         g, _ = run_passes(graph, lowering_passes(opts, cache))
         self.annotated = g
+        self._assemble(g, cache)
+        ti, to = g.input, g.output
+        self.in_shape = data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1])
+        self.out_shape = data.ArrayLayout(int_shape(to.dtype), to.shape[-1])
+
+    def _assemble(self, g, cache):
         branches = residual_branches(g)
         fused = fused_into(g)
-        family = opts.family
+        family = self.options.family
         self.blocks_by_node = {n.name: cache(g, n) for n in g.nodes if n.name not in fused}
         port = {g.inputs[0]: ("", "i")}       # tensor -> the stream (block, port) carrying it
         fork_of = {b["fork"]: b for b in branches}
@@ -189,7 +147,7 @@ class Network(wiring.Component):
             depth = hw_of(g.node(host)).get("fifo_after")
             if depth:
                 b = self.blocks_by_node[host]
-                f = StreamFIFO(_out_shape(b), depth)
+                f = StreamFIFOSpec(b.out_shape, depth)
                 t = block_outputs(g)[host]
                 add_block(f"{host}_fifo", f, _aux_entry(
                     f"{host}_fifo", "fifo", f, g.tensors[t].shape[-1], family, after=host,
@@ -213,10 +171,10 @@ class Network(wiring.Component):
                 br = fork_of[t]
                 fname = f"{port[t][0] or 'input'}_fork"
                 if fname not in forks:
-                    shape = (_out_shape(self.blocks_by_node[port[t][0]]) if port[t][0] else
+                    shape = (self.blocks_by_node[port[t][0]].out_shape if port[t][0] else
                              data.ArrayLayout(int_shape(g.tensors[t].dtype),
                                               g.tensors[t].shape[-1]))
-                    forks[fname] = Fork(shape, 2)
+                    forks[fname] = ForkSpec(shape, 2)
                     add_block(fname, forks[fname], _aux_entry(
                         fname, "fork", forks[fname], g.tensors[t].shape[-1], family,
                         after=port[t][0] or "input", tensor=t,
@@ -229,7 +187,7 @@ class Network(wiring.Component):
                     inputs.append(((fname, "o1"), dst))
                     continue
                 main = [self.blocks_by_node[m.name] for m in br["main"] if m.name not in fused]
-                f = StreamFIFO(forks[fname].shape, depth)
+                f = StreamFIFOSpec(forks[fname].out_shape[1], depth)
                 add_block(f"{n.name}_skip", f, _aux_entry(
                     f"{n.name}_skip", "fifo", f, g.tensors[t].shape[-1], family, after=fname,
                     depth=depth, lead=branch_lead(main)), [((fname, "o1"), "i")])
@@ -242,22 +200,17 @@ class Network(wiring.Component):
         edges.append((port[g.outputs[0]], ("", "o")))
         self.names, self.blocks = [k for k, _ in order], [b for _, b in order]
         self.edges, self.layers = edges, layers
-        self.latency, self.ii = self._timing(g, branches)
-        ti, to = g.input, g.output
-        return {
-            "i": In(stream.Signature(data.ArrayLayout(int_shape(ti.dtype), ti.shape[-1]))),
-            "o": Out(stream.Signature(data.ArrayLayout(int_shape(to.dtype), to.shape[-1]))),
-        }
+        self.dag = bool(branches)
+        self.latency, self.ii = self._timing(g)
 
-    def _timing(self, graph, branches):
-        """``(latency, ii)``: see the class docstring."""
-        if not branches:
+    def _timing(self, graph):
+        """``(latency, ii)``: see :class:`Network`."""
+        if not self.dag:
             # first input beat to first output beat: stepped through the blocks' handshake
             # control (a flatten waits for a whole feature map, a folded conv stalls its
             # input) and cycles per input in the steady state of back-to-back inputs
-            timing = chain_latency_ii(self.blocks, int(np.prod(graph.input.shape[:-1])))
-            if timing is not None:
-                return timing
+            return chain_latency_ii(self.blocks, int(np.prod(graph.input.shape[:-1])),
+                                    beats_per_output=int(np.prod(graph.output.shape[:-1])))
         by_name = dict(zip(self.names, self.blocks))
         done = {"": 0}                   # block -> cycles from the input to its output
         for (a, _), (b, _) in self.edges:
@@ -266,11 +219,66 @@ class Network(wiring.Component):
         last = self.edges[-1][0][0]
         return int(done[last]), max(int(b.ii) for b in self.blocks)
 
+    def cycle_model(self):
+        """The blocks' models in a row (a chain); a network with residual adds has none."""
+        if self.dag:
+            raise NotImplementedError("a network with residual adds has no cycle model")
+        return ChainModel(b.cycle_model() for b in self.blocks)
+
+    def features(self):
+        """Nothing of its own: the sum of its blocks' (``parts``)."""
+        return cost_features(parts=self.blocks)
+
+
+class Network(SpecComponent, spec=NetworkSpec):
+    """The blocks lowered from a graph's nodes, wired by streams: a chain, or a DAG where the
+    graph has residual connections (:mod:`ddnhw.lower.residual`).
+
+    Ports ``i``/``o`` are streams of ``ArrayLayout(elem, lanes)`` with lanes = the tensor's
+    last dimension and elem the tensor's :class:`IntType` shape (an image or sequence input
+    streams one pixel or step per beat).
+
+    ``options``: a :class:`~ddnhw.lower.options.LowerOptions`, or its fields as keywords (an
+    unknown keyword raises naming it). The graph's hardware decisions come from its nodes'
+    ``hw`` annotations (:mod:`ddnhw.passes`: folding, requant fusion, XNOR, FIFO depths);
+    before building, the network runs :func:`~ddnhw.passes.pipeline.lowering_passes` for
+    ``options`` to a fixed point (the explicit ``folding``/``gate_lanes``/``skip_fifos``/
+    ``fifos`` options override the annotations). ``annotated``: that annotated graph.
+
+    Blocks: one per node (a requant node fused into the folded layer before it has none), a
+    :class:`~ddnhw.hw.StreamFIFO` ``<node>_fifo`` after a node with ``hw.fifo_after``, and per
+    residual connection a :class:`~ddnhw.hw.join.Fork` ``<producer>_fork`` (``input_fork`` for
+    the graph input) whose ``o0`` feeds the main branch and ``o1`` the add, through the skip
+    FIFO ``<add>_skip`` of depth ``hw.skip_fifo`` (none at depth 0). ``blocks``/``names`` in
+    that order; ``blocks_by_node``: ``{node name: block}``.
+
+    ``latency``: cycles from an input's first beat to its output's first beat with the input
+    always valid and the output always ready: for a chain stepped through the blocks' cycle
+    models (:func:`~ddnhw.lower.timing.chain_timing`), for a DAG the longest path. ``ii``:
+    cycles per input in the steady state (the same way; for a DAG the largest block II). ``layers``: the manifest entries, one per node
+    (:func:`layer_entry`; a fused requant's has ``fused_into``, an add's ``skip_input``), fork
+    (``op`` ``"fork"``, ``after``, ``tensor``, ``consumers``) and FIFO (``op`` ``"fifo"``,
+    ``after``, ``depth``; a skip FIFO also ``lead``, :func:`~ddnhw.lower.residual.branch_lead`)
+    in graph order, a FIFO after its producer's entries.
+
+    The plan (every attribute but the components ``blocks`` and ``blocks_by_node``) is
+    ``spec``, a :class:`NetworkSpec` (:func:`plan_network`); the blocks' components are built
+    with the network.
+    """
+
+    def _setup(self):
+        spec = self.spec
+        built = {id(b): b.build() for b in spec.blocks}     # the components of the plan
+        object.__setattr__(self, "blocks", [built[id(b)] for b in spec.blocks])
+        object.__setattr__(self, "blocks_by_node", {k: built[id(v)] for k, v in
+                                                    spec.blocks_by_node.items()})
+        super()._setup()
+
     def elaborate(self, platform):
         m = Module()
         by_name = {}
         for name, b in zip(self.names, self.blocks):
-            m.submodules[name] = by_name[name] = _component(b)
+            m.submodules[name] = by_name[name] = b
 
         def get(name, attr):
             return wiring.flipped(getattr(self, attr)) if name == "" else \
@@ -288,12 +296,16 @@ def build_network(graph, options=None, **kw) -> Network:
     return Network(graph, options, **kw)
 
 
+def plan_network(graph, options=None, **kw) -> NetworkSpec:
+    """The :class:`NetworkSpec` of :func:`build_network` (layers, latency, II, estimates)
+    without creating any component."""
+    return NetworkSpec(graph, options, **kw)
+
+
 def network_estimate(graph, options=None, **kw) -> dict:
     """``{"luts", "ffs", "dsps", "brams"}``: the summed layer estimates of the graph's network
-    (built only to be measured)."""
-    net = Network(graph, options, **kw)
-    for b in (net, *net.blocks):
-        quiet(b)
+    (:func:`plan_network`: nothing is built)."""
+    net = plan_network(graph, options, **kw)
     return {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
 
 

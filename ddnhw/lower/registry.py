@@ -1,11 +1,12 @@
 """IR op -> hardware lowering registry: one :class:`Lowering` entry per op.
 
-An entry holds the op's block factory ``build(graph, node, hw, options)`` (``hw``: the node's
+An entry holds the op's block factory ``build(graph, node, hw, options)`` (returning the
+block's spec, :mod:`ddnhw.hw.protocol`: nothing is built until the network is elaborated) (``hw``: the node's
 hardware annotation, see :mod:`ddnhw.passes.base`; ``options``: a
 :class:`~ddnhw.lower.options.LowerOptions`), what the op adds to its manifest entry
 (``describe``), its folding candidates for the planner (``fold_options``; None: the op has no
 MAC that folds) and whether a folded block computes the requant node after it
-(``fuses_requant``). The factories return the blocks the network is made of.
+(``fuses_requant``).
 """
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from typing import Callable
 import numpy as np
 
 from ddnhw import DdnhwError
-from ddnhw.hw import Dense, FoldedDense, Requantizer
-from ddnhw.hw.join import AlignedAdd
-from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
-from ddnhw.hw.xnor import XnorDense, binary_rows
+from ddnhw.hw import (AlignedAddSpec, ChainSpec, CollectorSpec, DenseSpec, FoldedDenseSpec,
+                      RecurrentSpec, RequantizerSpec, SlidingWindowSpec, WindowPoolSpec,
+                      XnorDenseSpec)
+from ddnhw.hw.xnor import binary_rows
 from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
 from ddnhw.ir.ops import OPS, conv_matrix, dense_range, op_def, pool_kernel
 
@@ -27,9 +28,9 @@ from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_l
 from .options import LowerOptions
 from .timing import window_mac_ii
 
-__all__ = ["Lowering", "LOWERINGS", "register", "lowering", "lower_node", "hw_of",
+__all__ = ["Lowering", "LOWERINGS", "register", "lowering", "lower_spec", "lower_node", "hw_of",
            "foldable", "recurrent", "conv_matrix", "bipolar_tensor", "window_for",
-           "requant_idle_channels", "divisors", "quiet", "BlockCache", "UNROLLED_MAX_WEIGHTS"]
+           "requant_idle_channels", "divisors", "BlockCache", "UNROLLED_MAX_WEIGHTS"]
 
 # an unrolled Dense is a folding candidate (built to be estimated) only up to this many weights
 UNROLLED_MAX_WEIGHTS = 1024
@@ -39,7 +40,7 @@ UNROLLED_MAX_WEIGHTS = 1024
 class Lowering:
     """How one IR op becomes hardware.
 
-    ``build(graph, node, hw, options) -> block``. ``describe(graph, node, block) -> dict``:
+    ``build(graph, node, hw, options) -> block spec``. ``describe(graph, node, block) -> dict``:
     the op's own keys of its manifest entry (e.g. ``folded``/``pe``/``simd``), or None.
     ``fold_options(graph, node, family, requant) -> [{"fold", "ii", "estimate"}]``: every
     implementation the folding planner may choose (``fold``: ``(pe, simd)`` or None for
@@ -99,9 +100,10 @@ def recurrent(op) -> bool:
     return op in OPS and OPS[op].recurrent
 
 
-def lower_node(graph, node, options=None, hw=None):
-    """The block of ``node``: its lowering's ``build`` with ``hw`` (default: the node's own
-    annotation) and ``options`` (default :class:`LowerOptions`)."""
+def lower_spec(graph, node, options=None, hw=None):
+    """The block spec of ``node`` (validated; no component is created): its lowering's
+    ``build`` with ``hw`` (default: the node's own annotation) and ``options`` (default
+    :class:`LowerOptions`)."""
     try:
         entry = lowering(node.op)
     except ValueError as e:
@@ -110,11 +112,15 @@ def lower_node(graph, node, options=None, hw=None):
                        options if options is not None else LowerOptions())
 
 
+def lower_node(graph, node, options=None, hw=None):
+    """The component of ``node``: :func:`lower_spec` built."""
+    return lower_spec(graph, node, options, hw).build()
+
+
 class BlockCache:
-    """``cache(graph, node)``: :func:`lower_node` with ``options``, built once per node and
-    hardware decisions (the ``hw`` annotations of every node other than FIFO depths, which
-    change no block). Blocks are marked :func:`quiet` (a pass may build one that no network
-    uses)."""
+    """``cache(graph, node)``: :func:`lower_spec` with ``options``, once per node and hardware
+    decisions (the ``hw`` annotations of every node other than FIFO depths, which change no
+    block)."""
     _IGNORED = ("fifo_after", "skip_fifo")
 
     def __init__(self, options=None):
@@ -128,16 +134,8 @@ class BlockCache:
     def __call__(self, graph, node):
         key = (node.name, self._decisions(graph))
         if key not in self._blocks:
-            self._blocks[key] = quiet(lower_node(graph, node, self.options))
+            self._blocks[key] = lower_spec(graph, node, self.options)
         return self._blocks[key]
-
-
-def quiet(block):
-    """Mark a block (and a Chain's blocks) built only to be measured, never elaborated."""
-    for b in (block, *getattr(block, "blocks", ()), *filter(None, [getattr(block, "engine",
-                                                                           None)])):
-        b._MustUse__silence = True
-    return block
 
 
 def divisors(n):
@@ -196,9 +194,9 @@ def _mac(graph, node, hw, opts, w, b, xt, yt):
     fold = _fold(node, hw)
     requant, yt = _fused(graph, node, hw, fold, yt)
     if fold is not None:
-        return FoldedDense(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
-                           decode=hw.get("weight_decode", opts.weight_decode))
-    return Dense(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)
+        return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
+                               decode=hw.get("weight_decode", opts.weight_decode))
+    return DenseSpec(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)
 
 
 def _mac_entry(mac) -> dict:
@@ -228,9 +226,9 @@ def _matrix_options(graph, node, w, b, family, requant):
             opts.append({"fold": (pe, simd), "ii": (n_in // simd) * (n_out // pe),
                          "estimate": est})
     if w.size <= UNROLLED_MAX_WEIGHTS:
-        est = estimate_block(quiet(Dense(w, b, xt, yt)), family)
+        est = estimate_block(DenseSpec(w, b, xt, yt), family)
         if requant is not None:
-            est = _add(est, estimate_block(quiet(lower_node(graph, requant, hw={})), family))
+            est = _add(est, estimate_block(lower_spec(graph, requant, hw={}), family))
         opts.append({"fold": None, "ii": 1, "estimate": est})
     return opts
 
@@ -247,7 +245,7 @@ def _dense(graph, node, hw, opts):
     if hw.get("xnor") and _fold(node, hw) is None:
         if hw.get("fuse_requant") is not None:
             raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
-        return XnorDense(a["weight"], a["bias"], xt, yt, regs_every=opts.regs_every)
+        return XnorDenseSpec(a["weight"], a["bias"], xt, yt, regs_every=opts.regs_every)
     return _mac(graph, node, hw, opts, op_def(node).mac_matrix(graph, node), a["bias"], xt, yt)
 
 
@@ -273,10 +271,10 @@ register("dense", describe=lambda graph, node, block: _mac_entry(block),
 def _requant(graph, node, hw, opts):
     """:class:`Requantizer` (its ``idle_channels`` from :func:`requant_idle_channels`)."""
     a = node.attrs
-    rq = Requantizer(a["multiplier"], a["shift"], a["lo"], a["hi"],
-                     graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype)
-    rq.idle_channels = requant_idle_channels(graph, node)
-    return rq
+    return RequantizerSpec(a["multiplier"], a["shift"], a["lo"], a["hi"],
+                           graph.tensors[node.inputs[0]].dtype,
+                           graph.tensors[node.outputs[0]].dtype,
+                           idle_channels=requant_idle_channels(graph, node))
 
 
 def requant_idle_channels(graph, node, folding=None):
@@ -306,7 +304,7 @@ def requant_idle_channels(graph, node, folding=None):
 def _window(graph, node, kh, kw, stride, padding):
     x = graph.tensors[node.inputs[0]]
     h, w, c = x.shape
-    return SlidingWindow(h, w, c, x.dtype, kh, kw, stride, padding)
+    return SlidingWindowSpec(h, w, c, x.dtype, kh, kw, stride, padding)
 
 
 def window_for(graph, node):
@@ -324,19 +322,17 @@ def _conv2d(graph, node, hw, opts):
     win = window_for(graph, node)
     mac = _mac(graph, node, hw, opts, op_def(node).mac_matrix(graph, node), node.attrs["bias"],
                xt, yt)
-    chain = Chain(win, mac)
     # the MAC's II is per window beat; the chain's is per image (every window of the image,
     # and the line buffer overlaps input and windows only partly)
-    ii = window_mac_ii(win, mac.ii, getattr(mac, "requant", None) is not None)
-    chain.ii = ii if ii is not None else max(win.ii, win.beats_out * mac.ii)
-    return chain
+    return ChainSpec(win, mac, ii=window_mac_ii(win, mac.ii,
+                                                getattr(mac, "requant", None) is not None))
 
 
 def _conv_options(graph, node, family, requant):
     """A conv2d is its :class:`SlidingWindow` and a MAC over the :func:`conv_matrix` that runs
     once per window: its candidates fold that matrix, their ``ii`` is per image
     (:func:`~ddnhw.lower.timing.window_mac_ii`) and every estimate includes the window."""
-    win = quiet(window_for(graph, node))
+    win = window_for(graph, node)
     win_est = estimate_block(win, family)
     per_image = {}
     opts = _matrix_options(graph, node, op_def(node).mac_matrix(graph, node), node.attrs["bias"], family,
@@ -351,7 +347,7 @@ def _conv_options(graph, node, family, requant):
     return opts
 
 
-register("conv2d", describe=lambda graph, node, block: _mac_entry(block.blocks[-1]),
+register("conv2d", describe=lambda graph, node, block: _mac_entry(block.children[-1]),
          fold_options=_conv_options, fuses_requant=True)(_conv2d)
 
 
@@ -361,8 +357,8 @@ def _pool(kind):
     def factory(graph, node, hw, opts):
         kh, kw = pool_kernel(node)    # square, or 1 x k for a 1-D signal
         x = graph.tensors[node.inputs[0]]
-        return Chain(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),
-                     WindowPool(kind, kh * kw, x.shape[-1], x.dtype))
+        return ChainSpec(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),
+                         WindowPoolSpec(kind, kh * kw, x.shape[-1], x.dtype))
     factory.__doc__ = f":class:`SlidingWindow` then a {kind} :class:`WindowPool`."
     return factory
 
@@ -379,15 +375,16 @@ def _add_entry(graph, node, block):
 def _add_node(graph, node, hw, opts):
     """An :class:`AlignedAdd` (inputs ``i0``, ``i1`` in the node's input order)."""
     t0, t1 = (graph.tensors[t] for t in node.inputs)
-    return AlignedAdd(int(t0.shape[-1]), t0.dtype, t1.dtype, graph.tensors[node.outputs[0]].dtype,
-                      int(node.attrs["shift0"]), int(node.attrs["shift1"]))
+    return AlignedAddSpec(int(t0.shape[-1]), t0.dtype, t1.dtype,
+                          graph.tensors[node.outputs[0]].dtype, int(node.attrs["shift0"]),
+                          int(node.attrs["shift1"]))
 
 
 @register("flatten", rate_fifo=False)
 def _flatten(graph, node, hw, opts):
     """A :class:`Collector` of the feature map's pixels into one vector beat."""
     x = graph.tensors[node.inputs[0]]
-    return Collector(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
+    return CollectorSpec(int(np.prod(x.shape[:-1])), x.shape[-1], x.dtype)
 
 
 # -- recurrent ------------------------------------------------------------------------------
@@ -397,19 +394,19 @@ def _recurrent(graph, node, hw, opts):
     or a :class:`FoldedDense` when ``hw["fold"]`` is ``(pe, simd)``; ``hw["gate_lanes"]`` sets
     the hidden units its gate unit handles per cycle (default: all with an unrolled engine, 1
     with a folded one)."""
-    from ddnhw.hw.recurrent import Recurrent
     from ddnhw.ir.recurrent import recurrent_geometry
 
     a = node.attrs
     t, _, _ = recurrent_geometry(graph, node)
     try:
-        return Recurrent(node.op, a["weight"], a["bias"], a["multiplier"], a["shift"],
-                         a["lut_lo"], a["lut_hi"], a["tanh_table"],
-                         graph.tensors[node.inputs[0]].dtype,
-                         graph.tensors[node.outputs[0]].dtype, t, int(a["return_sequences"]),
-                         a.get("sigmoid_table"), a.get("gate_frac"), fold=_fold(node, hw),
-                         gate_lanes=hw.get("gate_lanes"), regs_every=opts.regs_every,
-                         dense_style=opts.dense_style)
+        return RecurrentSpec(node.op, a["weight"], a["bias"], a["multiplier"], a["shift"],
+                             a["lut_lo"], a["lut_hi"], a["tanh_table"],
+                             graph.tensors[node.inputs[0]].dtype,
+                             graph.tensors[node.outputs[0]].dtype, t,
+                             int(a["return_sequences"]), a.get("sigmoid_table"),
+                             a.get("gate_frac"), fold=_fold(node, hw),
+                             gate_lanes=hw.get("gate_lanes"), regs_every=opts.regs_every,
+                             dense_style=opts.dense_style)
     except (ValueError, TypeError) as e:
         raise DdnhwError(f"layer {node.name!r} ({node.op}): {e}") from None
 
@@ -427,7 +424,7 @@ def _recurrent_options(graph, node, family, requant):
     has at most :data:`UNROLLED_MAX_WEIGHTS` weights. ``ii`` is per sequence; the estimates
     are the blocks' own (engine plus gate unit)."""
     def option(fold):
-        b = quiet(lower_node(graph, node, hw={"fold": fold}))
+        b = lower_spec(graph, node, hw={"fold": fold})
         return {"fold": fold, "ii": int(b.ii), "estimate": estimate_block(b, family)}
     rows, cols = node.attrs["weight"].shape
     opts = [option((pe, simd)) for pe in divisors(rows) for simd in divisors(cols)

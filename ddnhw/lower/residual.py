@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddnhw.hw.window import Chain, Collector, SlidingWindow
+from ddnhw.hw.protocol import spec_of
+from ddnhw.hw.window import ChainSpec, CollectorSpec, SlidingWindowSpec
 
 __all__ = ["residual_branches", "branch_need", "branch_lead", "skip_fifo_depth"]
 
@@ -77,14 +78,15 @@ def residual_branches(graph):
 
 def _need(block):
     """Input beats needed per output beat of one image (1-based counts), None: one per one."""
-    if isinstance(block, SlidingWindow):
+    block = spec_of(block)
+    if isinstance(block, SlidingWindowSpec):
         oy = np.repeat(np.arange(block.out_h), block.out_w)
         return np.minimum(oy * block.stride - block.padding + block.kh,
                           block.height) * block.width
-    if isinstance(block, Collector):
+    if isinstance(block, CollectorSpec):
         return np.array([block.beats])
-    if isinstance(block, Chain):
-        return branch_need(block.blocks)
+    if isinstance(block, ChainSpec):
+        return branch_need(block.children)
     return None
 
 
@@ -109,9 +111,10 @@ def branch_lead(blocks) -> int:
 
 
 def _in_flight(block):
-    if isinstance(block, Chain):
-        return sum(_in_flight(b) for b in block.blocks)
-    if isinstance(block, SlidingWindow):
+    block = spec_of(block)
+    if isinstance(block, ChainSpec):
+        return sum(_in_flight(b) for b in block.children)
+    if isinstance(block, SlidingWindowSpec):
         return 1                       # its output register
     return min(int(block.latency), 2) if hasattr(block, "pe") else int(block.latency)
 

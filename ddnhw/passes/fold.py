@@ -17,11 +17,12 @@ generate``, ``cosim``, ``build`` and the demos): unrolled when that fits, else :
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ddnhw import DdnhwError
 from ddnhw.lower.estimate import RESOURCES, estimate_block
-from ddnhw.lower.registry import foldable, lower_node, lowering, quiet
+from ddnhw.hw.family import Budget
+from ddnhw.lower.registry import foldable, lower_spec, lowering
 
 from .base import HW, Pass, PassError, copy_graph, hw_of, set_hw
 
@@ -31,39 +32,13 @@ __all__ = ["Budget", "plan", "choose", "select", "FoldSelection", "FOLDINGS",
 FOLDINGS = ("auto", "none")
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Resources a network may use: ``luts``, ``ffs``, ``dsps``, ``brams`` (None: unbounded;
-    ``ffs`` None: bounded by ``luts``) and the FPGA ``family`` whose estimate calibration
-    applies (``"ice40"``/``"ecp5"``)."""
-    luts: int | None = None
-    ffs: int | None = None
-    dsps: int | None = None
-    brams: int | None = None
-    family: str = "ice40"
-
-    def __post_init__(self):
-        for k in RESOURCES:
-            v = getattr(self, k)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"budget {k} must be an int >= 0 or None, not {v!r}")
-
-    @classmethod
-    def of(cls, profile) -> "Budget":
-        """The budget of a board profile (anything with a ``budget`` mapping and a
-        ``family`` name, e.g. :func:`ddnhw.board.get_board`'s)."""
-        b = profile.budget
-        return cls(**{k: int(b[k]) for k in ("luts", "ffs", "dsps", "brams") if k in b},
-                   family=profile.family)
-
-    def limits(self, margin=0.0, ffs_default=True) -> dict:
-        """``{resource: bound * (1 - margin)}`` for every bounded resource (``ffs`` bounded
-        by ``luts`` when ``ffs_default`` and ``ffs`` is None)."""
-        out = {k: getattr(self, k) for k in ("luts", "dsps", "brams", "ffs")
-               if getattr(self, k) is not None}
-        if ffs_default and self.ffs is None and self.luts is not None:
-            out["ffs"] = self.luts
-        return {k: v * (1 - margin) for k, v in out.items()}
+def _bounds(budget) -> dict:
+    """``{resource: bound}`` of a :class:`Budget` (``ffs`` bounded by ``luts`` when the
+    budget gives no FF bound)."""
+    out = budget.limits()
+    if "ffs" not in out and "luts" in out:
+        out["ffs"] = out["luts"]
+    return out
 
 
 def layer_options(graph, node, family, requant=None):
@@ -104,7 +79,8 @@ def plan(graph, budget=None, target_ii=None, margin=0.15, fallback_margin=None,
     ``ii``, ``estimate`` (total), ``layers`` (name -> fold, ii, estimate), ``budget`` (the
     bounded resources), ``limit``, ``family``, ``margin``.
 
-    ``budget``: a :class:`Budget` (None: none, ice40 calibration). ``max_luts`` replaces its
+    ``budget``: a :class:`~ddnhw.hw.family.Budget` (None: none, ice40 calibration; a board
+    profile's is ``profile.budget_for()``). ``max_luts`` replaces its
     LUT bound. ``target_ii``: the network II must be at most this; the cheapest folding that
     meets it is returned (with a budget, it must also fit). Without ``target_ii`` the smallest
     II that fits is chosen. ``margin``: fraction of every budget held back (0.15 = use at
@@ -126,7 +102,7 @@ def plan(graph, budget=None, target_ii=None, margin=0.15, fallback_margin=None,
 
 
 def _budget(budget, max_luts):
-    budget = budget if budget is not None else Budget()
+    budget = budget if budget is not None else Budget("ice40")
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a Budget, not {budget!r}")
     if max_luts is not None:
@@ -145,7 +121,7 @@ def _plan(graph, budget, target_ii, margin, max_luts):
         raise ValueError(f"target_ii must be an int >= 1, not {target_ii!r}")
     if not 0 <= margin < 1:
         raise ValueError(f"margin must be in [0, 1), not {margin!r}")
-    bounds = budget.limits()
+    bounds = _bounds(budget)
     if not bounds and target_ii is None:
         raise ValueError("folding needs a budget (a Budget with bounds, max_luts) or target_ii")
     limit = {k: v * (1 - margin) for k, v in bounds.items()}
@@ -159,7 +135,7 @@ def _plan(graph, budget, target_ii, margin, max_luts):
     fixed = dict.fromkeys(RESOURCES, 0)     # the nodes no layer's candidates include
     for n in graph.nodes:
         if not foldable(n.op) and n.name not in skip:
-            fixed = _add(fixed, estimate_block(quiet(lower_node(graph, n)), family))
+            fixed = _add(fixed, estimate_block(lower_spec(graph, n), family))
 
     def cost(est):
         """Scalar cost: budget fractions summed (LUTs only without a budget)."""
@@ -230,8 +206,8 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
     ``limit`` (the budget less ``margin``), ``margin``, ``unrolled_margin``; when folded
     automatically also ``estimate`` and ``ii`` of the plan.
 
-    ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the budget's
-    ``luts``/``dsps``/``brams`` (and ``ffs`` when given) less ``unrolled_margin`` (the
+    ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the budget
+    less ``unrolled_margin`` (the
     unrolled estimate is calibrated within ~6% on whole networks, and unrolled is the fastest
     there is; the digits MLP is at ~90% of the UP5K) and neither ``target_ii`` nor
     ``max_luts`` is given, else :func:`plan` (with ``target_ii``/``max_luts``; with
@@ -253,7 +229,7 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
     if folding == "none" and (target_ii is not None or max_luts is not None):
         raise DdnhwError("target_ii/max_luts need folding='auto'")
     est = network_estimate(_bare(graph), family=family)
-    bounds = _budget(budget, max_luts).limits(ffs_default=False)
+    bounds = _bounds(_budget(budget, max_luts))
     limit = {k: v * (1 - margin) for k, v in bounds.items()}
     info = {"family": family, "unrolled_estimate": est, "margin": margin,
             "unrolled_margin": unrolled_margin, "limit": {k: int(v) for k, v in limit.items()}}

@@ -58,10 +58,8 @@ def channel_candidates(float_model, bits=4, low_bits=2, fractions=(0.25, 0.5, 0.
 
 def estimate_luts(graph, family="ice40") -> dict:
     """The lowering's resource estimate of the fully unrolled network (sum over layers)."""
-    from ddnhw.lower import build_network
-    net = build_network(graph, family=family)
-    for b in [net, *net.blocks, *(b for c in net.blocks for b in getattr(c, "blocks", ()))]:
-        b._MustUse__silence = True     # built for its estimate only, never elaborated
+    from ddnhw.lower import plan_network
+    net = plan_network(graph, family=family)     # estimated only: no component built
     tot = {}
     for layer in net.layers:
         for k, v in layer["estimate"].items():

@@ -17,12 +17,12 @@ import os
 import numpy as np
 import pytest
 
-from ddnhw.hw import Dense, FoldedDense, Requantizer
+from ddnhw.hw import Dense, DenseSpec, FoldedDense, FoldedDenseSpec, Requantizer
 from ddnhw.ir import IntType
 from ddnhw.ir.graph import Node
 from ddnhw.ir.ops import dense_range, infer_range, requant_range
 from ddnhw.ir.testing import random_mlp
-from ddnhw.lower import build_network
+from ddnhw.lower import build_network, plan_network
 
 from .harness import (StreamHarness, chain, dense_reference, requant_reference, run_sby, solver,
                       tool_path)
@@ -63,10 +63,6 @@ def check_block(tmp_path, name, make, reference, out_range, max_inflight, *, k=4
             "\n".join(res.log.splitlines()[-30:])
 
 
-def _inspect(dut):
-    dut._MustUse__silence = True   # only its attributes are read
-    return dut
-
 
 def _dense_case(w, b, xt):
     w, b = np.array(w), np.array(b)
@@ -87,7 +83,7 @@ def test_dense(tmp_path, style):
 
     def make():
         return Dense(w, b, xt, yt, regs_every=1, style=style)
-    lat = _inspect(make()).latency
+    lat = DenseSpec(w, b, xt, yt, regs_every=1, style=style).latency
     check_block(tmp_path, f"Dense[{style}]", make, dense_reference(w, b), rng, lat, e=lat + 8)
 
 
@@ -110,7 +106,7 @@ def test_folded_dense(tmp_path, pe, simd):
 
     def make():
         return FoldedDense(w, b, xt, yt, pe=pe, simd=simd, mul="lut")
-    dut = _inspect(make())
+    dut = FoldedDenseSpec(w, b, xt, yt, pe=pe, simd=simd, mul="lut")
     # in flight: the output register, the issue stage and the vectors in stages R, B, C
     check_block(tmp_path, f"FoldedDense[pe={pe},simd={simd}]", make, dense_reference(w, b), rng,
                 max_inflight=2 + -(-3 // dut.ii), d=2 * dut.latency + 4,
@@ -125,6 +121,6 @@ def test_network(tmp_path):
         refs.append(dense_reference(a["weight"], a["bias"]) if n.op == "dense" else
                     requant_reference(a["multiplier"], a["shift"], a["lo"], a["hi"]))
     lo, hi = infer_range(g, g.nodes[-1])
-    net = _inspect(build_network(g))
+    net = plan_network(g)
     check_block(tmp_path, "Network[random_mlp(3, 3-2-2)]", lambda: build_network(g), chain(*refs),
                 list(zip(lo, hi)), net.latency, e=net.latency + 4)

@@ -9,11 +9,11 @@ from numpy.testing import assert_array_equal
 
 from ddnhw.golden import run as golden
 from ddnhw.golden import run_all
-from ddnhw.hw import FoldedDense
+from ddnhw.hw import FoldedDense, FoldedDenseSpec
 from ddnhw.hw.folded import decode_luts
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir import IntType, mlp_graph
-from ddnhw.lower import build_network, generate
+from ddnhw.lower import generate, plan_network
 from sim.payload import StreamLayout
 from sim.runner import cosim
 
@@ -56,11 +56,10 @@ def test_codes_are_bit_exact(decode, pe, simd, fuse, in_signed):
         a = last.attrs
         kw["requant"] = (a["multiplier"], a["shift"], a["lo"], a["hi"])
     xt, yt = g.tensors[node.inputs[0]].dtype, g.tensors[last.outputs[0]].dtype
-    direct = FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe, simd=simd,
-                         **kw)
+    direct = FoldedDenseSpec(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe,
+                             simd=simd, **kw)
     dut = FoldedDense(node.attrs["weight"], node.attrs["bias"], xt, yt, pe=pe, simd=simd,
                       decode=decode, **kw)
-    direct._MustUse__silence = True
     assert dut.decode in ("table", "constmul") and dut.code_bits == 2
     assert dut.levels == sorted(LEVELS) and direct.weight_bits == 5
     assert dut.mem_width == pe * simd * 2 < direct.mem_width == pe * simd * 5
@@ -85,9 +84,7 @@ def test_estimate_counts_the_narrower_memory_and_the_decode():
     g = _codebook_mlp(3, sizes=(64, 16, 10))
     ests = {}
     for d in ("direct", "table", "constmul"):
-        net = build_network(g, folding={"fc0": (2, 8), "fc1": (1, 1)}, weight_decode=d)
-        for b in (net, *net.blocks):
-            b._MustUse__silence = True   # built only to be estimated
+        net = plan_network(g, folding={"fc0": (2, 8), "fc1": (1, 1)}, weight_decode=d)
         ests[d] = net.layers[0]["estimate"]
         assert net.blocks[0].decode == d
     assert ests["table"]["luts"] > ests["direct"]["luts"]      # the lookup costs logic
@@ -100,8 +97,7 @@ def test_direct_only_when_the_levels_do_not_fit_fewer_bits():
     b = np.zeros(3, dtype=np.int64)
     t = IntType(False, 4)
     out = IntType(True, 12)
-    auto = FoldedDense(w, b, t, out, decode="auto")
-    auto._MustUse__silence = True   # built only to be inspected
+    auto = FoldedDenseSpec(w, b, t, out, decode="auto")
     assert auto.decode == "direct"
     for d in ("table", "constmul"):
         with pytest.raises(ValueError, match="code bits"):

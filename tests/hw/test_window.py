@@ -4,7 +4,7 @@ import pytest
 
 from ddnhw import golden
 from ddnhw.hw import Dense
-from ddnhw.hw.window import Chain, Collector, SlidingWindow, WindowPool
+from ddnhw.hw.window import Chain, Collector, SlidingWindow, SlidingWindowSpec, WindowPool
 from ddnhw.hw.sim import run_beats
 from ddnhw.ir import IntType
 from ddnhw.golden.executor import _windows
@@ -34,8 +34,7 @@ def test_sliding_window(geom):
 
 def test_sliding_window_full_rate():
     log = check_window(8, 8, 1, 3, 1, 1, images=3, idle=0.0, stall=0.0)
-    dut = SlidingWindow(8, 8, 1, U4, 3, 3, 1, 1)
-    dut._MustUse__silence = True     # only its attributes are used
+    dut = SlidingWindowSpec(8, 8, 1, U4, 3, 3, 1, 1)
     per_image = np.diff(log["out"][::dut.beats_out])
     assert per_image.max() <= dut.ii
 

@@ -8,11 +8,10 @@ from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
 from ddnhw.board import get_board
 from ddnhw.lower.fold import auto_fold, plan_folding
-from ddnhw.passes.fold import Budget
 
 
 def board_budget(name):
-    return Budget.of(get_board(name))
+    return get_board(name).budget_for()
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,10 @@ import pytest
 from ddnhw import DdnhwError, golden
 from ddnhw.hw.sim import run_beats
 from ddnhw.ir.testing import random_cnn
-from ddnhw.lower import build_network
+from ddnhw.lower import build_network, plan_network
 from ddnhw.lower.estimate import estimate_block
 from ddnhw.lower.fold import layer_options, plan_folding
 from ddnhw.lower.registry import window_for
-from ddnhw.lower.timing import leaf_blocks
-
-
-def inspected(net):
-    """``net``, built only to read its attributes (no unused-elaboratable warnings)."""
-    for b in (net, *net.blocks, *leaf_blocks(net.blocks)):
-        b._MustUse__silence = True
-    return net
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +24,11 @@ def test_conv_options_per_image(cnn):
     rq = next(n for n in cnn.nodes if n.inputs == conv.outputs)     # fused when folded
     opts = layer_options(cnn, conv, "ice40", rq)
     win = window_for(cnn, conv)
-    win._MustUse__silence = True
     win_luts = estimate_block(win, "ice40")["luts"]
     folds = {o["fold"] for o in opts}
     assert None in folds and (1, 1) in folds and (4, 18) not in folds   # 4 x (3*3*2)
     for o in opts:
-        net = inspected(build_network(cnn, folding={"conv0": o["fold"]}))
+        net = plan_network(cnn, folding={"conv0": o["fold"]})
         layer = next(x for x in net.layers if x["name"] == "conv0")
         assert o["ii"] == layer["ii"], o["fold"]           # per image, as the lowering says
         assert o["estimate"]["luts"] > win_luts
@@ -72,5 +63,5 @@ def test_fallback_margin(cnn):
 
 
 def test_no_fifo_after_flatten(cnn):
-    net = inspected(build_network(cnn, folding={"fc": (1, 1)}))
+    net = plan_network(cnn, folding={"fc": (1, 1)})
     assert not any(layer.get("after") == "flat" for layer in net.layers)

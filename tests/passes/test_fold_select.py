@@ -11,14 +11,14 @@ from ddnhw.board import get_board
 from ddnhw.ir import load_graph, save_graph
 from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
-from ddnhw.passes import Budget, FoldSelection, choose, hw_of, lowering_passes, run_passes
+from ddnhw.passes import FoldSelection, choose, hw_of, lowering_passes, run_passes
 from ddnhw.passes.fold import select
 
 DIGITS = Path(__file__).parents[2] / "examples" / "digits_mlp.npz"
 
 
 def budget(board):
-    return Budget.of(get_board(board))
+    return get_board(board).budget_for()
 
 
 def rtl(graph, **options):
