@@ -255,7 +255,8 @@ class Network(SpecComponent, spec=NetworkSpec):
     ``latency``: cycles from an input's first beat to its output's first beat with the input
     always valid and the output always ready: for a chain stepped through the blocks' cycle
     models (:func:`~ddnhw.lower.timing.chain_timing`), for a DAG the longest path. ``ii``:
-    cycles per input in the steady state (the same way; for a DAG the largest block II). ``layers``: the manifest entries, one per node
+    cycles per input in the steady state (the same way; for a DAG the largest block II).
+    ``layers``: the manifest entries, one per node
     (:func:`layer_entry`; a fused requant's has ``fused_into``, an add's ``skip_input``), fork
     (``op`` ``"fork"``, ``after``, ``tensor``, ``consumers``) and FIFO (``op`` ``"fifo"``,
     ``after``, ``depth``; a skip FIFO also ``lead``, :func:`~ddnhw.lower.residual.branch_lead`)

@@ -1,9 +1,9 @@
 """IR op -> hardware lowering registry: one :class:`Lowering` entry per op.
 
-An entry holds the op's block factory ``build(graph, node, hw, options)`` (returning the
-block's spec, :mod:`ddnhw.hw.protocol`: nothing is built until the network is elaborated) (``hw``: the node's
+An entry holds the op's block factory ``build(graph, node, hw, options)`` (``hw``: the node's
 hardware annotation, see :mod:`ddnhw.passes.base`; ``options``: a
-:class:`~ddnhw.lower.options.LowerOptions`), what the op adds to its manifest entry
+:class:`~ddnhw.lower.options.LowerOptions`), which returns the block's spec
+(:mod:`ddnhw.hw.protocol`: no component exists until the network is built), what the op adds to its manifest entry
 (``describe``), its folding candidates for the planner (``fold_options``; None: the op has no
 MAC that folds) and whether a folded block computes the requant node after it
 (``fuses_requant``).
@@ -335,8 +335,8 @@ def _conv_options(graph, node, family, requant):
     win = window_for(graph, node)
     win_est = estimate_block(win, family)
     per_image = {}
-    opts = _matrix_options(graph, node, op_def(node).mac_matrix(graph, node), node.attrs["bias"], family,
-                           requant)
+    opts = _matrix_options(graph, node, op_def(node).mac_matrix(graph, node),
+                           node.attrs["bias"], family, requant)
     for o in opts:
         fused = o["fold"] is not None and requant is not None
         key = (o["ii"], fused)

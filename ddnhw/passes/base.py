@@ -26,7 +26,7 @@ from ddnhw import DdnhwError
 from ddnhw.ir.graph import Graph, Node
 
 __all__ = ["HW", "HW_KEYS", "Pass", "hw_of", "set_hw", "copy_graph", "run_passes",
-           "PassError", "fused_into", "consumers", "block_outputs"]
+           "PassError", "fused_into", "consumers", "block_outputs", "check_depths"]
 
 HW = "hw"
 HW_KEYS = ("fold", "fuse_requant", "xnor", "fifo_after", "skip_fifo", "gate_lanes",
@@ -100,6 +100,18 @@ def consumers(graph) -> dict:
         for t in n.inputs:
             cons[t].append(n)
     return cons
+
+
+def check_depths(option, depths, allowed, what) -> None:
+    """Check an override ``{name: depth}`` of the lowering option ``option``: every name in
+    ``allowed`` (else :class:`PassError` naming it, ``what`` saying what a name must be) and
+    every depth 0 or >= 2 (the smallest FIFO)."""
+    for k, v in depths.items():
+        if k not in allowed:
+            raise PassError(f"{option} names {k!r}, which is not {what} (have: "
+                            f"{', '.join(sorted(allowed)) or 'none'})")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v == 1:
+            raise PassError(f"{option}[{k!r}] must be 0 or a depth >= 2, not {v!r}")
 
 
 def _hw_state(graph):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ddnhw.lower.registry import BlockCache, lowering
 
-from .base import Pass, PassError, block_outputs, consumers, set_hw
+from .base import Pass, PassError, block_outputs, check_depths, consumers, set_hw
 
 __all__ = ["FifoSizing", "fifo_depth", "FIFO_MAX_DEPTH"]
 
@@ -54,12 +54,7 @@ class FifoSizing(Pass):
     def annotate(self, graph):
         pairs = fifo_pairs(graph)
         if isinstance(self.fifos, dict):
-            for k, v in self.fifos.items():
-                if k not in pairs:
-                    raise PassError(f"fifos names {k!r}, which is not a block followed by "
-                                    f"another (have: {', '.join(pairs) or 'none'})")
-                if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v == 1:
-                    raise PassError(f"fifos[{k!r}] must be 0 or a depth >= 2, not {v!r}")
+            check_depths("fifos", self.fifos, pairs, "a block followed by another")
         for n in graph.nodes:
             depth = 0
             if n.name in pairs:

@@ -24,7 +24,8 @@ from ddnhw.lower.estimate import RESOURCES, estimate_block
 from ddnhw.hw.family import Budget
 from ddnhw.lower.registry import foldable, lower_spec, lowering
 
-from .base import HW, Pass, PassError, copy_graph, hw_of, set_hw
+from .base import HW, Pass, copy_graph, hw_of, set_hw
+from .overrides import SetFolding
 
 __all__ = ["Budget", "plan", "choose", "select", "FoldSelection", "FOLDINGS",
            "layer_options"]
@@ -247,15 +248,7 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
 def _annotate(graph, folding):
     """Write ``hw.fold`` on every foldable node of ``graph`` (in place) from ``folding``
     (None: every layer unrolled)."""
-    folding = folding or {}
-    layers = {n.name for n in graph.nodes if foldable(n.op)}
-    for k in folding:
-        if k not in layers:
-            raise PassError(f"folding names {k!r}, which is not a foldable layer (have: "
-                            f"{', '.join(sorted(layers)) or 'none'})")
-    for n in graph.nodes:
-        if n.name in layers:
-            set_hw(n, "fold", folding.get(n.name), keep_none=True)
+    SetFolding(folding or {}).annotate(graph)
 
 
 def select(graph, budget, folding="auto", **kw):

@@ -9,51 +9,59 @@ from .base import Pass, PassError, set_hw
 __all__ = ["SetFolding", "SetGateLanes"]
 
 
-class SetFolding(Pass):
+class _PerLayer(Pass):
+    """``hw[key]`` of every layer the subclass's ``layer(op)`` accepts, from ``values``
+    (``{layer: value}``; a layer not named gets ``default``). A name that is no such layer
+    raises :class:`PassError` naming it."""
+
+    option = key = what = form = ""
+    keep_none = False
+
+    def __init__(self, values: dict):
+        if not isinstance(values, dict):
+            raise PassError(f"{self.option} must be a dict {self.form}, not {values!r}")
+        self.values = dict(values)
+
+    @staticmethod
+    def layer(op) -> bool:
+        raise NotImplementedError
+
+    def check(self, name, value):
+        """Check one value (raise :class:`PassError` naming the layer)."""
+
+    def annotate(self, graph):
+        layers = {n.name for n in graph.nodes if self.layer(n.op)}
+        for k, v in self.values.items():
+            if k not in layers:
+                raise PassError(f"{self.option} names {k!r}, which is not {self.what} "
+                                f"(have: {', '.join(sorted(layers)) or 'none'})")
+            self.check(k, v)
+        for n in graph.nodes:
+            if n.name in layers:
+                set_hw(n, self.key, self.values.get(n.name), keep_none=self.keep_none)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.values!r})"
+
+
+class SetFolding(_PerLayer):
     """``hw.fold`` of every foldable node from ``folding`` (``{layer: (pe, simd) or None}``):
     the named layers fold as given, every other one is unrolled (``fold`` null). A name that
     is not a foldable layer, or a value that is not ``(pe, simd)``, raises :class:`PassError`
     naming it."""
 
-    def __init__(self, folding: dict):
-        if not isinstance(folding, dict):
-            raise PassError(f"folding must be a dict {{layer: (pe, simd)}}, not {folding!r}")
-        self.folding = dict(folding)
+    option, key, what, form = "folding", "fold", "a foldable layer", "{layer: (pe, simd)}"
+    keep_none = True
+    layer = staticmethod(foldable)
 
-    def annotate(self, graph):
-        layers = {n.name for n in graph.nodes if foldable(n.op)}
-        for k, v in self.folding.items():
-            if k not in layers:
-                raise PassError(f"folding names {k!r}, which is not a foldable layer "
-                                f"(have: {', '.join(sorted(layers)) or 'none'})")
-            if v is not None and (not isinstance(v, (tuple, list)) or len(v) != 2):
-                raise PassError(f"folding[{k!r}] must be (pe, simd), not {v!r}")
-        for n in graph.nodes:
-            if n.name in layers:
-                set_hw(n, "fold", self.folding.get(n.name), keep_none=True)
-
-    def __repr__(self):
-        return f"SetFolding({self.folding!r})"
+    def check(self, name, value):
+        if value is not None and (not isinstance(value, (tuple, list)) or len(value) != 2):
+            raise PassError(f"folding[{name!r}] must be (pe, simd), not {value!r}")
 
 
-class SetGateLanes(Pass):
+class SetGateLanes(_PerLayer):
     """``hw.gate_lanes`` of every recurrent node from ``gate_lanes`` (``{layer: lanes}``;
     unnamed layers: the block's default)."""
 
-    def __init__(self, gate_lanes: dict):
-        if not isinstance(gate_lanes, dict):
-            raise PassError(f"gate_lanes must be a dict {{layer: lanes}}, not {gate_lanes!r}")
-        self.gate_lanes = dict(gate_lanes)
-
-    def annotate(self, graph):
-        layers = {n.name for n in graph.nodes if recurrent(n.op)}
-        for k in self.gate_lanes:
-            if k not in layers:
-                raise PassError(f"gate_lanes names {k!r}, which is not an rnn/gru layer "
-                                f"(have: {', '.join(sorted(layers)) or 'none'})")
-        for n in graph.nodes:
-            if n.name in layers:
-                set_hw(n, "gate_lanes", self.gate_lanes.get(n.name))
-
-    def __repr__(self):
-        return f"SetGateLanes({self.gate_lanes!r})"
+    option, key, what, form = "gate_lanes", "gate_lanes", "an rnn/gru layer", "{layer: lanes}"
+    layer = staticmethod(recurrent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ddnhw.lower.registry import BlockCache
 from ddnhw.lower.residual import residual_branches, skip_fifo_depth
 
-from .base import Pass, PassError, fused_into, set_hw
+from .base import Pass, PassError, check_depths, fused_into, set_hw
 
 __all__ = ["SkipFifoSizing"]
 
@@ -25,12 +25,7 @@ class SkipFifoSizing(Pass):
     def annotate(self, graph):
         branches = residual_branches(graph)
         adds = {b["add"].name: b for b in branches}
-        for k, v in self.overrides.items():
-            if k not in adds:
-                raise PassError(f"skip_fifos names {k!r}, which is not an add node (have: "
-                                f"{', '.join(sorted(adds)) or 'none'})")
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v == 1:
-                raise PassError(f"skip_fifos[{k!r}] must be 0 or a depth >= 2, not {v!r}")
+        check_depths("skip_fifos", self.overrides, adds, "an add node")
         fused = fused_into(graph)
         for n in graph.nodes:
             if n.name in adds:
