@@ -404,9 +404,9 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
 
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles between accepted inputs at full
     rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles from an input handshake to
-    its output's first valid cycle. ``o.valid`` comes from a register and never depends on ``o.ready``; all stages stall
-    together only while a finished vector waits for a full output register. Arbitrary idle
-    cycles and backpressure are tolerated.
+    its output's first valid cycle. ``o.valid`` comes from a register and never depends on
+    ``o.ready``; all stages stall together only while a finished vector waits for a full
+    output register. Arbitrary idle cycles and backpressure are tolerated.
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
     output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight

@@ -325,9 +325,9 @@ class Recurrent(SpecComponent, spec=RecurrentSpec):
     gate_frac)`` and state write). Tables are ``lib.memory.Memory`` ROMs with synchronous read
     ports (yosys may map them to block RAM). A lane's index requantizer is one constant-coefficient
     circuit per distinct ``(multiplier, shift)`` among its hidden units, or (when cheaper) one
-    multiplier by a per-group constant and one shift (see :meth:`RecurrentSpec.plan_requant`). ``o.payload`` is
-    the state register itself: a step whose state is on ``o`` waits (before its first state
-    write) until that beat is taken.
+    multiplier by a per-group constant and one shift (see :meth:`RecurrentSpec.plan_requant`).
+    ``o.payload`` is the state register itself: a step whose state is on ``o`` waits (before
+    its first state write) until that beat is taken.
 
     Timing (no idle input, no backpressure): one step takes ``step_cycles = engine.latency +
     H / gate_lanes + GATE_DEPTH[op] - 1`` cycles from its input handshake to the next one;

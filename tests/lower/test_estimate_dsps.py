@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from ddnhw.hw import Requantizer
+from ddnhw.hw import Requantizer, RequantizerSpec
 from ddnhw.ir import IntType, mlp_graph
 from ddnhw.lower.estimate import const_mul_dsps, estimate_block, requant_dsps
 from ddnhw.lower.registry import requant_idle_channels
@@ -34,12 +34,12 @@ def test_const_mul_dsps_rule(x_bits, m, ice40, ecp5):
 
 
 def test_requantizer_estimate_has_dsps_pow2_has_none():
-    rq = Requantizer(np.array(MULTS), np.full(len(MULTS), 10), 0, 15, IntType(True, 10),
-                     IntType(False, 4))
+    rq = RequantizerSpec(np.array(MULTS), np.full(len(MULTS), 10), 0, 15, IntType(True, 10),
+                         IntType(False, 4))
     assert estimate_block(rq, "ecp5")["dsps"] == 15
     assert estimate_block(rq, "ice40")["dsps"] == 15
-    pow2 = Requantizer(np.array([1, 2, 4, 128]), np.full(4, 3), 0, 15, IntType(True, 10),
-                       IntType(False, 4))
+    pow2 = RequantizerSpec(np.array([1, 2, 4, 128]), np.full(4, 3), 0, 15, IntType(True, 10),
+                           IntType(False, 4))
     assert estimate_block(pow2, "ecp5")["dsps"] == estimate_block(pow2, "ice40")["dsps"] == 0
     assert requant_dsps(6, MULTS, "ice40") == 8
 
