@@ -74,7 +74,9 @@ def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=No
         if folding is not None:
             raise DdnhwError("generate: give folding or board/target_ii/max_luts, not both")
         from ddnhw.lower.fold import plan_folding
-        plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts,
+        from ddnhw.board import get_board
+        plan = plan_folding(graph, None if board is None else get_board(board).budget_for(),
+                            target_ii=target_ii, max_luts=max_luts,
                             fallback_margin=(0.07 if target_ii is None and max_luts is None
                                              else None))
         options = {"folding": plan["folding"], "family": plan["family"]}
@@ -160,37 +162,10 @@ def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_l
     ``margin`` in the result is the one used);
     ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
     from ddnhw.board import get_board
-    from ddnhw.lower import plan_network
-    from ddnhw.lower.estimate import RESOURCES
-    profile = get_board(board)
-    family = profile.family
-    if isinstance(folding, dict):
-        if target_ii is not None or max_luts is not None:
-            raise DdnhwError("target_ii/max_luts apply only to folding='auto'")
-        return {"mode": "explicit", "folding": dict(folding), "family": family}
-    if folding not in FOLDINGS:
-        raise DdnhwError(f"unknown folding {folding!r}; choose one of {FOLDINGS} or give a "
-                         f"{{layer: (pe, simd)}} dict")
-    if folding == "none" and (target_ii is not None or max_luts is not None):
-        raise DdnhwError("target_ii/max_luts need folding='auto'")
-    net = plan_network(graph, family=family)     # estimated only: no component built
-    est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
-    budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
-    if max_luts is not None:
-        budget["luts"] = max_luts
-    limit = {k: v * (1 - margin) for k, v in budget.items()}
-    info = {"family": family, "unrolled_estimate": est, "margin": margin,
-            "unrolled_margin": unrolled_margin, "limit": {k: int(v) for k, v in limit.items()}}
-    fits = all(est[k] <= v * (1 - unrolled_margin) for k, v in budget.items())
-    if folding == "none" or (fits and target_ii is None and max_luts is None):
-        return {"mode": "unrolled", "folding": None, **info}
-    from ddnhw.lower.fold import plan_folding
-    plan = plan_folding(graph, board=profile, target_ii=target_ii, max_luts=max_luts,
-                        margin=margin, fallback_margin=(
-                            fallback_margin if target_ii is None and max_luts is None else None))
-    info.update(margin=plan["margin"], limit={k: int(v) for k, v in plan["limit"].items()})
-    return {"mode": "auto", "folding": plan["folding"], "estimate": plan["estimate"],
-            "ii": plan["ii"], **info}
+    from ddnhw.passes.fold import choose
+    return choose(graph, get_board(board).budget_for(), folding, target_ii=target_ii,
+                  max_luts=max_luts, margin=margin, unrolled_margin=unrolled_margin,
+                  fallback_margin=fallback_margin)
 
 
 TOPS = ("uart", "measure")
