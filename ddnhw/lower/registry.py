@@ -20,9 +20,10 @@ from ddnhw import DdnhwError
 from ddnhw.hw import (AlignedAddSpec, ChainSpec, CollectorSpec, DenseSpec, FoldedDenseSpec,
                       RecurrentSpec, RequantizerSpec, SlidingWindowSpec, WindowPoolSpec,
                       XnorDenseSpec)
+from ddnhw.hw.folded import group_fold_ok
 from ddnhw.hw.xnor import binary_rows
 from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
-from ddnhw.ir.ops import OPS, conv_matrix, dense_range, op_def, pool_kernel
+from ddnhw.ir.ops import OPS, conv_group_columns, conv_matrix, dense_range, op_def, pool_kernel
 
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
 from .options import LowerOptions
@@ -30,7 +31,8 @@ from .timing import window_mac_ii
 
 __all__ = ["Lowering", "LOWERINGS", "register", "lowering", "lower_spec", "lower_node", "hw_of",
            "foldable", "recurrent", "conv_matrix", "bipolar_tensor", "window_for",
-           "requant_idle_channels", "divisors", "BlockCache", "UNROLLED_MAX_WEIGHTS"]
+           "requant_idle_channels", "divisors", "BlockCache", "UNROLLED_MAX_WEIGHTS",
+           "conv_groups"]
 
 # an unrolled Dense is a folding candidate (built to be estimated) only up to this many weights
 UNROLLED_MAX_WEIGHTS = 1024
@@ -188,26 +190,34 @@ def _fused(graph, node, hw, fold, yt):
     return (a["multiplier"], a["shift"], a["lo"], a["hi"]), graph.tensors[r.outputs[0]].dtype
 
 
-def _mac(graph, node, hw, opts, w, b, xt, yt):
-    """The MAC of a dense layer or a conv window: :class:`FoldedDense` when folded, else
-    :class:`Dense`."""
+def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
+    """The MAC of a dense layer or a conv window: :class:`FoldedDense` when folded (grouped
+    when ``groups``, ``(groups, columns)``, is given: ``simd`` then counts one group's
+    columns), else :class:`Dense` (over the whole matrix: its zero weights cost nothing)."""
     fold = _fold(node, hw)
     requant, yt = _fused(graph, node, hw, fold, yt)
     if fold is not None:
+        kw = {} if groups is None else {"groups": groups[0], "columns": groups[1]}
         return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
-                               decode=hw.get("weight_decode", opts.weight_decode))
+                               decode=hw.get("weight_decode", opts.weight_decode), **kw)
     return DenseSpec(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)
 
 
 def _mac_entry(mac) -> dict:
-    return {"folded": hasattr(mac, "pe"), "pe": int(getattr(mac, "pe", mac.n_out)),
-            "simd": int(getattr(mac, "simd", mac.n_in))}
+    entry = {"folded": hasattr(mac, "pe"), "pe": int(getattr(mac, "pe", mac.n_out)),
+             "simd": int(getattr(mac, "simd", mac.n_in))}
+    if getattr(mac, "groups", 1) > 1:
+        entry["groups"] = int(mac.groups)
+    return entry
 
 
-def _matrix_options(graph, node, w, b, family, requant):
-    """Folding candidates of a MAC over the matrix ``w`` (``ii`` per input vector)."""
+def _matrix_options(graph, node, w, b, family, requant, groups=1):
+    """Folding candidates of a MAC over the matrix ``w`` (``ii`` per input vector); with
+    ``groups`` > 1, of a grouped :class:`FoldedDense` (``simd`` over one group's columns,
+    ``pe`` as :func:`~ddnhw.hw.folded.group_fold_ok` allows)."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     n_out, n_in = w.shape
+    cols = n_in // groups
     lo, hi = dense_range(w, b, xt)
     acc = _bits(int(min(lo)), int(max(hi)))
     wb = _bits(int(w.min()), int(w.max()))
@@ -215,15 +225,17 @@ def _matrix_options(graph, node, w, b, family, requant):
     out_bits = yt.bits if requant is None else graph.tensors[requant.outputs[0]].dtype.bits
     opts = []
     for pe in divisors(n_out):
+        if groups > 1 and not group_fold_ok(n_out, groups, pe):
+            continue
         rq = 0 if requant is None else lane_requant_luts(
             requant.attrs["multiplier"], requant.attrs["shift"], acc, out_bits, pe)
-        for simd in divisors(n_in):
-            if (pe, simd) == (n_out, n_in) and w.size <= UNROLLED_MAX_WEIGHTS:
+        for simd in divisors(cols):
+            if (pe, simd) == (n_out, cols) and w.size <= UNROLLED_MAX_WEIGHTS:
                 continue   # constant weights: the unrolled Dense below is that option
             est = estimate_folded(family, n_out=n_out, n_in=n_in, weight_bits=wb,
                                   in_bits=xt.bits, acc_bits=acc, out_bits=out_bits, pe=pe,
-                                  simd=simd, mul=mul, requant_luts=rq)
-            opts.append({"fold": (pe, simd), "ii": (n_in // simd) * (n_out // pe),
+                                  simd=simd, mul=mul, requant_luts=rq, groups=groups)
+            opts.append({"fold": (pe, simd), "ii": (cols // simd) * (n_out // pe),
                          "estimate": est})
     if w.size <= UNROLLED_MAX_WEIGHTS:
         est = estimate_block(DenseSpec(w, b, xt, yt), family)
@@ -314,14 +326,27 @@ def window_for(graph, node):
                    int(a["padding"]))
 
 
+def conv_groups(graph, node):
+    """``(groups, columns)`` of a grouped conv2d node (``columns``: the window lanes of every
+    group, :func:`~ddnhw.ir.ops.conv_group_columns`), None when ``groups`` is 1."""
+    groups = int(node.attrs.get("groups", 1))
+    if groups == 1:
+        return None
+    c = graph.tensors[node.inputs[0]].shape[-1]
+    return groups, conv_group_columns(node.attrs["weight"], c, groups)
+
+
 def _conv2d(graph, node, hw, opts):
     """:class:`SlidingWindow` then the MAC over each window (as for dense: a
     :class:`FoldedDense` when ``hw["fold"]`` is set, fusing ``hw["fuse_requant"]``, else an
-    unrolled :class:`Dense`); the chain's ``ii`` is per image."""
+    unrolled :class:`Dense`); the chain's ``ii`` is per image. A grouped conv (``groups`` > 1,
+    depthwise: ``groups == C``) folds as a grouped :class:`FoldedDense`: ``(pe, simd)`` are
+    output channels and the window lanes of one group (``KH*KW*C/groups``) per cycle, and it
+    stores and steps over the group's weights only."""
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
     win = window_for(graph, node)
     mac = _mac(graph, node, hw, opts, op_def(node).mac_matrix(graph, node), node.attrs["bias"],
-               xt, yt)
+               xt, yt, groups=conv_groups(graph, node))
     # the MAC's II is per window beat; the chain's is per image (every window of the image,
     # and the line buffer overlaps input and windows only partly)
     return ChainSpec(win, mac, ii=window_mac_ii(win, mac.ii,
@@ -336,7 +361,8 @@ def _conv_options(graph, node, family, requant):
     win_est = estimate_block(win, family)
     per_image = {}
     opts = _matrix_options(graph, node, op_def(node).mac_matrix(graph, node),
-                           node.attrs["bias"], family, requant)
+                           node.attrs["bias"], family, requant,
+                           groups=int(node.attrs.get("groups", 1)))
     for o in opts:
         fused = o["fold"] is not None and requant is not None
         key = (o["ii"], fused)

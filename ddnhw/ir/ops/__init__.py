@@ -22,7 +22,7 @@ from .base import OPS, OpDef, op_def, register
 from .dense import dense_acc_type, dense_range
 from .requant import requant_range
 from .window import conv_out_size, sliding_windows, window_geometry
-from .conv2d import conv_matrix, conv_range
+from .conv2d import conv_group_columns, conv_matrix, conv_range
 from .pool import pool_kernel
 from .add import add_range, add_type
 from . import flatten, rnn, gru, lstm  # noqa: F401  (importing an op's module registers it)
@@ -39,5 +39,6 @@ def infer_range(graph, node):
 
 __all__ = ["OPS", "OpDef", "op_def", "register", "RECURRENT_OPS", "infer_range",
            "dense_range", "dense_acc_type", "requant_range", "pool_kernel", "window_geometry",
-           "conv_out_size", "conv_range", "conv_matrix", "sliding_windows", "add_range",
+           "conv_out_size", "conv_range", "conv_matrix", "conv_group_columns",
+           "sliding_windows", "add_range",
            "add_type"]

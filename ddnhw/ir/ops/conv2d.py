@@ -38,6 +38,15 @@ def conv_matrix(weight, channels, groups):
     return full.reshape(o, -1)
 
 
+def conv_group_columns(weight, channels, groups):
+    """The window-beat lanes (``(ky, kx, c)``, as :func:`conv_matrix`'s columns) that each
+    group reads: an integer array ``(groups, KH*KW*C/groups)``, row ``g`` the lanes of the
+    channels ``g*C/groups ..`` in lane order."""
+    _, kh, kw, cg = np.asarray(weight).shape
+    lanes = np.arange(kh * kw * channels, dtype=np.int64).reshape(kh, kw, groups, cg)
+    return lanes.transpose(2, 0, 1, 3).reshape(groups, -1)
+
+
 @register
 class Conv2d(OpDef):
     name = "conv2d"
