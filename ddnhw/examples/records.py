@@ -8,11 +8,20 @@ from ddnhw.flow.pipeline import Example
 import ddnhw.examples.data as data
 import ddnhw.examples.trainers as trainers
 
-__all__ = ["RECORDS", "DIGITS_CNN_LAYERS", "SIGNAL_LAYERS", "recurrent_folding"]
+__all__ = ["RECORDS", "DIGITS_CNN_LAYERS", "DIGITS_DWS_LAYERS", "SIGNAL_LAYERS",
+           "recurrent_folding"]
 
 DIGITS_CNN_LAYERS = ({"op": "conv", "out": 8, "kernel": 3, "padding": 1},
                      {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
                      {"op": "linear", "out": 10})
+# the digits CNN with a depthwise-separable block after its pool: depthwise 3x3 (groups = C:
+# one 3x3 filter per channel) then pointwise 1x1 (bench/depthwise.py: its folded cost against
+# a dense 3x3 conv in its place)
+DIGITS_DWS_LAYERS = ({"op": "conv", "out": 8, "kernel": 3, "padding": 1},
+                     {"op": "maxpool", "kernel": 2},
+                     {"op": "conv", "out": 8, "kernel": 3, "padding": 1, "groups": 8},
+                     {"op": "conv", "out": 8, "kernel": 1},
+                     {"op": "flatten"}, {"op": "linear", "out": 10})
 # the max pool halves the flattened features (48 -> 24) for a smaller dense layer and, at the
 # same II, raises 4-bit test accuracy from 0.9833 (no pool) to 0.9944 (seed 0, 40+40 epochs)
 SIGNAL_LAYERS = ({"op": "conv1d", "out": 8, "kernel": 5, "stride": 2},
@@ -46,6 +55,11 @@ RECORDS = (
             trainer=trainers.cnn, settings=dict(layers=DIGITS_CNN_LAYERS, in_shape=(1, 8, 8),
                                                 channels=8, bits=4, epochs=40),
             random_vectors=40, sim_vectors=100),
+    # its sliding windows (8x8x1 and 4x4x8 line buffers) and MACs exceed the UP5K
+    Example("cnn-dws", "a digits CNN with a depthwise-separable block (conv 3x3 x8, maxpool 2, "
+            "depthwise 3x3 x8, pointwise 1x1 x8, dense 10)", **_DIGITS, trainer=trainers.cnn,
+            settings=dict(layers=DIGITS_DWS_LAYERS, in_shape=(1, 8, 8), bits=4, epochs=40),
+            boards=("ulx3s-85f",), random_vectors=40, sim_vectors=20),
     Example("cnn1d", "a 1-D CNN (conv1d 5 x8 /2, conv1d 3 x8 /2, maxpool1d 2, dense 3) on "
             "generated sine/square/sawtooth signals", **_SIGNALS, trainer=trainers.cnn,
             settings=dict(layers=SIGNAL_LAYERS, in_shape=(1, 1, data.SIGNAL_LENGTH), bits=4,
