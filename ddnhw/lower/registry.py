@@ -355,7 +355,8 @@ def _conv2d(graph, node, hw, opts):
 
 def _conv_options(graph, node, family, requant):
     """A conv2d is its :class:`SlidingWindow` and a MAC over the :func:`conv_matrix` that runs
-    once per window: its candidates fold that matrix, their ``ii`` is per image
+    once per window: its candidates fold that matrix (a grouped conv: as a grouped
+    :class:`FoldedDense`, ``simd`` over one group's lanes), their ``ii`` is per image
     (:func:`~ddnhw.lower.timing.window_mac_ii`) and every estimate includes the window."""
     win = window_for(graph, node)
     win_est = estimate_block(win, family)

@@ -6,7 +6,8 @@ achievable network II from the smallest up and, for each, gives every foldable l
 cheapest candidate (its lowering's ``fold_options``: for a dense layer its matrix folded to
 every ``(pe, simd)`` and, when small, unrolled) whose II is at most that (so no layer is faster
 than the slowest one needs: the layers' IIs come out balanced). A conv2d layer folds the matrix
-of its filters (PE output channels x SIMD window lanes per cycle); its II is per image and its
+of its filters (PE output channels x SIMD window lanes per cycle; a grouped or depthwise one
+only its groups' lanes, so it steps over its real weights); its II is per image and its
 estimates include its sliding-window line buffer. The first II whose total estimate fits the
 budget (less the safety ``margin``) wins.
 
@@ -90,7 +91,8 @@ def plan(graph, budget=None, target_ii=None, margin=0.15, fallback_margin=None,
     bench/results/folding.md), and on the iCE40UP5K digits CNN foldings at 89-91% of the logic
     cells did not place: the flow falls back to 7% on a board where 15% leaves nothing.
 
-    Every choice has ``pe`` dividing the layer's outputs and ``simd`` its inputs. Raises
+    Every choice has ``pe`` dividing the layer's outputs and ``simd`` its inputs (a grouped
+    conv: one group's window lanes, ``pe`` within a group or whole groups). Raises
     :class:`ddnhw.DdnhwError` when nothing fits, naming the smallest footprint and the layer
     that dominates it. The graph's own ``hw`` annotations are ignored.
     """
