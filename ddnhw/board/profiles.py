@@ -93,17 +93,6 @@ BOARDS = {
         synth_opts=("-dsp",),
         notes="luts are ICESTORM_LC logic cells (each one LUT4 + carry + DFF).",
     ),
-    "ulx3s-85f": BoardProfile(
-        name="ulx3s-85f",
-        platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        family="ecp5",
-        device="LFE5U-85F-6BG381C",
-        clock_mhz=25.0,
-        budget={"luts": 83640, "dsps": 156, "brams": 208},
-        loader_board="ulx3s",
-        nextpnr_opts=("--router", "router2"),
-        notes="luts are TRELLIS_COMB slice halves (LUT4, half a CCU2C, or feed-through).",
-    ),
 }
 
 _ECP5_BUDGET = {  # nextpnr's TRELLIS_COMB count (LUT4s), MULT18X18D, DP16KD
@@ -114,18 +103,21 @@ _ECP5_BUDGET = {  # nextpnr's TRELLIS_COMB count (LUT4s), MULT18X18D, DP16KD
 }
 _ECP5_NOTES = "luts are TRELLIS_COMB slice halves (LUT4, half a CCU2C, or feed-through)."
 
-for _size in ("12f", "25f", "45f"):
-    BOARDS[f"ulx3s-{_size}"] = BoardProfile(
-        name=f"ulx3s-{_size}",
-        platform=f"amaranth_boards.ulx3s:ULX3S_{_size.upper()}_Platform",
-        family="ecp5",
-        device=f"LFE5U-{_size.upper()}-6BG381C",
-        clock_mhz=25.0,
-        budget=_ECP5_BUDGET[_size],
-        loader_board="ulx3s",
-        nextpnr_opts=("--router", "router2"),
-        notes=_ECP5_NOTES + " UART: the FTDI US1 port (second USB interface).",
-    )
+
+
+def _ecp5(name, platform, device, clock_mhz, size, loader_board, **extra):
+    """An ECP5 board profile: its family's budget for ``size`` and nextpnr's router2."""
+    return BoardProfile(name=name, platform=platform, family="ecp5", device=device,
+                        clock_mhz=clock_mhz, budget=_ECP5_BUDGET[size],
+                        loader_board=loader_board, nextpnr_opts=("--router", "router2"),
+                        **extra)
+
+
+for _size in ("12f", "25f", "45f", "85f"):
+    BOARDS[f"ulx3s-{_size}"] = _ecp5(
+        f"ulx3s-{_size}", f"amaranth_boards.ulx3s:ULX3S_{_size.upper()}_Platform",
+        f"LFE5U-{_size.upper()}-6BG381C", 25.0, _size, "ulx3s",
+        notes=_ECP5_NOTES + " UART: the FTDI US1 port (second USB interface).")
 
 # The OrangeCrab has no USB-UART: its USB port goes to the FPGA (and the DFU bootloader). The
 # link uses the Feather header pins 0 (RX, into the FPGA) and 1 (TX) with an external 3.3 V
@@ -138,20 +130,14 @@ _ORANGECRAB_EXTRA = (
     Resource("led", 2, PinsN("J3", dir="o"), Attrs(IO_TYPE="LVCMOS33")),
 )
 for _size in ("25f", "85f"):
-    BOARDS[f"orangecrab-{_size}"] = BoardProfile(
-        name=f"orangecrab-{_size}",
-        platform=f"amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_{_size.upper()}Platform",
-        family="ecp5",
-        device=f"LFE5U-{_size.upper()}-8MG285C",
-        clock_mhz=48.0,
-        budget=_ECP5_BUDGET[_size],
-        loader_board="orangecrab",   # DFU bootloader: hold the button while plugging in
-        nextpnr_opts=("--router", "router2"),
-        extra_resources=_ORANGECRAB_EXTRA,
-        loader_modes=("flash",),
+    BOARDS[f"orangecrab-{_size}"] = _ecp5(
+        f"orangecrab-{_size}",
+        f"amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_{_size.upper()}Platform",
+        f"LFE5U-{_size.upper()}-8MG285C", 48.0, _size,
+        "orangecrab",   # DFU bootloader: hold the button while plugging in
+        extra_resources=_ORANGECRAB_EXTRA, loader_modes=("flash",),
         notes=_ECP5_NOTES + " UART on Feather pins 0 (rx) / 1 (tx) via a 3.3 V USB-UART "
-              "adapter; flashing through the DFU bootloader (no SRAM load).",
-    )
+              "adapter; flashing through the DFU bootloader (no SRAM load).")
 
 
 def list_boards():

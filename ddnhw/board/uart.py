@@ -35,7 +35,16 @@ def _check_divisor(divisor):
         raise ValueError(f"divisor must be an int >= 4 (cycles per bit), not {divisor!r}")
 
 
-class UARTRx(wiring.Component):
+class _Clocked(wiring.Component):
+    """A UART half timed by ``divisor`` clock cycles per bit (checked at once)."""
+
+    def __init__(self, divisor):
+        _check_divisor(divisor)
+        self.divisor = divisor
+        super().__init__()
+
+
+class UARTRx(_Clocked):
     """8N1 receiver.
 
     ``rx`` is the (asynchronous) pin, idle high; it is synchronized here. Each byte whose stop
@@ -47,11 +56,6 @@ class UARTRx(wiring.Component):
     rx: In(1, init=1)
     o: Out(stream.Signature(8, always_ready=True))
     frame_error: Out(1)
-
-    def __init__(self, divisor):
-        _check_divisor(divisor)
-        self.divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -101,7 +105,7 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_Clocked):
     """8N1 transmitter: takes a byte from ``i`` when idle and drives ``tx`` (idle high).
 
     ``i.ready`` is high while the transmitter is idle; a byte takes ``10 * divisor`` cycles.
@@ -109,11 +113,6 @@ class UARTTx(wiring.Component):
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor):
-        _check_divisor(divisor)
-        self.divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

@@ -28,10 +28,16 @@ __all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate"
            "graph_sha256", "network_estimate", "layer_entry", "fifo_depth", "FIFO_MAX_DEPTH"]
 
 
-def graph_sha256(graph) -> str:
-    """Hash of the graph's structure, types and every array attribute (canonical order)."""
+def graph_sha256(graph, hw=True) -> str:
+    """Hash of the graph's structure, types and every array attribute (canonical order).
+    ``hw=False``: without the nodes' ``hw`` annotations (how the graph is built, not what it
+    computes), so a model and the same model with a folding written into it hash the same."""
     h = hashlib.sha256()
-    h.update(json.dumps(graph.to_json(), sort_keys=True).encode())
+    js = graph.to_json()
+    if not hw:
+        for n in js["nodes"]:
+            n["attrs"].pop("hw", None)
+    h.update(json.dumps(js, sort_keys=True).encode())
     for n in graph.nodes:
         for k in sorted(n.attrs):
             v = n.attrs[k]
@@ -336,7 +342,8 @@ def generate(graph, outdir, name="ddnhw_top", options=None, **kw) -> dict:
 
     ``options``/``kw``: as :func:`build_network`; the manifest's ``options`` records the
     keywords given (and every field of ``options`` that differs from the default).
-    ``graph_sha256`` hashes ``graph`` as given (with its ``hw`` annotations, if any). Same
+    ``graph_sha256`` hashes what ``graph`` computes (not its ``hw`` annotations: the layers
+    say how it is built), as the board's IDENT does. Same
     graph and options -> byte-identical files. Both files are written atomically.
     """
     if not isinstance(name, str) or not name.isidentifier():
@@ -361,7 +368,7 @@ def generate(graph, outdir, name="ddnhw_top", options=None, **kw) -> dict:
         "layers": top.layers,
         "estimate": {k: sum(l["estimate"].get(k, 0) for l in top.layers) for k in RESOURCES},
         "options": {k: _jsonable(given[k]) for k in sorted(given)},
-        "graph_sha256": graph_sha256(graph),
+        "graph_sha256": graph_sha256(graph, hw=False),
     }
     write_text(os.path.join(outdir, vfile), text)
     write_text(os.path.join(outdir, "manifest.json"),

@@ -11,7 +11,7 @@ from ddnhw import golden
 from ddnhw.hw.sim import run_beats
 from ddnhw.ir import Graph, IntType, chain_graph
 from ddnhw.ir.testing import random_residual_cnn
-from ddnhw.lower import build_network, generate
+from ddnhw.lower import build_network, generate, plan_network
 from ddnhw.lower.residual import branch_lead, branch_need
 
 from .test_cnn import check_network
@@ -43,7 +43,7 @@ def test_lead_formula():
     # 5x5 image, two 3x3 same-padded convs: the second conv's first output row needs rows 0-1
     # of the first conv's output, whose row 1 needs input rows 0-2: 15 beats for output 1
     g = random_residual_cnn(0, in_shape=(5, 5, 2))
-    net = build_network(g, fifos="none")
+    net = plan_network(g, fifos="none")
     main = [net.blocks_by_node[n] for n in ("res_conv0", "res_conv0_rq", "res_conv1")]
     need = branch_need(main)
     assert need[0] == 15 and len(need) == 25 and need[-1] == 25
@@ -84,7 +84,7 @@ def _vector_residual(seed):
 def test_vector_branch_needs_no_skip_fifo():
     # dense layers emit one vector per vector: lead 0, the skip may be a plain wire
     g = _vector_residual(0)
-    net = build_network(g, skip_fifos={"res_add": 0})
+    net = plan_network(g, skip_fifos={"res_add": 0})
     assert not any(layer["name"] == "res_add_skip" for layer in net.layers)
     x = np.random.default_rng(1).integers(0, 16, (30, 6))
     for options in ({"skip_fifos": {"res_add": 0}}, {}):
@@ -97,7 +97,7 @@ def test_pointwise_conv_branch_lead_is_a_row():
     # the sliding window emits a row of windows once its rows are in: even 1x1 convs lead
     # by a row less one beat, and without a skip FIFO the branch deadlocks
     g = random_residual_cnn(3, kernel=1, convs=2, in_shape=(3, 4, 3))
-    net = build_network(g)
+    net = plan_network(g)
     assert next(la for la in net.layers if la["name"] == "res_add_skip")["lead"] == 3
     check_network(g, images=2, seed=4, skip_fifos={"res_add": 3})
     x = np.zeros((1, 3, 4, 3), dtype=np.int64)

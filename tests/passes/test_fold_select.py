@@ -10,7 +10,7 @@ from ddnhw import DdnhwError
 from ddnhw.board import get_board
 from ddnhw.ir import load_graph, save_graph
 from ddnhw.ir.testing import random_mlp
-from ddnhw.lower import build_network
+from ddnhw.lower import build_network, plan_network
 from ddnhw.passes import FoldSelection, choose, hw_of, lowering_passes, run_passes
 from ddnhw.passes.fold import select
 
@@ -52,7 +52,7 @@ def test_folding_saved_in_model_builds_one_circuit(tmp_path):
     as_generate = rtl(load_graph(tmp_path / "m.npz"))
     as_build = rtl(load_graph(tmp_path / "m.npz"))
     assert as_generate == as_build == rtl(g, folding=p.plan["folding"])
-    net = build_network(load_graph(tmp_path / "m.npz"))
+    net = plan_network(load_graph(tmp_path / "m.npz"))
     assert net.ii == p.plan["ii"] > 1
 
 
