@@ -15,13 +15,13 @@ import math
 
 
 from ddnhw import DdnhwError
-from ddnhw.ir.ops import dense_range
+from ddnhw.ir.ops import RECURRENT_OPS, dense_range
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
 
 __all__ = ["auto_fold", "plan_folding", "layer_options", "divisors"]
 
 # the ops whose MAC folds (a conv2d's over its window matrix, an rnn/gru's over [x_t, h])
-FOLDABLE = ("dense", "conv2d", "rnn", "gru")
+FOLDABLE = ("dense", "conv2d") + RECURRENT_OPS
 # an unrolled Dense is planned (to estimate it) only for layers up to this many weights
 UNROLLED_MAX_WEIGHTS = 1024
 
@@ -48,7 +48,7 @@ def layer_options(graph, node, family, requant=None):
     estimate includes the window generator."""
     if node.op == "conv2d":
         return _conv_options(graph, node, family, requant)
-    if node.op in ("rnn", "gru"):
+    if node.op in RECURRENT_OPS:
         return _recurrent_options(graph, node, family)
     return _matrix_options(graph, node, node.attrs["weight"], node.attrs["bias"], family,
                            requant)

@@ -14,6 +14,7 @@ from amaranth.lib import data, wiring
 from ddnhw.hw import StreamFIFOSpec
 from ddnhw.hw._types import int_shape
 from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
+from ddnhw.ir.ops import RECURRENT_OPS
 from .estimate import RESOURCES, estimate_block
 from .registry import fusions, lower_spec
 from .residual import elaborate_residual, has_residuals, setup_residual
@@ -79,8 +80,8 @@ class NetworkSpec(BlockSpec):
             cur = n.outputs[0]
         if cur != graph.outputs[0] and not residual:
             raise ValueError(f"graph output {graph.outputs[0]!r} is not the chain's end {cur!r}")
-        recurrent = {n.name for n in graph.nodes if n.op in ("rnn", "gru")}
-        seq_out = any(n.op in ("rnn", "gru") and n.outputs == [graph.outputs[0]]
+        recurrent = {n.name for n in graph.nodes if n.op in RECURRENT_OPS}
+        seq_out = any(n.op in RECURRENT_OPS and n.outputs == [graph.outputs[0]]
                       for n in graph.nodes)
         for t in (graph.input, graph.output):   # an image input streams one pixel per beat,
             if len(t.shape) != 1 and not (t is graph.input and len(t.shape) in (2, 3)) \
@@ -164,7 +165,7 @@ class NetworkSpec(BlockSpec):
                                         "simd": int(getattr(mac, "simd", mac.n_in))})
                 if n.name in fused:
                     self.layers[-1]["fuses"] = fused[n.name].name
-            if n.op in ("rnn", "gru"):
+            if n.op in RECURRENT_OPS:
                 e = b.engine
                 self.layers[-1].update({"folded": b.fold is not None,
                                         "pe": int(getattr(e, "pe", e.n_out)),

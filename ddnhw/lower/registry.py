@@ -5,6 +5,7 @@ import numpy as np
 
 from ddnhw.hw import (AlignedAddSpec, ChainSpec, CollectorSpec, DenseSpec, FoldedDenseSpec,
                       RequantizerSpec, SlidingWindowSpec, WindowPoolSpec, XnorDenseSpec)
+from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
 from ddnhw.hw.xnor import binary_rows
 from ddnhw.ir.ops import conv_matrix, pool_kernel
 
@@ -235,10 +236,10 @@ def _recurrent(graph, node, regs_every=2, dense_style="cse", folding=None, gate_
                          graph.tensors[node.outputs[0]].dtype, t, int(a["return_sequences"]),
                          a.get("sigmoid_table"), a.get("gate_frac"), fold=fold,
                          gate_lanes=(gate_lanes or {}).get(node.name), regs_every=regs_every,
-                         dense_style=dense_style)
+                         dense_style=dense_style, cell_bits=a.get("cell_bits"))
     except (ValueError, TypeError) as e:
         raise DdnhwError(f"layer {node.name!r} ({node.op}): {e}") from None
 
 
-register("rnn")(_recurrent)
-register("gru")(_recurrent)
+for _op in RECURRENT_BLOCK_OPS:     # the recurrent ops the Recurrent block implements
+    register(_op)(_recurrent)
