@@ -64,7 +64,7 @@ def dsp_cells(report):
 def run_board(graph, board, x, max_luts=None):
     profile = get_board(board)
     t0 = time.monotonic()
-    plan = plan_folding(graph, board=board, max_luts=max_luts)
+    plan = plan_folding(graph, profile.budget_for(), max_luts=max_luts)
     fold_s = time.monotonic() - t0
     net = build_network(graph, folding=plan["folding"], family=profile.family)
     assert net.ii == plan["ii"], (net.ii, plan["ii"])

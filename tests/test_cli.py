@@ -79,16 +79,32 @@ def test_unknown_board(tmp_path, capsys):
                                       (["--target-ii", "16"], 16),
                                       (["--max-luts", "3000"], None)])
 def test_generate_auto_fold(tmp_path, capsys, flags, ii):
+    """generate folds as the one decision says (flow.decide: unrolled when that fits the
+    board), every layer's manifest entry says how, and the written model carries it."""
     import json
+    from ddnhw import flow
+    from ddnhw.ir import load_graph
     model = tmp_path / "m.npz"
-    save_graph(random_mlp(0, sizes=(32, 16, 10)), model)
+    graph = random_mlp(0, sizes=(32, 16, 10))
+    save_graph(graph, model)
     assert main(["generate", str(model), "--out", str(tmp_path / "o"), *flags]) == 0
     man = json.loads((tmp_path / "o" / "manifest.json").read_text())
     out = capsys.readouterr().out
     assert f"II {man['ii_cycles']})" in out and "fc0: " in out
-    assert man["options"]["folding"].keys() == {"fc0", "fc1"}
+    kw = {"board": "icebreaker"} if flags[0] == "--board" else \
+        {"target_ii": 16} if flags[0] == "--target-ii" else {"max_luts": 3000}
+    want = flow.decide(graph, **kw)[1]["folding"] or {}
+    layers = {l["name"]: l for l in man["layers"] if "pe" in l}
+    assert layers.keys() == {"fc0", "fc1"}
+    for name, layer in layers.items():
+        fold = want.get(name)
+        assert layer["folded"] == (fold is not None)
+        if fold is not None:
+            assert (layer["pe"], layer["simd"]) == tuple(fold)
+    assert flow.model_folding(load_graph(tmp_path / "o" / "model.npz")) == (want or None)
     if ii is not None:
         assert man["ii_cycles"] <= ii
+        assert want
 
 
 def test_generate_nothing_fits(tmp_path, capsys):

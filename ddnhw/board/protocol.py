@@ -188,9 +188,10 @@ class Ident:
 
     @classmethod
     def for_graph(cls, graph, latency: int) -> "Ident":
-        """The identity of the board top built from ``graph``."""
+        """The identity of the board top built from ``graph``: the hash is of what it computes
+        (not of its ``hw`` annotations, so the plain model file identifies the design)."""
         from ddnhw.lower.network import graph_sha256
         ti, to = graph.input.dtype, graph.output.dtype
-        return cls(VERSION, bytes.fromhex(graph_sha256(graph))[:8],
+        return cls(VERSION, bytes.fromhex(graph_sha256(graph, hw=False))[:8],
                    int(graph.input.shape[0]), int(ti.bits), bool(ti.signed),
                    int(graph.output.shape[0]), int(to.bits), bool(to.signed), int(latency))

@@ -33,14 +33,16 @@ def cmd_train(a):
 def cmd_generate(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
-    man = flow.generate(graph, a.out, name=a.name, board=a.board, target_ii=a.target_ii,
-                        max_luts=a.max_luts)
+    man = flow.generate(graph, a.out, name=a.name, board=a.board, folding=a.folding,
+                        target_ii=a.target_ii, max_luts=a.max_luts)
     for layer in man["layers"]:
         if "pe" in layer:
             how = f"pe {layer['pe']} simd {layer['simd']}" if layer["folded"] else "unrolled"
             print(f"{layer['name']}: {how}, II {layer['ii']}")
-    print(f"wrote {Path(a.out) / man['verilog']} and {Path(a.out) / 'manifest.json'} "
-          f"(latency {man['latency_cycles']} cycles, II {man['ii_cycles']})")
+    print(f"folding {man['folding_mode']}: wrote {Path(a.out) / man['verilog']}, "
+          f"{Path(a.out) / 'manifest.json'} and the model with its folding "
+          f"{Path(a.out) / 'model.npz'} (latency {man['latency_cycles']} cycles, II "
+          f"{man['ii_cycles']})")
     return 0
 
 
@@ -50,7 +52,8 @@ def cmd_cosim(a):
     rtl = Path(a.rtl) if a.rtl else None
     if rtl is None:
         rtl = Path(a.out)
-        flow.generate(graph, rtl)
+        flow.generate(graph, rtl, board=a.board, folding=a.folding, target_ii=a.target_ii,
+                      max_luts=a.max_luts)
     x = examples.input_vectors(graph, a.vectors, a.seed)
     rc = 0
     for simulator in a.simulator.split(","):
@@ -142,6 +145,20 @@ def cmd_demo(a):
     return 0 if s["mismatches"] == 0 else 1
 
 
+def _folding_args(s, board=True):
+    """The options of the one folding decision (:func:`ddnhw.flow.decide`), the same for
+    generate, cosim and build: the same model, board and options give the same circuit."""
+    if board:
+        s.add_argument("--board", help="the board the circuit is for: unrolled when that fits, "
+                                       "else folded to fit (as `ddnhw build --board`)")
+    s.add_argument("--folding", default="auto", choices=["auto", "none"],
+                   help="auto (default): a folding the model file carries, else unrolled when "
+                        "that fits the board, else folded to fit it (highest throughput); "
+                        "none: fully unrolled")
+    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
+    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 def _parser():
@@ -199,9 +216,7 @@ def _parser():
     s.add_argument("model", help="model file (.npz from `ddnhw train`)")
     s.add_argument("--out", default="out/rtl", help="output folder (default out/rtl)")
     s.add_argument("--name", default="ddnhw_top", help="top module name")
-    s.add_argument("--board", help="fold the layers to fit this board (highest throughput)")
-    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
-    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
+    _folding_args(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
@@ -218,6 +233,7 @@ def _parser():
     s.add_argument("--idle", type=float, default=0.3, help="probability of an idle input cycle")
     s.add_argument("--stall", type=float, default=0.3, help="probability of output backpressure")
     s.add_argument("--seed", type=int, default=0)
+    _folding_args(s)
     s.set_defaults(func=cmd_cosim)
 
     s = sub.add_parser("build", help="synthesize, place and route for a board (Yosys + nextpnr)")
@@ -232,11 +248,7 @@ def _parser():
     s.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
                    help="yowasp (pip, default) or the system's yosys/nextpnr")
-    s.add_argument("--folding", default="auto", choices=["auto", "none"],
-                   help="auto (default): fold the layers to fit the board when the fully "
-                        "unrolled network does not (highest throughput); none: fully unrolled")
-    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
-    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
+    _folding_args(s, board=False)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")

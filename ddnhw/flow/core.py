@@ -62,28 +62,74 @@ def random_images(graph: Graph, n: int, seed=0) -> np.ndarray:
     return x[:n]
 
 
+def model_folding(graph: Graph):
+    """The folding a model carries (``{layer: (pe, simd) or None}`` from its nodes' ``hw.fold``
+    annotations, None: fully unrolled), or ``False`` when no foldable node is annotated."""
+    from ddnhw.passes.base import hw_of
+    from ddnhw.lower.registry import foldable
+    nodes = [n for n in graph.nodes if foldable(n.op) and "fold" in hw_of(n)]
+    if not nodes:
+        return False
+    out = {n.name: (None if hw_of(n)["fold"] is None else tuple(hw_of(n)["fold"]))
+           for n in nodes}
+    return out if any(v is not None for v in out.values()) else None
+
+
+def decide(graph: Graph, board=None, folding="auto", *, target_ii=None, max_luts=None):
+    """The one folding decision of ``ddnhw generate``, ``cosim``, ``build`` and the demos:
+    ``(graph with hw.fold written on every foldable node, plan)``; ``plan`` as
+    :func:`ddnhw.passes.fold.choose` returns it (``mode``: ``"unrolled"``, ``"auto"``,
+    ``"explicit"``, or ``"model"`` when the model file carries its folding).
+
+    ``folding="auto"`` (default): a folding written in the model (by an earlier
+    ``ddnhw generate --board``, say) is used as it is, unless ``target_ii``/``max_luts`` ask
+    for a new plan; else, with a ``board`` (or ``target_ii``/``max_luts``), fully unrolled when
+    that fits the board, else folded to fit (:func:`ddnhw.passes.fold.choose`); with none of
+    them, fully unrolled. ``"none"``: fully unrolled; a ``{layer: (pe, simd)}`` dict: that.
+    The decision depends only on the model, the board and these arguments, so every command
+    given the same ones builds the same circuit."""
+    from ddnhw.hw.family import Budget
+    from ddnhw.passes.fold import select
+    family = None
+    budget = None
+    if board is not None:
+        from ddnhw.board import get_board
+        budget = get_board(board).budget_for()
+        family = budget.family
+    carried = model_folding(graph)
+    if (isinstance(folding, str) and folding == "auto" and carried is not False
+            and target_ii is None and max_luts is None):
+        return graph, {"mode": "model", "folding": carried, "family": family}
+    if budget is None:
+        if target_ii is None and max_luts is None and not isinstance(folding, dict):
+            folding = "none" if folding == "auto" else folding
+        budget = Budget("ice40")
+    g, plan = select(graph, budget, folding, target_ii=target_ii, max_luts=max_luts)
+    if board is None and plan["mode"] != "auto":
+        plan["family"] = None
+    return g, plan
+
+
 def generate(graph: Graph, outdir, name="ddnhw_top", *, board=None, target_ii=None,
-             max_luts=None, folding=None, family=None) -> dict:
-    """Verilog + manifest. With ``board``, ``target_ii`` or ``max_luts`` the dense layers are
-    folded automatically (:func:`ddnhw.lower.fold.plan_folding`); with ``folding`` (``{layer:
-    (pe, simd)}``, e.g. a :func:`choose_folding` plan's) as given; else fully unrolled.
-    ``family``: the FPGA family the blocks are built for (default: the lowering's)."""
+             max_luts=None, folding="auto", family=None) -> dict:
+    """Verilog, manifest and the model with its folding (``model.npz``: the circuit's model
+    file, for ``ddnhw cosim`` and ``ddnhw build``) in ``outdir``; returns the manifest with
+    ``folding_mode``. The folding is :func:`decide`'s (``board``, ``target_ii``, ``max_luts``,
+    ``folding``: see there; a ``{layer: (pe, simd)}`` dict, e.g. a plan's, as given).
+    ``family``: the FPGA family the blocks are built for (default: the board's, else the
+    lowering's)."""
     from ddnhw.lower import generate as _generate
+    if folding is None:
+        folding = "auto"
+    g, plan = decide(graph, board, folding, target_ii=target_ii, max_luts=max_luts)
     options = {}
-    if board is not None or target_ii is not None or max_luts is not None:
-        if folding is not None:
-            raise DdnhwError("generate: give folding or board/target_ii/max_luts, not both")
-        from ddnhw.lower.fold import plan_folding
-        plan = plan_folding(graph, board=board, target_ii=target_ii, max_luts=max_luts,
-                            fallback_margin=(0.07 if target_ii is None and max_luts is None
-                                             else None))
-        options = {"folding": plan["folding"], "family": plan["family"]}
-    elif folding:
-        options["folding"] = dict(folding)
-    if family is not None:
-        options["family"] = family
+    fam = family or plan.get("family")
+    if fam is not None:
+        options["family"] = fam
     ensure_writable_dir(outdir)
-    return _generate(graph, outdir, name=name, **options)
+    man = _generate(g, outdir, name=name, **options)
+    save_graph(g, Path(outdir) / "model.npz")
+    return {**man, "folding_mode": plan["mode"]}
 
 
 def cosim(graph: Graph, rtl_dir, inputs, *, simulator="verilator", mode="bulk", seed=0,
@@ -144,53 +190,12 @@ def lowering_available(graph: Graph) -> bool:
 FOLDINGS = ("auto", "none")
 
 
-def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_luts=None,
-                   margin=0.15, unrolled_margin=0.05, fallback_margin=0.07) -> dict:
-    """How :func:`build` lowers ``graph`` for ``board``: dict with ``mode`` (``"unrolled"``,
-    ``"auto"`` or ``"explicit"``), ``folding`` (``{dense layer: (pe, simd) or None}``, None:
-    fully unrolled), ``family``, ``unrolled_estimate`` and ``limit`` (the board budget less
-    ``margin``) and, when folded automatically, ``estimate`` and ``ii`` of the plan.
-
-    ``folding``: ``"auto"`` (default): fully unrolled when its estimate fits the board's budget
-    less ``unrolled_margin`` (the unrolled estimate is calibrated within ~6% on whole networks,
-    and unrolled is the fastest there is; the demo model is at ~90% of the UP5K) and neither
-    ``target_ii`` nor ``max_luts`` is given, else
-    :func:`ddnhw.lower.fold.plan_folding` for the board (with ``target_ii``/``max_luts``; with
-    ``fallback_margin`` when nothing fits the board with ``margin`` and neither is given;
-    ``margin`` in the result is the one used);
-    ``"none"``: fully unrolled; or an explicit ``{layer: (pe, simd)}`` dict."""
-    from ddnhw.board import get_board
-    from ddnhw.lower import plan_network
-    from ddnhw.lower.estimate import RESOURCES
-    profile = get_board(board)
-    family = profile.family
-    if isinstance(folding, dict):
-        if target_ii is not None or max_luts is not None:
-            raise DdnhwError("target_ii/max_luts apply only to folding='auto'")
-        return {"mode": "explicit", "folding": dict(folding), "family": family}
-    if folding not in FOLDINGS:
-        raise DdnhwError(f"unknown folding {folding!r}; choose one of {FOLDINGS} or give a "
-                         f"{{layer: (pe, simd)}} dict")
-    if folding == "none" and (target_ii is not None or max_luts is not None):
-        raise DdnhwError("target_ii/max_luts need folding='auto'")
-    net = plan_network(graph, family=family)     # estimated only: no component built
-    est = {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
-    budget = {k: profile.budget[k] for k in ("luts", "dsps", "brams") if k in profile.budget}
-    if max_luts is not None:
-        budget["luts"] = max_luts
-    limit = {k: v * (1 - margin) for k, v in budget.items()}
-    info = {"family": family, "unrolled_estimate": est, "margin": margin,
-            "unrolled_margin": unrolled_margin, "limit": {k: int(v) for k, v in limit.items()}}
-    fits = all(est[k] <= v * (1 - unrolled_margin) for k, v in budget.items())
-    if folding == "none" or (fits and target_ii is None and max_luts is None):
-        return {"mode": "unrolled", "folding": None, **info}
-    from ddnhw.lower.fold import plan_folding
-    plan = plan_folding(graph, board=profile, target_ii=target_ii, max_luts=max_luts,
-                        margin=margin, fallback_margin=(
-                            fallback_margin if target_ii is None and max_luts is None else None))
-    info.update(margin=plan["margin"], limit={k: int(v) for k, v in plan["limit"].items()})
-    return {"mode": "auto", "folding": plan["folding"], "estimate": plan["estimate"],
-            "ii": plan["ii"], **info}
+def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_luts=None) -> dict:
+    """The plan of :func:`decide` for ``board`` (without the annotated graph): dict with
+    ``mode``, ``folding`` (``{layer: (pe, simd) or None}``, None: fully unrolled), ``family``
+    and, when planned for the board, ``unrolled_estimate``, ``limit`` and (folded
+    automatically) ``estimate`` and ``ii``."""
+    return decide(graph, board, folding, target_ii=target_ii, max_luts=max_luts)[1]
 
 
 TOPS = ("uart", "measure")
@@ -204,8 +209,9 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
     ``top="measure"`` (the API default, for benchmarks): the measurement shim (core resources
     and timing only, not usable on the board).
 
-    ``folding``/``target_ii``/``max_luts``: see :func:`choose_folding` (by default the network
-    is folded automatically when its unrolled estimate does not fit the board). The report
+    ``folding``/``target_ii``/``max_luts``: see :func:`decide` (by default a folding the model
+    carries, else folded automatically when the unrolled network does not fit the board: the
+    circuit ``ddnhw generate --board`` writes). The report
     (also ``<outdir>/report.json``) records ``folding`` (mode, per-layer PE/SIMD/II)."""
     from ddnhw.board import build as _build, get_board
     from ddnhw.lower import build_network
@@ -213,11 +219,8 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
     if top not in TOPS:
         raise DdnhwError(f"unknown top {top!r}; choose one of {TOPS}")
     ensure_writable_dir(outdir)
-    plan = choose_folding(graph, profile, folding, target_ii=target_ii, max_luts=max_luts)
-    options = {"family": plan["family"]}
-    if plan["folding"] is not None:
-        options["folding"] = plan["folding"]
-    core = build_network(graph, **options)
+    graph, plan = decide(graph, profile.name, folding, target_ii=target_ii, max_luts=max_luts)
+    core = build_network(graph, family=profile.family)
     wrap = None
     if top == "uart":
         from ddnhw.board.link import BoardTop
@@ -261,5 +264,5 @@ def load_model(path) -> Graph:
 
 
 __all__ = ["ensure_writable_dir", "write_json_atomic", "random_vectors", "random_images",
-           "generate", "cosim", "cosim_check", "sim_check", "lowering_available", "FOLDINGS",
+           "model_folding", "decide", "generate", "cosim", "cosim_check", "sim_check", "lowering_available", "FOLDINGS",
            "choose_folding", "TOPS", "build", "load_model", "save_graph"]

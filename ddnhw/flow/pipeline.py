@@ -42,7 +42,7 @@ class Example:
       setting not listed here is refused by :func:`resolve_settings`;
     - ``boards``: default boards to build for; ``folding``: default folding policy,
       ``"auto"`` (fully unrolled when it fits the board, else folded to fit:
-      :func:`ddnhw.flow.choose_folding`), ``"none"`` (fully unrolled) or a function
+      :func:`ddnhw.flow.decide`), ``"none"`` (fully unrolled) or a function
       ``(graph, settings) -> {layer: (pe, simd)}`` (the same folding for the RTL and every
       board);
     - ``random_vectors``: random and extreme inputs checked besides the test split (integer
@@ -222,7 +222,7 @@ def plan(example: Example, graph: Graph, settings: Mapping, boards=(), folding=N
     """The circuits to check and build: ``{"family", "rtl": base folding, "boards": {board:
     folding}}`` (a folding is ``{layer: (pe, simd)}`` or None for fully unrolled). ``folding``
     (default: the example's policy): ``"auto"``/``"none"``: the RTL is fully unrolled and each
-    board gets :func:`ddnhw.flow.choose_folding`'s plan; a ``{layer: (pe, simd)}`` dict or a
+    board gets :func:`ddnhw.flow.decide`'s plan; a ``{layer: (pe, simd)}`` dict or a
     function ``(graph, settings) -> dict``: that folding for the RTL and every board."""
     policy = example.folding if folding is None else folding
     if callable(policy):
@@ -232,7 +232,7 @@ def plan(example: Example, graph: Graph, settings: Mapping, boards=(), folding=N
     base = dict(policy) if isinstance(policy, dict) else None
     per_board, family = {}, None
     for b in boards:
-        p = core.choose_folding(graph, b, policy)
+        _, p = core.decide(graph, b, policy)
         per_board[b] = p["folding"]
         family = family or p["family"]
     return {"family": family, "rtl": base, "boards": per_board}

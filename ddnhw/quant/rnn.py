@@ -1,8 +1,9 @@
-"""QAT recurrent networks: a quantized Elman RNN (tanh) and GRU with lookup-table activations.
+"""QAT recurrent networks: a quantized Elman RNN (tanh), GRU and LSTM with lookup-table
+activations.
 
-The integer semantics are those of the IR ops ``rnn``/``gru`` (:mod:`ddnhw.ir.recurrent`); the
-fake-quantized float forward follows them step by step, so the trained model *is* the integer
-model (STE for every rounding):
+The integer semantics are those of the IR ops ``rnn``/``gru``/``lstm`` (``ddnhw/ir/ops/``,
+:mod:`ddnhw.ir.recurrent`); the fake-quantized float forward follows them step by step, so the
+trained model *is* the integer model (STE for every rounding):
 
 - input ``x``: unsigned ``in_bits`` on the grid ``2**-in_frac`` (:class:`QuantInput`);
 - state ``h``: signed ``state_bits`` with ``state_frac`` fraction bits (default
@@ -12,8 +13,8 @@ model (STE for every rounding):
   each row on the finer of the two accumulator scales ``2**E``, ``E = min(e_x - in_frac,
   e_h - state_frac)``, by shifting the other part's integer weights left (exact); the bias is an
   integer at ``2**E``. ``E`` is also capped at the index grid (``-lut_frac``; the GRU's ``n``
-  rows at ``gate_frac - lut_frac``), so the requantization to a table index is a rounding
-  shift with multiplier 1;
+  rows at ``gate_frac - lut_frac``), so the requantization of a pre-activation to a table
+  index is a rounding shift with multiplier 1;
 - activations: the pre-activation is requantized (round half up, clip) to the lookup-table
   index grid ``k * 2**-lut_frac``, ``k`` in ``lut_lo..lut_hi`` (``lut_bits`` bits, default
   ``lut_frac = lut_bits - 3``: [-4, 4)); ``tanh`` tables give state values, ``sigmoid``
@@ -27,12 +28,22 @@ model (STE for every rounding):
       h' = n + round(z * (h - n))                 # = (1 - z) * n + z * h on the state grid
 
   ``W_in x + b_in`` and ``W_hn h + b_hn`` are two IR rows (``n_x``, ``n_h``) on one scale.
+- LSTM (PyTorch's convention, gate order i, f, g, o; one IR row block per gate)::
+
+      i, f, o = sigmoid(W_*x x + W_*h h + b_*)    g = tanh(W_gx x + W_gh h + b_g)
+      c' = clip(round(f * c + i * g), s<cell_bits>)  # on the state grid 2**-state_frac
+      h' = round(o * tanh(c'))
+
+  The cell state ``c`` has the state's ``state_frac`` fraction bits and ``cell_bits`` bits
+  (default ``state_bits + 2``: s10.6 holds [-8, 8), twice the tanh table's input range);
+  ``tanh(c')`` reads the same tanh table, its index ``c' * 2**(lut_frac - state_frac)`` is the
+  last ``H`` entries of ``multiplier``/``shift`` (a shift for ``lut_frac <= state_frac``).
 
 Defaults: 4-bit inputs and weights, s8.6 state, 6-bit LUT index on [-4, 4) in steps of 1/8,
 gates in 1/64 (``gate_frac = 6``).
 
-Unsupported configurations (an LSTM, a bidirectional or stacked PyTorch RNN, ``relu``
-nonlinearity, projections) raise :class:`ddnhw.DdnhwError` naming the layer and attribute.
+Unsupported configurations (a bidirectional or stacked PyTorch RNN, ``relu`` nonlinearity,
+projections) raise :class:`ddnhw.DdnhwError` naming the layer and attribute.
 """
 from __future__ import annotations
 
@@ -50,10 +61,11 @@ from .modules import QuantInput, QuantLinear
 from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, int_weight,
                          pow2_weight_exponent, round_ste)
 
-__all__ = ["QuantRNN", "QuantGRU", "QuantSeqClassifier", "SeqConfig", "from_torch",
-           "export_seq", "train_seq", "CELLS"]
+__all__ = ["QuantRNN", "QuantGRU", "QuantLSTM", "QuantSeqClassifier", "SeqConfig",
+           "from_torch", "seq_graph", "export_seq", "train_seq", "CELLS"]
 
-CELLS = ("gru", "rnn")
+CELLS = ("gru", "rnn", "lstm")
+CELL_BITS_MAX = 30
 STATE_BITS = (3, 16)
 LUT_BITS = (2, MAX_LUT.bit_length() - 1)
 GATE_FRAC = (1, 14)
@@ -103,17 +115,24 @@ class _LUT(torch.autograd.Function):
 
 
 class _QuantRecurrent(nn.Module):
-    """Shared parameters and numerics of :class:`QuantRNN` (G = 1) and :class:`QuantGRU` (G = 3).
+    """Shared parameters and numerics of :class:`QuantRNN` (G = 1), :class:`QuantGRU` (G = 3)
+    and :class:`QuantLSTM` (G = 4).
 
     Parameters in PyTorch's layout: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``,
     ``bias_hh`` (G*H,). ``forward(x, frac_in)``: ``x`` (N, T, I); returns ``h_T`` (N, H) or,
     with ``return_sequences``, every ``h_t`` (N, T, H). ``frac_in=None`` or ``quantize=False``:
     the float layer.
+
+    A cell defines its step twice, ``_step`` (float / fake-quantized) and ``_int_step``
+    (integer, the IR op's semantics), and how its torch rows become IR rows (``_int_rows``,
+    ``_index_cap``). The recurrent state is ``h`` itself, or a tuple whose first entry is ``h``
+    (``_zero_state``/``_h``).
     """
 
     op = None
     G = 1
     kind = None
+    sigmoid = False        # gated cell: the op has a sigmoid table and gate_frac
 
     def __init__(self, input_size, hidden_size, w_bits=4, state_bits=8, state_frac=None,
                  lut_bits=6, lut_frac=None, gate_frac=6, return_sequences=False, name=None):
@@ -160,7 +179,7 @@ class _QuantRecurrent(nn.Module):
             lo, hi = self.lut_range
             tanh = torch.as_tensor(tanh_table(lo, hi, self.lut_frac, self.state_type))
             sig = (torch.as_tensor(sigmoid_table(lo, hi, self.lut_frac, self.gate_frac))
-                   if self.G == 3 else None)
+                   if self.sigmoid else None)
             self._tables = {key: (tanh, sig)}
         return self._tables[key]
 
@@ -174,14 +193,14 @@ class _QuantRecurrent(nn.Module):
             ah = torch.where(nz_h, e_h - self.state_frac, torch.full_like(e_h, float("inf")))
             big = torch.minimum(ax, ah)
             acc = torch.where(torch.isinf(big), e_x - frac_in, big)
-            # no coarser than the table index grid (r, z, rnn rows: 2**-lut_frac; n rows:
-            # 2**(gate_frac - lut_frac) before r's scale): the index is then a pure rounding
-            # shift of the accumulator (multiplier 1, no hardware multiplier)
-            cap = torch.full_like(acc, -float(self.lut_frac))
-            if self.G == 3:
-                cap[2 * self.hidden_size:] = float(self.gate_frac - self.lut_frac)
-            acc = torch.minimum(acc, cap)
+            # no coarser than the table index grid: the index is then a pure rounding shift of
+            # the accumulator (multiplier 1, no hardware multiplier)
+            acc = torch.minimum(acc, self._index_cap(acc))
         return e_x, e_h, acc
+
+    def _index_cap(self, acc):
+        """Largest accumulator exponent per torch row: the index grid ``-lut_frac``."""
+        return torch.full_like(acc, -float(self.lut_frac))
 
     # -- float and fake-quantized forward ---------------------------------------------------
     def _lut(self, v, sigmoid):
@@ -206,22 +225,47 @@ class _QuantRecurrent(nn.Module):
         s = _pow2(-acc_exp)
         return round_ste(b * s) / s
 
+    def _zero_state(self, h0):
+        """The state at t = 0 from the zero hidden state ``h0`` (N, H)."""
+        return h0
+
+    @staticmethod
+    def _h(state):
+        return state
+
+    def _scan(self, x_proj, state, step, rec_weight):
+        """Run ``state = step(x_proj[:, k], h @ rec_weight.T, state)`` over the time steps;
+        every ``h_t`` (N, T, H) or the last one."""
+        outs = []
+        for k in range(x_proj.shape[1]):
+            state = step(x_proj[:, k], self._h(state) @ rec_weight.T, state)
+            outs.append(self._h(state))
+        return torch.stack(outs, 1) if self.return_sequences else outs[-1]
+
     def forward(self, x, frac_in=None):
-        n, t, _ = x.shape
-        h = x.new_zeros(n, self.hidden_size)
         quant = self.quantize and frac_in is not None
         if quant:
             wx, wh, acc = self._quant_params(frac_in)
         else:
             wx, wh, acc = self.weight_ih, self.weight_hh, None
-        gx = x @ wx.T                                    # all steps at once: (N, T, G*H)
-        outs = []
-        for k in range(t):
-            h = self._step(gx[:, k], h @ wh.T, h, acc)
-            outs.append(h)
-        return torch.stack(outs, 1) if self.return_sequences else h
+        h0 = x.new_zeros(x.shape[0], self.hidden_size)
+        return self._scan(x @ wx.T, self._zero_state(h0),     # x part of all steps at once
+                          lambda gx, gh, s: self._step(gx, gh, s, acc), wh)
 
     # -- integer model ----------------------------------------------------------------------
+    @staticmethod
+    def _int_bias(b, e):
+        return torch.floor(b * _pow2(-e) + 0.5).long()
+
+    def _int_rows(self, wx, wh, bi, bh, acc):
+        """The IR ``weight``, ``bias`` and every requantizer's index exponent ``t`` (index =
+        value * 2**t, float tensor) from the integer weights of the torch rows (on the
+        accumulator scale ``2**acc``) and the float biases: here one IR row per torch row."""
+        return torch.cat([wx, wh], 1), self._int_bias(bi + bh, acc), acc + self.lut_frac
+
+    def _extra_attrs(self) -> dict:
+        return {}
+
     def int_attrs(self, frac_in) -> dict:
         """The IR node's attributes (numpy int64; :mod:`ddnhw.ir.recurrent`)."""
         for nm, p in (("weight_ih", self.weight_ih), ("weight_hh", self.weight_hh),
@@ -235,26 +279,8 @@ class _QuantRecurrent(nn.Module):
             # zero parts may have any exponent: their (zero) shift is clamped at 0
             sx = torch.clamp(e_x - frac_in - acc, min=0).long().unsqueeze(1)
             sh = torch.clamp(e_h - self.state_frac - acc, min=0).long().unsqueeze(1)
-            wx, wh = wx << sx, wh << sh
-            bi, bh = self.bias_ih.double(), self.bias_hh.double()
-
-            def ib(b, e):
-                return torch.floor(b * _pow2(-e) + 0.5).long()
-
-            h = self.hidden_size
-            gf = self.gate_frac
-            t = acc + self.lut_frac                       # index = acc * 2**t
-            if self.G == 3:
-                zx, zh = torch.zeros_like(wx[:h]), torch.zeros_like(wh[:h])
-                weight = torch.cat([torch.cat([wx[:2 * h], wh[:2 * h]], 1),
-                                    torch.cat([wx[2 * h:], zh], 1),
-                                    torch.cat([zx, wh[2 * h:]], 1)], 0)
-                bias = torch.cat([ib(bi[:2 * h] + bh[:2 * h], acc[:2 * h]),
-                                  ib(bi[2 * h:], acc[2 * h:]), ib(bh[2 * h:], acc[2 * h:])])
-                t = torch.cat([t[:2 * h], t[2 * h:] - gf])   # n: pre-activation * 2**-gf
-            else:
-                weight = torch.cat([wx, wh], 1)
-                bias = ib(bi + bh, acc)
+            weight, bias, t = self._int_rows(wx << sx, wh << sh, self.bias_ih.double(),
+                                             self.bias_hh.double(), acc)
             t = t.long()
             mult, shift = int_pow2_scale(t)
         if int(shift.max()) > 62 or int(t.max()) > 40:
@@ -266,37 +292,31 @@ class _QuantRecurrent(nn.Module):
         attrs = dict(weight=weight.numpy(), bias=bias.numpy(), multiplier=mult.numpy(),
                      shift=shift.numpy(), lut_lo=lo, lut_hi=hi, tanh_table=tanh.numpy().copy(),
                      return_sequences=int(self.return_sequences))
-        if self.G == 3:
+        if self.sigmoid:
             attrs.update(gate_frac=self.gate_frac, sigmoid_table=sig.numpy().copy())
+        attrs.update(self._extra_attrs())
         return attrs
+
+    @staticmethod
+    def _int_act(a, table, v, k, hs):
+        """``act(table, v, rows)`` of the IR for requantizer block ``k`` (rows ``k*H..``)."""
+        rows = slice(k * hs, (k + 1) * hs)
+        lo, hi = a["lut_lo"], a["lut_hi"]
+        return a[table][_requant(v, a["multiplier"][rows], a["shift"][rows], lo, hi) - lo]
 
     def int_forward(self, x_int, frac_in):
         """Integer-mode forward on integer input codes ``(N, T, I)`` (torch int64 ops): every
-        state ``(N, T, H)`` or the last ``(N, H)``, exactly as :mod:`ddnhw.golden.recurrent`."""
+        state ``(N, T, H)`` or the last ``(N, H)``, exactly as the IR op's golden kernel."""
         a = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) else v)
              for k, v in self.int_attrs(frac_in).items()}
         x = x_int.long()
-        n, t, _ = x.shape
-        hs = self.hidden_size
-        w, b, m, s = a["weight"], a["bias"], a["multiplier"], a["shift"]
-        lo, hi = a["lut_lo"], a["lut_hi"]
-        tanh = a["tanh_table"]
-        h = torch.zeros(n, hs, dtype=torch.long)
-        outs = []
+        w, b = a["weight"], a["bias"]
+        ni, hs = x.shape[2], self.hidden_size
+        h0 = torch.zeros(x.shape[0], hs, dtype=torch.long)
         with torch.no_grad():
-            for k in range(t):
-                acc = torch.cat([x[:, k], h], 1) @ w.T + b
-                if self.G == 1:
-                    h = tanh[_requant(acc, m, s, lo, hi) - lo]
-                else:
-                    gf, sig = a["gate_frac"], a["sigmoid_table"]
-                    r = sig[_requant(acc[:, :hs], m[:hs], s[:hs], lo, hi) - lo]
-                    z = sig[_requant(acc[:, hs:2 * hs], m[hs:2 * hs], s[hs:2 * hs], lo, hi) - lo]
-                    pre = (acc[:, 2 * hs:3 * hs] << gf) + r * acc[:, 3 * hs:]
-                    nn_ = tanh[_requant(pre, m[2 * hs:], s[2 * hs:], lo, hi) - lo]
-                    h = nn_ + int_round_shift(z * (h - nn_), torch.full_like(z, gf))
-                outs.append(h)
-        return torch.stack(outs, 1) if self.return_sequences else h
+            # acc = bias + weight @ [x_t, h]: the x columns of all steps at once
+            return self._scan(x @ w[:, :ni].T + b, self._zero_state(h0),
+                              lambda ax, ah, s: self._int_step(ax + ah, s, a), w[:, ni:])
 
 
 class QuantRNN(_QuantRecurrent):
@@ -309,11 +329,33 @@ class QuantRNN(_QuantRecurrent):
             return torch.tanh(gx + gh + self.bias_ih + self.bias_hh)
         return self._lut(gx + gh + self._qbias(self.bias_ih + self.bias_hh, acc), False)
 
+    def _int_step(self, acc, h, a):
+        return self._int_act(a, "tanh_table", acc, 0, self.hidden_size)
+
 
 class QuantGRU(_QuantRecurrent):
     """GRU in PyTorch's convention (gate order r, z, n); IR op ``gru``."""
 
-    op, G, kind = "gru", 3, "QuantGRU"
+    op, G, kind, sigmoid = "gru", 3, "QuantGRU", True
+
+    def _index_cap(self, acc):
+        # n rows: 2**(gate_frac - lut_frac) before r's scale
+        cap = super()._index_cap(acc)
+        cap[2 * self.hidden_size:] = float(self.gate_frac - self.lut_frac)
+        return cap
+
+    def _int_rows(self, wx, wh, bi, bh, acc):
+        # IR row blocks r, z (x and h), n_x (x only), n_h (h only); n's index is
+        # (n_x << gate_frac) + r * n_h, so its exponent drops by gate_frac
+        h, ib = self.hidden_size, self._int_bias
+        zx, zh = torch.zeros_like(wx[:h]), torch.zeros_like(wh[:h])
+        weight = torch.cat([torch.cat([wx[:2 * h], wh[:2 * h]], 1),
+                            torch.cat([wx[2 * h:], zh], 1),
+                            torch.cat([zx, wh[2 * h:]], 1)], 0)
+        bias = torch.cat([ib(bi[:2 * h] + bh[:2 * h], acc[:2 * h]),
+                          ib(bi[2 * h:], acc[2 * h:]), ib(bh[2 * h:], acc[2 * h:])])
+        t = acc + self.lut_frac
+        return weight, bias, torch.cat([t[:2 * h], t[2 * h:] - self.gate_frac])
 
     def _step(self, gx, gh, h, acc):
         hs = self.hidden_size
@@ -333,20 +375,98 @@ class QuantGRU(_QuantRecurrent):
         sf = float(1 << self.state_frac)
         return n + round_ste(z * (h - n) * sf) / sf
 
+    def _int_step(self, acc, h, a):
+        hs, gf = self.hidden_size, a["gate_frac"]
+        r = self._int_act(a, "sigmoid_table", acc[:, :hs], 0, hs)
+        z = self._int_act(a, "sigmoid_table", acc[:, hs:2 * hs], 1, hs)
+        pre = (acc[:, 2 * hs:3 * hs] << gf) + r * acc[:, 3 * hs:]
+        n = self._int_act(a, "tanh_table", pre, 2, hs)
+        return n + int_round_shift(z * (h - n), torch.full_like(z, gf))
+
+
+class QuantLSTM(_QuantRecurrent):
+    """LSTM in PyTorch's convention (gate order i, f, g, o); IR op ``lstm``.
+
+    Arguments as :class:`QuantGRU`, and ``cell_bits``: the width of the cell state ``c``
+    (signed, ``state_frac`` fraction bits, clipped; ``state_bits..30``, default
+    ``state_bits + 2``). The state is ``(h, c)``, both starting at 0.
+    """
+
+    op, G, kind, sigmoid = "lstm", 4, "QuantLSTM", True
+
+    def __init__(self, *args, cell_bits=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cell_bits = _check_int(self.state_bits + 2 if cell_bits is None else cell_bits,
+                                    self.state_bits, CELL_BITS_MAX,
+                                    f"layer {self.name} ({self.kind}): cell_bits")
+
+    @property
+    def cell_type(self) -> IntType:
+        return IntType(True, self.cell_bits, self.state_frac)
+
+    def _zero_state(self, h0):
+        return h0, h0
+
+    @staticmethod
+    def _h(state):
+        return state[0]
+
+    def _int_rows(self, wx, wh, bi, bh, acc):
+        weight, bias, t = super()._int_rows(wx, wh, bi, bh, acc)
+        # 4H..5H: tanh(c), c on the state grid 2**-state_frac, its index on 2**-lut_frac
+        t_c = torch.full_like(t[:self.hidden_size], float(self.lut_frac - self.state_frac))
+        return weight, bias, torch.cat([t, t_c])
+
+    def _extra_attrs(self) -> dict:
+        return {"cell_bits": self.cell_bits}
+
+    def _step(self, gx, gh, state, acc):
+        _, c = state
+        hs = self.hidden_size
+        if acc is None:
+            i, f, g, o = (gx + gh + self.bias_ih + self.bias_hh).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        pre = gx + gh + self._qbias(self.bias_ih + self.bias_hh, acc)
+        i, f, o = self._lut(torch.cat([pre[:, :2 * hs], pre[:, 3 * hs:]], 1), True).chunk(3, 1)
+        g = self._lut(pre[:, 2 * hs:3 * hs], False)
+        ct = self.cell_type
+        c = fake_quant(f * c + i * g, self.state_frac, ct.min, ct.max)
+        sf = float(1 << self.state_frac)
+        return round_ste(o * self._lut(c, False) * sf) / sf, c
+
+    def _int_step(self, acc, state, a):
+        _, c = state
+        hs, gf = self.hidden_size, a["gate_frac"]
+        i, f, o = (self._int_act(a, "sigmoid_table", acc[:, k * hs:(k + 1) * hs], k, hs)
+                   for k in (0, 1, 3))
+        g = self._int_act(a, "tanh_table", acc[:, 2 * hs:3 * hs], 2, hs)
+        gfs = torch.full_like(i, gf)
+        ct = self.cell_type
+        c = torch.clamp(int_round_shift(f * c + i * g, gfs), ct.min, ct.max)
+        return int_round_shift(o * self._int_act(a, "tanh_table", c, 4, hs), gfs), c
+
+
+_TORCH_CELLS = (((nn.LSTM, nn.LSTMCell), QuantLSTM), ((nn.GRU, nn.GRUCell), QuantGRU),
+                ((nn.RNN, nn.RNNCell), QuantRNN))
+_CELL_CLASSES = {"gru": QuantGRU, "rnn": QuantRNN, "lstm": QuantLSTM}
+
 
 def from_torch(module, w_bits=4, name=None, **kwargs):
-    """A :class:`QuantGRU`/:class:`QuantRNN` with the parameters of a PyTorch ``nn.GRU``,
-    ``nn.RNN`` (tanh), ``nn.GRUCell`` or ``nn.RNNCell``. LSTMs, bidirectional or stacked
-    layers, ``relu`` nonlinearity, projections and dropout raise :class:`DdnhwError`."""
+    """A :class:`QuantLSTM`/:class:`QuantGRU`/:class:`QuantRNN` with the parameters of a
+    PyTorch ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` (tanh), ``nn.LSTMCell``, ``nn.GRUCell`` or
+    ``nn.RNNCell`` (``kwargs``: the quantized layer's settings). Bidirectional or stacked
+    layers, ``relu`` nonlinearity, projections (``proj_size``) and dropout raise
+    :class:`DdnhwError` naming the attribute. The quantized layer takes ``(N, T, I)`` inputs
+    (batch first) whatever the module's ``batch_first``."""
     cls = type(module).__name__
     name = name or cls.lower()
     what = f"layer {name} ({cls})"
-    if isinstance(module, (nn.LSTM, nn.LSTMCell)):
-        raise DdnhwError(f"{what}: LSTM is not supported (use a GRU or an Elman RNN)")
-    if not isinstance(module, (nn.GRU, nn.RNN, nn.GRUCell, nn.RNNCell)):
-        raise DdnhwError(f"{what}: not a recurrent layer ddnhw supports (nn.GRU, nn.RNN, "
-                         f"nn.GRUCell, nn.RNNCell)")
-    cell = isinstance(module, (nn.GRUCell, nn.RNNCell))
+    qcls = next((q for types, q in _TORCH_CELLS if isinstance(module, types)), None)
+    if qcls is None:
+        raise DdnhwError(f"{what}: not a recurrent layer ddnhw supports (nn.LSTM, nn.GRU, "
+                         f"nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)")
+    cell = isinstance(module, nn.RNNCellBase)
     if not cell:
         if module.bidirectional:
             raise DdnhwError(f"{what}: bidirectional=True is not supported")
@@ -360,8 +480,7 @@ def from_torch(module, w_bits=4, name=None, **kwargs):
     if getattr(module, "nonlinearity", "tanh") != "tanh":
         raise DdnhwError(f"{what}: nonlinearity={module.nonlinearity!r} is not supported "
                          f"(only 'tanh')")
-    q = (QuantGRU if isinstance(module, (nn.GRU, nn.GRUCell)) else QuantRNN)(
-        module.input_size, module.hidden_size, w_bits=w_bits, name=name, **kwargs)
+    q = qcls(module.input_size, module.hidden_size, w_bits=w_bits, name=name, **kwargs)
     sfx = "" if cell else "_l0"
     with torch.no_grad():
         q.weight_ih.copy_(getattr(module, f"weight_ih{sfx}"))
@@ -375,28 +494,32 @@ def from_torch(module, w_bits=4, name=None, **kwargs):
 
 
 class QuantSeqClassifier(nn.Module):
-    """``QuantInput → QuantGRU/QuantRNN → QuantLinear`` (logits) on sequences ``(N, T, I)``
-    (or ``(N, T*I)``, reshaped). ``return_sequences``: the classifier reads every state
-    (flattened, ``T*H`` inputs) instead of the last one. The classifier is per tensor, so the
-    integer logits compare like the real ones."""
+    """``QuantInput → QuantGRU/QuantRNN/QuantLSTM → QuantLinear`` (logits) on sequences
+    ``(N, T, I)`` (or ``(N, T*I)``, reshaped). ``return_sequences``: the classifier reads every
+    state (flattened, ``T*H`` inputs) instead of the last one. ``cell_bits``: the LSTM's cell
+    state width (only for ``cell="lstm"``). The classifier is per tensor, so the integer logits
+    compare like the real ones."""
 
     def __init__(self, cell="gru", input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
                  w_bits=4, state_bits=8, state_frac=None, lut_bits=6, lut_frac=None,
-                 gate_frac=6, return_sequences=False):
+                 gate_frac=6, return_sequences=False, cell_bits=None):
         super().__init__()
         if not isinstance(cell, str) or cell.lower() not in CELLS:
-            if isinstance(cell, str) and cell.lower() == "lstm":
-                raise DdnhwError("layer rec (QuantSeqClassifier): cell='lstm': LSTM is not "
-                                 "supported (use 'gru' or 'rnn')")
             raise DdnhwError(f"layer rec (QuantSeqClassifier): cell={cell!r} is not supported "
                              f"(use one of {CELLS})")
         self.cell = cell.lower()
         self.steps = _check_int(steps, 1, 1 << 16, "QuantSeqClassifier: steps")
         self.n_classes = _check_int(n_classes, 1, 1 << 16, "QuantSeqClassifier: n_classes")
         self.inp = QuantInput(in_bits)
-        cls = QuantGRU if self.cell == "gru" else QuantRNN
-        self.rec = cls(input_size, hidden, w_bits, state_bits, state_frac, lut_bits, lut_frac,
-                       gate_frac, return_sequences, name=self.cell)
+        extra = {}
+        if self.cell == "lstm":
+            extra["cell_bits"] = cell_bits
+        elif cell_bits is not None:
+            raise DdnhwError(f"layer rec (QuantSeqClassifier): cell_bits={cell_bits!r} is an "
+                             f"LSTM setting (cell={self.cell!r})")
+        self.rec = _CELL_CLASSES[self.cell](input_size, hidden, w_bits, state_bits, state_frac,
+                                            lut_bits, lut_frac, gate_frac, return_sequences,
+                                            name=self.cell, **extra)
         n_feat = hidden * (self.steps if return_sequences else 1)
         self.fc = QuantLinear(n_feat, self.n_classes, w_bits, per_channel=False, name="fc")
         self.config = dict(cell=self.cell, input_size=int(input_size), hidden=int(hidden),
@@ -405,6 +528,8 @@ class QuantSeqClassifier(nn.Module):
                            state_frac=self.rec.state_frac, lut_bits=self.rec.lut_bits,
                            lut_frac=self.rec.lut_frac, gate_frac=self.rec.gate_frac,
                            return_sequences=bool(return_sequences))
+        if self.cell == "lstm":
+            self.config["cell_bits"] = self.rec.cell_bits
 
     def set_quantize(self, on: bool):
         for m in self.modules():
@@ -436,7 +561,13 @@ class QuantSeqClassifier(nn.Module):
 
 
 def export_seq(model: QuantSeqClassifier, meta=None) -> Graph:
-    """The IR graph ``x (T, I) → rnn/gru → [flatten] → dense`` (logits) of ``model``."""
+    """The IR graph ``x (T, I) → rnn/gru/lstm → [flatten] → dense`` (logits) of ``model``,
+    checked (:func:`seq_graph` and :meth:`Graph.check`)."""
+    return seq_graph(model, meta).check()
+
+
+def seq_graph(model: QuantSeqClassifier, meta=None) -> Graph:
+    """The graph of :func:`export_seq`, not yet checked."""
     rec, fc = model.rec, model.fc
     for nm, arr in (("weight", fc.weight), ("bias", fc.bias)):
         if not torch.all(torch.isfinite(arr)):
@@ -463,7 +594,7 @@ def export_seq(model: QuantSeqClassifier, meta=None) -> Graph:
                                                       st.frac - int(e[0])))
     g.add_node(fc.name, "dense", [cur], ["logits"], weight=w, bias=b)
     g.inputs, g.outputs = ["x"], ["logits"]
-    return g.check()
+    return g
 
 
 class SeqConfig:
@@ -473,11 +604,11 @@ class SeqConfig:
     def __init__(self, cell="gru", input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
                  w_bits=4, state_bits=8, lut_bits=6, gate_frac=6, return_sequences=False,
                  float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
-                 weight_decay=1e-4, seed=0):
+                 weight_decay=1e-4, seed=0, cell_bits=None):
         self.model = dict(cell=cell, input_size=input_size, hidden=hidden, n_classes=n_classes,
                           steps=steps, in_bits=in_bits, w_bits=w_bits, state_bits=state_bits,
                           lut_bits=lut_bits, gate_frac=gate_frac,
-                          return_sequences=return_sequences)
+                          return_sequences=return_sequences, cell_bits=cell_bits)
         self.float_epochs, self.qat_epochs = float_epochs, qat_epochs
         self.batch, self.lr, self.qat_lr, self.weight_decay = batch, lr, qat_lr, weight_decay
         self.seed = seed

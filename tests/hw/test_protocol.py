@@ -20,7 +20,7 @@ import ddnhw.hw as hw
 from ddnhw import DdnhwError
 from ddnhw.hw.protocol import FEATURE_KEYS, BlockSpec, SpecComponent
 from ddnhw.ir import IntType
-from ddnhw.ir.recurrent import random_recurrent
+from ddnhw.ir.testing import random_recurrent
 from ddnhw.lower.estimate import estimate_block
 from ddnhw.lower.registry import lower_spec
 from ddnhw.lower.timing import chain_timing
@@ -33,8 +33,7 @@ def _recurrent(op, seed, return_sequences=0, fold=None, gate_lanes=None):
     g = random_recurrent(seed, op=op, steps=3, n_in=2, hidden=4,
                          return_sequences=return_sequences)
     n = g.nodes[0]
-    return lower_spec(g, n, folding={n.name: fold},
-                      gate_lanes=None if gate_lanes is None else {n.name: gate_lanes})
+    return lower_spec(g, n, hw={"fold": fold, "gate_lanes": gate_lanes})
 
 
 def specs():

@@ -102,7 +102,7 @@ def test_manifest_records_fifos(tmp_path):
 
 
 @pytest.mark.parametrize("fifos,err,match", [
-    ("some", TypeError, "fifos must be"), ({"fc2": 3}, ValueError, "not a block followed"),
+    ("some", ValueError, "fifos must be"), ({"fc2": 3}, ValueError, "not a block followed"),
     ({"fc0": 1}, ValueError, "depth >= 2"), ({"nope": 2}, ValueError, "not a block")])
 def test_fifo_option_errors(fifos, err, match):
     with pytest.raises(err, match=match):

@@ -6,7 +6,12 @@ from ddnhw.golden import run
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network
+from ddnhw.board import get_board
 from ddnhw.lower.fold import auto_fold, plan_folding
+
+
+def board_budget(name):
+    return get_board(name).budget_for()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,7 @@ def check_plan(graph, plan):
                                          ("ulx3s-85f", (64, 64, 10))])
 def test_auto_fold_board(board, sizes):
     g = random_mlp(0, sizes=sizes)
-    plan = plan_folding(g, board=board)
+    plan = plan_folding(g, board_budget(board))
     check_plan(g, plan)
     assert plan["limit"]["luts"] < plan["budget"]["luts"]     # margin held back
 
@@ -66,16 +71,16 @@ def test_auto_fold_nothing_fits(mlp):
     with pytest.raises(DdnhwError, match=r"smallest footprint .*layer 'fc0' dominates"):
         auto_fold(mlp, max_luts=smallest_luts(mlp) // 2)
     with pytest.raises(DdnhwError, match="smallest footprint"):
-        auto_fold(mlp, board="icebreaker", target_ii=1)
+        auto_fold(mlp, board_budget("icebreaker"), target_ii=1)
 
 
 def test_auto_fold_errors(mlp):
-    with pytest.raises(ValueError, match="board, max_luts or target_ii"):
+    with pytest.raises(ValueError, match="budget .* or target_ii"):
         auto_fold(mlp)
     with pytest.raises(ValueError, match="margin"):
         auto_fold(mlp, max_luts=5000, margin=1.5)
-    with pytest.raises(DdnhwError, match="unknown board"):
-        auto_fold(mlp, board="nope")
+    with pytest.raises(TypeError, match="budget must be a Budget"):
+        auto_fold(mlp, "icebreaker")
 
 
 def test_auto_folded_network_exact():

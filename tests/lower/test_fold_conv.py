@@ -11,7 +11,7 @@ from ddnhw.ir.testing import random_cnn
 from ddnhw.lower import build_network, plan_network
 from ddnhw.lower.estimate import estimate_block
 from ddnhw.lower.fold import layer_options, plan_folding
-from ddnhw.lower.registry import fusions, window_for
+from ddnhw.lower.registry import window_for
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def cnn():
 
 def test_conv_options_per_image(cnn):
     conv = cnn.node("conv0")
-    rq = fusions(cnn, folding={"conv0": (1, 1)})["conv0"]
+    rq = next(n for n in cnn.nodes if n.inputs == conv.outputs)     # fused when folded
     opts = layer_options(cnn, conv, "ice40", rq)
     win = window_for(cnn, conv)
     win_luts = estimate_block(win, "ice40")["luts"]

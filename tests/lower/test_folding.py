@@ -89,7 +89,7 @@ def test_folded_manifest(tmp_path):
 
 def test_folding_errors():
     g = random_mlp(5, sizes=(8, 4, 3))
-    with pytest.raises(ValueError, match="not a dense layer"):
+    with pytest.raises(ValueError, match="not a foldable layer"):
         build_network(g, folding={"fc0_rq": (1, 1)})
     with pytest.raises(ValueError, match="pe, simd"):
         build_network(g, folding={"fc0": 3})

@@ -127,6 +127,20 @@ def test_manifest_entries(tmp_path):
     assert (tmp_path / "again" / "ddnhw_top.v").read_text() == text
 
 
+def test_residual_manifest_carries_conv_folding(tmp_path):
+    # every layer's entry comes from one function: a residual graph's conv layers have their
+    # folded/pe/simd like a chain's, folded or not
+    g = random_residual_cnn(7, stem=3, in_shape=(4, 4, 2))
+    man = generate(g, tmp_path, folding={"stem": (3, 1), "res_conv0": (2, 9)})
+    by = {layer["name"]: layer for layer in man["layers"]}
+    assert (by["stem"]["folded"], by["stem"]["pe"], by["stem"]["simd"]) == (True, 3, 1)
+    assert (by["res_conv0"]["folded"], by["res_conv0"]["pe"]) == (True, 2)
+    assert by["res_conv0"]["fuses"] == "res_conv0_rq"
+    assert by["res_conv0_rq"]["fused_into"] == "res_conv0"
+    assert by["res_conv1"]["folded"] is False and by["res_conv1"]["pe"] > 0
+    assert {"folded", "pe", "simd"} <= set(by["fc"])
+
+
 def _two_branch_graph():
     t = IntType(False, 4)
     g = Graph()
@@ -149,5 +163,6 @@ def test_unsupported_topologies():
         build_network(g, skip_fifos={"nope": 4})
     with pytest.raises(ValueError, match=r"skip_fifos\['res_add'\] must be 0 or a depth >= 2"):
         build_network(g, skip_fifos={"res_add": 1})
-    with pytest.raises(ValueError, match="fifos must be 'auto' or 'none'"):
-        build_network(g, fifos={"res_conv0": 2})
+    g1 = random_residual_cnn(1, stem=2)
+    with pytest.raises(ValueError, match="fifos names 'stem_rq', which is not a block followed"):
+        build_network(g1, fifos={"stem_rq": 2})      # it feeds a fork

@@ -78,7 +78,7 @@ def test_chain_timing_reports_a_stuck_chain():
 
 @pytest.mark.parametrize("op,seq", [("rnn", 0), ("gru", 1)])
 def test_recurrent_network_latency_and_ii_match_simulation(op, seq):
-    from ddnhw.ir.recurrent import random_recurrent
+    from ddnhw.ir.testing import random_recurrent
     g = random_recurrent(5, op=op, steps=3, n_in=2, hidden=4, return_sequences=seq)
     net = build_network(g)
     steps = g.input.shape[0]

@@ -117,13 +117,10 @@ def test_from_torch_cells():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: from_torch(nn.LSTM(3, 4), name="enc"), r"enc \(LSTM\): LSTM is not supported"),
-    (lambda: from_torch(nn.LSTMCell(3, 4), name="c"), r"c \(LSTMCell\): LSTM is not supported"),
     (lambda: from_torch(nn.GRU(3, 4, bidirectional=True), name="g"), "g.*bidirectional=True"),
     (lambda: from_torch(nn.GRU(3, 4, num_layers=2), name="g"), "g.*num_layers=2"),
     (lambda: from_torch(nn.RNN(3, 4, nonlinearity="relu"), name="r"), "r.*nonlinearity='relu'"),
     (lambda: from_torch(nn.Linear(3, 4), name="l"), r"l \(Linear\): not a recurrent layer"),
-    (lambda: QuantSeqClassifier("lstm"), "cell='lstm': LSTM is not supported"),
     (lambda: QuantSeqClassifier("transformer"), "cell='transformer' is not supported"),
     (lambda: QuantGRU(3, 4, w_bits=0, name="g1"), r"g1 \(QuantGRU\) weights.*bit width 0"),
     (lambda: QuantGRU(3, 4, w_bits=33, name="g1"), r"g1 \(QuantGRU\) weights.*bit width 33"),
