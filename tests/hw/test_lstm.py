@@ -16,7 +16,7 @@ from ddnhw import DdnhwError, golden
 from ddnhw.hw.recurrent import GATE_DEPTH, RecurrentSpec
 from ddnhw.ir.testing import random_lstm, random_lstm_classifier, random_recurrent
 from ddnhw.lower.estimate import block_features, estimate_block
-from ddnhw.lower.fold import layer_options
+from ddnhw.passes.fold import layer_options
 from ddnhw.lower.registry import lower_spec
 
 from .test_recurrent import _fold_options, block, check_recurrent, sequences
@@ -181,7 +181,7 @@ def test_lstm_lowering_and_fold_options():
     planner offers it every ``(pe, simd)`` and the unrolled engine, like a gru."""
     g = random_lstm_classifier(4, steps=3, n_in=3, hidden=4)
     n = g.nodes[0]
-    s = lower_spec(g, n, folding={n.name: (2, 7)}, gate_lanes={n.name: 2})
+    s = lower_spec(g, n, hw={"fold": (2, 7), "gate_lanes": 2})
     assert (s.op, s.cell_bits, s.fold, s.gate_lanes) == ("lstm", 10, (2, 7), 2)
     opts = layer_options(g, n, "ice40")
     folds = [o["fold"] for o in opts]
@@ -190,4 +190,23 @@ def test_lstm_lowering_and_fold_options():
         + [None], key=str)
     assert min(o["ii"] for o in opts) == next(o["ii"] for o in opts if o["fold"] is None)
     with pytest.raises(DdnhwError, match="gate_lanes 3 must divide"):
-        lower_spec(g, n, gate_lanes={n.name: 3})
+        lower_spec(g, n, hw={"gate_lanes": 3})
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_lstm_dsps_match_yosys(tmp_path, lanes):
+    """Yosys' coarse synthesis (up to the DSP mapping) of a folded lstm block: its DSP cells
+    (requantizers, ``f * c``, ``i * g``, ``o * tanh(c)``, the engine) equal the estimate on
+    both families."""
+    from amaranth.back import verilog
+
+    from tests.lower.test_estimate_dsps import SYNTH, yosys_dsps
+    g = random_lstm(6, steps=2, n_in=3, hidden=4, w_bits=4, state_bits=8, lut_bits=8,
+                    gate_frac=7, cell_bits=12)
+    spec = _spec(g, fold=(2, 7), gate_lanes=lanes)
+    (tmp_path / "lstm.v").write_text(verilog.convert(spec.build(), name="lstm",
+                                                     emit_src=False))
+    for family in SYNTH:
+        assert yosys_dsps(tmp_path, "lstm", family, "map_ram") == \
+            estimate_block(spec, family)["dsps"], family
