@@ -27,7 +27,9 @@ MODEL = dict(steps=8, n_in=8, hidden=16, in_bits=8, in_signed=True, w_bits=4, st
 DESCRIPTION = ("LSTM classifier: x (8 steps x 8 signed 8-bit inputs, the shape of the digits "
                "rows) -> LSTM hidden 16 (4-bit weights, 8-bit state, 12-bit cell state, "
                "256-entry sigmoid/tanh tables, gate_frac 7) -> dense 10 -> requant to 8-bit "
-               "logits; output h_T only")
+               "logits; output h_T only; the tanh(c) table index is c >> 1 for every unit, as an "
+               "export sets it (c has 6 fraction bits, the index 5), the other index "
+               "requantizers random")
 FOLDED = {"folding": {"lstm": (2, 4), "classifier": (1, 1)}, "gate_lanes": {"lstm": 1},
           "fifos": "none"}
 # name: (board, options)
