@@ -51,7 +51,8 @@ class Cell:
             raise ValueError(f"cell_bits is an lstm parameter, not one of {spec.op}")
 
     def pre_ranges(self, spec):
-        """Per requantized channel (``requants * H``), the exact range of its input."""
+        """Per requantized channel (``requants * H``), the range of its input (exact for the
+        accumulators; the cell state's is its clip range)."""
         return list(spec.acc_range)
 
     def state_bits(self, spec) -> int:
@@ -69,7 +70,9 @@ class Cell:
 
     def build(self, u):
         """The gate pipeline of every lane in :class:`GateUnit` ``u``; returns the new ``h``
-        value of each lane, valid at stage ``depth - 1`` (``u.v[-1]``, group ``u.g[-1]``)."""
+        value of each lane, valid at stage ``depth - 1`` (``u.v[-1]``, group ``u.g[-1]``),
+        where :class:`Recurrent` writes it. ``u.v``/``u.g`` hold stages 0..2 on entry; a cell
+        that reads later ones extends them first (``u.stages(depth)``)."""
         raise NotImplementedError
 
 
@@ -266,9 +269,10 @@ class RecurrentModel:
 
 class RecurrentSpec(BlockSpec):
     """Spec (:mod:`ddnhw.hw.protocol`) of :class:`Recurrent`: the checked arguments, the
-    op's ``cell`` (:data:`CELLS`), the engine's spec (``engine``, also ``children``), exact
-    ranges, the index requantizer plan (``classes``, :meth:`plan_requant`) and the gate unit's
-    ``gate_estimate``."""
+    op's ``cell`` (:data:`CELLS`) and ``gate_depth``, the engine's spec (``engine``, also
+    ``children``), exact ranges, the index requantizer plan (``classes``,
+    :meth:`plan_requant`) and the gate unit's ``gate_estimate``; lstm also ``cell_bits`` and
+    ``cell_range`` (``(cmin, cmax)``)."""
 
     def __init__(self, op, weight, bias, multiplier, shift, lut_lo, lut_hi, tanh_table,
                  in_type, state_type, steps, return_sequences=0, sigmoid_table=None,
