@@ -111,8 +111,8 @@ def run_config(name, graph, board, options, work, cosim=True, n_cosim=2000, log=
     return row
 
 
-def write_md(res, path):
-    lines = ["# GRU benchmark", "", f"- model: {DESCRIPTION} (seeded random weights).",
+def write_md(res, path, title="GRU benchmark", description=DESCRIPTION, script="bench/rnn.py"):
+    lines = [f"# {title}", "", f"- model: {description} (seeded random weights).",
              "- every row was cosimulated in Verilator against the golden model before it was "
              "built (random sequences incl. all-min/all-max, idle 0.3, backpressure 0.3).",
              "- latency: cycles from a sequence's first input beat to its output (one step per "
@@ -138,33 +138,48 @@ def write_md(res, path):
                      f"{r['estimate']['luts']} | {r.get('cosim_mismatches', 'n/a')} of "
                      f"{r.get('cosim_sequences', 0)} |")
     lines += [f"\nNote: {n}" for n in res.get("notes", [])]
-    lines += ["", "Reproduce: `.venv/bin/python bench/rnn.py --force` (yowasp toolchain).", ""]
+    measured = sorted({f"{r['machine']}, {r['date']}" for r in res["rows"] if "machine" in r})
+    if measured:
+        lines += ["", "Measured on " + "; ".join(measured) + "."]
+    lines += ["", f"Reproduce: `.venv/bin/python {script} --force` (yowasp toolchain).", ""]
     Path(path).write_text("\n".join(lines))
 
 
-def main(argv=None):
-    p = bench_parser(__doc__, "/work/scratch/bench-rnn")
-    p.add_argument("--configs", default=",".join(CONFIGS))
+def run_bench(argv, doc, stem, graph, configs, model_params, md, work):
+    """The command line of a sequence-classifier bench (``doc``: its module docstring):
+    cosimulate and build each of ``configs`` (``name: (board, options)``) of ``graph``, keep
+    the rows in ``<out>/<stem>.json`` and ``md(res, path)`` them to ``<out>/<stem>.md``."""
+    import datetime
+    import os
+    import platform
+    p = bench_parser(doc, work)
+    p.add_argument("--configs", default=",".join(configs))
     p.add_argument("--cosim-sequences", type=int, default=2000)
     p.add_argument("--no-cosim", action="store_true")
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
     work, out = bench_dirs(a)
-    res = {"model": MODEL, "rows": []}
-    if (out / "rnn.json").exists() and not a.force:
-        res = json.loads((out / "rnn.json").read_text())
-    graph = model()
+    res = {"model": model_params, "rows": []}
+    if (out / f"{stem}.json").exists() and not a.force:
+        res = json.loads((out / f"{stem}.json").read_text())
     for name in [c for c in a.configs.split(",") if c]:
-        if name not in CONFIGS:
-            raise SystemExit(f"unknown config {name!r} (have: {', '.join(CONFIGS)})")
+        if name not in configs:
+            raise SystemExit(f"unknown config {name!r} (have: {', '.join(configs)})")
         res["rows"] = [r for r in res["rows"] if r["config"] != name]
-        board, options = CONFIGS[name]
+        board, options = configs[name]
         row = run_config(name, graph, board, options, work, cosim=not a.no_cosim,
                          n_cosim=a.cosim_sequences)
+        row["machine"] = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)"
+        row["date"] = datetime.date.today().isoformat()
         res["rows"].append(row)
-        flow.write_json_atomic(out / "rnn.json", res)
-        write_md(res, out / "rnn.md")
+        flow.write_json_atomic(out / f"{stem}.json", res)
+        md(res, out / f"{stem}.md")
     return 0
+
+
+def main(argv=None):
+    return run_bench(argv, __doc__, "rnn", model(), CONFIGS, MODEL, write_md,
+                     "/work/scratch/bench-rnn")
 
 
 if __name__ == "__main__":

@@ -433,7 +433,7 @@ def _recurrent(graph, node, hw, opts):
                              int(a["return_sequences"]), a.get("sigmoid_table"),
                              a.get("gate_frac"), fold=_fold(node, hw),
                              gate_lanes=hw.get("gate_lanes"), regs_every=opts.regs_every,
-                             dense_style=opts.dense_style)
+                             dense_style=opts.dense_style, cell_bits=a.get("cell_bits"))
     except (ValueError, TypeError) as e:
         raise DdnhwError(f"layer {node.name!r} ({node.op}): {e}") from None
 

@@ -29,7 +29,8 @@ def block(graph, fold=None, gate_lanes=None, **kw):
     return Recurrent(n.op, a["weight"], a["bias"], a["multiplier"], a["shift"], a["lut_lo"],
                      a["lut_hi"], a["tanh_table"], graph.input.dtype, graph.output.dtype,
                      graph.input.shape[0], a["return_sequences"], a.get("sigmoid_table"),
-                     a.get("gate_frac"), fold=fold, gate_lanes=gate_lanes, **kw)
+                     a.get("gate_frac"), fold=fold, gate_lanes=gate_lanes,
+                     cell_bits=a.get("cell_bits"), **kw)
 
 
 def sequences(graph, n, seed):
@@ -139,7 +140,7 @@ def test_recurrent_rejects_bad_tables():
                   a["lut_lo"], a["lut_hi"], a["tanh_table"] * 100, g.input.dtype,
                   g.output.dtype, 2)
     with pytest.raises(ValueError, match="op must be one of"):
-        Recurrent("lstm", a["weight"], a["bias"], a["multiplier"], a["shift"], a["lut_lo"],
+        Recurrent("conv2d", a["weight"], a["bias"], a["multiplier"], a["shift"], a["lut_lo"],
                   a["lut_hi"], a["tanh_table"], g.input.dtype, g.output.dtype, 2)
 
 
