@@ -15,7 +15,8 @@ from .test_flow import MODEL
 # the smallest settings of each example: keys checks need the pipeline, not accuracy
 TINY = {"mlp": dict(hidden=4, epochs=1), "cnn": dict(channels=2, epochs=1),
         "cnn1d": dict(epochs=1), "gru": dict(hidden=2, epochs=1),
-        "gru-signal": dict(hidden=2, epochs=1), "rnn": dict(hidden=2, epochs=1)}
+        "gru-signal": dict(hidden=2, epochs=1), "rnn": dict(hidden=2, epochs=1),
+        "lstm": dict(hidden=2, epochs=1)}
 SLOW = {"cnn", "cnn1d"}   # their RTL takes seconds to generate
 
 

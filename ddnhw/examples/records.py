@@ -73,6 +73,10 @@ RECORDS = (
             "sample), dense 3", **_SIGNALS, trainer=trainers.seq,
             settings=dict(cell="gru", **_SIGNAL_STEPS, hidden=16, bits=4, epochs=20),
             folding=recurrent_folding(2)),   # at SIMD 4 it needs 9 of the UP5K's 8 DSPs
+    Example("lstm", "an LSTM on the digits rows (8 steps of 8 pixels), dense 10", **_DIGITS,
+            trainer=trainers.seq, settings=dict(cell="lstm", **_DIGIT_ROWS, hidden=16, bits=4,
+                                                epochs=40),
+            folding=recurrent_folding(4)),
     Example("rnn", "an Elman RNN on the digits rows (8 steps of 8 pixels), dense 10",
             **_DIGITS, trainer=trainers.seq, settings=dict(cell="rnn", **_DIGIT_ROWS, hidden=16,
                                                            bits=4, epochs=40),
