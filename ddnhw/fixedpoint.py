@@ -14,6 +14,14 @@ ROUNDING = "half_up"
 ROUNDING_MODES = (ROUNDING,)   # the values a requant node's ``rounding`` attribute may take
 
 
+def int_range(signed, bits):
+    """``(lo, hi)``: the integers a ``bits``-wide two's complement (``signed``) or unsigned
+    field holds."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
 def round_shift(x, s):
     """Rounding arithmetic right shift of int64 arrays; ``s`` may be per-channel (broadcast)."""
     x = np.asarray(x, dtype=np.int64)

@@ -137,6 +137,12 @@ def _plan_output(planner, xs, w_row, bias, style):
         for k, sgn in _digits(abs(w)):
             t = planner.node("shl", g.lo, g.hi, g.shift + k, g.depth, (g,))
             (pos if sgn * np.sign(w) > 0 else neg).append(t)
+    return _signed_sum(planner, pos, neg, bias)
+
+
+def _signed_sum(planner, pos, neg, bias):
+    """One node for ``sum(pos) - sum(neg) + bias`` (the bias joins the side of its sign; a
+    constant 0 when nothing is left)."""
     if bias > 0:
         pos.append(planner.const(bias))
     elif bias < 0:
@@ -229,18 +235,7 @@ def _plan_layer_cse(planner, xs, weight, bias):
             g = planner.reduce([byuid[u] for u in sorted(ms)])
             t = planner.node("shl", g.lo, g.hi, g.shift + k, g.depth, (g,))
             (pos if sgn > 0 else neg).append(t)
-        b = int(bias[o])
-        if b > 0:
-            pos.append(planner.const(b))
-        elif b < 0:
-            neg.append(planner.const(-b))
-        p, n = planner.reduce(pos), planner.reduce(neg)
-        if p is None and n is None:
-            roots.append(planner.const(0))
-        elif n is None:
-            roots.append(p)
-        else:
-            roots.append(planner.sub(p if p is not None else planner.const(0), n))
+        roots.append(_signed_sum(planner, pos, neg, int(bias[o])))
     return roots
 
 

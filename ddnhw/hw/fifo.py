@@ -5,7 +5,7 @@ from amaranth.hdl import Module, Shape
 from amaranth.lib import fifo
 
 from ._types import check_shape
-from .protocol import BlockSpec, SpecComponent, cost_features
+from .protocol import BlockSpec, SpecComponent
 
 __all__ = ["StreamFIFO", "StreamFIFOSpec", "FIFOModel"]
 
@@ -50,10 +50,6 @@ class StreamFIFOSpec(BlockSpec):
     def cycle_model(self):
         return FIFOModel(self.depth)
 
-    def features(self):
-        """Storage in flip-flops, its multiplexers and pointers (uncalibrated counts)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class StreamFIFO(SpecComponent, spec=StreamFIFOSpec):

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ._types import check_int_type, check_pos_int, check_shape, int_shape
-from .protocol import BlockSpec, SpecComponent, cost_features
+from .protocol import BlockSpec, SpecComponent
 
 __all__ = ["Fork", "ForkSpec", "ForkModel", "AlignedAdd", "AlignedAddSpec", "AlignedAddModel"]
 
@@ -57,10 +57,6 @@ class ForkSpec(BlockSpec):
     def cycle_model(self):
         return ForkModel(self.n)
 
-    def features(self):
-        """The ``taken`` register per output and its logic (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class Fork(SpecComponent, spec=ForkSpec):
@@ -150,10 +146,6 @@ class AlignedAddSpec(BlockSpec):
     def cycle_model(self):
         return AlignedAddModel()
 
-    def features(self):
-        """An adder per lane and the output register (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class AlignedAdd(SpecComponent, spec=AlignedAddSpec):

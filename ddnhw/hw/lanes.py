@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ddnhw import DdnhwError
+from ddnhw.fixedpoint import int_range
 
 __all__ = ["Lanes", "as_rows", "pack_bytes", "unpack_bytes", "pack_words", "unpack_words", "pack_hex",
            "unpack_hex"]
@@ -41,13 +42,8 @@ class Lanes:
     def nbytes(self) -> int:
         return (self.width + 7) // 8
 
-    @property
-    def lo(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def hi(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+    lo = property(lambda self: int_range(self.signed, self.bits)[0], doc="The smallest value.")
+    hi = property(lambda self: int_range(self.signed, self.bits)[1], doc="The largest value.")
 
     def rows(self, values) -> np.ndarray:
         """:func:`as_rows` that raises ``ValueError`` on another lane count."""

@@ -124,8 +124,13 @@ class BlockSpec:
         raise NotImplementedError(f"{type(self).__name__} has no cycle model")
 
     def features(self) -> dict:
-        """Structural cost counts (:func:`cost_features`)."""
-        raise NotImplementedError(f"{type(self).__name__} has no cost features")
+        """Structural cost counts (:func:`cost_features`). The default, for blocks that count
+        their own logic and registers (``estimate["luts"]``, ``estimate["ffs"]``, uncalibrated):
+        those counts as they are."""
+        est = getattr(self, "estimate", None)
+        if est is None:
+            raise NotImplementedError(f"{type(self).__name__} has no cost features")
+        return cost_features(luts={"raw": est["luts"]}, ffs={"raw": est["ffs"]})
 
     def ports(self) -> dict:
         """The component's signature members (default: one ``i``/``o`` stream pair)."""

@@ -113,7 +113,7 @@ class GruCell(Cell):
         return [(gb, spec.acc_type.bits), (gb, spec.state_type.bits + 1)]
 
     def build(self, u):
-        m, sp, gl, ng, h = u.m, u.spec, u.gl, u.ng, u.hidden
+        m, sp, gl = u.m, u.spec, u.gl
         gf = sp.gate_frac
         rz_ports = u.rom("sigmoid", sp.sigmoid_table, u.sigmoid_shape, 2 * gl)
         tports = u.rom("tanh", sp.tanh_table, u.tanh_shape, gl)

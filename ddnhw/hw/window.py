@@ -101,10 +101,6 @@ class SlidingWindowSpec(BlockSpec):
     def cycle_model(self):
         return SlidingWindowModel(self)
 
-    def features(self):
-        """The line buffer's registers and window multiplexers (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class SlidingWindow(SpecComponent, spec=SlidingWindowSpec):
@@ -228,10 +224,6 @@ class WindowPoolSpec(BlockSpec):
     def cycle_model(self):
         return PipelineModel(1)
 
-    def features(self):
-        """The reduction trees and the output register (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class WindowPool(SpecComponent, spec=WindowPoolSpec):
@@ -307,10 +299,6 @@ class CollectorSpec(BlockSpec):
     def cycle_model(self):
         return CollectorModel(self.beats)
 
-    def features(self):
-        """The vector register and a counter (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class Collector(SpecComponent, spec=CollectorSpec):

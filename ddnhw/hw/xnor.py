@@ -7,7 +7,7 @@ from amaranth.lib import data
 
 from ._types import (PipelineModel, check_bias, check_int_type, check_regs_every, int_shape,
                      stall_pipeline)
-from .protocol import BlockSpec, SpecComponent, cost_features
+from .protocol import BlockSpec, SpecComponent
 
 __all__ = ["XnorDense", "XnorDenseSpec", "binary_rows"]
 
@@ -108,10 +108,6 @@ class XnorDenseSpec(BlockSpec):
     def cycle_model(self):
         return PipelineModel(self.latency)
 
-    def features(self):
-        """The popcount adders' and offsets' LUTs, the pipeline registers (as counted)."""
-        return cost_features(luts={"raw": self.estimate["luts"]},
-                             ffs={"raw": self.estimate["ffs"]})
 
 
 class XnorDense(SpecComponent, spec=XnorDenseSpec):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ddnhw.fixedpoint import int_range
+
 MAX_BITS = 64
 
 
@@ -28,11 +30,11 @@ class IntType:
 
     @property
     def min(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
+        return int_range(self.signed, self.bits)[0]
 
     @property
     def max(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return int_range(self.signed, self.bits)[1]
 
     def contains(self, lo: int, hi: int) -> bool:
         return self.min <= lo and hi <= self.max
