@@ -4,6 +4,7 @@ Blocks know nothing about graphs. Every component ``X`` has a spec ``XSpec`` (th
 protocol, :mod:`ddnhw.hw.protocol`): its ``latency``, ``ii``, payload shapes, cycle model and
 structural cost, known without building the component; ``XSpec(...).build()`` is ``X(...)``.
 """
+from ._types import PipelineModel, int_shape
 from .dense import Dense, DenseSpec
 from .fifo import StreamFIFO, StreamFIFOSpec
 from .folded import FoldedDense, FoldedDenseSpec
@@ -20,4 +21,4 @@ __all__ = ["AlignedAdd", "AlignedAddSpec", "BlockSpec", "Chain", "ChainSpec", "C
            "ForkSpec", "Recurrent", "RecurrentSpec", "Requantizer", "RequantizerSpec",
            "SlidingWindow", "SlidingWindowSpec", "SpecComponent", "StreamFIFO",
            "StreamFIFOSpec", "WindowPool", "WindowPoolSpec", "XnorDense", "XnorDenseSpec",
-           "cost_features", "spec_of"]
+           "cost_features", "spec_of", "int_shape", "PipelineModel"]

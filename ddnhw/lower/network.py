@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 
 from ddnhw.atomic import write_text
 from ddnhw.hw import ForkSpec, StreamFIFOSpec
-from ddnhw.hw._types import int_shape
+from ddnhw.hw import int_shape
 from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from ddnhw.passes.base import block_outputs, fused_into, hw_of, run_passes
 from ddnhw.passes.fifo import FIFO_MAX_DEPTH, fifo_depth

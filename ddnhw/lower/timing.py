@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ddnhw import DdnhwError
 from ddnhw.hw.folded import FoldedDenseModel
-from ddnhw.hw._types import PipelineModel
+from ddnhw.hw import PipelineModel
 from ddnhw.hw.protocol import ChainModel, spec_of
 
 __all__ = ["chain_timing", "chain_latency_ii", "window_mac_ii", "window_refill", "leaf_blocks",
