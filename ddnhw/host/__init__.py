@@ -7,7 +7,16 @@ host code over a simulated UART), with :mod:`~ddnhw.host.payload` and
 ``sim/`` folder).
 """
 
-from .link import Link, LinkStats, open_serial
-from .run import RunReport, run_and_check
+import importlib
 
-__all__ = ["Link", "LinkStats", "open_serial", "RunReport", "run_and_check"]
+# imported on first use (PEP 562): the testbench imports ddnhw.host.payload inside every
+# simulator process, which must not pay for amaranth and the board profiles
+_EXPORTS = {"Link": "link", "LinkStats": "link", "open_serial": "link", "RunReport": "run",
+            "run_and_check": "run"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,21 +4,25 @@ Blocks know nothing about graphs. Every component ``X`` has a spec ``XSpec`` (th
 protocol, :mod:`ddnhw.hw.protocol`): its ``latency``, ``ii``, payload shapes, cycle model and
 structural cost, known without building the component; ``XSpec(...).build()`` is ``X(...)``.
 """
-from ._types import PipelineModel, int_shape
-from .dense import Dense, DenseSpec
-from .fifo import StreamFIFO, StreamFIFOSpec
-from .folded import FoldedDense, FoldedDenseSpec
-from .join import AlignedAdd, AlignedAddSpec, Fork, ForkSpec
-from .protocol import BlockSpec, SpecComponent, cost_features, spec_of
-from .recurrent import Recurrent, RecurrentSpec
-from .requant import Requantizer, RequantizerSpec
-from .window import (Chain, ChainSpec, Collector, CollectorSpec, SlidingWindow,
-                     SlidingWindowSpec, WindowPool, WindowPoolSpec)
-from .xnor import XnorDense, XnorDenseSpec
+import importlib
 
-__all__ = ["AlignedAdd", "AlignedAddSpec", "BlockSpec", "Chain", "ChainSpec", "Collector",
-           "CollectorSpec", "Dense", "DenseSpec", "FoldedDense", "FoldedDenseSpec", "Fork",
-           "ForkSpec", "Recurrent", "RecurrentSpec", "Requantizer", "RequantizerSpec",
-           "SlidingWindow", "SlidingWindowSpec", "SpecComponent", "StreamFIFO",
-           "StreamFIFOSpec", "WindowPool", "WindowPoolSpec", "XnorDense", "XnorDenseSpec",
-           "cost_features", "spec_of", "int_shape", "PipelineModel"]
+# the blocks are imported on first use (PEP 562): importing ddnhw.hw.lanes (the lane packing
+# a simulator process needs) must not import amaranth and every block
+_EXPORTS = {
+    "AlignedAdd": "join", "AlignedAddSpec": "join", "BlockSpec": "protocol", "Chain": "window",
+    "ChainSpec": "window", "Collector": "window", "CollectorSpec": "window", "Dense": "dense",
+    "DenseSpec": "dense", "FoldedDense": "folded", "FoldedDenseSpec": "folded", "Fork": "join",
+    "ForkSpec": "join", "PipelineModel": "_types", "Recurrent": "recurrent",
+    "RecurrentSpec": "recurrent", "Requantizer": "requant", "RequantizerSpec": "requant",
+    "SlidingWindow": "window", "SlidingWindowSpec": "window", "SpecComponent": "protocol",
+    "StreamFIFO": "fifo", "StreamFIFOSpec": "fifo", "WindowPool": "window",
+    "WindowPoolSpec": "window", "XnorDense": "xnor", "XnorDenseSpec": "xnor",
+    "cost_features": "protocol", "int_shape": "_types", "spec_of": "protocol",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

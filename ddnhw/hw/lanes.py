@@ -71,14 +71,23 @@ def as_rows(values, lanes: int) -> np.ndarray:
     return v.reshape(v.shape[0], -1) if v.size else v.reshape(v.shape[0], lanes)
 
 
+def _lane_dtype(bits):
+    """The narrowest unsigned NumPy type of a ``bits``-bit lane: the bit expansions of
+    :func:`pack_bytes`/:func:`unpack_bytes` are N x lanes x bits elements, so their element
+    size is most of the cost."""
+    return next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64)
+                if np.iinfo(t).bits >= bits)
+
+
 def pack_bytes(values, lanes: Lanes) -> np.ndarray:
     """Rows ``(N, lanes)`` to ``(N, nbytes)`` uint8, little-endian, the last byte zero-padded.
 
     Every value is masked to ``bits`` bits (no range check: see :meth:`Lanes.check`)."""
     v = lanes.rows(values)
     n = v.shape[0]
-    u = (v & ((1 << lanes.bits) - 1)).astype(np.uint64)
-    bits = ((u[:, :, None] >> np.arange(lanes.bits, dtype=np.uint64)) & 1).astype(np.uint8)
+    dt = _lane_dtype(lanes.bits)
+    u = (v & ((1 << lanes.bits) - 1)).astype(dt)
+    bits = ((u[:, :, None] >> np.arange(lanes.bits, dtype=dt)) & 1).astype(np.uint8)
     bits = bits.reshape(n, lanes.width)
     pad = lanes.nbytes * 8 - lanes.width
     if pad:
@@ -96,8 +105,9 @@ def unpack_bytes(data, lanes: Lanes) -> np.ndarray:
     if k < lanes.nbytes:
         by = np.concatenate([by, np.zeros((n, lanes.nbytes - k), np.uint8)], axis=1)
     bits = np.unpackbits(by[:, :lanes.nbytes], axis=1, bitorder="little")[:, :lanes.width]
-    bits = bits.reshape(n, lanes.lanes, lanes.bits).astype(np.int64)
-    out = (bits << np.arange(lanes.bits, dtype=np.int64)).sum(axis=2)
+    dt = _lane_dtype(lanes.bits)
+    bits = bits.reshape(n, lanes.lanes, lanes.bits).astype(dt)
+    out = (bits << np.arange(lanes.bits, dtype=dt)).sum(axis=2, dtype=dt).astype(np.int64)
     if lanes.signed:
         m = np.int64(1 << (lanes.bits - 1))
         out = (out ^ m) - m
@@ -109,8 +119,26 @@ def pack_words(values, lanes: Lanes) -> list[int]:
     return [int.from_bytes(row.tobytes(), "little") for row in pack_bytes(values, lanes)]
 
 
+# below this many rows the per-beat callers (simulator monitors) go faster in plain Python
+# than through NumPy's bit expansion
+_FEW_ROWS = 8
+
+
+def _unpack_few(words, lanes: Lanes) -> np.ndarray:
+    """:func:`unpack_words` of a few payload integers, lane by lane in Python integers."""
+    mask, sign = (1 << lanes.bits) - 1, 1 << (lanes.bits - 1)
+    out = np.empty((len(words), lanes.lanes), np.int64)
+    for r, w in enumerate(words):
+        for k in range(lanes.lanes):
+            v = (int(w) >> (k * lanes.bits)) & mask
+            out[r, k] = v - ((v & sign) << 1) if lanes.signed else v
+    return out
+
+
 def unpack_words(words, lanes: Lanes) -> np.ndarray:
     """Payload integers (non-negative; bits above ``width`` ignored) to ``(N, lanes)`` int64."""
+    if len(words) <= _FEW_ROWS:
+        return _unpack_few(words, lanes)
     mask = (1 << lanes.width) - 1
     raw = b"".join((int(w) & mask).to_bytes(lanes.nbytes, "little") for w in words)
     return unpack_bytes(np.frombuffer(raw, np.uint8).reshape(-1, lanes.nbytes), lanes)
@@ -128,6 +156,8 @@ def unpack_hex(lines, lanes: Lanes) -> np.ndarray:
     nb = lanes.nbytes
     if not len(lines):
         return np.zeros((0, lanes.lanes), np.int64)
+    if len(lines) <= _FEW_ROWS and all(_is_hex(h.strip()) for h in lines):
+        return _unpack_few([int(h.strip(), 16) for h in lines], lanes)
     try:
         raw = b"".join(bytes.fromhex(h.strip().rjust(2 * nb, "0")[-2 * nb:])[::-1] for h in lines)
     except ValueError:
