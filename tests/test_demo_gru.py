@@ -51,8 +51,10 @@ def test_demo_stops_after_golden_without_lowering(tmp_path, monkeypatch):
 
 
 def test_unknown_example_named():
-    with pytest.raises(DdnhwError, match="'nosuch'.*mlp, cnn, cnn1d, gru, gru-signal, rnn"):
+    with pytest.raises(DdnhwError, match="'nosuch'") as e:
         examples.get("nosuch")
+    for name in ("mlp", "cnn", "cnn-dws", "cnn1d", "gru", "gru-signal", "lstm", "rnn"):
+        assert name in str(e.value)
 
 
 @pytest.mark.slow
