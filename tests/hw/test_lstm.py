@@ -9,8 +9,6 @@ from copy import deepcopy
 
 import numpy as np
 import pytest
-from amaranth.hdl import Shape, Value
-from amaranth.sim import Simulator
 
 from ddnhw import DdnhwError, golden
 from ddnhw.hw.recurrent import GATE_DEPTH, RecurrentSpec
@@ -19,7 +17,8 @@ from ddnhw.lower.estimate import block_features, estimate_block
 from ddnhw.passes.fold import layer_options
 from ddnhw.lower.registry import lower_spec
 
-from .test_recurrent import _fold_options, block, check_recurrent, sequences
+from .test_recurrent import _fold_options, check_recurrent, sequences
+from .test_protocol import lockstep
 
 
 def random_graph(seed, return_sequences, cell_bits=None):
@@ -88,43 +87,13 @@ def test_lstm_wide_signed_bursty():
 
 def _spec(g, **kw):
     a = g.nodes[0].attrs
-    args = dict(op="lstm", weight=a["weight"], bias=a["bias"], multiplier=a["multiplier"],
-                shift=a["shift"], lut_lo=a["lut_lo"], lut_hi=a["lut_hi"],
-                tanh_table=a["tanh_table"], in_type=g.input.dtype, state_type=g.output.dtype,
-                steps=g.input.shape[0], sigmoid_table=a["sigmoid_table"],
-                gate_frac=a["gate_frac"], cell_bits=a["cell_bits"])
+    args = dict(op=g.nodes[0].op, weight=a["weight"], bias=a["bias"],
+                multiplier=a["multiplier"], shift=a["shift"], lut_lo=a["lut_lo"],
+                lut_hi=a["lut_hi"], tanh_table=a["tanh_table"], in_type=g.input.dtype,
+                state_type=g.output.dtype, steps=g.input.shape[0],
+                sigmoid_table=a.get("sigmoid_table"), gate_frac=a.get("gate_frac"),
+                cell_bits=a.get("cell_bits"))
     return RecurrentSpec(**{**args, **kw})
-
-
-def _lockstep(spec, cycles, seed, p_valid, p_ready):
-    """Random ``i.valid`` (held until taken) and ``o.ready`` per cycle: the cycle model's
-    ``valid()``/``ready()`` must equal the simulator's ``o.valid``/``i.ready``."""
-    dut, model = spec.build(), spec.cycle_model()
-    rng = np.random.default_rng(seed)
-    width = Shape.cast(spec.in_shape).width
-    n_out = []
-
-    async def bench(ctx):
-        in_valid = False
-        for cyc in range(cycles):
-            in_valid = in_valid or rng.random() < p_valid
-            out_ready = bool(rng.random() < p_ready)
-            ctx.set(dut.i.valid, in_valid)
-            ctx.set(Value.cast(dut.i.payload), int(rng.integers(0, 1 << width)))
-            ctx.set(dut.o.ready, out_ready)
-            got = bool(ctx.get(dut.o.valid)), bool(ctx.get(dut.i.ready))
-            assert got == (bool(model.valid()), bool(model.ready(out_ready))), f"cycle {cyc}"
-            fire = in_valid and got[1]
-            n_out.append(got[0] and out_ready)
-            model.step(fire, out_ready)
-            await ctx.tick()
-            in_valid = in_valid and not fire
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return sum(n_out)
 
 
 @pytest.mark.parametrize("fold, lanes, rs", [(None, None, 0), (None, 2, 1), ((2, 3), 1, 1),
@@ -133,7 +102,8 @@ def _lockstep(spec, cycles, seed, p_valid, p_ready):
 def test_lstm_cycle_model_matches_simulator(fold, lanes, rs, p):
     g = random_lstm(3, steps=3, n_in=3, hidden=4, return_sequences=rs)
     spec = _spec(g, fold=fold, gate_lanes=lanes, return_sequences=rs)
-    assert _lockstep(spec, 300, seed=7, p_valid=p[0], p_ready=p[1]) > 0
+    fired = lockstep(spec, 300, seed=7, p_valid=p[0], p_ready=p[1])
+    assert sum(out for _, out in fired) > 0
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -152,11 +122,8 @@ def test_lstm_rejects(kw, match):
 
 def test_cell_bits_only_for_lstm():
     g = random_recurrent(1, op="gru", steps=2, n_in=2, hidden=2)
-    a = g.nodes[0].attrs
     with pytest.raises(ValueError, match="cell_bits is an lstm parameter"):
-        RecurrentSpec("gru", a["weight"], a["bias"], a["multiplier"], a["shift"], a["lut_lo"],
-                      a["lut_hi"], a["tanh_table"], g.input.dtype, g.output.dtype, 2, 0,
-                      a["sigmoid_table"], a["gate_frac"], cell_bits=8)
+        _spec(g, cell_bits=8)
 
 
 def test_lstm_features_and_estimate():

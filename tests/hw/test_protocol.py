@@ -161,7 +161,14 @@ def test_spec_attributes_are_read_only_on_the_component():
 
 # -- cycle models against the Amaranth simulator ---------------------------------------------
 
-def _lockstep(spec, cycles, seed, p_valid=0.6, p_ready=0.6):
+def _simulate(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def lockstep(spec, cycles, seed, p_valid=0.6, p_ready=0.6):
     """Per cycle: random ``i.valid`` (held until taken) and ``o.ready``; the model's ``valid()``
     and ``ready()`` must equal the simulator's ``o.valid`` and ``i.ready``."""
     dut = spec.build()
@@ -187,17 +194,14 @@ def _lockstep(spec, cycles, seed, p_valid=0.6, p_ready=0.6):
             await ctx.tick()
             in_valid = in_valid and not fire
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
     return fired
 
 
 @pytest.mark.parametrize("name", SINGLE)
 @pytest.mark.parametrize("p", [(0.6, 0.6), (1.0, 0.3), (0.3, 1.0)])
 def test_cycle_model_matches_simulator(name, p):
-    fired = _lockstep(SPECS[name](), 400, seed=len(name), p_valid=p[0], p_ready=p[1])
+    fired = lockstep(SPECS[name](), 400, seed=len(name), p_valid=p[0], p_ready=p[1])
     assert any(o for _, o in fired)      # outputs did flow
 
 
@@ -224,10 +228,7 @@ def test_fork_model_matches_simulator():
             in_valid = in_valid and not fire
         assert n_fire > 20
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
 
 
 def test_aligned_add_model_matches_simulator():
@@ -254,10 +255,7 @@ def test_aligned_add_model_matches_simulator():
             valid = [v and not f for v, f in zip(valid, fire)]
         assert n_out > 20
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(dut, bench)
 
 
 def test_chain_timing_needs_a_cycle_model():

@@ -14,7 +14,7 @@ from ddnhw.ir.recurrent import sigmoid_table, tanh_table
 from ddnhw.quant.rnn import (QuantLSTM, QuantSeqClassifier, SeqConfig, export_seq, from_torch,
                              seq_graph, train_seq)
 
-from .test_rnn import random_inputs
+from .test_rnn import random_inputs, scaled_model
 
 CASES = [  # steps, inputs, hidden, classes, settings, every step
     (6, 3, 5, 4, dict(in_bits=4, w_bits=4, state_bits=8, lut_bits=6, gate_frac=6), 0),
@@ -84,15 +84,8 @@ def ref_logits(g, x):
 
 # -- models ------------------------------------------------------------------------------------
 def random_model(case, seed=0, gain=3.0):
-    t, i, h, c, kw, rs = CASES[case]
-    torch.manual_seed(seed + case)
-    m = QuantSeqClassifier("lstm", input_size=i, hidden=h, n_classes=c, steps=t,
-                           return_sequences=rs, **kw)
+    m = scaled_model("lstm", *CASES[case], seed=seed + case, gain=gain)
     with torch.no_grad():
-        for p in m.parameters():
-            p.mul_(gain * torch.rand(()) + 0.2)        # drive the tables into saturation too
-        m.rec.weight_hh[0] = 0                           # an all-zero recurrent row
-        m.rec.weight_ih[-1] = 0                          # and an all-zero input row
         hs = m.rec.hidden_size
         m.rec.bias_ih[hs:2 * hs] += 2.0                  # forget gates open
         m.rec.bias_ih[[0, hs, 2 * hs]] += 4.0            # unit 0: c grows by ~1 per step
@@ -235,15 +228,10 @@ def test_from_torch_float_equals_pytorch(mod):
         assert torch.allclose(q(x), out, atol=1e-6)
 
 
-def test_from_torch_cell_and_quantized():
+def test_from_torch_quantized():
+    """A converted nn.LSTM, quantized: its integer forward is the reference (the float
+    conversion of nn.LSTMCell is checked with the other cells in test_rnn)."""
     torch.manual_seed(0)
-    cell = nn.LSTMCell(2, 3)
-    q = from_torch(cell)
-    q.quantize = False
-    x = torch.rand(4, 1, 2)
-    with torch.no_grad():
-        assert torch.allclose(q(x), cell(x[:, 0])[0], atol=1e-6)
-    # the converted layer quantized: its integer forward is the reference
     m = QuantSeqClassifier("lstm", input_size=2, hidden=3, n_classes=2, steps=5)
     m.rec = from_torch(nn.LSTM(2, 3, batch_first=True), name="lstm")
     check_int_equals_reference(m, random_inputs(m, 100, 7))

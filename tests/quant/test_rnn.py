@@ -24,8 +24,13 @@ CASES = [  # cell, steps, inputs, hidden, classes, in/w/state/lut bits, gate_fra
 
 
 def random_model(case, seed=0, gain=3.0):
-    cell, t, i, h, c, kw, rs = CASES[case]
-    torch.manual_seed(seed + case)
+    return scaled_model(*CASES[case], seed=seed + case, gain=gain)
+
+
+def scaled_model(cell, t, i, h, c, kw, rs, seed, gain):
+    """A seeded ``cell`` classifier whose parameters are scaled by random gains, with an
+    all-zero recurrent row and an all-zero input row."""
+    torch.manual_seed(seed)
     m = QuantSeqClassifier(cell, input_size=i, hidden=h, n_classes=c, steps=t,
                            return_sequences=rs, **kw)
     with torch.no_grad():
@@ -106,14 +111,16 @@ def test_from_torch_float_equals_pytorch(mod):
     assert isinstance(q, QuantGRU if isinstance(mod, nn.GRU) else QuantRNN)
 
 
-def test_from_torch_cells():
+@pytest.mark.parametrize("make, hidden_of", [(nn.GRUCell, lambda out: out),
+                                             (nn.LSTMCell, lambda out: out[0])])
+def test_from_torch_cells(make, hidden_of):
     torch.manual_seed(0)
-    cell = nn.GRUCell(2, 3)
+    cell = make(2, 3)
     q = from_torch(cell)
     q.quantize = False
     x = torch.rand(4, 1, 2)
     with torch.no_grad():
-        assert torch.allclose(q(x), cell(x[:, 0]), atol=1e-6)
+        assert torch.allclose(q(x), hidden_of(cell(x[:, 0])), atol=1e-6)
 
 
 @pytest.mark.parametrize("make, match", [
