@@ -135,3 +135,14 @@ def test_the_checker_finds_violations(tmp_path, monkeypatch, bad, why):
     monkeypatch.setattr(__import__(__name__, fromlist=["PKG"]), "PKG", pkg)
     with pytest.raises(AssertionError, match=why):
         test_imports_point_down_the_layers()
+
+
+@pytest.mark.parametrize("layer", sorted(RANK))
+def test_every_layer_imports_first(layer):
+    """Each layer imports in a fresh interpreter before any other (no import-order
+    dependence, e.g. a package cycle only a lucky order hides)."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", f"import ddnhw.{layer}"], capture_output=True,
+                       text=True, cwd=PKG.parent, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -16,6 +16,7 @@ import numpy as np
 from ddnhw import DdnhwError, golden
 from ddnhw.atomic import write_text
 from ddnhw.ir import Graph, load_graph, save_graph
+from ddnhw.passes.fold import FOLDINGS
 
 def ensure_writable_dir(path) -> Path:
     """Create ``path`` if needed and check that files can be written into it."""
@@ -187,7 +188,6 @@ def lowering_available(graph: Graph) -> bool:
     return all(n.op in LOWERINGS for n in graph.nodes)
 
 
-FOLDINGS = ("auto", "none")
 
 
 def choose_folding(graph: Graph, board, folding="auto", *, target_ii=None, max_luts=None) -> dict:

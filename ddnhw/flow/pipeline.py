@@ -47,9 +47,6 @@ class Example:
       board);
     - ``random_vectors``: random and extreme inputs checked besides the test split (integer
       mode, cosimulation); ``sim_vectors``: test inputs run in the Amaranth simulator;
-    - ``encode(graph, x) -> integer inputs``: float test inputs ``(N, features)`` to the
-      graph's input codes; default: reshape to the graph's input shape, then
-      :func:`ddnhw.golden.quantize_input`.
     """
     name: str
     title: str
@@ -61,7 +58,6 @@ class Example:
     folding: Any = "auto"
     random_vectors: int = 40
     sim_vectors: int = 4
-    encode: Callable | None = None
 
 
 @dataclass
@@ -188,10 +184,9 @@ def export(trained: Trained, path) -> Path:
 
 
 def test_inputs(example: Example, graph: Graph, seed=0):
-    """The example's test split as ``graph``'s integer input codes, and its labels."""
+    """The example's test split as ``graph``'s integer input codes (reshaped to its input shape,
+    then :func:`ddnhw.golden.quantize_input`), and its labels."""
     _, _, xte, yte = example.load(seed)
-    if example.encode is not None:
-        return example.encode(graph, xte), yte
     x = np.asarray(xte).reshape((len(xte),) + tuple(graph.input.shape))
     return golden.quantize_input(graph, x), yte
 

@@ -7,7 +7,6 @@ import numpy as np
 from ddnhw import DdnhwError
 from ddnhw.ir import Graph
 from ddnhw.ir.ops import op_def
-from ddnhw.ir.ops import sliding_windows as _windows  # noqa: F401  (old name, used by tests)
 
 # int64 is exact as long as every intermediate fits; Graph.check bounds every tensor (and each
 # op's check every intermediate of its kernel) below 2**63.

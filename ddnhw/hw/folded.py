@@ -283,7 +283,6 @@ class FoldedDenseSpec(BlockSpec):
             for p in range(pe):
                 word |= (int(bp[g * pe + p]) & ((1 << bb) - 1)) << (p * bb)
             self.b_init.append(word)
-        self.estimate = self._estimate()
 
     def _setup_requant(self, requant):
         self.requant, self.requant_classes, self.rq_range = None, [], None
@@ -417,15 +416,6 @@ class FoldedDenseSpec(BlockSpec):
                               for l in range(simd)]
         return order
 
-    def _estimate(self):
-        """A rough, uncalibrated estimate (``ddnhw.lower.estimate`` has the calibrated one)."""
-        acc = self.acc_shape.width
-        macs = self.pe * self.simd
-        prod = self.weight_bits + self.in_type.bits
-        luts = macs * (self.weight_bits * self.in_type.bits + prod) + self.pe * acc * 2
-        ffs = self.n_in * self.in_type.bits + self.n_out * (acc + self.out_type.bits) + 32
-        return {"luts": int(luts), "ffs": int(ffs), "dsps": 0, "brams": 0}
-
     def cycle_model(self):
         return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer)
 
@@ -475,7 +465,7 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         ``"auto"`` (default: ``"lut"`` when weights or inputs have at most 4 bits).
     requant : None, or ``(multiplier, shift, lo, hi)`` (per-output arrays, clip bounds): the
         outputs are then ``clip((acc * multiplier + 2**(shift-1)) >> shift, lo, hi)``
-        (exactly ``ddnhw.golden.fixedpoint.requantize``) and ``out_type`` must hold those.
+        (exactly ``ddnhw.fixedpoint.requantize``) and ``out_type`` must hold those.
         The ``pe`` requantizers work on each output group as it finishes; a lane has one
         constant-coefficient circuit per distinct ``(multiplier, shift)`` among its channels.
 
@@ -532,8 +522,7 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     distinct ``(multiplier, shift)`` pairs), ``acc_type`` (accumulator
     :class:`IntType`-like ``(signed, bits)``), ``weight_bits``, ``mem_depth``, ``mem_width``,
     ``groups``, ``columns`` (always an array; contiguous blocks when not given), ``geometry``
-    (:func:`group_geometry`), ``estimate`` (rough ``luts``/``ffs``/``dsps``/``brams``; see
-    ``ddnhw.lower.estimate``).
+    (:func:`group_geometry`); its cost is ``spec.features()`` (``ddnhw.lower.estimate``).
     """
 
     def _lane_requant(self, m, vals, g):

@@ -14,7 +14,7 @@ from amaranth.lib import data, memory
 
 from ddnhw.ir.ops import OPS as IR_OPS
 from ddnhw.ir.ops import dense_range
-from ddnhw.ir.recurrent import column_range
+from ddnhw.ir.ops.base import column_range
 from ddnhw.ir.types import IntType
 
 from ._types import check_int_type, check_pos_int, check_weight_bias, int_shape, shape_for
@@ -371,10 +371,6 @@ class RecurrentSpec(BlockSpec):
         self.gate_estimate = self._gate_estimate()
         # a single-buffered engine has no output register (see FoldedDense)
         self.engine_ffs_saved = 0 if self.fold is None else (g * h) * self.acc_type.bits
-        est = dict(getattr(self.engine, "estimate", {}))
-        est["ffs"] = est.get("ffs", 0) - self.engine_ffs_saved
-        self.estimate = {k: int(est.get(k, 0) + self.gate_estimate.get(k, 0))
-                         for k in ("luts", "ffs", "dsps", "brams")}
         self.in_shape = data.ArrayLayout(int_shape(in_type), i)
         self.out_shape = data.ArrayLayout(int_shape(state_type), h)
 
@@ -651,8 +647,8 @@ class Recurrent(SpecComponent, spec=RecurrentSpec):
 
     Attributes (from ``spec``, a :class:`RecurrentSpec`, except ``engine``: the MAC block,
     a component): ``latency``, ``ii``, ``step_cycles``, ``u_type``,
-    ``acc_type``, ``gate_lanes``, ``groups``, ``fold``, ``estimate`` (``luts``/``ffs``/
-    ``dsps``/``brams``: the engine's plus the gate unit's ``gate_estimate``, rough).
+    ``acc_type``, ``gate_lanes``, ``groups``, ``fold``, ``gate_estimate`` (the gate unit's
+    rough ``luts``/``ffs``/``dsps``/``brams``; the whole block's cost is ``spec.features()``).
     """
 
     def _setup(self):

@@ -143,7 +143,7 @@ class Requantizer(SpecComponent, spec=RequantizerSpec):
     """``o[c] = clip((i[c] * multiplier[c] + 2**(shift[c]-1)) >> shift[c], lo, hi)``.
 
     Rounding is round half up (towards +inf) through an arithmetic right shift; ``shift[c]
-    == 0`` means no rounding term. Exactly ``ddnhw.golden.fixedpoint.requantize``.
+    == 0`` means no rounding term. Exactly ``ddnhw.fixedpoint.requantize``.
     ``idle_channels``: see :class:`RequantizerSpec` (estimate only; the logic is the same).
 
     Ports: ``i`` is ``In(stream.Signature(ArrayLayout(in shape, C)))``, ``o`` is

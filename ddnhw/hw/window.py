@@ -229,7 +229,7 @@ class WindowPoolSpec(BlockSpec):
 class WindowPool(SpecComponent, spec=WindowPoolSpec):
     """Per-channel reduction of a window beat (lanes ``(k, c)``, ``k`` over ``size`` window
     positions): ``"max"``, or ``"avg"``: ``(sum + 2**(s-1)) >> s`` with ``s = log2(size)``
-    (``size`` a power of two; round half up, as ``ddnhw.golden.fixedpoint.round_shift``).
+    (``size`` a power of two; round half up, as ``ddnhw.fixedpoint.round_shift``).
 
     Ports: ``i`` ``ArrayLayout(elem, size * channels)``, ``o`` ``ArrayLayout(elem, channels)``.
     ``latency == 1``, ``ii == 1``; ``i.ready == ~o.valid | o.ready``.
@@ -351,9 +351,6 @@ class ChainSpec(BlockSpec):
         self.ii = int(ii) if ii is not None else max(c.ii for c in self.children)
         self.in_shape = self.children[0].in_shape
         self.out_shape = self.children[-1].out_shape
-        ests = [getattr(c, "estimate", {}) for c in self.children]
-        self.estimate = {k: sum(e.get(k, 0) for e in ests)
-                         for k in sorted({k for e in ests for k in e})}
 
     def cycle_model(self):
         return ChainModel(c.cycle_model() for c in self.children)
@@ -368,7 +365,7 @@ class Chain(SpecComponent, spec=ChainSpec):
 
     ``blocks`` are components (``blocks`` attribute); ``latency`` is the sum of theirs, ``ii``
     the largest of theirs unless ``ii`` is given (the caller knows better: a window generator
-    feeding a MAC overlaps the two only partly); ``estimate`` the sum.
+    feeding a MAC overlaps the two only partly); its cost is the sum of theirs (``features``).
     """
 
     def __init__(self, *blocks, ii=None):

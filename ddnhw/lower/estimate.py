@@ -21,8 +21,7 @@ from ddnhw.hw.folded import folded_features, lane_requant_luts
 from ddnhw.hw.protocol import spec_of
 
 __all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
-           "estimate_block", "estimate_features", "estimate_network", "bram_blocks",
-           "lane_requant_luts", "const_mul_dsps", "requant_dsps"]
+           "estimate_block", "estimate_features", "lane_requant_luts", "const_mul_dsps", "requant_dsps"]
 
 RESOURCES = ("luts", "ffs", "dsps", "brams")
 
@@ -41,11 +40,6 @@ def const_mul_dsps(x_bits, multiplier, family, signed=True) -> int:
 def requant_dsps(in_bits, multipliers, family, signed=True) -> int:
     """DSPs of a :class:`~ddnhw.hw.Requantizer` (one constant multiplier per channel)."""
     return sum(const_mul_dsps(in_bits, m, family, signed) for m in multipliers)
-
-
-def bram_blocks(width, depth, family) -> int:
-    """Fewest BRAM primitives holding a ``width x depth`` memory (one geometry for all)."""
-    return get_family(family).bram_blocks(width, depth)
 
 
 def block_features(block) -> dict:
@@ -88,10 +82,3 @@ def estimate_block(block, family="ice40") -> dict:
     return estimate_features(spec_of(block).features(), get_family(family))
 
 
-def estimate_network(blocks, family="ice40") -> dict:
-    """Sum of :func:`estimate_block` over ``blocks``."""
-    total = dict.fromkeys(RESOURCES, 0)
-    for b in blocks:
-        for k, v in estimate_block(b, family).items():
-            total[k] += v
-    return total

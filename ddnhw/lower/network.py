@@ -16,8 +16,6 @@ from ddnhw.hw import ForkSpec, StreamFIFOSpec
 from ddnhw.hw import int_shape
 from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from ddnhw.passes.base import block_outputs, fused_into, hw_of, run_passes
-from ddnhw.passes.fifo import FIFO_MAX_DEPTH, fifo_depth
-from ddnhw.passes.pipeline import lowering_passes
 from .estimate import RESOURCES, estimate_block
 from .options import LowerOptions
 from .registry import BlockCache, lowering, recurrent
@@ -25,7 +23,7 @@ from .residual import branch_lead, residual_branches
 from .timing import chain_latency_ii
 
 __all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate",
-           "graph_sha256", "network_estimate", "layer_entry", "fifo_depth", "FIFO_MAX_DEPTH"]
+           "graph_sha256", "network_estimate", "layer_entry"]
 
 
 def graph_sha256(graph, hw=True) -> str:
@@ -126,6 +124,8 @@ class NetworkSpec(BlockSpec):
         _check_io(graph)
         self.graph = graph
         cache = BlockCache(opts)
+        # imported here: ddnhw.passes imports this package's registry (one direction at load)
+        from ddnhw.passes.pipeline import lowering_passes
         g, _ = run_passes(graph, lowering_passes(opts, cache))
         self.annotated = g
         self._assemble(g, cache)

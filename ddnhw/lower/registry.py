@@ -29,7 +29,7 @@ from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_l
 from .options import LowerOptions
 from .timing import window_mac_ii
 
-__all__ = ["Lowering", "LOWERINGS", "register", "lowering", "lower_spec", "lower_node", "hw_of",
+__all__ = ["Lowering", "LOWERINGS", "register", "lowering", "lower_spec", "hw_of",
            "foldable", "recurrent", "conv_matrix", "bipolar_tensor", "window_for",
            "requant_idle_channels", "divisors", "BlockCache", "UNROLLED_MAX_WEIGHTS",
            "conv_groups"]
@@ -112,11 +112,6 @@ def lower_spec(graph, node, options=None, hw=None):
         raise ValueError(f"node {node.name!r}: {e}") from None
     return entry.build(graph, node, hw_of(node) if hw is None else hw,
                        options if options is not None else LowerOptions())
-
-
-def lower_node(graph, node, options=None, hw=None):
-    """The component of ``node``: :func:`lower_spec` built."""
-    return lower_spec(graph, node, options, hw).build()
 
 
 class BlockCache:
@@ -421,7 +416,7 @@ def _recurrent(graph, node, hw, opts):
     or a :class:`FoldedDense` when ``hw["fold"]`` is ``(pe, simd)``; ``hw["gate_lanes"]`` sets
     the hidden units its gate unit handles per cycle (default: all with an unrolled engine, 1
     with a folded one)."""
-    from ddnhw.ir.recurrent import recurrent_geometry
+    from ddnhw.ir.ops.recurrent import recurrent_geometry
 
     a = node.attrs
     t, _, _ = recurrent_geometry(graph, node)

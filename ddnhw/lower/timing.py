@@ -17,7 +17,7 @@ from ddnhw.hw.folded import FoldedDenseModel
 from ddnhw.hw import PipelineModel
 from ddnhw.hw.protocol import ChainModel, spec_of
 
-__all__ = ["chain_timing", "chain_latency_ii", "window_mac_ii", "window_refill", "leaf_blocks",
+__all__ = ["chain_timing", "chain_latency_ii", "window_mac_ii", "window_refill",
            "MAX_CYCLES", "TimingError"]
 
 # stop stepping after this many cycles (chain_timing then raises TimingError)
@@ -26,19 +26,6 @@ MAX_CYCLES = 2_000_000
 
 class TimingError(DdnhwError):
     """The outputs did not all come within the cycle limit."""
-
-
-def leaf_blocks(blocks):
-    """The specs of ``blocks`` (specs or components), every spec that is its children in a
-    row (``spec.chain``: a :class:`~ddnhw.hw.window.Chain`) replaced by its leaves."""
-    out = []
-    for b in blocks:
-        spec = spec_of(b)
-        if spec.chain:
-            out.extend(leaf_blocks(spec.children))
-        else:
-            out.append(spec)
-    return out
 
 
 def _models(blocks):

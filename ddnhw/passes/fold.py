@@ -274,7 +274,7 @@ class FoldSelection(Pass):
 
     def annotate(self, graph):
         from ddnhw.lower.network import graph_sha256
-        key = graph_sha256(_bare(graph))
+        key = graph_sha256(graph, hw=False)
         if key not in self._memo:
             self._memo[key] = choose(graph, self.budget, self.folding, **self.kw)
         self.plan = self._memo[key]

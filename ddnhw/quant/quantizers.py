@@ -1,6 +1,6 @@
 """Quantizers with straight-through estimators (STE).
 
-Rounding is round-half-up, ``floor(x + 0.5)``, exactly as ``ddnhw.golden.fixedpoint`` defines it
+Rounding is round-half-up, ``floor(x + 0.5)``, exactly as ``ddnhw.fixedpoint`` defines it
 (not ``torch.round``, which rounds half to even). All scales here are powers of two, so the
 fake-quantized float forward and the integer forward agree exactly.
 """
@@ -47,7 +47,7 @@ def int_weight(w, e, bits):
 
 
 def int_round_shift(x, s):
-    """``ddnhw.golden.fixedpoint.round_shift`` on torch integer tensors: ``(x + half) >> s``,
+    """``ddnhw.fixedpoint.round_shift`` on torch integer tensors: ``(x + half) >> s``,
     round half up, with ``half = 2**(s-1)`` (0 for ``s == 0``); ``s`` broadcasts against ``x``."""
     half = torch.where(s > 0, torch.ones_like(s) << torch.clamp(s - 1, min=0),
                        torch.zeros_like(s))

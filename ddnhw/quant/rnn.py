@@ -2,7 +2,7 @@
 activations.
 
 The integer semantics are those of the IR ops ``rnn``/``gru``/``lstm`` (``ddnhw/ir/ops/``,
-:mod:`ddnhw.ir.recurrent`); the fake-quantized float forward follows them step by step, so the
+:mod:`ddnhw.ir.ops.recurrent`); the fake-quantized float forward follows them step by step, so the
 trained model *is* the integer model (STE for every rounding):
 
 - input ``x``: unsigned ``in_bits`` on the grid ``2**-in_frac`` (:class:`QuantInput`);
@@ -19,7 +19,7 @@ trained model *is* the integer model (STE for every rounding):
   index grid ``k * 2**-lut_frac``, ``k`` in ``lut_lo..lut_hi`` (``lut_bits`` bits, default
   ``lut_frac = lut_bits - 3``: [-4, 4)); ``tanh`` tables give state values, ``sigmoid``
   tables gate values on ``2**-gate_frac`` (the tables come from
-  :func:`ddnhw.ir.recurrent.tanh_table` / :func:`~ddnhw.ir.recurrent.sigmoid_table`, the one
+  :func:`ddnhw.ir.ops.recurrent.tanh_table` / :func:`~ddnhw.ir.ops.recurrent.sigmoid_table`, the one
   definition, and the QAT forward reads the very same tables);
 - GRU (PyTorch's convention, gate order r, z, n)::
 
@@ -56,7 +56,7 @@ from torch import nn
 from ddnhw import DdnhwError
 from ddnhw.ir import Graph, IntType
 from ddnhw.ir.ops import dense_acc_type
-from ddnhw.ir.recurrent import MAX_LUT, sigmoid_table, tanh_table
+from ddnhw.ir.ops.recurrent import MAX_LUT, sigmoid_table, tanh_table
 from .modules import QuantInput, QuantLinear
 from .quantizers import (check_bits, fake_quant, int_pow2_scale, int_round_shift, int_weight,
                          pow2_weight_exponent, round_ste)
@@ -173,7 +173,7 @@ class _QuantRecurrent(nn.Module):
         return -(1 << (self.lut_bits - 1)), (1 << (self.lut_bits - 1)) - 1
 
     def tables(self):
-        """``(tanh_table, sigmoid_table or None)`` as int64 tensors (ddnhw.ir.recurrent's)."""
+        """``(tanh_table, sigmoid_table or None)`` as int64 tensors (ddnhw.ir.ops.recurrent's)."""
         key = (self.lut_bits, self.lut_frac, self.state_bits, self.state_frac, self.gate_frac)
         if key not in self._tables:
             lo, hi = self.lut_range
@@ -267,7 +267,7 @@ class _QuantRecurrent(nn.Module):
         return {}
 
     def int_attrs(self, frac_in) -> dict:
-        """The IR node's attributes (numpy int64; :mod:`ddnhw.ir.recurrent`)."""
+        """The IR node's attributes (numpy int64; :mod:`ddnhw.ir.ops.recurrent`)."""
         for nm, p in (("weight_ih", self.weight_ih), ("weight_hh", self.weight_hh),
                       ("bias_ih", self.bias_ih), ("bias_hh", self.bias_hh)):
             if not torch.all(torch.isfinite(p)):

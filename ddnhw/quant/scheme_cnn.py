@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ddnhw import DdnhwError
-from ddnhw.golden.fixedpoint import requantize
+from ddnhw.fixedpoint import requantize
 from ddnhw.ir import Graph, IntType, chain_graph
 from .schemes import ActSpec, SchemeAct, SchemeLinear, SchemeMLP, WeightSpec, _check_bits, \
     ir_layers, per_layer_specs, set_multiplier_bits

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from ddnhw import DdnhwError
-from ddnhw.golden.fixedpoint import requantize
+from ddnhw.fixedpoint import requantize
 from ddnhw.ir import Graph, IntType, mlp_graph
 from .quantizers import round_ste
 

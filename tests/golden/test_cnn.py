@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ddnhw import golden
-from ddnhw.golden.fixedpoint import round_shift
+from ddnhw.fixedpoint import round_shift
 from ddnhw.ir import IntType, IRError, chain_graph, load_graph, save_graph
 from ddnhw.ir.testing import random_cnn
 

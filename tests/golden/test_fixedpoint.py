@@ -3,7 +3,7 @@ import pytest
 from fractions import Fraction
 import math
 
-from ddnhw.golden.fixedpoint import requantize, round_shift
+from ddnhw.fixedpoint import requantize, round_shift
 
 
 def check_round_shift(x, s):

@@ -4,7 +4,7 @@ import pytest
 
 from ddnhw.golden import executor
 from ddnhw.ir import IRError
-from ddnhw.ir.recurrent import sigmoid_table, tanh_table
+from ddnhw.ir.ops.recurrent import sigmoid_table, tanh_table
 from ddnhw.ir.testing import random_recurrent
 from ddnhw.ir.types import IntType
 
@@ -18,7 +18,7 @@ def _act(table, v, m, s, lo, hi):
 
 
 def _scalar(node, seq):
-    """One sequence, python ints, written from the spec in ddnhw.ir.recurrent."""
+    """One sequence, python ints, written from the spec in ddnhw.ir.ops.recurrent."""
     a = node.attrs
     w = [[int(v) for v in row] for row in a["weight"]]
     b = [int(v) for v in a["bias"]]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ddnhw.golden.fixedpoint import requantize
+from ddnhw.fixedpoint import requantize
 from ddnhw.hw import Requantizer
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir import IntType

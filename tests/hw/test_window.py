@@ -7,7 +7,7 @@ from ddnhw.hw import Dense
 from ddnhw.hw.window import Chain, Collector, SlidingWindow, SlidingWindowSpec, WindowPool
 from ddnhw.hw.sim import run_beats
 from ddnhw.ir import IntType
-from ddnhw.golden.executor import _windows
+from ddnhw.ir.ops import sliding_windows as _windows
 
 U4 = IntType(False, 4)
 

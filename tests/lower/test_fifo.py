@@ -10,7 +10,7 @@ from ddnhw.golden import run
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir.testing import random_mlp
 from ddnhw.lower import build_network, generate
-from ddnhw.lower.network import FIFO_MAX_DEPTH, fifo_depth
+from ddnhw.passes.fifo import FIFO_MAX_DEPTH, fifo_depth
 
 SIZES = (16, 12, 8, 4)
 # fc0 II 1 -> FIFO -> fc1 II 96 -> fc2 II 6

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ddnhw.golden.fixedpoint import requantize
+from ddnhw.fixedpoint import requantize
 from ddnhw.hw import Dense, FoldedDense, Requantizer
 from ddnhw.hw.sim import run_stream
 from ddnhw.ir import IntType

@@ -10,7 +10,7 @@ from torch import nn
 
 from ddnhw import DdnhwError, golden
 from ddnhw.ir import load_graph, save_graph
-from ddnhw.ir.recurrent import sigmoid_table, tanh_table
+from ddnhw.ir.ops.recurrent import sigmoid_table, tanh_table
 from ddnhw.quant.rnn import (QuantLSTM, QuantSeqClassifier, SeqConfig, export_seq, from_torch,
                              seq_graph, train_seq)
 

@@ -33,7 +33,7 @@ import numpy as np
 from ddnhw.fixedpoint import requantize
 
 from ..errors import IRError
-from .base import (OPS, OpDef, array_attr, column_range, in_type, int_attr, op_def,
+from .base import (OpDef, array_attr, column_range, in_type, int_attr, op_def,
                    shift_attr)
 
 MAX_LUT = 4096       # table entries
@@ -222,19 +222,3 @@ def recurrent_geometry(graph, node):
     if not op.recurrent:
         raise IRError(f"node {node.name!r}: {node.op} is not a recurrent op")
     return op.geometry(graph, node)
-
-
-def recurrent_range(graph, node):
-    """Per-output bounds of a recurrent node (and all its attribute checks)."""
-    recurrent_geometry(graph, node)
-    return op_def(node).check(graph, node)
-
-
-def gates(op: str) -> int:
-    """Row blocks of ``H`` rows in the weight of recurrent op ``op`` (a name)."""
-    return OPS[op].gates
-
-
-def recurrent_steps(node, x):
-    """Every hidden state ``(N, T, H)`` of a recurrent node for inputs ``(N, T, I)``."""
-    return op_def(node).run_steps(node, x)
