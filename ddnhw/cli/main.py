@@ -9,6 +9,8 @@ from ddnhw import DdnhwError, __version__
 
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
+# Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
+COMMAND_MODULES = ("search",)
 
 
 def _settings(a, *names):
@@ -283,8 +285,10 @@ def _parser():
     s = sub.add_parser("boards", help="list supported boards")
     s.set_defaults(func=cmd_boards)
 
-    from .search import add_parser as add_search
-    add_search(sub)
+    # Commands in modules of their own: each module has ``add_parser(sub)``; add its name here.
+    import importlib
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ddnhw.cli.{name}").add_parser(sub)
     return p
 
 
