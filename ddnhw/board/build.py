@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,12 +38,13 @@ from pathlib import Path
 
 from amaranth.build import Clock
 
-from .. import DdnhwError
+from .. import DdnhwError, Interrupted
 from ..hw.family import FAMILIES, get_family
 from .profiles import get_board
 from .top import MeasureTop
 
-__all__ = ["build", "toolchain_env", "DEFAULT_SEED"]
+__all__ = ["build", "toolchain_env", "DEFAULT_SEED", "BuildTimeout", "Interrupted",
+           "CRASH_SIGNALS"]
 
 DEFAULT_SEED = 1
 
@@ -92,6 +94,74 @@ def toolchain_env(family, environ=None, toolchain="yowasp"):
     if not env.get("DFU_SUFFIX") and _which("dfu-suffix") is None:
         env["DFU_SUFFIX"] = "true"
     return env
+
+
+# Signals that mean the tool crashed (run it once more); any other signal stopped it on purpose.
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+                           signal.SIGABRT})
+
+
+class BuildTimeout(DdnhwError):
+    """The tools ran past the build's time limit and were stopped."""
+
+
+class _ToolTimeout(Exception):
+    pass
+
+
+def _signal_of(returncode):
+    """The signal that ended the build script: ``-N`` (sh itself killed) or ``128 + N`` (sh
+    reports a tool killed by signal N); None for a normal exit."""
+    if returncode < 0:
+        return -returncode
+    if 128 < returncode < 128 + 65:
+        return returncode - 128
+    return None
+
+
+def _stage(tim_log, yosys_log):
+    return "nextpnr" if tim_log.exists() else ("yosys" if yosys_log.exists() else "the tools")
+
+
+def _run_script(argv, cwd, env, log_path, timeout):
+    """Run ``argv`` in a process group of its own with its output in ``log_path``; returns its
+    exit status. On a timeout (raises :class:`_ToolTimeout`), SIGINT (KeyboardInterrupt) or
+    SIGTERM (:class:`Interrupted`, while this runs in the main thread) the whole group is
+    stopped (SIGTERM, then SIGKILL after 2 s) before the exception goes on."""
+    import threading
+    main = threading.current_thread() is threading.main_thread()
+    old = None
+    if main:
+        def on_term(signum, frame):
+            raise Interrupted("stopped by SIGTERM", signum)
+        old = signal.signal(signal.SIGTERM, on_term)
+    proc = None
+    try:
+        with open(log_path, "w") as log_file:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                return proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise _ToolTimeout() from None
+    finally:
+        if proc is not None and proc.poll() is None:
+            _stop_group(proc)
+        if main:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _stop_group(proc):
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _utilisation_from_log(text):
@@ -170,7 +240,7 @@ def _tail(path, lines=15):
 
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
-          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp"):
+          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
     ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
@@ -182,8 +252,18 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     appended to the profile's. ``clock_mhz`` replaces the timing target (the board clock's
     constraint; the top still runs from the board clock, without a PLL) to ask "would it meet
     X MHz"; by default the target is the board clock.
+
+    ``timeout``: seconds the tools may run in all (None: no limit); past it they are stopped
+    and :class:`BuildTimeout` is raised. SIGINT/SIGTERM stop the tools at once and raise
+    :class:`Interrupted`. Either way no bitstream and no report are left. A tool that
+    crashes (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) is run once more; a tool stopped by
+    another signal is not.
     """
     profile = get_board(board)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise DdnhwError(f"board build: timeout must be a positive number of seconds, "
+                         f"not {timeout!r}")
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise ValueError(f"design name {name!r} must be alphanumeric/underscore")
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -233,15 +313,40 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     # Run the platform's script ourselves (rather than do_build=True) to capture the tools'
     # output and to pass the toolchain environment without touching os.environ.
     start = time.monotonic()
+    products = (outdir / pnr_report, bitstream, outdir / "report.json")
     for attempt in range(2):
-        with open(run_log, "w") as log_file:
-            result = subprocess.run(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
-                                    stdout=log_file, stderr=subprocess.STDOUT)
-        # a tool killed by a signal (sh reports 128 + N; seen once as a SIGBUS of YoWASP's
-        # yosys while another process filled the shared WebAssembly cache) is run once more;
-        # a real failure (a design that does not fit, a tool error) exits below 128
-        if result.returncode < 128:
+        left = None if timeout is None else timeout - (time.monotonic() - start)
+        try:
+            returncode = _run_script(["sh", f"{plan.script}.sh"], outdir, env, run_log, left)
+        except BaseException as e:
+            for f in products:       # the tools may have begun writing them: keep none
+                f.unlink(missing_ok=True)
+            if isinstance(e, _ToolTimeout):
+                stage = _stage(tim_log, yosys_log)
+                raise BuildTimeout(f"board {profile.name!r}: build stopped after its time limit "
+                                   f"of {timeout:g} s (in {stage}); the tools were stopped and "
+                                   f"no bitstream or report was kept (logs in {outdir})") from None
+            if isinstance(e, (KeyboardInterrupt, Interrupted)):
+                how = getattr(e, "signal_name", "SIGINT")
+                raise Interrupted(f"board {profile.name!r}: build stopped by {how} (in "
+                                  f"{_stage(tim_log, yosys_log)}); the tools were stopped and "
+                                  f"no bitstream or report was kept",
+                                  getattr(e, "signum", signal.SIGINT)) from None
+            raise
+        signum = _signal_of(returncode)
+        # Only a crash (seen once as a SIGBUS of YoWASP's yosys while another process filled
+        # the shared WebAssembly cache) is run once more. A tool stopped on purpose (SIGTERM,
+        # SIGINT, SIGKILL, SIGHUP: the user, a scheduler, a sweep) is not; a real failure (a
+        # design that does not fit, a tool error) exits below 128.
+        if signum is not None and signum not in CRASH_SIGNALS:
+            for f in products:
+                f.unlink(missing_ok=True)
+            raise Interrupted(f"board {profile.name!r}: {_stage(tim_log, yosys_log)} was stopped "
+                              f"by {signal.Signals(signum).name} (not retried); no bitstream or "
+                              f"report was kept", signum)
+        if signum is None or attempt:
             break
+    result = subprocess.CompletedProcess(["sh", f"{plan.script}.sh"], returncode)
     seconds = time.monotonic() - start
 
     tim_text = tim_log.read_text(errors="replace") if tim_log.exists() else ""

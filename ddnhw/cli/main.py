@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ddnhw import DdnhwError, __version__
+from ddnhw import DdnhwError, Interrupted, __version__
+from ddnhw.cli import args as A
 
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
@@ -75,7 +76,7 @@ def cmd_build(a):
     out = Path(a.out) / a.board
     rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure,
                      top=a.top, baud=a.baud, toolchain=a.toolchain, folding=a.folding,
-                     target_ii=a.target_ii, max_luts=a.max_luts)
+                     target_ii=a.target_ii, max_luts=a.max_luts, timeout=a.timeout)
     fold = rep.get("folding", {})
     for layer in fold.get("layers", []):
         if "pe" in layer:
@@ -151,20 +152,23 @@ def _folding_args(s, board=True):
     """The options of the one folding decision (:func:`ddnhw.flow.decide`), the same for
     generate, cosim and build: the same model, board and options give the same circuit."""
     if board:
-        s.add_argument("--board", help="the board the circuit is for: unrolled when that fits, "
+        s.add_argument("--board", type=A.board_name,
+                       help="the board the circuit is for: unrolled when that fits, "
                                        "else folded to fit (as `ddnhw build --board`)")
     s.add_argument("--folding", default="auto", choices=["auto", "none"],
                    help="auto (default): a folding the model file carries, else unrolled when "
                         "that fits the board, else folded to fit it (highest throughput); "
                         "none: fully unrolled")
-    s.add_argument("--target-ii", type=int, help="fold to at most N cycles per inference")
-    s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
+    s.add_argument("--target-ii", type=A.positive_int,
+                   help="fold to at most N cycles per inference")
+    s.add_argument("--max-luts", type=A.positive_int,
+                   help="fold to fit N LUTs (less a 15%% margin)")
 
 
 # -- parser -------------------------------------------------------------------------------------
 
 def _parser():
-    p = argparse.ArgumentParser(prog="ddnhw", description=__doc__)
+    p = A.Parser(prog="ddnhw", description=__doc__)
     p.add_argument("--version", action="version", version=f"ddnhw {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
@@ -174,36 +178,40 @@ def _parser():
         s.add_argument("--model", default="mlp", choices=list(EXAMPLES),
                        help="the example: " + "; ".join(f"{k}: {ex.title}"
                                                          for k, ex in EXAMPLES.items()))
-        s.add_argument("--hidden", type=int, help="hidden neurons or state (mlp, gru, "
+        s.add_argument("--hidden", type=A.int_in(1, 4096), help="hidden neurons or state (mlp, gru, "
                        "gru-signal, rnn; default 16)")
-        s.add_argument("--bits", type=int,
+        s.add_argument("--bits", type=A.int_in(2, 8),
                        help="bits of inputs, weights and activations (2..8, default 4)")
-        s.add_argument("--prune", type=float,
+        s.add_argument("--prune", type=A.fraction,
                        help="mlp: fraction of first-layer weights pruned to zero (default 0.5)")
-        s.add_argument("--epochs", "--cnn-epochs", "--seq-epochs", dest="epochs", type=int,
+        s.add_argument("--epochs", "--cnn-epochs", "--seq-epochs", dest="epochs",
+                       type=A.int_in(1, 100_000),
                        help="epochs of float training and as many of QAT (default: the "
                             "example's: mlp 120, cnn/cnn1d 40, gru/gru-signal 20, rnn 40)")
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=A.seed, default=0)
         s.add_argument("-q", "--quiet", action="store_true")
 
     s = sub.add_parser("demo", help="train, generate, simulate, cosimulate and synthesize an "
                                     "example (default: the digits MLP)")
     common_train(s)
-    s.add_argument("--channels", type=int, help="cnn: conv channels (default 8)")
-    s.add_argument("--out", help=f"output folder (default {DEMO_OUT} for mlp, "
+    s.add_argument("--channels", type=A.int_in(1, 1024), help="cnn: conv channels (default 8)")
+    s.add_argument("--out", type=A.nonempty,
+                   help=f"output folder (default {DEMO_OUT} for mlp, "
                                  f"{DEMO_OUT}-MODEL for the others)")
-    s.add_argument("--json", help="also write the summary as one JSON object here")
+    s.add_argument("--json", type=A.nonempty,
+                   help="also write the summary as one JSON object here")
     s.add_argument("--simulator", "--cosim", dest="simulator", default="auto",
                    choices=["auto", "verilator", "icarus", "none"],
                    help="RTL cosimulation of the whole test split + random inputs (auto "
                         "(default): Verilator when installed; none: skip)")
-    s.add_argument("--random", "--cosim-random", dest="random", type=int,
+    s.add_argument("--random", "--cosim-random", dest="random",
+                   type=A.int_in(0, 10_000_000),
                    help="random inputs (extremes included) checked besides the test split "
                         "(default: the example's, mlp 10000, others 40)")
     s.add_argument("--sim-vectors", "--sim-images", "--seq-sim-images", dest="sim_vectors",
-                   type=int, help="test inputs run in the Amaranth simulator (default: the "
+                   type=A.int_in(0, 1_000_000), help="test inputs run in the Amaranth simulator (default: the "
                                   "example's: mlp 0, cnn/cnn1d 100, gru/gru-signal/rnn 4)")
-    s.add_argument("--boards", help="comma-separated boards to synthesize for (default: the "
+    s.add_argument("--boards", type=A.board_list, help="comma-separated boards to synthesize for (default: the "
                                     "example's, icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
     s.set_defaults(func=cmd_demo)
@@ -211,52 +219,62 @@ def _parser():
     s = sub.add_parser("train", help="train an example's model (default: the digits MLP) with "
                                      "QAT and write the model file")
     common_train(s)
-    s.add_argument("--out", default="model.npz", help="model file to write (default model.npz)")
+    s.add_argument("--out", default="model.npz", type=A.nonempty,
+                   help="model file to write (default model.npz)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("generate", help="generate Verilog and a manifest from a model file")
-    s.add_argument("model", help="model file (.npz from `ddnhw train`)")
-    s.add_argument("--out", default="out/rtl", help="output folder (default out/rtl)")
-    s.add_argument("--name", default="ddnhw_top", help="top module name")
+    s.add_argument("model", type=A.existing_file, help="model file (.npz from `ddnhw train`)")
+    s.add_argument("--out", default="out/rtl", type=A.nonempty,
+                   help="output folder (default out/rtl)")
+    s.add_argument("--name", default="ddnhw_top", type=A.identifier, help="top module name")
     _folding_args(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
-    s.add_argument("model", help="model file (.npz)")
-    s.add_argument("--rtl", help="folder from `ddnhw generate` (default: generate into --out)")
-    s.add_argument("--out", default="out/rtl")
-    s.add_argument("--vectors", default="test",
+    s.add_argument("model", type=A.existing_file, help="model file (.npz)")
+    s.add_argument("--rtl", type=A.nonempty,
+                   help="folder from `ddnhw generate` (default: generate into --out)")
+    s.add_argument("--out", default="out/rtl", type=A.nonempty)
+    s.add_argument("--vectors", default="test", type=A.vectors_spec,
                    help="'test' (the test split of the model's example, default the digits), "
                         "'random:N', or a .npy file of input codes")
-    s.add_argument("--simulator", default="verilator",
+    s.add_argument("--simulator", default="verilator", type=A.simulator_list,
                    help="verilator, icarus, or both comma-separated")
     s.add_argument("--mode", default="bulk", choices=["bulk", "bfm"],
                    help="bulk: HDL harness streams the vectors (fast); bfm: cocotb Python BFMs")
-    s.add_argument("--idle", type=float, default=0.3, help="probability of an idle input cycle")
-    s.add_argument("--stall", type=float, default=0.3, help="probability of output backpressure")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--idle", type=A.probability, default=0.3, help="probability of an idle input cycle")
+    s.add_argument("--stall", type=A.probability, default=0.3, help="probability of output backpressure")
+    s.add_argument("--seed", type=A.seed, default=0)
     _folding_args(s)
     s.set_defaults(func=cmd_cosim)
 
     s = sub.add_parser("build", help="synthesize, place and route for a board (Yosys + nextpnr)")
-    s.add_argument("model", help="model file (.npz)")
-    s.add_argument("--board", default="icebreaker", help="board name (see `ddnhw boards`)")
-    s.add_argument("--out", default="out/build")
+    s.add_argument("model", type=A.existing_file, help="model file (.npz)")
+    s.add_argument("--board", default="icebreaker", type=A.board_name,
+                   help="board name (see `ddnhw boards`)")
+    s.add_argument("--out", default="out/build", type=A.nonempty)
     s.add_argument("--allow-timing-failure", action="store_true",
                    help="keep going when Fmax is below the board clock")
     s.add_argument("--top", default="uart", choices=["uart", "measure"],
                    help="uart: the core behind the UART link, for the board (default); "
                         "measure: a shim to measure the core alone")
-    s.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    s.add_argument("--baud", type=A.int_in(300, 12_000_000), default=115200,
+                   help="UART baud rate (default 115200)")
+    s.add_argument("--timeout", type=A.positive_float, default=None,
+                   help="stop the build after S seconds (default: no limit); SIGINT/SIGTERM "
+                        "stop it at once. Either way no bitstream or report is left")
     s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
                    help="yowasp (pip, default) or the system's yosys/nextpnr")
     _folding_args(s, board=False)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")
-    s.add_argument("--board", required=True, help="board name (see `ddnhw boards`)")
-    s.add_argument("--bitstream", help="bitstream file (default: <out>/<board>/ddnhw_top.bin|bit)")
-    s.add_argument("--out", default="out/build", help="`ddnhw build --out` folder")
+    s.add_argument("--board", required=True, type=A.board_name,
+                   help="board name (see `ddnhw boards`)")
+    s.add_argument("--bitstream", type=A.existing_file, help="bitstream file (default: <out>/<board>/ddnhw_top.bin|bit)")
+    s.add_argument("--out", default="out/build", type=A.nonempty,
+                   help="`ddnhw build --out` folder")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--sram", dest="mode", action="store_const", const="sram",
                    help="load into configuration SRAM (lost at power-off)")
@@ -266,20 +284,21 @@ def _parser():
 
     s = sub.add_parser("run", help="run inputs on the board over UART and check every answer "
                                    "against the golden model")
-    s.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
-    s.add_argument("--inputs", default="test",
+    s.add_argument("--port", required=True, type=A.nonempty, help="serial port, e.g. /dev/ttyUSB1")
+    s.add_argument("--inputs", default="test", type=A.vectors_spec,
                    help="a .npy file of input codes (N, lanes), 'test' (the test split of the "
                         "model's example) or 'random:N'")
     s.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "examples" /
-                                          "digits_mlp.npz"),
+                                          "digits_mlp.npz"), type=A.nonempty,
                    help="model file the board was built from (default: the demo model)")
-    s.add_argument("--baud", type=int, default=115200)
-    s.add_argument("--timeout", type=float, default=0.5, help="reply timeout in seconds")
-    s.add_argument("--retries", type=int, default=3, help="re-sends of one frame")
-    s.add_argument("--window", type=int, default=4, help="frames in flight")
+    s.add_argument("--baud", type=A.int_in(300, 12_000_000), default=115200)
+    s.add_argument("--timeout", type=A.positive_float, default=0.5,
+                   help="reply timeout in seconds")
+    s.add_argument("--retries", type=A.int_in(0, 1000), default=3, help="re-sends of one frame")
+    s.add_argument("--window", type=A.int_in(1, 64), default=4, help="frames in flight")
     s.add_argument("--no-check", action="store_true",
                    help="skip the IDENT check of the design on the board")
-    s.add_argument("--json", help="write the run report here")
+    s.add_argument("--json", type=A.nonempty, help="write the run report here")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("boards", help="list supported boards")
@@ -292,16 +311,40 @@ def _parser():
     return p
 
 
+def _on_sigterm(signum, frame):
+    raise Interrupted("stopped by SIGTERM", signum)
+
+
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:   # --help, --version (0) or a bad argument (2, one line printed)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    import signal
+    import threading
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, _on_sigterm)   # stop like Ctrl-C, with a message
     try:
         return args.func(args)
+    except Interrupted as e:
+        print(f"ddnhw {args.cmd}: {e}", file=sys.stderr)
+        return e.exit_status
     except DdnhwError as e:
-        print(f"ddnhw {args.cmd}: error: {e}", file=sys.stderr)
+        print(f"ddnhw {args.cmd}: error: {' '.join(str(e).split()) if _one_line(e) else e}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ddnhw {args.cmd}: interrupted", file=sys.stderr)
+        print(f"ddnhw {args.cmd}: interrupted (SIGINT)", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _one_line(e) -> bool:
+    """Whether the error's message is shown on one line (all but those that quote a log)."""
+    return not getattr(e, "multiline", False) and ":\n" not in str(e)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,7 @@ TOPS = ("uart", "measure")
 
 def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="measure",
           baud=115200, toolchain="yowasp", folding="auto", target_ii=None,
-          max_luts=None) -> dict:
+          max_luts=None, timeout=None) -> dict:
     """Bitstream for ``board``. ``top="uart"``: the product, the core behind the framed UART
     link (:class:`ddnhw.board.link.BoardTop`) at ``baud`` (``ddnhw build``'s default);
     ``top="measure"`` (the API default, for benchmarks): the measurement shim (core resources
@@ -212,10 +212,19 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
     ``folding``/``target_ii``/``max_luts``: see :func:`decide` (by default a folding the model
     carries, else folded automatically when the unrolled network does not fit the board: the
     circuit ``ddnhw generate --board`` writes). The report
-    (also ``<outdir>/report.json``) records ``folding`` (mode, per-layer PE/SIMD/II)."""
+    (also ``<outdir>/report.json``) records ``folding`` (mode, per-layer PE/SIMD/II).
+
+    ``timeout``: seconds the whole build may take (None: no limit); the tools are stopped when
+    it runs out (:class:`ddnhw.board.build.BuildTimeout`). SIGINT/SIGTERM stop them at once
+    (:class:`ddnhw.Interrupted`); either way no bitstream and no report are left."""
     from ddnhw.board import build as _build, get_board
+    from ddnhw.board.build import BuildTimeout
     from ddnhw.lower import build_network
+    start = time.monotonic()
     profile = get_board(board)  # an unknown board fails before any work
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise DdnhwError(f"build: timeout must be a positive number of seconds, not {timeout!r}")
     if top not in TOPS:
         raise DdnhwError(f"unknown top {top!r}; choose one of {TOPS}")
     ensure_writable_dir(outdir)
@@ -234,7 +243,13 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
 
         def wrap(core, profile):
             return BoardTop(core, ident, baud=baud, uart=profile.uart, led=profile.led)
-    report = _build(core, board, outdir, top=wrap, toolchain=toolchain)
+    left = None
+    if timeout is not None:
+        left = timeout - (time.monotonic() - start)
+        if left <= 0:
+            raise BuildTimeout(f"board {profile.name!r}: build stopped after its time limit of "
+                               f"{timeout:g} s (before synthesis); no bitstream or report")
+    report = _build(core, board, outdir, top=wrap, toolchain=toolchain, timeout=left)
     report["top"] = top
     if top == "uart":
         report["baud"] = baud

@@ -113,7 +113,13 @@ class Graph:
                 if t not in self.tensors:
                     raise IRError(f"node {n.name!r}: output {t!r} has no tensor")
                 known.add(t)
-            lo, hi = op.check(self, n)
+            try:
+                lo, hi = op.check(self, n)
+            except IRError:
+                raise
+            except FIELD_ERRORS as e:   # an attribute of the wrong kind, e.g. from a damaged file
+                raise IRError(f"node {n.name!r} ({n.op}): invalid attributes: "
+                              f"{type(e).__name__}: {_short(str(e), 160)}") from None
             out = self.tensors[n.outputs[0]]
             if not out.dtype.contains(int(np.min(lo)), int(np.max(hi))):
                 raise IRError(f"node {n.name!r}: output type {out.dtype} cannot hold its range "
@@ -170,30 +176,89 @@ def save_graph(graph: Graph, path) -> None:
         np.savez(f, **arrays)
 
 
+MODEL_FILE = ("a ddnhw model file is the .npz archive that `ddnhw train` or `ddnhw generate` "
+              "writes")
+# what a defect in a model file's fields can raise while it is read or checked
+FIELD_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+                ZeroDivisionError, RecursionError, MemoryError, json.JSONDecodeError)
+
+
 def load_graph(path) -> Graph:
-    """Read and check a model file; any defect raises :class:`IRError` naming the file."""
+    """Read and check a model file; any defect raises :class:`IRError` naming the file and,
+    for a malformed structure, the field (``tensors[1].dtype.bits``, ``nodes[0].attrs``...)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise IRError(f"{path}: model file does not exist")
+    if not zipfile.is_zipfile(path):
+        raise IRError(f"{path}: not a ddnhw model file: not a .npz (zip) archive; {MODEL_FILE}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise IRError(f"{path}: not a ddnhw model file (.npz): {e}") from None
+            files = {}
+            for k in z.files:
+                try:
+                    files[k] = z[k]
+                except ValueError as e:
+                    why = ("holds Python objects (pickled data), which a model file never has"
+                           if "pickle" in str(e) else str(e))
+                    raise IRError(f"{path}: not a ddnhw model file: array {k!r} {why}") from None
+    except IRError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, NotImplementedError,
+            RuntimeError, MemoryError) as e:
+        raise IRError(f"{path}: not a ddnhw model file (damaged .npz: {type(e).__name__}: "
+                      f"{e}); {MODEL_FILE}") from None
     if "__graph__" not in files:
-        raise IRError(f"{path}: not a ddnhw model file (no __graph__ entry)")
+        raise IRError(f"{path}: not a ddnhw model file (no __graph__ entry); {MODEL_FILE}")
+    where = "__graph__"
     try:
         js = json.loads(str(files["__graph__"]))
+        if not isinstance(js, dict):
+            raise IRError(f"{path}: __graph__ must be a JSON object, not {type(js).__name__}")
         if js.get("format") != FORMAT:
             raise IRError(f"{path}: format is {js.get('format')!r}, expected {FORMAT!r}")
         if js.get("version") != VERSION:
             raise IRError(f"{path}: IR version {js.get('version')!r} is not supported "
                           f"(expected {VERSION})")
-        g = Graph(meta=js.get("meta", {}), inputs=list(js["inputs"]), outputs=list(js["outputs"]))
-        for t in js["tensors"]:
+        where = "meta"
+        meta = js.get("meta", {})
+        if not isinstance(meta, dict):
+            raise TypeError(f"must be an object, not {type(meta).__name__}")
+        g = Graph(meta=meta)
+        for key in ("inputs", "outputs"):
+            where = key
+            v = js[key]
+            if not isinstance(v, list) or not v or not all(isinstance(e, str) for e in v):
+                raise TypeError(f"must be a list of tensor names, not {_short(v)}")
+            setattr(g, key, list(v))
+        where = "tensors"
+        if not isinstance(js["tensors"], list):
+            raise TypeError("must be a list")
+        for i, t in enumerate(js["tensors"]):
+            where = f"tensors[{i}]"
+            _require(t, {"name": str, "shape": list, "dtype": dict})
+            where = f"tensors[{i}].shape"
+            if not all(_is_int(d) and 1 <= d <= 2**24 for d in t["shape"]) or \
+                    len(t["shape"]) > 4:
+                raise ValueError(f"must be 0 to 4 sizes from 1 to {2**24}, not "
+                                 f"{_short(t['shape'])}")
+            where = f"tensors[{i}].dtype"
+            _require(t["dtype"], {"signed": bool, "bits": int})
+            if not _is_int(t["dtype"].get("frac", 0)) or abs(t["dtype"].get("frac", 0)) > 4096:
+                raise ValueError(f"frac must be an integer in -4096..4096, not "
+                                 f"{_short(t['dtype'].get('frac'))}")
             g.add_tensor(t["name"], t["shape"], IntType.from_json(t["dtype"]))
-        for n in js["nodes"]:
-            attrs = dict(n.get("attrs", {}))
+        where = "nodes"
+        if not isinstance(js["nodes"], list):
+            raise TypeError("must be a list")
+        for i, n in enumerate(js["nodes"]):
+            where = f"nodes[{i}]"
+            _require(n, {"name": str, "op": str, "inputs": list, "outputs": list})
+            where = f"nodes[{i}] ({n['name']!r}).attrs"
+            attrs = n.get("attrs", {})
+            if not isinstance(attrs, dict):
+                raise TypeError(f"must be an object, not {type(attrs).__name__}")
+            attrs = dict(attrs)
+            where = f"nodes[{i}] ({n['name']!r}).arrays"
             for k in n.get("arrays", []):
                 key = f"{n['name']}/{k}"
                 if key not in files:
@@ -204,12 +269,36 @@ def load_graph(path) -> Graph:
                                   f"not integer")
                 attrs[k] = arr.astype(np.int64)
             g.add_node(n["name"], n["op"], n["inputs"], n["outputs"], **attrs)
-    except IRError:
-        raise
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
-        raise IRError(f"{path}: malformed model file: {type(e).__name__}: {e}") from None
+    except IRError as e:
+        msg = str(e)
+        raise IRError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+    except FIELD_ERRORS as e:
+        raise IRError(f"{path}: malformed model file: field {where}: {type(e).__name__}: "
+                      f"{_short(str(e), 160)}") from None
     try:
         g.check()
     except IRError as e:
         raise IRError(f"{path}: {e}") from None
     return g
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _short(v, n=60) -> str:
+    text = v if isinstance(v, str) else repr(v)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _require(obj, fields) -> None:
+    """``obj`` is a dict with these fields of these types (ValueError/TypeError naming them)."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"must be an object, not {type(obj).__name__}")
+    for k, t in fields.items():
+        if k not in obj:
+            raise KeyError(k)
+        v = obj[k]
+        ok = _is_int(v) if t is int else isinstance(v, t)
+        if not ok:
+            raise TypeError(f"{k!r} must be {t.__name__}, not {_short(v)}")
