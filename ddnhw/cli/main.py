@@ -318,8 +318,10 @@ def _on_sigterm(signum, frame):
 def main(argv=None):
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as e:   # --help, --version (0) or a bad argument (2, one line printed)
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except SystemExit as e:   # a bad argument (one line printed): 2; --help/--version go on
+        if e.code in (0, None):
+            raise
+        return 2
     import signal
     import threading
     old = None

@@ -76,34 +76,63 @@ def test_build_one_channel_requantizer_ecp5(tmp_path):
     assert report["luts"] > 0 and report["timing_met"] is True
 
 
-def test_build_reruns_a_tool_killed_by_a_signal_once(tmp_path, monkeypatch):
-    import subprocess
-
+def _fake_runs(monkeypatch, codes):
+    """Replace the tool run: the k-th run exits with ``codes[k]`` (None: the real run)."""
     import sys
     build_module = sys.modules["ddnhw.board.build"]   # ddnhw.board.build is also the function
-    real, calls = subprocess.run, []
+    real, calls = build_module._run_script, []
 
-    def flaky(argv, **kw):   # the first run dies of SIGBUS (sh reports 128 + 7)
+    def fake(argv, cwd, env, log, timeout):
         calls.append(argv)
-        if len(calls) == 1:
-            return subprocess.CompletedProcess(argv, 135)
-        return real(argv, **kw)
-    monkeypatch.setattr(build_module.subprocess, "run", flaky)
+        code = codes[len(calls) - 1] if len(calls) <= len(codes) else None
+        if code is not None:
+            log.write_text("")
+        return real(argv, cwd, env, log, timeout) if code is None else code
+    monkeypatch.setattr(build_module, "_run_script", fake)
+    return calls
+
+
+@pytest.mark.parametrize("code", [128 + 7, 128 + 11, -7])   # SIGBUS, SIGSEGV (sh: 128 + N)
+def test_build_reruns_a_crashed_tool_once(tmp_path, monkeypatch, code):
+    calls = _fake_runs(monkeypatch, [code])
     report = build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
     assert len(calls) == 2 and report["luts"] > 0
 
 
+def test_build_crashing_twice_is_an_error(tmp_path, monkeypatch):
+    calls = _fake_runs(monkeypatch, [128 + 7, 128 + 7])
+    with pytest.raises(DdnhwError, match=r"failed \(exit 135\)"):
+        build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("code,name", [(128 + 15, "SIGTERM"), (128 + 2, "SIGINT"),
+                                       (128 + 9, "SIGKILL"), (-15, "SIGTERM")])
+def test_build_does_not_rerun_a_stopped_tool(tmp_path, monkeypatch, code, name):
+    from ddnhw import Interrupted
+    calls = _fake_runs(monkeypatch, [code])
+    with pytest.raises(Interrupted, match=f"stopped by {name} \\(not retried\\)") as e:
+        build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
+    assert len(calls) == 1 and e.value.exit_status == code if code > 0 else 128 - code
+    assert not list(tmp_path.glob("*.bin")) and not (tmp_path / "report.json").exists()
+
+
 def test_build_does_not_rerun_a_tool_error(tmp_path, monkeypatch):
-    import subprocess
-
-    import sys
-    build_module = sys.modules["ddnhw.board.build"]   # ddnhw.board.build is also the function
-    calls = []
-
-    def failing(argv, **kw):
-        calls.append(argv)
-        return subprocess.CompletedProcess(argv, 1)
-    monkeypatch.setattr(build_module.subprocess, "run", failing)
+    calls = _fake_runs(monkeypatch, [1])
     with pytest.raises(DdnhwError, match=r"yosys failed \(exit 1\)"):
         build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path)
     assert len(calls) == 1
+
+
+def test_build_timeout_stops_the_tools(tmp_path):
+    """A time limit shorter than the tools need stops them (the whole process group) and
+    leaves neither a bitstream nor a report."""
+    import time
+    from ddnhw.board.build import BuildTimeout
+    t0 = time.monotonic()
+    with pytest.raises(BuildTimeout, match=r"time limit of 0.5 s .*no bitstream or report"):
+        build(PairwiseMul(8, 4, "mul"), "icebreaker", tmp_path, timeout=0.5)
+    assert time.monotonic() - t0 < 30
+    assert not list(tmp_path.glob("*.bin")) and not (tmp_path / "report.json").exists()
+    with pytest.raises(DdnhwError, match="timeout must be a positive number"):
+        build(PairwiseMul(1, 4, "mul"), "icebreaker", tmp_path, timeout=-1)
