@@ -253,6 +253,10 @@ def load_graph(path) -> Graph:
         for i, n in enumerate(js["nodes"]):
             where = f"nodes[{i}]"
             _require(n, {"name": str, "op": str, "inputs": list, "outputs": list})
+            for key in ("inputs", "outputs"):
+                if not all(isinstance(e, str) for e in n[key]):
+                    raise TypeError(f"{key!r} must be a list of tensor names, not "
+                                    f"{_short(n[key])}")
             where = f"nodes[{i}] ({n['name']!r}).attrs"
             attrs = n.get("attrs", {})
             if not isinstance(attrs, dict):
@@ -279,6 +283,9 @@ def load_graph(path) -> Graph:
         g.check()
     except IRError as e:
         raise IRError(f"{path}: {e}") from None
+    except FIELD_ERRORS as e:
+        raise IRError(f"{path}: malformed model file: {type(e).__name__}: "
+                      f"{_short(str(e), 160)}") from None
     return g
 
 
