@@ -15,6 +15,15 @@
 //   +ddnhw_idle=<0..65535>   probability * 65536 that an input beat is preceded by an idle cycle
 //   +ddnhw_stall=<0..65535>  probability * 65536 that o__ready is low in a cycle
 //   +ddnhw_watchdog=<cycles> cycles without any handshake before giving up (default 1000000)
+// Resets in the middle of the stream (all optional):
+//   +ddnhw_resets=<hex file> +ddnhw_nres=<count>  cycle numbers (ascending) at which the DUT's
+//       reset is asserted for 1-4 cycles (random), inputs idle and o__ready low meanwhile. The
+//       beat handshaken in the cycle of the decision still counts; the input stream then goes on
+//       at the next vector boundary (a partly sent vector is abandoned), so the DUT gets a fresh
+//       stream of whole vectors. The run ends when every input beat is sent and the outputs of
+//       the vectors sent since the last reset have all come out.
+//   +ddnhw_bin=<beats> +ddnhw_bout=<beats>  input/output beats per vector (default 1)
+//   +ddnhw_marks=<file>  one line per reset: "<output beats so far> <next input beat>" (decimal)
 // Plain Verilog-2005; runs on Icarus (-g2005) and Verilator.
 
 `ifndef DDNHW_DUT
@@ -42,9 +51,12 @@ module ddnhw_harness #(
     wire             out_valid;
     reg              out_ready;
 
+    reg  [2:0]       rst_left;      // cycles of mid-stream reset still to go
+    wire             dut_rst = rst | (rst_left != 3'd0);
+
     `DDNHW_DUT dut (
         .clk(clk),
-        .rst(rst),
+        .rst(dut_rst),
         .i__payload(in_payload),
         .i__valid(in_valid),
         .i__ready(in_ready),
@@ -65,6 +77,16 @@ module ddnhw_harness #(
     reg [31:0]       rnd_in;
     reg [31:0]       rnd_out;
     integer          fd;
+    reg [63:0]       rmem [0:DEPTH-1];  // reset cycles
+    reg [31:0]       nres;
+    reg [31:0]       ri;
+    reg [31:0]       bin;
+    reg [31:0]       bout;
+    reg [63:0]       seg_in;           // input beats since the last reset
+    reg [63:0]       seg_out;          // output beats since the last reset
+    reg [8*1024-1:0] res_file;
+    reg [8*1024-1:0] marks_file;
+    integer          mfd;
 
     // xorshift32; never reaches zero from a non-zero state
     function [31:0] xs32;
@@ -100,6 +122,27 @@ module ddnhw_harness #(
         end
         if (n > 0)
             $readmemh(in_file, mem, 0, n - 1);
+        if (!$value$plusargs("ddnhw_nres=%d", nres))         nres = 0;
+        if (!$value$plusargs("ddnhw_bin=%d", bin))           bin = 1;
+        if (!$value$plusargs("ddnhw_bout=%d", bout))         bout = 1;
+        if (nres > DEPTH) begin
+            $display("ddnhw_harness: ERROR: nres=%0d exceeds DEPTH=%0d", nres, DEPTH);
+            $finish;
+        end
+        mfd = 0;
+        if (nres > 0) begin
+            if (!$value$plusargs("ddnhw_resets=%s", res_file)) begin
+                $display("ddnhw_harness: ERROR: +ddnhw_resets=<file> missing");
+                $finish;
+            end
+            $readmemh(res_file, rmem, 0, nres - 1);
+            if ($value$plusargs("ddnhw_marks=%s", marks_file))
+                mfd = $fopen(marks_file, "w");
+        end
+        ri       = 32'd0;
+        rst_left = 3'd0;
+        seg_in   = 64'd0;
+        seg_out  = 64'd0;
         fd = $fopen(out_file, "w");
         if (fd == 0) begin
             $display("ddnhw_harness: ERROR: cannot open %0s", out_file);
@@ -124,6 +167,8 @@ module ddnhw_harness #(
     reg        out_fire;
     reg [31:0] next_sent;
     reg [31:0] next_recv;
+    reg [31:0] restart;
+    reg        complete;
     always @(posedge clk) begin
         if (rst) begin
             in_valid  <= 1'b0;
@@ -134,6 +179,10 @@ module ddnhw_harness #(
             quiet     <= 32'd0;
             done      <= 1'b0;
             timeout   <= 1'b0;
+            rst_left  <= 3'd0;
+            ri        <= 32'd0;
+            seg_in    <= 64'd0;
+            seg_out   <= 64'd0;
         end else if (!done) begin
             in_fire   = in_valid && in_ready;
             out_fire  = out_valid && out_ready;
@@ -142,32 +191,59 @@ module ddnhw_harness #(
             cycles   <= cycles + 64'd1;
             rnd_in   <= xs32(rnd_in);
             rnd_out  <= xs32(rnd_out);
-
-            // input side: only change valid/payload when no beat is pending
-            if (!in_valid || in_ready) begin
-                if (next_sent < n && {16'd0, rnd_in[31:16]} >= idle_th) begin
-                    in_valid   <= 1'b1;
-                    in_payload <= mem[next_sent];
-                end else begin
-                    in_valid   <= 1'b0;
-                end
-            end
-            n_sent <= next_sent;
-
-            // output side
             if (out_fire)
                 $fwrite(fd, "%h\n", out_payload);
-            n_recv    <= next_recv;
-            out_ready <= ({16'd0, rnd_out[31:16]} >= stall_th);
+            n_recv <= next_recv;
 
-            quiet <= (in_fire || out_fire) ? 32'd0 : quiet + 32'd1;
-            if (next_recv >= nout || quiet >= watchdog) begin
-                done      <= 1'b1;
-                timeout   <= (next_recv < nout);
+            if (rst_left != 3'd0) begin
+                // the DUT is in reset: nothing moves (valid and ready are low)
+                rst_left <= rst_left - 3'd1;
+                quiet    <= 32'd0;
+            end else if (ri < nres && cycles >= rmem[ri]) begin
+                // reset the DUT from the next cycle on; go on at the next vector boundary
+                restart   = ((next_sent + bin - 32'd1) / bin) * bin;
+                rst_left  <= 3'd1 + {1'b0, rnd_in[1:0]};
+                ri        <= ri + 32'd1;
+                n_sent    <= restart;
+                seg_in    <= 64'd0;
+                seg_out   <= 64'd0;
                 in_valid  <= 1'b0;
                 out_ready <= 1'b0;
-                $fflush(fd);
-                $fclose(fd);
+                quiet     <= 32'd0;
+                if (mfd != 0)
+                    $fwrite(mfd, "%0d %0d\n", next_recv, restart);
+            end else begin
+                // input side: only change valid/payload when no beat is pending
+                if (!in_valid || in_ready) begin
+                    if (next_sent < n && {16'd0, rnd_in[31:16]} >= idle_th) begin
+                        in_valid   <= 1'b1;
+                        in_payload <= mem[next_sent];
+                    end else begin
+                        in_valid   <= 1'b0;
+                    end
+                end
+                n_sent  <= next_sent;
+                seg_in  <= seg_in + (in_fire ? 64'd1 : 64'd0);
+                seg_out <= seg_out + (out_fire ? 64'd1 : 64'd0);
+
+                // output side
+                out_ready <= ({16'd0, rnd_out[31:16]} >= stall_th);
+
+                quiet <= (in_fire || out_fire) ? 32'd0 : quiet + 32'd1;
+                complete = (nres == 0) ? (next_recv >= nout)
+                         : (next_sent >= n &&
+                            (seg_out + (out_fire ? 64'd1 : 64'd0)) * bin >=
+                            (seg_in + (in_fire ? 64'd1 : 64'd0)) * bout);
+                if (complete || quiet >= watchdog) begin
+                    done      <= 1'b1;
+                    timeout   <= !complete;
+                    in_valid  <= 1'b0;
+                    out_ready <= 1'b0;
+                    $fflush(fd);
+                    $fclose(fd);
+                    if (mfd != 0)
+                        $fclose(mfd);
+                end
             end
         end
     end

@@ -254,10 +254,45 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     return bdir, toplevel, time.perf_counter() - t0, False
 
 
+def _check_segments(outputs, exp, marks, beats_in, beats_out, n_vec):
+    """Judge a run with mid-stream resets: ``outputs`` (beats), ``exp`` (expected beats of
+    every vector), ``marks`` rows ``(output beats before the reset, input beat the stream went
+    on with)``. Returns ``(mismatching beats, message, extra)``."""
+    bounds_out = [0] + [int(r) for r in marks[:, 0]] + [len(outputs)]
+    starts = [0] + [int(s) // beats_in for s in marks[:, 1]]
+    ends = [int(s) // beats_in for s in marks[:, 1]] + [n_vec]   # vectors begun, per segment
+    bad, first, message, checked, lost, segments = 0, None, "", 0, 0, []
+    for k in range(len(starts)):
+        got = outputs[bounds_out[k]:bounds_out[k + 1]]
+        v0, v1 = starts[k], max(starts[k], ends[k])
+        want = exp[v0 * beats_out:v1 * beats_out]
+        last = k == len(starts) - 1
+        n_cmp = min(len(got), len(want))
+        diff = np.flatnonzero(np.any(got[:n_cmp] != want[:n_cmp], axis=1))
+        extra_beats = max(0, len(got) - len(want))       # stale or duplicated outputs
+        missing = len(want) - len(got) if last and len(got) < len(want) else 0
+        seg_bad = len(diff) + extra_beats + missing
+        if seg_bad and first is None:
+            first = int(v0 + (diff[0] if len(diff) else n_cmp) // beats_out)
+            message = (f"segment {k} (after reset {k}, vectors {v0}..{v1 - 1}): "
+                       + (f"output beat {int(diff[0])} is {got[diff[0]].tolist()}, expected "
+                          f"{want[diff[0]].tolist()}" if len(diff) else
+                          f"{len(got)} output beats, expected "
+                          f"{'exactly' if last else 'at most'} {len(want)}"))
+        bad += seg_bad
+        done = n_cmp // beats_out
+        checked += done
+        lost += (v1 - v0) - done if not last else 0
+        segments.append({"vectors": [v0, v1], "outputs": len(got)})
+    return bad, message, {"resets": len(marks), "vectors_checked": checked,
+                          "vectors_lost": lost, "segments": segments, "first_mismatch": first}
+
+
 def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str = "bulk",
           expected=None, seed: int = 0, idle_prob: float = 0.3, stall_prob: float = 0.3,
           build_dir=None, watchdog: int = 1_000_000, keep: bool | None = None,
-          beats_in: int | None = None, beats_out: int | None = None) -> CosimResult:
+          beats_in: int | None = None, beats_out: int | None = None,
+          resets=None) -> CosimResult:
     """Stream ``inputs`` ``(N, in_lanes)`` through the DUT in ``verilog`` and return its outputs.
 
     Multi-beat vectors: with ``beats_in`` input beats per vector (default: the manifest input's
@@ -274,6 +309,15 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     to the Verilog) holds the cached builds and the run directories (deleted after a successful
     run unless ``keep`` or ``DDNHW_KEEP_SIM=1``). Raises :class:`DdnhwError` when a simulator is
     missing, the build fails, or the DUT stops moving for ``watchdog`` cycles.
+
+    ``resets``: cycle numbers (bulk mode) at which the DUT's reset is asserted in the middle of
+    the stream (1-4 cycles, random). After each one the harness goes on with the next whole
+    vector, and the outputs after it must be exactly ``expected`` for the vectors sent after it,
+    in order: those of vectors in flight at the reset may be lost, nothing stale may come out,
+    and after the last reset every vector must come out. ``expected`` is required; the result's
+    ``extra`` has ``resets`` (resets that happened), ``vectors_checked`` (outputs compared),
+    ``vectors_lost`` (in flight at a reset) and ``segments``; ``mismatches`` counts the wrong,
+    stale or missing output beats.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -305,6 +349,12 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     exp = None
     if expected is not None:
         exp = as_rows(expected, layout.o.lanes * beats_out).reshape(-1, layout.o.lanes)
+    if resets is not None:
+        resets = np.sort(np.asarray(resets, dtype=np.int64).reshape(-1))
+        if mode != "bulk" or exp is None:
+            raise ValueError("resets need mode='bulk' and the expected outputs")
+        if resets.size and resets[0] < 0:
+            raise ValueError("reset cycles must be >= 0")
     n = len(x)
     n_out = n_vec * beats_out
     if n == 0:
@@ -315,7 +365,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     check_simulator(simulator)
     build_root = Path(build_dir) if build_dir is not None else verilog.parent / "sim_build"
     build_root = build_root.resolve()
-    depth = max(_MIN_DEPTH, _next_pow2(n))
+    depth = max(_MIN_DEPTH, _next_pow2(max(n, 0 if resets is None else len(resets))))
     bdir, toplevel, t_build, cached = _build(simulator, mode, verilog, layout, depth, build_root)
 
     run_dir = bdir / f"run-{uuid.uuid4().hex[:12]}"
@@ -330,7 +380,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
         "in_hex": str(in_hex), "out_hex": str(out_hex), "result_json": str(result_json),
         "expected_npy": None,
     }
-    if exp is not None:
+    if exp is not None and resets is None:   # with resets the segments are checked below
         np.save(run_dir / "expected.npy", exp)
         cfg["expected_npy"] = str(run_dir / "expected.npy")
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -342,6 +392,11 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                     f"+ddnhw_idle={min(65535, round(idle_prob * 65536))}",
                     f"+ddnhw_stall={min(65535, round(stall_prob * 65536))}",
                     f"+ddnhw_watchdog={int(watchdog)}"]
+        if resets is not None and len(resets):
+            (run_dir / "resets.hex").write_text("".join(f"{int(c):016x}\n" for c in resets))
+            plusargs += [f"+ddnhw_resets={run_dir / 'resets.hex'}", f"+ddnhw_nres={len(resets)}",
+                         f"+ddnhw_marks={run_dir / 'marks.txt'}", f"+ddnhw_bin={beats_in}",
+                         f"+ddnhw_bout={beats_out}"]
     log = run_dir / "sim.log"
     t0 = time.perf_counter()
     run_testbench(simulator, TB_MODULE, f"run_{mode}", toplevel, bdir, run_dir, log,
@@ -356,6 +411,14 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                          f"came out, then no handshake for {watchdog} cycles ({simulator}, {mode}); "
                          f"run dir {run_dir}")
     outputs = read_hex(out_hex, layout.o)
+    extra = {}
+    if resets is not None and len(resets):
+        marks = (run_dir / "marks.txt").read_text().split() if (run_dir / "marks.txt").exists() \
+            else []
+        marks = np.array(marks, dtype=np.int64).reshape(-1, 2)
+        res["mismatches"], res["message"], extra = _check_segments(
+            outputs, exp, marks, beats_in, beats_out, n_vec)
+        res["first_mismatch"] = extra.pop("first_mismatch")
     if beats_out > 1 and len(outputs) % beats_out == 0:
         outputs = outputs.reshape(-1, beats_out * layout.o.lanes)
     result = CosimResult(
@@ -363,6 +426,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
         mismatches=res["mismatches"] if exp is not None else None,
         first_mismatch=res.get("first_mismatch"), message=res.get("message", ""),
         simulator=simulator, mode=mode, cached_build=cached, seconds_sim=float(res["seconds"]),
+        extra=extra,
     )
     if keep is None:
         keep = os.environ.get("DDNHW_KEEP_SIM") == "1"
