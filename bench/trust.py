@@ -163,7 +163,10 @@ def part_link(a, work):
     from ddnhw.ir import load_graph
     g = load_graph(ROOT / "examples" / "digits_mlp.npz")
     t = time.time()
-    model = fuzz_link(g, a.frames, seed=18, error_rate=a.error_rate)
+    model = {"crc8_only": fuzz_link(g, a.link_plain_frames, seed=17, error_rate=a.error_rate,
+                                    retries=8),
+             "confirm": fuzz_link(g, a.frames, seed=18, error_rate=a.error_rate, retries=8,
+                                  confirm=True)}
     model["seconds"] = round(time.time() - t, 1)
     log(f"link (protocol model): {model}")
     rtl = None
@@ -175,7 +178,7 @@ def part_link(a, work):
         x = flow.random_vectors(gs, a.rtl_frames, seed=3)
         t = time.time()
         rtl = cosim_link(gs, x, build_dir=work / "link", fuzz_rate=a.error_rate, seed=18,
-                         phase_rows=8)
+                         phase_rows=8, retries=8, fuzz_rows=a.rtl_frames)
         rtl = {k: v for k, v in rtl.items() if k not in ("phases",)} | {
             "phases": {k: {kk: vv for kk, vv in v.items() if kk != "outputs"}
                        for k, v in rtl.get("phases", {}).items()},
@@ -236,7 +239,9 @@ def main():
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")
     p.add_argument("--gru-model", default="", help="trained digits GRU (ddnhw train --model gru)")
     p.add_argument("--frames", type=int, default=100_000)
-    p.add_argument("--rtl-frames", type=int, default=2_000)
+    p.add_argument("--link-plain-frames", type=int, default=20_000,
+                   help="frames without --confirm (to count what CRC-8 alone lets through)")
+    p.add_argument("--rtl-frames", type=int, default=1_000)
     p.add_argument("--error-rate", type=float, default=0.2)
     a = p.parse_args()
     a.reset_vectors = [int(v) for v in a.reset_vectors.split(",")]

@@ -79,6 +79,27 @@ def _session(port, cfg):
     phase("bad_crc", pick(2), bad_crc)
     phase("truncated", pick(3), bytes(frame[:len(frame) // 2]))
     phase("burst", pick(4), window=cfg["burst_window"])
+    if cfg.get("fuzz_rows"):
+        # every frame to the device damaged with probability fuzz_rate (bit flips, dropped,
+        # duplicated and lost bytes/frames, truncation, garbage, wrong LEN); answers confirmed
+        from ddnhw.host.fuzz import DamagingPort
+        fuzzed = DamagingPort(port, cfg["fuzz_rate"], seed=cfg["seed"])
+        flink = Link(fuzzed, baud=cfg["baud"], timeout=cfg["timeout"], retries=cfg["retries"],
+                     window=cfg["window"], confirm=True)
+        flink.check(graph)
+        rows = x[:cfg["fuzz_rows"]] if len(x) >= cfg["fuzz_rows"] else x
+        want = __import__("ddnhw").golden.run(graph, rows)
+        got, _ = flink.infer(rows, on_lost="skip")
+        ok = np.ones(len(rows), bool)
+        ok[flink.last_lost] = False
+        out["fuzz"] = {"n": len(rows), "delivered": int(ok.sum()),
+                       "lost_after_retries": len(flink.last_lost),
+                       "wrong_accepted": int(np.sum(ok & np.any(got != want, axis=1))),
+                       "delivered_twice": int(np.sum(flink.last_deliveries > 1)),
+                       "frames_to_device": fuzzed.frames, "damaged": dict(fuzzed.damage),
+                       "device_errors": dict(flink.stats.errors),
+                       "retries": flink.stats.retries, "timeouts": flink.stats.timeouts,
+                       "unconfirmed": flink.stats.unconfirmed}
     out["stats"] = {"frames_sent": link.stats.frames_sent, "retries": link.stats.retries,
                     "timeouts": link.stats.timeouts, "errors": dict(link.stats.errors)}
     return out

@@ -92,12 +92,16 @@ class Frame:
 class FrameDecoder:
     """Incremental decoder: ``feed(bytes)`` returns the complete, CRC-checked frames.
 
-    Bytes outside frames and frames with a bad CRC or a length above ``max_len`` are skipped
-    (counted in ``dropped_bytes`` and ``bad_frames``); decoding resumes at the next SOF.
+    Bytes outside frames and frames with a bad CRC or a length above ``max_len`` (or, given
+    ``lengths``, a type or length not in it) are skipped (counted in ``dropped_bytes`` and
+    ``bad_frames``); decoding resumes at the byte after the bad frame's SOF.
     """
 
-    def __init__(self, max_len=1024):
+    def __init__(self, max_len=1024, lengths=None):
         self.max_len = max_len
+        # {frame type: its only legal LEN}: a header that breaks it is skipped at once,
+        # instead of waiting for a frame that a damaged LEN made long
+        self.lengths = lengths
         self.buf = bytearray()
         self.dropped_bytes = 0
         self.bad_frames = 0
@@ -117,7 +121,8 @@ class FrameDecoder:
             if len(self.buf) < HEADER_BYTES:
                 return frames
             length = self.buf[3] | self.buf[4] << 8
-            if length > self.max_len:
+            if length > self.max_len or (self.lengths is not None
+                                         and self.lengths.get(self.buf[1]) != length):
                 self.bad_frames += 1
                 del self.buf[:1]
                 continue

@@ -108,7 +108,7 @@ def cmd_run(a):
     graph = flow.load_model(a.model)
     x = examples.input_vectors(graph, a.inputs, 0)
     with Link(a.port, baud=a.baud, timeout=a.timeout, retries=a.retries,
-              window=a.window) as link:
+              window=a.window, confirm=a.confirm) as link:
         rep = run_and_check(link, graph, x, check_ident=not a.no_check)
     print(rep.summary())
     if a.json:
@@ -296,6 +296,9 @@ def _parser():
                    help="reply timeout in seconds")
     s.add_argument("--retries", type=A.int_in(0, 1000), default=3, help="re-sends of one frame")
     s.add_argument("--window", type=A.int_in(1, 64), default=4, help="frames in flight")
+    s.add_argument("--confirm", action="store_true",
+                   help="send every vector twice and accept an answer only when both agree "
+                        "(a noisy line: CRC-8 lets ~1 in 256 damaged frames through)")
     s.add_argument("--no-check", action="store_true",
                    help="skip the IDENT check of the design on the board")
     s.add_argument("--json", type=A.nonempty, help="write the run report here")

@@ -46,12 +46,14 @@ def link_verilog(graph, outdir, *, divisor=4, timeout_bytes=48) -> Path:
 
 def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", window=4,
                burst_window=16, phase_rows=24, timeout_s=60e-6, retries=6, seed=0,
-               wrong_model=None) -> dict:
+               wrong_model=None, fuzz_rows=0, fuzz_rate=0.2) -> dict:
     """Run the link session of ``sim/tb_link.py`` on ``inputs`` ``(N, in_lanes)``.
 
     The simulated clock is 100 MHz, so the baud rate is ``100e6 / divisor``; ``timeout_s`` is the
     host's reply timeout in simulated seconds. ``wrong_model`` (a model file of another
-    design) checks that the host rejects it.
+    design) checks that the host rejects it. ``fuzz_rows``: that many more vectors (the first
+    rows of ``inputs``) with every frame to the device damaged with probability ``fuzz_rate``
+    (:class:`ddnhw.host.fuzz.DamagingPort`), answers confirmed; counts in ``result["fuzz"]``.
     """
     from ddnhw.ir import save_graph
     check_simulator(simulator)
@@ -68,6 +70,7 @@ def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", wi
            "divisor": divisor, "baud": round(100e6 / divisor), "timeout": timeout_s,
            "retries": retries, "window": window, "burst_window": burst_window,
            "phase_rows": phase_rows, "seed": seed, "wrong_model": wrong_model and str(wrong_model),
+           "fuzz_rows": int(fuzz_rows), "fuzz_rate": float(fuzz_rate),
            "result_json": str(run_dir / "result.json")}
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     log = run_dir / "sim.log"

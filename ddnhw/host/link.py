@@ -53,6 +53,7 @@ class LinkStats:
     bytes_out: int = 0
     bytes_in: int = 0
     bad_reply_frames: int = 0
+    unconfirmed: int = 0       # confirm mode: two answers of one row that differed
 
 
 class Link:
@@ -60,10 +61,15 @@ class Link:
 
     ``timeout`` (seconds) is how long to wait for a reply before sending again; ``retries`` is
     how often one frame is re-sent before giving up; ``window`` is how many INFER frames may be
-    outstanding at once (the device needs only one, more keeps the line busy).
+    outstanding at once (the device needs only one, more keeps the line busy). ``confirm``:
+    send every vector twice and accept its answer only when both replies agree: the frames'
+    CRC-8 lets about 1 in 256 damaged frames through (a dropped or duplicated byte, say), and
+    such a frame can carry a wrong answer; two agreeing answers make that all but impossible,
+    at half the throughput.
     """
 
-    def __init__(self, port, baud=DEFAULT_BAUD, timeout=0.5, *, retries=3, window=4):
+    def __init__(self, port, baud=DEFAULT_BAUD, timeout=0.5, *, retries=3, window=4,
+                 confirm=False):
         if not timeout or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if not 1 <= int(window) <= 64:
@@ -76,6 +82,9 @@ class Link:
             self.port = port
             self.port.timeout = timeout
         self.baud, self.timeout, self.retries, self.window = baud, timeout, retries, int(window)
+        self.confirm = bool(confirm)
+        self.last_lost = []                       # rows of the last infer() given up on
+        self.last_deliveries = np.zeros(0, int)   # answers accepted per row (1 each)
         self.clock = getattr(self.port, "clock", time.monotonic)
         self.stats = LinkStats()
         self.decoder = P.FrameDecoder(max_len=4096)
@@ -174,10 +183,18 @@ class Link:
                              f"(`ddnhw build MODEL --board B && ddnhw flash --board B`)")
         return got
 
-    def infer(self, x, *, lanes=None):
+    def infer(self, x, *, lanes=None, on_lost="raise"):
         """Run every row of ``x`` ``(N, in_lanes)`` on the board; returns ``(outputs,
         latencies)``: ``(N, out_lanes)`` int64 and each row's round trip in seconds (from its
-        last send to its result)."""
+        last send to its result).
+
+        A row whose frame got no valid answer after ``retries`` re-sends raises a
+        :class:`DdnhwError` (``on_lost="raise"``), or (``"skip"``) is given up on: its output
+        row stays 0 and its index is in ``self.last_lost``. With ``confirm`` (see
+        :class:`Link`) a row's answer is accepted only when two frames of it, sent apart,
+        came back with the same result (a mismatch counts as a retry of the row)."""
+        if on_lost not in ("raise", "skip"):
+            raise ValueError(f"on_lost must be 'raise' or 'skip', not {on_lost!r}")
         ident = self._ident or self.ident()
         x = np.asarray(x, dtype=np.int64)
         if x.ndim != 2 or x.shape[1] != ident.in_lanes:
@@ -187,27 +204,43 @@ class Link:
         if x.size and (x.min() < lo or x.max() > hi):
             raise DdnhwError(f"inputs outside the board's input range [{lo}, {hi}]")
         n = len(x)
+        # replies of this design have these lengths only: a damaged LEN is seen at once
+        self.decoder.lengths = {P.RESULT: P.vector_bytes(ident.out_lanes, ident.out_bits),
+                                P.ERROR: 1, P.IDENT_REPLY: P.IDENT_BYTES}
         out = np.zeros((n, ident.out_lanes), dtype=np.int64)
         latency = np.zeros(n)
         payloads = [P.pack_vector(row, ident.in_bits) for row in x]
         out_len = P.vector_bytes(ident.out_lanes, ident.out_bits)
         reply_bytes = P.HEADER_BYTES + out_len + 1
-        todo = deque(range(n))
+        copies = 2 if self.confirm else 1
+        todo = deque(r for r in range(n) for _ in range(copies))
         attempts = [0] * n
         pending = OrderedDict()          # seq -> (row, time sent), in send order
+        first = {}                       # confirm: row -> the first answer
+        lost = set()
+        deliveries = np.zeros(n, int)
+        self.last_lost, self.last_deliveries = [], deliveries
         done = 0
 
-        def resend(row):
+        def resend(row, jobs=1):
+            if row in lost:
+                return
             attempts[row] += 1
             self.stats.retries += 1
             if attempts[row] > self.retries:
-                raise DdnhwError(self._no_answer(f"INFER of row {row}")
-                                 + f"; {done} of {n} rows done")
-            todo.appendleft(row)
+                if on_lost == "raise":
+                    raise DdnhwError(self._no_answer(f"INFER of row {row}")
+                                     + f"; {done} of {n} rows done")
+                lost.add(row)
+                first.pop(row, None)
+                return
+            todo.extendleft([row] * jobs)
 
-        while done < n:
+        while done + len(lost) < n:
             while todo and len(pending) < self.window:
                 row = todo.popleft()
+                if row in lost or deliveries[row]:
+                    continue
                 seq = self._next_seq()
                 while seq in pending:
                     seq = self._next_seq()
@@ -229,19 +262,28 @@ class Link:
                 if frame.type == P.RESULT:
                     self.stats.stale_replies += 1
                 continue
-            lost = []
+            lost_now = []
             for seq in list(pending):                # replies are in order: earlier ones lost
                 if seq == frame.seq:
                     break
-                lost.append(pending.pop(seq)[0])
+                lost_now.append(pending.pop(seq)[0])
             row, t_sent = pending.pop(frame.seq)
             if frame.type == P.ERROR:
-                lost.append(row)
-            else:
-                out[row] = P.unpack_vector(frame.payload, ident.out_lanes, ident.out_bits,
-                                           ident.out_signed)
-                latency[row] = self.clock() - t_sent
-                done += 1
-            for r in reversed(lost):
+                lost_now.append(row)
+            elif row not in lost and deliveries[row] == 0:
+                value = P.unpack_vector(frame.payload, ident.out_lanes, ident.out_bits,
+                                        ident.out_signed)
+                if self.confirm and row not in first:
+                    first[row] = value
+                elif self.confirm and first.pop(row) != value:
+                    self.stats.unconfirmed += 1
+                    resend(row, jobs=2)                 # two answers differ: ask twice again
+                else:
+                    out[row] = value
+                    latency[row] = self.clock() - t_sent
+                    deliveries[row] += 1
+                    done += 1
+            for r in reversed(lost_now):
                 resend(r)
+        self.last_lost = sorted(lost)
         return out, latency

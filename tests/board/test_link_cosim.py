@@ -30,7 +30,7 @@ def test_link_cosim_digits(tmp_path_factory):
     save_graph(random_mlp(0, sizes=(64, 16, 10)), wrong)
     build_dir = tmp_path_factory.getbasetemp().parent / "ddnhw-link-sim"
     res = cosim_link(graph, x, build_dir=build_dir, divisor=4, window=4, burst_window=16,
-                     phase_rows=24, wrong_model=wrong)
+                     phase_rows=24, wrong_model=wrong, fuzz_rows=40, fuzz_rate=0.3)
 
     assert res["ident"]["graph_hash"] == graph_hash(graph)
     assert "wrong design on the board" in res["wrong_design_message"]
@@ -49,6 +49,11 @@ def test_link_cosim_digits(tmp_path_factory):
     bit_s = 4 * 10e-9
     frame_s = (5 + 32 + 1) * 10 * bit_s
     assert phases["all"]["seconds"] < 1.1 * len(x) * frame_s + 1e-4
+    # 40 vectors, frames to the RTL damaged at random (30 %): each answer exact or lost
+    fz = res["fuzz"]
+    assert fz["wrong_accepted"] == 0 and fz["delivered_twice"] == 0, fz
+    assert fz["delivered"] + fz["lost_after_retries"] == 40 and fz["delivered"] >= 36, fz
+    assert sum(fz["damaged"].values()) >= 5 and fz["device_errors"], fz
 
 
 def graph_hash(graph):
