@@ -72,7 +72,7 @@ def part_volume(a, work):
     k = 0
     while total < a.cases and time.time() - t0 < a.volume_seconds:
         fam = families[k % len(families)]
-        seed = k // len(families)
+        seed = k // len(families) + a.seed_offset
         k += 1
         case = make_case(fam, seed)
         beats = int(np.prod(case.graph.input.shape[:-1])) if len(case.graph.input.shape) > 1 \
@@ -234,6 +234,8 @@ def main():
     p.add_argument("--per-design", type=int, default=40_000)
     p.add_argument("--volume-seconds", type=float, default=3 * 3600)
     p.add_argument("--families", default="")
+    p.add_argument("--seed-offset", type=int, default=0,
+                   help="first seed of every family (to split a run over processes)")
     p.add_argument("--reset-vectors", default="85000,10000,5000")
     p.add_argument("--resets", default="800,300,300")
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")

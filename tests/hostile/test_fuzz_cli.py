@@ -32,6 +32,7 @@ from ddnhw.ir import save_graph
 from ddnhw.ir.testing import random_cnn, random_mlp
 
 FACTOR = float(os.environ.get("DDNHW_FUZZ_EXAMPLES", "1"))
+COUNTS = os.environ.get("DDNHW_FUZZ_COUNTS")   # a file: the cases run, as JSON, at the end
 RUN = ("generate", "boards")        # commands cheap enough to run to the end on every case
 CASES = Counter()                  # what ran: (command, outcome) -> count; printed by bench
 
@@ -158,7 +159,7 @@ def run_cli(argv, out: Path, *, execute=True):
 def check_outcome(cmd, rc, err, out: Path, *, name_in=None):
     """The contract: 0, or 2 with one line (naming ``name_in`` when given) and no half-written
     output folder."""
-    CASES[(cmd, rc)] += 1
+    CASES[(cmd, "exit", rc)] += 1
     assert "Traceback" not in err, err
     if rc == 0:
         return
@@ -298,3 +299,12 @@ def test_fuzz_model_file(case, tmp_path_factory):
     check_outcome("generate", rc, err, out, name_in=None if rc == 0 else "damaged.npz")
     CASES[("model-file", kind, rc)] += 1
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_counts():
+    yield
+    if COUNTS:
+        Path(COUNTS).write_text(json.dumps({" ".join(map(str, k)): v
+                                            for k, v in sorted(CASES.items(), key=str)},
+                                           indent=1) + "\n")
