@@ -62,12 +62,20 @@ IDENT_BYTES = 17
 MAX_LEN = 0xFFFF
 
 
+def _crc8_byte(crc: int) -> int:
+    for _ in range(8):
+        crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+_CRC8 = bytes(_crc8_byte(v) for v in range(256))
+
+
 def crc8(data, crc=0) -> int:
     """CRC-8/SMBUS (poly 0x07, init 0, not reflected) of ``data``, continuing from ``crc``."""
+    table = _CRC8
     for byte in bytes(data):
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        crc = table[crc ^ byte]
     return crc
 
 

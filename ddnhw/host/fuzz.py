@@ -43,6 +43,7 @@ class DeviceModel:
         self.state = "IDLE"
         self.errors = Counter()
         self.computed = 0
+        self.table = {}
         self._reset_frame()
 
     def _reset_frame(self):
@@ -105,11 +106,23 @@ class DeviceModel:
             self._error(P.ERR_TIMEOUT, out)
         return out
 
+    def precompute(self, x):
+        """Answer the vectors of ``x`` from a table (one batched golden run): the same bytes,
+        the same answer; damaged vectors are still computed one by one."""
+        i = self.ident
+        y = self.golden.run(self.graph, x).reshape(len(x), -1)
+        for row, out in zip(x.reshape(len(x), -1), y):
+            self.table[P.pack_vector([int(v) for v in row], i.in_bits)] = \
+                P.pack_vector([int(v) for v in out], i.out_bits)
+
     def _compute(self) -> bytes:
+        self.computed += 1
+        hit = self.table.get(bytes(self.payload))
+        if hit is not None:
+            return hit
         i = self.ident
         x = np.array(P.unpack_vector(self.payload, i.in_lanes, i.in_bits, i.in_signed))
         y = self.golden.run(self.graph, x.reshape((1,) + tuple(self.graph.input.shape)))
-        self.computed += 1
         return P.pack_vector([int(v) for v in y.reshape(-1)], i.out_bits)
 
 
@@ -239,6 +252,7 @@ def fuzz_link(graph, n, *, seed=0, error_rate=0.1, retries=6, window=4, chunk=10
     t = graph.input.dtype
     x = np.random.default_rng(seed).integers(t.min, t.max + 1, size=(n,) + graph.input.shape)
     x[0], x[1] = t.min, t.max
+    device.precompute(x)
     want = golden.run(graph, x).reshape(n, -1)
     delivered = wrong = twice = lost = 0
     wrong_rows = []
