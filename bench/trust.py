@@ -69,17 +69,26 @@ def part_volume(a, work):
     bad = []
     t0 = time.time()
     families = a.families.split(",") if a.families else list(FAMILIES)
+    # --designs fam:seed,...: those designs only, each run --repeats times with fresh vectors
+    # (the compiled model is reused: the cost is in vectors, not builds)
+    chosen = [(d.split(":")[0], int(d.split(":")[1])) for d in a.designs.split(",") if d]
     k = 0
     while total < a.cases and time.time() - t0 < a.volume_seconds:
-        fam = families[k % len(families)]
-        seed = k // len(families) + a.seed_offset
+        if chosen:
+            if k >= len(chosen) * a.repeats:
+                break
+            fam, seed = chosen[k % len(chosen)]
+            vseed = seed + 1000 * (k // len(chosen) + 1)
+        else:
+            fam = families[k % len(families)]
+            seed = vseed = k // len(families) + a.seed_offset
         k += 1
         case = make_case(fam, seed)
         beats = int(np.prod(case.graph.input.shape[:-1])) if len(case.graph.input.shape) > 1 \
             else 1
         n = max(1000, min(a.per_design, a.per_design // max(1, beats // 4)))
         try:
-            r = run_case(case, n, work, seed)
+            r = run_case(case, n, work, vseed)
         except Exception as e:    # a crash is a finding too: record it and go on
             bad.append({"family": fam, "seed": seed, "error": f"{type(e).__name__}: {e}"})
             log(f"{fam} seed {seed}: ERROR {type(e).__name__}: {str(e)[:300]}")
@@ -119,13 +128,14 @@ def part_resets(a, work):
     from ddnhw import flow, golden
     from ddnhw.host.cosim import cosim
     from ddnhw.ir import load_graph
+    keep = a.reset_designs.split(",")
     designs = [("demo MLP 64-16-10 (unrolled, rtl/digits_mlp)", ROOT / "examples" /
-                "digits_mlp.npz", {}, a.reset_vectors[0], a.resets[0])]
+                "digits_mlp.npz", "", a.reset_vectors[0], a.resets[0])] if "mlp" in keep else []
     for name, path, fold, n, r in (("digits CNN (folded)", a.cnn_model, "cnn", a.reset_vectors[1],
                                     a.resets[1]),
                                    ("digits GRU 16 (folded as the demo)", a.gru_model, "gru",
                                     a.reset_vectors[2], a.resets[2])):
-        if path:
+        if path and fold in keep:
             designs.append((name, Path(path), fold, n, r))
     out = []
     rng = np.random.default_rng(18)
@@ -234,10 +244,13 @@ def main():
     p.add_argument("--per-design", type=int, default=40_000)
     p.add_argument("--volume-seconds", type=float, default=3 * 3600)
     p.add_argument("--families", default="")
+    p.add_argument("--designs", default="", help="fam:seed,... (with --repeats)")
+    p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed-offset", type=int, default=0,
                    help="first seed of every family (to split a run over processes)")
     p.add_argument("--reset-vectors", default="85000,10000,5000")
     p.add_argument("--resets", default="800,300,300")
+    p.add_argument("--reset-designs", default="mlp,cnn,gru")
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")
     p.add_argument("--gru-model", default="", help="trained digits GRU (ddnhw train --model gru)")
     p.add_argument("--frames", type=int, default=100_000)
