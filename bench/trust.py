@@ -138,19 +138,19 @@ def part_resets(a, work):
         if path and fold in keep:
             designs.append((name, Path(path), fold, n, r))
     out = []
-    rng = np.random.default_rng(18)
+    rng = np.random.default_rng(18 + a.reset_seed)
     for name, path, fold, n, count in designs:
         g = load_graph(path)
         d = work / "resets" / path.stem
         if fold:
             g, _ = flow.decide(g, "icebreaker")     # the UP5K plan, as the demos: folded
         man = lower.generate(g, d, "rst_top")
-        x = flow.random_vectors(g, n, seed=7)
+        x = flow.random_vectors(g, n, seed=7 + a.reset_seed)
         y = golden.run(g, x)
         resets = reset_schedule(rng, n, man["ii_cycles"], count)
         t = time.time()
-        res = cosim(d / man["verilog"], man, x, expected=y, seed=11, idle_prob=0.3,
-                    stall_prob=0.3, build_dir=work / "sim", resets=resets)
+        res = cosim(d / man["verilog"], man, x, expected=y, seed=11 + a.reset_seed,
+                    idle_prob=0.3, stall_prob=0.3, build_dir=work / "sim", resets=resets)
         ex = res.extra
         row = {"design": name, "ii_cycles": man["ii_cycles"], "vectors": n,
                "resets_scheduled": len(resets), "resets": ex["resets"],
@@ -251,6 +251,7 @@ def main():
     p.add_argument("--reset-vectors", default="85000,10000,5000")
     p.add_argument("--resets", default="800,300,300")
     p.add_argument("--reset-designs", default="mlp,cnn,gru")
+    p.add_argument("--reset-seed", type=int, default=0, help="another schedule and vectors")
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")
     p.add_argument("--gru-model", default="", help="trained digits GRU (ddnhw train --model gru)")
     p.add_argument("--frames", type=int, default=100_000)
