@@ -15,9 +15,9 @@ from .requant import requant_channel, requant_luts
 
 __all__ = ["FoldedDense", "FoldedDenseSpec", "FoldedDenseModel", "fold_ii", "MUL_STYLES",
            "DECODES", "decode_luts", "folded_features", "lane_requant_luts", "group_fold_ok",
-           "group_geometry"]
+           "group_geometry", "stage", "pipelined_sum"]
 
-MUL_STYLES = ("auto", "lut", "dsp")
+MUL_STYLES = ("auto", "lut", "dsp", "packed")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
 LUT_MUL_MAX_BITS = 4
 
@@ -79,6 +79,36 @@ def _lut_mul(w, x):
                  for i in range(0, len(terms), 2)]
     return terms[0]
 
+
+
+def stage(m, ce, values, name):
+    """``values`` registered (enable ``ce``): one pipeline stage."""
+    regs = []
+    for k, v in enumerate(values):
+        r = Signal(v.shape(), name=f"{name}_{k}")
+        with m.If(ce):
+            m.d.sync += r.eq(v)
+        regs.append(r)
+    return regs
+
+
+def pipelined_sum(m, ce, terms, pipe, name):
+    """The sum of ``terms`` by a balanced adder tree through exactly ``pipe`` register stages
+    (enable ``ce``): the terms themselves (``pipe >= 1``), then halfway up the tree
+    (``pipe == 2``)."""
+    if pipe >= 1:
+        terms = stage(m, ce, terms, f"{name}_t")
+    depth = (len(terms) - 1).bit_length()
+    level = 0
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+        level += 1
+        if pipe >= 2 and level == (depth + 1) // 2:
+            terms = stage(m, ce, terms, f"{name}_h")
+    if pipe >= 2 and depth == 0:
+        terms = stage(m, ce, terms, f"{name}_h")
+    return terms[0]
 
 DECODES = ("direct", "table", "constmul", "auto")
 
@@ -159,10 +189,11 @@ class FoldedDenseModel:
     with a requant stage or not, single-buffered or not (its stages' valid/last/end flags,
     the issue counters and the output register)."""
 
-    def __init__(self, sf, nf, requant=False, single_buffer=False):
+    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0):
         self.sf, self.nf, self.rq, self.single = sf, nf, requant, single_buffer
         self.busy = self.s = self.g = self.pending = 0
         self.r = self.bb = self.c = (0, 0, 0)        # (valid, last, end) per stage
+        self.p = [(0, 0, 0)] * pipe                  # the extra dot-product stages
         self.d = (0, 0)                                # requant stage (valid, end)
         self.ov = 0
 
@@ -198,7 +229,9 @@ class FoldedDenseModel:
             self.busy, self.s, self.g = 1, 0, 0
         if ce:
             c = self.c
-            self.c, self.bb = self.bb, self.r
+            self.c = self.p[-1] if self.p else self.bb
+            self.p = [self.bb] + self.p[:-1] if self.p else []
+            self.bb = self.r
             self.r = (busy, a_last_s, a_last)
             if self.rq:
                 self.d = (c[0] and c[1], c[2])
@@ -219,9 +252,11 @@ class FoldedDenseSpec(BlockSpec):
     classes; everything :class:`FoldedDense` documents as attributes."""
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
-                 single_buffer=False, decode="direct", groups=1, columns=None):
+                 single_buffer=False, decode="direct", groups=1, columns=None, pipe=0,
+                 dsp=None):
         self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant, groups, columns)
         self._setup_decode(decode)
+        self._setup_pipe(pipe, dsp)
         self.single_buffer = bool(single_buffer)
         if self.single_buffer:
             self.ii = self.latency + 1
@@ -416,8 +451,29 @@ class FoldedDenseSpec(BlockSpec):
                               for l in range(simd)]
         return order
 
+    def _setup_pipe(self, pipe, dsp):
+        """``pipe`` (extra dot-product register stages) and, with ``mul="packed"``, the
+        packing (:func:`ddnhw.hw.packed.pack_plan`: ``dsp`` packed multipliers, the field
+        width, the memory word layout)."""
+        if not isinstance(pipe, int) or isinstance(pipe, bool) or not 0 <= pipe <= 2:
+            raise ValueError(f"pipe must be an int in 0..2, not {pipe!r}")
+        self.pipe = pipe
+        self.latency += pipe
+        self.packing = None
+        if self.mul != "packed":
+            if dsp is not None:
+                raise ValueError(f"dsp (packed multipliers) needs mul='packed', not {self.mul!r}")
+            return
+        from . import packed
+        if self.decode != "direct" or self.groups != 1:
+            raise ValueError("mul='packed' needs direct weights and groups=1")
+        self.packing = packed.pack_plan(self, dsp)
+        self.w_init = self.packing["words"]
+        self.mem_width = self.packing["width"]
+
     def cycle_model(self):
-        return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer)
+        return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer,
+                                self.pipe)
 
     def features(self):
         """:func:`folded_features` of these parameters; fused lane requantizers (a lane's
@@ -432,9 +488,13 @@ class FoldedDenseSpec(BlockSpec):
             groups = [[(acc_bits, int(m), True) for m in self.requant[0][p::self.pe]]
                       for p in range(self.pe)]
         f = folded_features(self.n_out, self.n_in, self.weight_bits, self.in_type.bits,
-                            acc_bits, self.out_type.bits, self.pe, self.simd, self.mul,
+                            acc_bits, self.out_type.bits, self.pe, self.simd,
+                            "lut" if self.mul == "packed" else self.mul,
                             requant_luts=rq, groups=self.groups)
         f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
+        if self.pipe or self.packing is not None:
+            from . import packed
+            packed.adjust_features(self, f)
         if self.decode != "direct":   # codes in memory, decoded per MAC
             macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
             saved = macs * (wb - cb)
@@ -581,6 +641,35 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         m.d.comb += x_idx.eq(base + s_cnt)
         return x_cur.word_select(x_idx, width), x_in
 
+    def _dots(self, m, ce, b_x, b_w, x_shape, geo):
+        """The ``pe`` dot products of stage B (registered weight word ``b_w``, input slice
+        ``b_x``), each through ``pipe`` extra register stages (enabled by ``ce``)."""
+        pe, simd, xb, wb = self.pe, self.simd, self.in_type.bits, self.weight_bits
+        if self.packing is not None:
+            from . import packed
+            return packed.packed_dots(self, m, ce, b_x, b_w, x_shape)
+        dots = []
+        cb = self.code_bits
+        for p in range(pe):
+            terms = []
+            sub = (p // geo["og"]) * simd if geo["kpt"] > 1 else 0   # lane p's group's lanes
+            for j in range(simd):
+                x = b_x[(sub + j) * xb:(sub + j + 1) * xb]
+                x = x.as_signed() if x_shape.signed else x
+                if self.decode == "constmul":   # the code selects a constant product
+                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
+                    terms.append(Array([_const_mul(x, v) for v in self.levels])[code])
+                    continue
+                if self.decode == "table":      # the code looks up the level
+                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
+                    w = Array([Const(v, self.w_shape) for v in self.levels])[code]
+                else:
+                    w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
+                    w = w.as_signed() if self.w_shape.signed else w
+                terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
+            dots.append(pipelined_sum(m, ce, terms, self.pipe, f"d{p}"))
+        return dots
+
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
@@ -644,30 +733,16 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         with m.If(ce):
             m.d.sync += [b_valid.eq(r_valid), b_first.eq(r_first), b_last.eq(r_last),
                          b_end.eq(r_end), b_g.eq(r_g), b_x.eq(r_x), b_w.eq(wrd.data)]
+        dots, last = self._dots(m, ce, b_x, b_w, x_shape, geo), (b_valid, b_first, b_last,
+                                                                  b_end, b_g)
+        for k in range(self.pipe):   # the control follows the dot products' extra stages
+            nxt = tuple(Signal.like(v, name=f"p{k}_{n}") for v, n in
+                        zip(last, ("valid", "first", "last", "end", "g")))
+            with m.If(ce):
+                m.d.sync += [a.eq(b) for a, b in zip(nxt, last)]
+            last = nxt
+        b_valid, b_first, b_last, b_end, b_g = last
         m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
-        dots = []
-        cb = self.code_bits
-        for p in range(pe):
-            terms = []
-            sub = (p // geo["og"]) * simd if geo["kpt"] > 1 else 0   # lane p's group's lanes
-            for j in range(simd):
-                x = b_x[(sub + j) * xb:(sub + j + 1) * xb]
-                x = x.as_signed() if x_shape.signed else x
-                if self.decode == "constmul":   # the code selects a constant product
-                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
-                    terms.append(Array([_const_mul(x, v) for v in self.levels])[code])
-                    continue
-                if self.decode == "table":      # the code looks up the level
-                    code = b_w[(p * simd + j) * cb:(p * simd + j + 1) * cb]
-                    w = Array([Const(v, self.w_shape) for v in self.levels])[code]
-                else:
-                    w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
-                    w = w.as_signed() if self.w_shape.signed else w
-                terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
-            while len(terms) > 1:   # balanced adder tree
-                terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                         for k in range(0, len(terms), 2)]
-            dots.append(terms[0])
 
         # -- stage C: accumulate; finished groups collected; finished vector -> output -------
         c_valid, c_first, c_last, c_end = Signal(), Signal(), Signal(), Signal()

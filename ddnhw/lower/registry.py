@@ -193,6 +193,7 @@ def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
     requant, yt = _fused(graph, node, hw, fold, yt)
     if fold is not None:
         kw = {} if groups is None else {"groups": groups[0], "columns": groups[1]}
+        kw.update({k: hw[k] for k in ("mul", "dsp", "pipe") if k in hw})   # MAC style
         return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
                                decode=hw.get("weight_decode", opts.weight_decode), **kw)
     return DenseSpec(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)
