@@ -699,23 +699,29 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         a_last_s = Signal()
         a_last = Signal()
         pending = Signal()   # single_buffer: an accepted input whose output was not taken yet
+        # s_cnt == sf - 1 and g_cnt == nf - 1 as registers, set with the counters (they are on
+        # the ready path to the producer: no comparator there)
+        s_last = Signal(init=int(sf == 1))
+        g_last = Signal(init=int(nf == 1))
         m.d.comb += [
-            a_last_s.eq(s_cnt == sf - 1),
-            a_last.eq(a_last_s & (g_cnt == nf - 1)),
+            a_last_s.eq(s_last),
+            a_last.eq(s_last & g_last),
             self.i.ready.eq(ce & (~busy | a_last) & ~pending),
             wrd.addr.eq(addr), wrd.en.eq(ce),
         ]
         with m.If(ce & busy):
             with m.If(a_last_s):
-                m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1)]
+                m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1), s_last.eq(sf == 1),
+                             g_last.eq(g_cnt == nf - 2)]
             with m.Else():
-                m.d.sync += s_cnt.eq(s_cnt + 1)
+                m.d.sync += [s_cnt.eq(s_cnt + 1), s_last.eq(s_cnt == sf - 2)]
             m.d.sync += addr.eq(addr + 1)
             with m.If(a_last):
-                m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0)]
+                m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0), g_last.eq(nf == 1)]
         x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, ce, a_last_s, a_last)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in)]
+            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in),
+                         s_last.eq(sf == 1), g_last.eq(nf == 1)]
 
         # -- stage R: weight tile read; x slice registered alongside -------------------------
         r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()

@@ -262,11 +262,11 @@ class StreamDenseSpec(BlockSpec):
             mul = "lut" if min(wb, in_type.bits) <= LUT_MUL_MAX_BITS else "dsp"
         self.mul = mul
         self.sf, self.nf = _ceil_div(c, simd), _ceil_div(self.n_out, pe)
-        self.steps = self.sf * self.nf
-        self.ii = self.beats * self.steps
-        self.latency = self.steps + 4 + pipe     # last beat in -> output
+        self.beat_steps = self.sf * self.nf
+        self.ii = self.beats * self.beat_steps
+        self.latency = self.beat_steps + 4 + pipe     # last beat in -> output
         self.mem_width = pe * simd * wb
-        self.mem_depth = self.beats * self.steps
+        self.mem_depth = self.beats * self.beat_steps
         self.w_init = self._pack()
         self.load_words = len(self.w_init) if mem == "spram" else 0
         self.in_shape = data.ArrayLayout(int_shape(in_type), c)
@@ -304,7 +304,7 @@ class StreamDenseSpec(BlockSpec):
         return ports
 
     def cycle_model(self):
-        return StreamDenseModel(self.steps, self.beats, self.pipe)
+        return StreamDenseModel(self.beat_steps, self.beats, self.pipe)
 
     def spram_tiles(self) -> int:
         return spram_tiles(self.mem_width, self.mem_depth) if self.mem == "spram" else 0
@@ -337,7 +337,7 @@ class StreamDense(SpecComponent, spec=StreamDenseSpec):
     cycle, into ``n_out`` accumulators.
 
     ``ii == beats * ceil(channels/simd) * ceil(n_out/pe)`` cycles per input vector (a beat is
-    taken every ``steps`` cycles); ``latency == steps + 4 + pipe`` from the last beat to the
+    taken every ``beat_steps`` cycles); ``latency == beat_steps + 4 + pipe`` from the last beat to the
     output. Weights: ``mem="bram"``, a ``lib.memory`` ROM; ``mem="spram"``, a
     :class:`~ddnhw.hw.spram.SpramMemory` (``model=True``: its Amaranth model), loaded after
     reset from the ``w`` stream (``load_words`` words of ``load_width`` bits, the spec's
@@ -373,7 +373,7 @@ class StreamDense(SpecComponent, spec=StreamDenseSpec):
         out_load = Signal()
         # -- stage A: issue ----------------------------------------------------------------
         busy = Signal()
-        t = Signal(range(max(self.steps, 2)))
+        t = Signal(range(max(self.beat_steps, 2)))
         s_cnt = Signal(range(max(sf, 2)))
         g_cnt = Signal(range(max(nf, 2)))
         addr = Signal(range(max(self.mem_depth, 2)))
@@ -383,7 +383,7 @@ class StreamDense(SpecComponent, spec=StreamDenseSpec):
         a_last = Signal()
         a_end = Signal()
         m.d.comb += [
-            a_last.eq(t == self.steps - 1),
+            a_last.eq(t == self.beat_steps - 1),
             a_end.eq(a_last & (cur == self.beats - 1)),
             self.i.ready.eq(ce & (~busy | a_last) & loaded),
             raddr.eq(addr), ren.eq(ce & loaded),
