@@ -234,7 +234,8 @@ class StreamDenseSpec(BlockSpec):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         self.weight, self.bias = check_weight_bias(weight, bias)
-        self.n_out, n_in = self.weight.shape
+        self.n_out, self.n_in = self.weight.shape
+        n_in = self.n_in
         self.beats = check_pos_int("beats", beats)
         if n_in % self.beats:
             raise ValueError(f"{n_in} inputs do not split into {self.beats} beats")

@@ -24,8 +24,8 @@ from ddnhw.hw.stream import MEMORIES, RowPoolSpec, StreamDenseSpec
 __all__ = ["STREAM_MIN_BITS", "POOL_MEMORY_MIN_BITS", "stream_flatten", "streamed",
            "stream_dense_spec", "stream_options", "row_pool_spec", "family_has_spram"]
 
-STREAM_MIN_BITS = 2048
-POOL_MEMORY_MIN_BITS = 4096
+STREAM_MIN_BITS = 3072
+POOL_MEMORY_MIN_BITS = 2048
 
 
 def family_has_spram(family) -> bool:
