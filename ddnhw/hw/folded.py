@@ -9,13 +9,15 @@ from amaranth.lib import data, memory
 from ddnhw.ir.ops import dense_range
 
 from ._types import check_int_type, check_weight_bias, int_shape, shape_for
+import ddnhw.hw.packed as packed
 from .dense import _digits
+from .mac import lut_mul as _lut_mul, pipelined_sum
 from .protocol import BlockSpec, SpecComponent, cost_features
 from .requant import requant_channel, requant_luts
 
 __all__ = ["FoldedDense", "FoldedDenseSpec", "FoldedDenseModel", "fold_ii", "MUL_STYLES",
            "DECODES", "decode_luts", "folded_features", "lane_requant_luts", "group_fold_ok",
-           "group_geometry", "stage", "pipelined_sum"]
+           "group_geometry"]
 
 MUL_STYLES = ("auto", "lut", "dsp", "packed")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
@@ -59,56 +61,6 @@ def _check_fold(name, v, limit):
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limit:
         raise ValueError(f"{name} must be an int in 1..{limit}, not {v!r}")
 
-
-def _lut_mul(w, x):
-    """``w * x`` as a sum of shifted, gated copies of the narrower operand's partner (no
-    ``$mul`` cell: yosys builds it from LUTs and carry chains)."""
-    a, b = (w, x) if len(w) >= len(x) else (x, w)   # iterate over the bits of the narrower
-    n = len(b)
-    terms = []
-    for k in range(n):
-        t = Mux(b[k], a, 0)
-        t = t.as_signed() if a.shape().signed else t
-        t = (t << k)
-        if k == n - 1 and b.shape().signed:
-            terms.append(-t)          # two's complement: the MSB weighs -2**(n-1)
-        else:
-            terms.append(t)
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                 for i in range(0, len(terms), 2)]
-    return terms[0]
-
-
-
-def stage(m, ce, values, name):
-    """``values`` registered (enable ``ce``): one pipeline stage."""
-    regs = []
-    for k, v in enumerate(values):
-        r = Signal(v.shape(), name=f"{name}_{k}")
-        with m.If(ce):
-            m.d.sync += r.eq(v)
-        regs.append(r)
-    return regs
-
-
-def pipelined_sum(m, ce, terms, pipe, name):
-    """The sum of ``terms`` by a balanced adder tree through exactly ``pipe`` register stages
-    (enable ``ce``): the terms themselves (``pipe >= 1``), then halfway up the tree
-    (``pipe == 2``)."""
-    if pipe >= 1:
-        terms = stage(m, ce, terms, f"{name}_t")
-    depth = (len(terms) - 1).bit_length()
-    level = 0
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-        level += 1
-        if pipe >= 2 and level == (depth + 1) // 2:
-            terms = stage(m, ce, terms, f"{name}_h")
-    if pipe >= 2 and depth == 0:
-        terms = stage(m, ce, terms, f"{name}_h")
-    return terms[0]
 
 DECODES = ("direct", "table", "constmul", "auto")
 
@@ -464,7 +416,6 @@ class FoldedDenseSpec(BlockSpec):
             if dsp is not None:
                 raise ValueError(f"dsp (packed multipliers) needs mul='packed', not {self.mul!r}")
             return
-        from . import packed
         if self.decode != "direct" or self.groups != 1:
             raise ValueError("mul='packed' needs direct weights and groups=1")
         self.packing = packed.pack_plan(self, dsp)
@@ -493,7 +444,6 @@ class FoldedDenseSpec(BlockSpec):
                             requant_luts=rq, groups=self.groups)
         f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
         if self.pipe or self.packing is not None:
-            from . import packed
             packed.adjust_features(self, f)
         if self.decode != "direct":   # codes in memory, decoded per MAC
             macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
@@ -646,7 +596,6 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         ``b_x``), each through ``pipe`` extra register stages (enabled by ``ce``)."""
         pe, simd, xb, wb = self.pe, self.simd, self.in_type.bits, self.weight_bits
         if self.packing is not None:
-            from . import packed
             return packed.packed_dots(self, m, ce, b_x, b_w, x_shape)
         dots = []
         cb = self.code_bits

@@ -21,6 +21,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Signal
 
 from ._types import shape_for
+from .mac import lut_mul as _lut_mul, stage
 
 __all__ = ["field_bits", "pack", "unpack", "pack_plan", "packed_dots", "adjust_features",
            "type_range"]
@@ -106,7 +107,6 @@ def packed_dots(spec, m, ce, b_x, b_w, x_shape):
     """The ``pe`` dot products of a packed :class:`~ddnhw.hw.FoldedDense` (its ``_dots``):
     per pair, ``x * B`` products (``*``: DSPs) summed, LUT products of the plain lanes, ``pipe``
     register stages (after the products; after the sums), then unpacked and combined."""
-    from .folded import _lut_mul, stage
     plan, xb, wb, pipe = spec.packing, spec.in_type.bits, spec.weight_bits, spec.pipe
     f, bw = plan["f"], plan["bw"]
     signed_w, signed_b = spec.w_shape.signed, plan["b_shape"].signed

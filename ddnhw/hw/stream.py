@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 from ddnhw.ir.ops import dense_range
 
 from ._types import check_int_type, check_pos_int, check_weight_bias, int_shape, shape_for
-from .folded import LUT_MUL_MAX_BITS, MUL_BIT_LUTS, _lut_mul, pipelined_sum
+from .folded import LUT_MUL_MAX_BITS
+from .mac import lut_mul as _lut_mul, pipelined_sum
 from .protocol import BlockSpec, SpecComponent, cost_features
 from .spram import SPRAM_WIDTH, SpramMemory, spram_tiles
 

@@ -26,7 +26,7 @@ from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
 from ddnhw.ir.ops import OPS, conv_group_columns, conv_matrix, dense_range, op_def, pool_kernel
 
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
-from . import stream
+import ddnhw.lower.stream as stream
 from .options import LowerOptions
 from .timing import window_mac_ii
 
@@ -266,7 +266,7 @@ def _dense(graph, node, hw, opts):
 def _dense_options(graph, node, family, requant):
     flat = stream.streamed(graph, node)
     if flat is not None:
-        return stream.stream_options(graph, node, family, flat)
+        return stream.stream_options(graph, node, family, flat, divisors)
     return _matrix_options(graph, node, op_def(node).mac_matrix(graph, node),
                            node.attrs["bias"], family, requant)
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ddnhw import DdnhwError
+from ddnhw.hw.family import get_family
 from ddnhw.hw.stream import MEMORIES, RowPoolSpec, StreamDenseSpec
+
+from .estimate import estimate_block
 
 __all__ = ["STREAM_MIN_BITS", "POOL_MEMORY_MIN_BITS", "stream_flatten", "streamed",
            "stream_dense_spec", "stream_options", "row_pool_spec", "family_has_spram"]
@@ -30,7 +33,6 @@ POOL_MEMORY_MIN_BITS = 2048
 
 def family_has_spram(family) -> bool:
     """Whether ``family`` (a name or :class:`~ddnhw.hw.family.Family`) has SPRAM blocks."""
-    from ddnhw.hw.family import get_family
     return "spram" in get_family(family).pnr_cells
 
 
@@ -84,12 +86,10 @@ def stream_dense_spec(graph, node, hw, opts, flatten):
         raise DdnhwError(f"layer {node.name!r} (streamed dense): {e}") from None
 
 
-def stream_options(graph, node, family, flatten):
+def stream_options(graph, node, family, flatten, divisors):
     """Folding candidates of a streamed dense layer: every ``(pe, simd)`` dividing its outputs
     and channels, with its weights in block RAM and (on a family with SPRAM) in SPRAM
-    (``"hw": {"mem": "spram"}``); ``ii`` per image."""
-    from ddnhw.lower.estimate import estimate_block
-    from ddnhw.lower.registry import divisors
+    (``"hw": {"mem": "spram"}``); ``ii`` per image. ``divisors(n)``: the candidate counts."""
     x = graph.tensors[flatten.inputs[0]]
     beats, c = int(np.prod(x.shape[:-1])), int(x.shape[-1])
     n_out = node.attrs["weight"].shape[0]
