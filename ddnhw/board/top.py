@@ -77,7 +77,7 @@ class MeasureTop(Elaboratable):
         with m.If(core.o.valid & core.o.ready):
             m.d.sync += shift_out.eq(Value.cast(core.o.payload))
         with m.Else():
-            m.d.sync += shift_out.eq(Cat(shift_out[1:], core.i.ready ^ (
-                core.w.ready if w_load else 0)))
+            ready = core.i.ready ^ core.w.ready if w_load else core.i.ready
+            m.d.sync += shift_out.eq(Cat(shift_out[1:], ready))
         m.d.comb += [tx.eq(shift_out[0]), led_o.eq(shift_out[0])]
         return m

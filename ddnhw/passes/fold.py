@@ -137,7 +137,8 @@ def _plan(graph, budget, target_ii, margin, max_luts):
     fusable = _fusable(graph)
     options = {n.name: layer_options(graph, n, family, fusable.get(n.name)) for n in layers}
     skip = {r.name for r in fusable.values()} | set(stream_flatten(graph))
-    fixed = dict.fromkeys(RESOURCES, 0)     # the nodes no layer's candidates include
+    # the nodes no layer's candidates include (SPRAM counted where the budget has it)
+    fixed = dict.fromkeys(RESOURCES + tuple(k for k in OPTIONAL_RESOURCES if k in limit), 0)
     for n in graph.nodes:
         if not foldable(n.op) and n.name not in skip:
             fixed = _add(fixed, estimate_block(lower_spec(graph, n), family))
