@@ -141,8 +141,9 @@ class FoldedDenseModel:
     with a requant stage or not, single-buffered or not (its stages' valid/last/end flags,
     the issue counters and the output register)."""
 
-    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0):
+    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0, decoupled=False):
         self.sf, self.nf, self.rq, self.single = sf, nf, requant, single_buffer
+        self.decoupled = decoupled
         self.busy = self.s = self.g = self.pending = 0
         self.r = self.bb = self.c = (0, 0, 0)        # (valid, last, end) per stage
         self.p = [(0, 0, 0)] * pipe                  # the extra dot-product stages
@@ -157,20 +158,23 @@ class FoldedDenseModel:
             return self.d[0] and self.d[1]
         return self.c[0] and self.c[1] and self.c[2]
 
-    def _ce(self, out_ready):
+    def _go(self, out_ready):
+        if self.decoupled:
+            return not (self.busy and self._a_last() and self.ov)
         return not (self._out_load() and self.ov and not out_ready)
 
     def _a_last(self):
         return self.s == self.sf - 1 and self.g == self.nf - 1
 
     def ready(self, out_ready):
-        return (self._ce(out_ready) and ((not self.busy) or self._a_last())
+        return (self._go(out_ready) and ((not self.busy) or self._a_last())
                 and not (self.single and self.pending))
 
     def step(self, fire_in, out_ready):
-        ce, a_last_s, a_last = self._ce(out_ready), self.s == self.sf - 1, self._a_last()
+        go, a_last_s, a_last = self._go(out_ready), self.s == self.sf - 1, self._a_last()
+        ce = go or self.decoupled
         out_load, busy, ov = self._out_load(), self.busy, self.ov
-        if ce and self.busy:
+        if go and self.busy:
             if a_last_s:
                 self.s, self.g = 0, self.g + 1
             else:
@@ -184,7 +188,7 @@ class FoldedDenseModel:
             self.c = self.p[-1] if self.p else self.bb
             self.p = [self.bb] + self.p[:-1] if self.p else []
             self.bb = self.r
-            self.r = (busy, a_last_s, a_last)
+            self.r = (busy and go, a_last_s, a_last)
             if self.rq:
                 self.d = (c[0] and c[1], c[2])
         if self.single:
@@ -411,6 +415,8 @@ class FoldedDenseSpec(BlockSpec):
             raise ValueError(f"pipe must be an int in 0..2, not {pipe!r}")
         self.pipe = pipe
         self.latency += pipe
+        # more steps per vector than stages after issue: at most one vector in flight there
+        self.decoupled = self.sf * self.nf > 3 + pipe + (self.requant is not None)
         self.packing = None
         if self.mul != "packed":
             if dsp is not None:
@@ -424,7 +430,7 @@ class FoldedDenseSpec(BlockSpec):
 
     def cycle_model(self):
         return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer,
-                                self.pipe)
+                                self.pipe, self.decoupled)
 
     def features(self):
         """:func:`folded_features` of these parameters; fused lane requantizers (a lane's
@@ -492,9 +498,14 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles (grouped: see below) between
     accepted inputs at full rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles
     from an input handshake to its output's first valid cycle. ``o.valid`` comes from a
-    register and never depends on ``o.ready``; all stages stall together only while a
-    finished vector waits for a full output register. Arbitrary idle cycles and
-    backpressure are tolerated.
+    register and never depends on ``o.ready``. With more steps per vector (``sf * nf``) than
+    stages after issue (``decoupled``), neither does ``i.ready``: only the issue stage waits,
+    before the last step of a vector, while the output register is still full, and the stages
+    after it never stall; else all stages stall together while a finished vector waits for a
+    full output register. Arbitrary idle cycles and backpressure are tolerated.
+    ``pipe`` (0..2) adds register stages to the dot products (``latency`` grows by as
+    many); ``mul="packed"`` computes two PE lanes per multiplier (:mod:`ddnhw.hw.packed`,
+    ``dsp`` of them; ``pe`` even).
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
     output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight
@@ -634,7 +645,13 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         wrd = wmem.read_port()
         brd = bmem.read_port()
 
-        ce = Signal()   # every stage advances together
+        # decoupled (more steps per vector than stages after issue): only issue (stage A)
+        # waits, issuing a vector's last step only while the output register is empty, so
+        # the one vector that step finishes finds it free and the later stages never stall
+        # (no enable from o.ready fans out over the pipeline). Else every stage advances
+        # together and all stall while a finished vector waits for a full output register.
+        go = Signal()        # stage A advances
+        ce = Const(1) if self.decoupled else go     # the later stages advance
         out_load = Signal()  # stage C finishes a vector this cycle
 
         # -- stage A: issue (counters, input vector register) --------------------------------
@@ -655,10 +672,10 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         m.d.comb += [
             a_last_s.eq(s_last),
             a_last.eq(s_last & g_last),
-            self.i.ready.eq(ce & (~busy | a_last) & ~pending),
+            self.i.ready.eq(go & (~busy | a_last) & ~pending),
             wrd.addr.eq(addr), wrd.en.eq(ce),
         ]
-        with m.If(ce & busy):
+        with m.If(go & busy):
             with m.If(a_last_s):
                 m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1), s_last.eq(sf == 1),
                              g_last.eq(g_cnt == nf - 2)]
@@ -667,7 +684,7 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
             m.d.sync += addr.eq(addr + 1)
             with m.If(a_last):
                 m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0), g_last.eq(nf == 1)]
-        x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, ce, a_last_s, a_last)
+        x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, go, a_last_s, a_last)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in),
                          s_last.eq(sf == 1), g_last.eq(nf == 1)]
@@ -677,7 +694,7 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         r_g = Signal.like(g_cnt)
         r_x = Signal(xl * xb)
         with m.If(ce):
-            m.d.sync += [r_valid.eq(busy), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
+            m.d.sync += [r_valid.eq(busy & go), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
                          r_end.eq(a_last), r_g.eq(g_cnt), r_x.eq(x_slice)]
 
         # -- stage B: registered weight tile (a BRAM output register); dot products ----------
@@ -746,7 +763,8 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
 
         m.d.comb += [
             out_load.eq(f_valid & f_end),
-            ce.eq(~(out_load & self.o.valid & ~self.o.ready)),
+            go.eq(~(busy & a_last & self.o.valid) if self.decoupled else
+                  ~(out_load & self.o.valid & ~self.o.ready)),
         ]
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
