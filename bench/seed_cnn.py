@@ -170,12 +170,16 @@ def main(argv=None):
                         rng.integers(t.min, t.max + 1, size=(a.random, 28, 28, 1))])
     path = out / "seed_cnn.json"
     res = json.loads(path.read_text()) if path.exists() else {"rows": []}
-    res.update(model=metrics, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    import subprocess
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    res.update(commit=commit, model=metrics, date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                        f"Python {platform.python_version()}")
     for board in [b for b in a.boards.split(",") if b]:
         cap = a.ecp5_max_luts if get_board(board).family == "ecp5" else None
         row = run_board(graph, board, x, work, cap, not a.no_build)
+        row["commit"] = commit
         res["rows"] = [r for r in res["rows"] if r["board"] != board] + [row]
         path.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
         (out / "seed_cnn.md").write_text(markdown(res))

@@ -156,12 +156,16 @@ def main(argv=None):
                         rng.integers(t.min, t.max + 1, size=(a.vectors, 64))])
     path = out / "up5k_mlp.json"
     res = json.loads(path.read_text()) if path.exists() else {"rows": []}
-    res.update(model=metrics, vectors=int(len(x)),
+    import subprocess
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    res.update(commit=commit, model=metrics, vectors=int(len(x)),
                date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
                machine=f"{platform.processor() or platform.machine()}, "
                        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}")
     for name in [c for c in a.configs.split(",") if c]:
         row = run_config(name, graph, x, work, not a.no_build)
+        row["commit"] = commit
         res["rows"] = [r for r in res["rows"] if r["config"] != name] + [row]
         path.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
         (out / "up5k_mlp.md").write_text(markdown(res))
