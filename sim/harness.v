@@ -24,6 +24,10 @@
 //       the vectors sent since the last reset have all come out.
 //   +ddnhw_bin=<beats> +ddnhw_bout=<beats>  input/output beats per vector (default 1)
 //   +ddnhw_marks=<file>  one line per reset: "<output beats so far> <next input beat>" (decimal)
+// With the macro DDNHW_LOAD (a DUT whose weights are loaded after reset, e.g. into SPRAM) the
+// harness also drives the DUT's w stream (w__payload/w__valid/w__ready) with the words of
+//   +ddnhw_load=<hex file>  +ddnhw_nload=<words>   (LOAD_W bits each, at most LOAD_DEPTH)
+// back to back from reset, while the inputs are offered as usual.
 // Plain Verilog-2005; runs on Icarus (-g2005) and Verilator.
 
 `ifndef DDNHW_DUT
@@ -33,7 +37,9 @@
 module ddnhw_harness #(
     parameter IN_W  = 8,
     parameter OUT_W = 8,
-    parameter DEPTH = 1024
+    parameter DEPTH = 1024,
+    parameter LOAD_W = 16,
+    parameter LOAD_DEPTH = 1
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -54,9 +60,24 @@ module ddnhw_harness #(
     reg  [2:0]       rst_left;      // cycles of mid-stream reset still to go
     wire             dut_rst = rst | (rst_left != 3'd0);
 
+`ifdef DDNHW_LOAD
+    reg  [LOAD_W-1:0] load_mem [0:LOAD_DEPTH-1];
+    reg  [LOAD_W-1:0] w_payload;
+    reg               w_valid;
+    wire              w_ready;
+    reg  [31:0]       n_load;
+    reg  [31:0]       nload;
+    reg  [8*1024-1:0] load_file;
+`endif
+
     `DDNHW_DUT dut (
         .clk(clk),
         .rst(dut_rst),
+`ifdef DDNHW_LOAD
+        .w__payload(w_payload),
+        .w__valid(w_valid),
+        .w__ready(w_ready),
+`endif
         .i__payload(in_payload),
         .i__valid(in_valid),
         .i__ready(in_ready),
@@ -157,9 +178,47 @@ module ddnhw_harness #(
         n_sent     = 32'd0;
         n_recv     = 32'd0;
         quiet      = 32'd0;
+`ifdef DDNHW_LOAD
+        if (!$value$plusargs("ddnhw_load=%s", load_file)) begin
+            $display("ddnhw_harness: ERROR: +ddnhw_load=<file> missing");
+            $finish;
+        end
+        if (!$value$plusargs("ddnhw_nload=%d", nload)) nload = 0;
+        if (nload > LOAD_DEPTH) begin
+            $display("ddnhw_harness: ERROR: nload=%0d exceeds LOAD_DEPTH=%0d", nload, LOAD_DEPTH);
+            $finish;
+        end
+        if (nload > 0)
+            $readmemh(load_file, load_mem, 0, nload - 1);
+        w_valid   = 1'b0;
+        w_payload = {LOAD_W{1'b0}};
+        n_load    = 32'd0;
+`endif
         rnd_in     = xs32(seed ^ 32'h9e3779b9) | 32'd1;
         rnd_out    = xs32(seed ^ 32'h7f4a7c15) | 32'd2;
     end
+
+`ifdef DDNHW_LOAD
+    // the load stream: every word once, in order, valid from reset on
+    reg [31:0] next_load;
+    always @(posedge clk) begin
+        if (rst) begin
+            w_valid <= 1'b0;
+            n_load  <= 32'd0;
+        end else begin
+            next_load = n_load + ((w_valid && w_ready) ? 32'd1 : 32'd0);
+            n_load <= next_load;
+            if (!w_valid || w_ready) begin
+                if (next_load < nload) begin
+                    w_valid   <= 1'b1;
+                    w_payload <= load_mem[next_load];
+                end else begin
+                    w_valid <= 1'b0;
+                end
+            end
+        end
+    end
+`endif
 
     // Everything below samples the pre-edge values and updates with non-blocking assignments,
     // exactly like the DUT's registers: no races on any simulator.

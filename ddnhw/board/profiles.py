@@ -63,7 +63,8 @@ class BoardProfile:
         b = self.budget
         return Budget(family=self.family, luts=b.get("luts"),
                       ffs=b.get("ffs", b.get("luts")), dsps=b.get("dsps"),
-                      brams=b.get("brams"))
+                      brams=b.get("brams"),
+                      spram=b["spram_kbit"] // 256 if b.get("spram_kbit") else None)
 
     def make_platform(self):
         """A fresh amaranth platform instance (platforms can be built only once)."""

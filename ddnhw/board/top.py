@@ -46,6 +46,8 @@ class MeasureTop(Elaboratable):
 
         w_in = payload_width(core.i)
         w_out = payload_width(core.o)
+        # a core that loads its weights after reset (SPRAM): its w stream from the same pins
+        w_load = payload_width(core.w) if "w" in core.signature.members else 0
 
         if platform is not None:
             uart = platform.request(self.uart, 0, dir="-")
@@ -59,19 +61,23 @@ class MeasureTop(Elaboratable):
         self.rx, self.tx, self.led_o = rx, tx, led_o
 
         # In: payload bits, then i.valid, then o.ready; all shifted in from rx.
-        shift_in = Signal(w_in + 2)
+        shift_in = Signal(w_in + 2 + (w_load + 1 if w_load else 0))
         m.d.sync += shift_in.eq(Cat(rx, shift_in[:-1]))
         m.d.comb += [
             core.i.payload.eq(shift_in[:w_in]),
             core.i.valid.eq(shift_in[w_in]),
             core.o.ready.eq(shift_in[w_in + 1]),
         ]
+        if w_load:
+            m.d.comb += [core.w.payload.eq(shift_in[w_in + 2:w_in + 2 + w_load]),
+                         core.w.valid.eq(shift_in[-1])]
 
         # Out: capture o.payload on a handshake, else shift towards tx with i.ready coming in.
         shift_out = Signal(w_out)
         with m.If(core.o.valid & core.o.ready):
             m.d.sync += shift_out.eq(Value.cast(core.o.payload))
         with m.Else():
-            m.d.sync += shift_out.eq(Cat(shift_out[1:], core.i.ready))
+            ready = core.i.ready ^ core.w.ready if w_load else core.i.ready
+            m.d.sync += shift_out.eq(Cat(shift_out[1:], ready))
         m.d.comb += [tx.eq(shift_out[0]), led_o.eq(shift_out[0])]
         return m

@@ -213,19 +213,51 @@ def _verilator_make_fix(simulator):
             os.environ["MAKEFLAGS"] = old
 
 
-def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, build_root: Path):
-    """Build (or reuse) the simulation model; returns (build dir, toplevel, seconds, cached)."""
+def _load_info(manifest, verilog: Path):
+    """The manifest's ``load`` entry (a DUT whose weights are loaded after reset through its
+    ``w`` stream), with ``path`` the words' hex file; None without one."""
+    if isinstance(manifest, (str, os.PathLike)):
+        manifest = json.loads(Path(manifest).read_text())
+    load = manifest.get("load") if isinstance(manifest, dict) else None
+    if not load:
+        return None
+    return {**load, "path": str((verilog.parent / load["file"]).resolve())}
+
+
+def _extra_sources(verilog: Path, bdir: Path) -> list:
+    """Simulation models of the vendor primitives the Verilog instantiates (SB_SPRAM256KA:
+    yosys' cell model, :func:`ddnhw.hw.spram.spram_model_source`)."""
+    from ddnhw.hw.spram import SPRAM_CELL, spram_model_source
+    if SPRAM_CELL not in verilog.read_text():
+        return []
+    path = bdir / "sb_spram256ka.v"
+    path.write_text(spram_model_source())
+    return [path]
+
+
+def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, build_root: Path,
+           load=None):
+    """Build (or reuse) the simulation model; returns (build dir, toplevel, seconds, cached).
+    ``load``: the manifest's load entry (the harness then drives the ``w`` stream)."""
     from cocotb_tools.runner import get_runner
 
     toplevel = "ddnhw_harness" if mode == "bulk" else layout.top
     params = {"IN_W": layout.i.width, "OUT_W": layout.o.width, "DEPTH": depth} \
         if mode == "bulk" else {}
+    defines = {"DDNHW_DUT": layout.top} if mode == "bulk" else {}
+    if load is not None:
+        if mode != "bulk":
+            raise DdnhwError(f"cosim: {layout.top} loads its weights through a w stream; only "
+                             f"the bulk harness drives it (mode='bulk')")
+        params.update(LOAD_W=int(load["width"]), LOAD_DEPTH=max(1, int(load["words"])))
+        defines["DDNHW_LOAD"] = 1
     h = hashlib.sha256()
     h.update(verilog.read_bytes())
     if mode == "bulk":
         h.update((find_testbench() / "harness.v").read_bytes())
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT) if simulator == "verilator" else ""
-    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt]).encode())
+    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt,
+                         sorted(defines)]).encode())
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
     stamp = bdir / "ddnhw-build.ok"
     t0 = time.perf_counter()
@@ -236,7 +268,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
         harness = [find_testbench() / "harness.v"] if mode == "bulk" else []
-        sources = [verilog.resolve()] + harness
+        sources = [verilog.resolve()] + _extra_sources(verilog, bdir) + harness
         runner = get_runner(simulator)
         log = bdir / "build.log"
         try:
@@ -245,7 +277,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
                     sources=sources, hdl_toplevel=toplevel, build_dir=bdir, always=True,
                     build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
                     parameters=params, log_file=log,
-                    defines={"DDNHW_DUT": layout.top} if mode == "bulk" else {},
+                    defines=defines,
                 )
         except (RuntimeError, SystemExit, ValueError) as e:
             raise DdnhwError(f"cosim: {simulator} build of {verilog} failed ({e}); "
@@ -366,7 +398,9 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     build_root = Path(build_dir) if build_dir is not None else verilog.parent / "sim_build"
     build_root = build_root.resolve()
     depth = max(_MIN_DEPTH, _next_pow2(max(n, 0 if resets is None else len(resets))))
-    bdir, toplevel, t_build, cached = _build(simulator, mode, verilog, layout, depth, build_root)
+    load = _load_info(manifest, verilog) if not isinstance(manifest, StreamLayout) else None
+    bdir, toplevel, t_build, cached = _build(simulator, mode, verilog, layout, depth, build_root,
+                                             load)
 
     run_dir = bdir / f"run-{uuid.uuid4().hex[:12]}"
     run_dir.mkdir()
@@ -397,6 +431,8 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
             plusargs += [f"+ddnhw_resets={run_dir / 'resets.hex'}", f"+ddnhw_nres={len(resets)}",
                          f"+ddnhw_marks={run_dir / 'marks.txt'}", f"+ddnhw_bin={beats_in}",
                          f"+ddnhw_bout={beats_out}"]
+        if load is not None:
+            plusargs += [f"+ddnhw_load={load['path']}", f"+ddnhw_nload={int(load['words'])}"]
     log = run_dir / "sim.log"
     t0 = time.perf_counter()
     run_testbench(simulator, TB_MODULE, f"run_{mode}", toplevel, bdir, run_dir, log,

@@ -17,6 +17,8 @@ _EXPORTS = {
     "SlidingWindow": "window", "SlidingWindowSpec": "window", "SpecComponent": "protocol",
     "StreamFIFO": "fifo", "StreamFIFOSpec": "fifo", "WindowPool": "window",
     "WindowPoolSpec": "window", "XnorDense": "xnor", "XnorDenseSpec": "xnor",
+    "RowPool": "stream", "RowPoolSpec": "stream", "StreamDense": "stream",
+    "StreamDenseSpec": "stream", "SpramMemory": "spram",
     "cost_features": "protocol", "int_shape": "_types", "spec_of": "protocol",
 }
 __all__ = sorted(_EXPORTS)

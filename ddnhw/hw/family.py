@@ -181,22 +181,25 @@ def get_family(family) -> Family:
 class Budget:
     """Resources a design may use on a device of ``family`` (a name): ``luts`` (the family's
     LUT unit: iCE40 logic cells, ECP5 TRELLIS_COMB), ``ffs``, ``dsps``, ``brams`` (the units of
-    the build reports); None: not limited."""
+    the build reports), ``spram`` (iCE40UP5K SB_SPRAM256KA blocks, 256 Kbit each); None: not
+    limited (``spram`` None: none to use)."""
 
     family: str
     luts: int | None = None
     ffs: int | None = None
     dsps: int | None = None
     brams: int | None = None
+    spram: int | None = None
 
     def __post_init__(self):
         get_family(self.family)
-        for name in ("luts", "ffs", "dsps", "brams"):
+        for name in ("luts", "ffs", "dsps", "brams", "spram"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ValueError(f"budget {name} must be an int >= 0 or None, not {v!r}")
 
     def limits(self) -> dict:
-        """``{resource: amount}`` of the limited resources (luts, dsps, brams, ffs order)."""
-        return {k: getattr(self, k) for k in ("luts", "dsps", "brams", "ffs")
+        """``{resource: amount}`` of the limited resources (luts, dsps, brams, ffs, spram
+        order)."""
+        return {k: getattr(self, k) for k in ("luts", "dsps", "brams", "ffs", "spram")
                 if getattr(self, k) is not None}

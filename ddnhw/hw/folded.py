@@ -9,7 +9,9 @@ from amaranth.lib import data, memory
 from ddnhw.ir.ops import dense_range
 
 from ._types import check_int_type, check_weight_bias, int_shape, shape_for
+import ddnhw.hw.packed as packed
 from .dense import _digits
+from .mac import lut_mul as _lut_mul, pipelined_sum
 from .protocol import BlockSpec, SpecComponent, cost_features
 from .requant import requant_channel, requant_luts
 
@@ -17,7 +19,7 @@ __all__ = ["FoldedDense", "FoldedDenseSpec", "FoldedDenseModel", "fold_ii", "MUL
            "DECODES", "decode_luts", "folded_features", "lane_requant_luts", "group_fold_ok",
            "group_geometry"]
 
-MUL_STYLES = ("auto", "lut", "dsp")
+MUL_STYLES = ("auto", "lut", "dsp", "packed")
 # "auto": LUT multipliers when weights or inputs are at most this wide, else ``*`` (DSPs)
 LUT_MUL_MAX_BITS = 4
 
@@ -58,26 +60,6 @@ def group_geometry(n_out, n_in, groups, pe, simd) -> dict:
 def _check_fold(name, v, limit):
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limit:
         raise ValueError(f"{name} must be an int in 1..{limit}, not {v!r}")
-
-
-def _lut_mul(w, x):
-    """``w * x`` as a sum of shifted, gated copies of the narrower operand's partner (no
-    ``$mul`` cell: yosys builds it from LUTs and carry chains)."""
-    a, b = (w, x) if len(w) >= len(x) else (x, w)   # iterate over the bits of the narrower
-    n = len(b)
-    terms = []
-    for k in range(n):
-        t = Mux(b[k], a, 0)
-        t = t.as_signed() if a.shape().signed else t
-        t = (t << k)
-        if k == n - 1 and b.shape().signed:
-            terms.append(-t)          # two's complement: the MSB weighs -2**(n-1)
-        else:
-            terms.append(t)
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                 for i in range(0, len(terms), 2)]
-    return terms[0]
 
 
 DECODES = ("direct", "table", "constmul", "auto")
@@ -159,10 +141,12 @@ class FoldedDenseModel:
     with a requant stage or not, single-buffered or not (its stages' valid/last/end flags,
     the issue counters and the output register)."""
 
-    def __init__(self, sf, nf, requant=False, single_buffer=False):
+    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0, decoupled=False):
         self.sf, self.nf, self.rq, self.single = sf, nf, requant, single_buffer
+        self.decoupled = decoupled
         self.busy = self.s = self.g = self.pending = 0
         self.r = self.bb = self.c = (0, 0, 0)        # (valid, last, end) per stage
+        self.p = [(0, 0, 0)] * pipe                  # the extra dot-product stages
         self.d = (0, 0)                                # requant stage (valid, end)
         self.ov = 0
 
@@ -174,20 +158,23 @@ class FoldedDenseModel:
             return self.d[0] and self.d[1]
         return self.c[0] and self.c[1] and self.c[2]
 
-    def _ce(self, out_ready):
+    def _go(self, out_ready):
+        if self.decoupled:
+            return not (self.busy and self._a_last() and self.ov)
         return not (self._out_load() and self.ov and not out_ready)
 
     def _a_last(self):
         return self.s == self.sf - 1 and self.g == self.nf - 1
 
     def ready(self, out_ready):
-        return (self._ce(out_ready) and ((not self.busy) or self._a_last())
+        return (self._go(out_ready) and ((not self.busy) or self._a_last())
                 and not (self.single and self.pending))
 
     def step(self, fire_in, out_ready):
-        ce, a_last_s, a_last = self._ce(out_ready), self.s == self.sf - 1, self._a_last()
+        go, a_last_s, a_last = self._go(out_ready), self.s == self.sf - 1, self._a_last()
+        ce = go or self.decoupled
         out_load, busy, ov = self._out_load(), self.busy, self.ov
-        if ce and self.busy:
+        if go and self.busy:
             if a_last_s:
                 self.s, self.g = 0, self.g + 1
             else:
@@ -198,8 +185,10 @@ class FoldedDenseModel:
             self.busy, self.s, self.g = 1, 0, 0
         if ce:
             c = self.c
-            self.c, self.bb = self.bb, self.r
-            self.r = (busy, a_last_s, a_last)
+            self.c = self.p[-1] if self.p else self.bb
+            self.p = [self.bb] + self.p[:-1] if self.p else []
+            self.bb = self.r
+            self.r = (busy and go, a_last_s, a_last)
             if self.rq:
                 self.d = (c[0] and c[1], c[2])
         if self.single:
@@ -219,9 +208,11 @@ class FoldedDenseSpec(BlockSpec):
     classes; everything :class:`FoldedDense` documents as attributes."""
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
-                 single_buffer=False, decode="direct", groups=1, columns=None):
+                 single_buffer=False, decode="direct", groups=1, columns=None, pipe=0,
+                 dsp=None):
         self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant, groups, columns)
         self._setup_decode(decode)
+        self._setup_pipe(pipe, dsp)
         self.single_buffer = bool(single_buffer)
         if self.single_buffer:
             self.ii = self.latency + 1
@@ -416,8 +407,30 @@ class FoldedDenseSpec(BlockSpec):
                               for l in range(simd)]
         return order
 
+    def _setup_pipe(self, pipe, dsp):
+        """``pipe`` (extra dot-product register stages) and, with ``mul="packed"``, the
+        packing (:func:`ddnhw.hw.packed.pack_plan`: ``dsp`` packed multipliers, the field
+        width, the memory word layout)."""
+        if not isinstance(pipe, int) or isinstance(pipe, bool) or not 0 <= pipe <= 2:
+            raise ValueError(f"pipe must be an int in 0..2, not {pipe!r}")
+        self.pipe = pipe
+        self.latency += pipe
+        # more steps per vector than stages after issue: at most one vector in flight there
+        self.decoupled = self.sf * self.nf > 3 + pipe + (self.requant is not None)
+        self.packing = None
+        if self.mul != "packed":
+            if dsp is not None:
+                raise ValueError(f"dsp (packed multipliers) needs mul='packed', not {self.mul!r}")
+            return
+        if self.decode != "direct" or self.groups != 1:
+            raise ValueError("mul='packed' needs direct weights and groups=1")
+        self.packing = packed.pack_plan(self, dsp)
+        self.w_init = self.packing["words"]
+        self.mem_width = self.packing["width"]
+
     def cycle_model(self):
-        return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer)
+        return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer,
+                                self.pipe, self.decoupled)
 
     def features(self):
         """:func:`folded_features` of these parameters; fused lane requantizers (a lane's
@@ -432,9 +445,12 @@ class FoldedDenseSpec(BlockSpec):
             groups = [[(acc_bits, int(m), True) for m in self.requant[0][p::self.pe]]
                       for p in range(self.pe)]
         f = folded_features(self.n_out, self.n_in, self.weight_bits, self.in_type.bits,
-                            acc_bits, self.out_type.bits, self.pe, self.simd, self.mul,
+                            acc_bits, self.out_type.bits, self.pe, self.simd,
+                            "lut" if self.mul == "packed" else self.mul,
                             requant_luts=rq, groups=self.groups)
         f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
+        if self.pipe or self.packing is not None:
+            packed.adjust_features(self, f)
         if self.decode != "direct":   # codes in memory, decoded per MAC
             macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
             saved = macs * (wb - cb)
@@ -482,9 +498,14 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     Timing: ``ii == ceil(n_in/simd) * ceil(n_out/pe)`` cycles (grouped: see below) between
     accepted inputs at full rate; ``latency == ii + 4`` (``ii + 5`` with ``requant``) cycles
     from an input handshake to its output's first valid cycle. ``o.valid`` comes from a
-    register and never depends on ``o.ready``; all stages stall together only while a
-    finished vector waits for a full output register. Arbitrary idle cycles and
-    backpressure are tolerated.
+    register and never depends on ``o.ready``. With more steps per vector (``sf * nf``) than
+    stages after issue (``decoupled``), neither does ``i.ready``: only the issue stage waits,
+    before the last step of a vector, while the output register is still full, and the stages
+    after it never stall; else all stages stall together while a finished vector waits for a
+    full output register. Arbitrary idle cycles and backpressure are tolerated.
+    ``pipe`` (0..2) adds register stages to the dot products (``latency`` grows by as
+    many); ``mul="packed"`` computes two PE lanes per multiplier (:mod:`ddnhw.hw.packed`,
+    ``dsp`` of them; ``pe`` even).
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
     output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight
@@ -581,70 +602,12 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         m.d.comb += x_idx.eq(base + s_cnt)
         return x_cur.word_select(x_idx, width), x_in
 
-    # -- HDL -------------------------------------------------------------------------------------
-    def elaborate(self, platform):
-        m = Module()
-        pe, simd, sf, nf = self.pe, self.simd, self.sf, self.nf
-        xb, wb, bb = self.in_type.bits, self.weight_bits, self.b_shape.width
-        acc_shape = self.acc_shape
-        x_shape = int_shape(self.in_type)
-
-        m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self.w_init)
-        m.submodules.biases = bmem = memory.Memory(
-            shape=unsigned(pe * bb), depth=nf, init=self.b_init)
-        wrd = wmem.read_port()
-        brd = bmem.read_port()
-
-        ce = Signal()   # every stage advances together
-        out_load = Signal()  # stage C finishes a vector this cycle
-
-        # -- stage A: issue (counters, input vector register) --------------------------------
-        busy = Signal()
-        s_cnt = Signal(range(max(sf, 2)))
-        g_cnt = Signal(range(max(nf, 2)))
-        addr = Signal(range(max(self.mem_depth, 2)))
-        geo = self.geometry
-        xl = geo["slice_lanes"]             # input lanes a step reads
-        x_cur = Signal(geo["slices"] * xl * xb)   # zero-padded to whole SIMD words
-        a_last_s = Signal()
-        a_last = Signal()
-        pending = Signal()   # single_buffer: an accepted input whose output was not taken yet
-        m.d.comb += [
-            a_last_s.eq(s_cnt == sf - 1),
-            a_last.eq(a_last_s & (g_cnt == nf - 1)),
-            self.i.ready.eq(ce & (~busy | a_last) & ~pending),
-            wrd.addr.eq(addr), wrd.en.eq(ce),
-        ]
-        with m.If(ce & busy):
-            with m.If(a_last_s):
-                m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1)]
-            with m.Else():
-                m.d.sync += s_cnt.eq(s_cnt + 1)
-            m.d.sync += addr.eq(addr + 1)
-            with m.If(a_last):
-                m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0)]
-        x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, ce, a_last_s, a_last)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in)]
-
-        # -- stage R: weight tile read; x slice registered alongside -------------------------
-        r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
-        r_g = Signal.like(g_cnt)
-        r_x = Signal(xl * xb)
-        with m.If(ce):
-            m.d.sync += [r_valid.eq(busy), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
-                         r_end.eq(a_last), r_g.eq(g_cnt), r_x.eq(x_slice)]
-
-        # -- stage B: registered weight tile (a BRAM output register); dot products ----------
-        b_valid, b_first, b_last, b_end = Signal(), Signal(), Signal(), Signal()
-        b_g = Signal.like(g_cnt)
-        b_x = Signal(xl * xb)
-        b_w = Signal(self.mem_width)
-        with m.If(ce):
-            m.d.sync += [b_valid.eq(r_valid), b_first.eq(r_first), b_last.eq(r_last),
-                         b_end.eq(r_end), b_g.eq(r_g), b_x.eq(r_x), b_w.eq(wrd.data)]
-        m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
+    def _dots(self, m, ce, b_x, b_w, x_shape, geo):
+        """The ``pe`` dot products of stage B (registered weight word ``b_w``, input slice
+        ``b_x``), each through ``pipe`` extra register stages (enabled by ``ce``)."""
+        pe, simd, xb, wb = self.pe, self.simd, self.in_type.bits, self.weight_bits
+        if self.packing is not None:
+            return packed.packed_dots(self, m, ce, b_x, b_w, x_shape)
         dots = []
         cb = self.code_bits
         for p in range(pe):
@@ -664,10 +627,94 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
                     w = b_w[(p * simd + j) * wb:(p * simd + j + 1) * wb]
                     w = w.as_signed() if self.w_shape.signed else w
                 terms.append(w * x if self.mul == "dsp" else _lut_mul(w, x))
-            while len(terms) > 1:   # balanced adder tree
-                terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                         for k in range(0, len(terms), 2)]
-            dots.append(terms[0])
+            dots.append(pipelined_sum(m, ce, terms, self.pipe, f"d{p}"))
+        return dots
+
+    # -- HDL -------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, sf, nf = self.pe, self.simd, self.sf, self.nf
+        xb, wb, bb = self.in_type.bits, self.weight_bits, self.b_shape.width
+        acc_shape = self.acc_shape
+        x_shape = int_shape(self.in_type)
+
+        m.submodules.weights = wmem = memory.Memory(
+            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self.w_init)
+        m.submodules.biases = bmem = memory.Memory(
+            shape=unsigned(pe * bb), depth=nf, init=self.b_init)
+        wrd = wmem.read_port()
+        brd = bmem.read_port()
+
+        # decoupled (more steps per vector than stages after issue): only issue (stage A)
+        # waits, issuing a vector's last step only while the output register is empty, so
+        # the one vector that step finishes finds it free and the later stages never stall
+        # (no enable from o.ready fans out over the pipeline). Else every stage advances
+        # together and all stall while a finished vector waits for a full output register.
+        go = Signal()        # stage A advances
+        ce = Const(1) if self.decoupled else go     # the later stages advance
+        out_load = Signal()  # stage C finishes a vector this cycle
+
+        # -- stage A: issue (counters, input vector register) --------------------------------
+        busy = Signal()
+        s_cnt = Signal(range(max(sf, 2)))
+        g_cnt = Signal(range(max(nf, 2)))
+        addr = Signal(range(max(self.mem_depth, 2)))
+        geo = self.geometry
+        xl = geo["slice_lanes"]             # input lanes a step reads
+        x_cur = Signal(geo["slices"] * xl * xb)   # zero-padded to whole SIMD words
+        a_last_s = Signal()
+        a_last = Signal()
+        pending = Signal()   # single_buffer: an accepted input whose output was not taken yet
+        # s_cnt == sf - 1 and g_cnt == nf - 1 as registers, set with the counters (they are on
+        # the ready path to the producer: no comparator there)
+        s_last = Signal(init=int(sf == 1))
+        g_last = Signal(init=int(nf == 1))
+        m.d.comb += [
+            a_last_s.eq(s_last),
+            a_last.eq(s_last & g_last),
+            self.i.ready.eq(go & (~busy | a_last) & ~pending),
+            wrd.addr.eq(addr), wrd.en.eq(ce),
+        ]
+        with m.If(go & busy):
+            with m.If(a_last_s):
+                m.d.sync += [s_cnt.eq(0), g_cnt.eq(g_cnt + 1), s_last.eq(sf == 1),
+                             g_last.eq(g_cnt == nf - 2)]
+            with m.Else():
+                m.d.sync += [s_cnt.eq(s_cnt + 1), s_last.eq(s_cnt == sf - 2)]
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(a_last):
+                m.d.sync += [busy.eq(0), g_cnt.eq(0), addr.eq(0), g_last.eq(nf == 1)]
+        x_slice, x_in = self._input_slice(m, x_cur, s_cnt, addr, busy, go, a_last_s, a_last)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [busy.eq(1), s_cnt.eq(0), g_cnt.eq(0), addr.eq(0), x_cur.eq(x_in),
+                         s_last.eq(sf == 1), g_last.eq(nf == 1)]
+
+        # -- stage R: weight tile read; x slice registered alongside -------------------------
+        r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
+        r_g = Signal.like(g_cnt)
+        r_x = Signal(xl * xb)
+        with m.If(ce):
+            m.d.sync += [r_valid.eq(busy & go), r_first.eq(s_cnt == 0), r_last.eq(a_last_s),
+                         r_end.eq(a_last), r_g.eq(g_cnt), r_x.eq(x_slice)]
+
+        # -- stage B: registered weight tile (a BRAM output register); dot products ----------
+        b_valid, b_first, b_last, b_end = Signal(), Signal(), Signal(), Signal()
+        b_g = Signal.like(g_cnt)
+        b_x = Signal(xl * xb)
+        b_w = Signal(self.mem_width)
+        with m.If(ce):
+            m.d.sync += [b_valid.eq(r_valid), b_first.eq(r_first), b_last.eq(r_last),
+                         b_end.eq(r_end), b_g.eq(r_g), b_x.eq(r_x), b_w.eq(wrd.data)]
+        dots, last = self._dots(m, ce, b_x, b_w, x_shape, geo), (b_valid, b_first, b_last,
+                                                                  b_end, b_g)
+        for k in range(self.pipe):   # the control follows the dot products' extra stages
+            nxt = tuple(Signal.like(v, name=f"p{k}_{n}") for v, n in
+                        zip(last, ("valid", "first", "last", "end", "g")))
+            with m.If(ce):
+                m.d.sync += [a.eq(b) for a, b in zip(nxt, last)]
+            last = nxt
+        b_valid, b_first, b_last, b_end, b_g = last
+        m.d.comb += [brd.addr.eq(b_g), brd.en.eq(ce)]
 
         # -- stage C: accumulate; finished groups collected; finished vector -> output -------
         c_valid, c_first, c_last, c_end = Signal(), Signal(), Signal(), Signal()
@@ -716,7 +763,8 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
 
         m.d.comb += [
             out_load.eq(f_valid & f_end),
-            ce.eq(~(out_load & self.o.valid & ~self.o.ready)),
+            go.eq(~(busy & a_last & self.o.valid) if self.decoupled else
+                  ~(out_load & self.o.valid & ~self.o.ready)),
         ]
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

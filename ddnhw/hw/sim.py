@@ -35,7 +35,7 @@ def _withhold(p, rng, cycle):
     return bool(p(cycle)) if callable(p) else rng.random() < p
 
 
-def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
+def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None, load=None):
     """Stream the rows of ``x`` through ``dut`` (one beat in, one beat out per row); returns
     ``(outputs, log)``.
 
@@ -47,14 +47,17 @@ def run_stream(dut, x, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None
     """
     x = np.asarray(x, dtype=np.int64)
     return run_beats(dut, x, len(x), idle=idle, stall=stall, seed=seed, max_cycles=max_cycles,
-                     vcd=vcd)
+                     vcd=vcd, load=load)
 
 
-def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None):
+def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None, vcd=None,
+              load=None):
     """Stream the rows of ``beats`` (one per input beat) through ``dut`` and collect ``n_out``
     output beats, for blocks whose beats in and out differ in number (image streams: pixels
     in, windows or vectors out). Returns ``(outputs (n_out, lanes), log)`` as
-    :func:`run_stream`; ``idle``/``stall`` are probabilities or functions of the cycle."""
+    :func:`run_stream`; ``idle``/``stall`` are probabilities or functions of the cycle.
+    ``load``: words sent on the DUT's ``w`` stream (a weight memory loaded after reset) at
+    the same time (the DUT takes no input beat before it has them all)."""
     beats = np.asarray(beats, dtype=np.int64)
     wi = _elem(dut.i.payload)[0]
     wo, so, lo = _elem(dut.o.payload)
@@ -91,6 +94,17 @@ def run_beats(dut, beats, n_out, *, idle=0.0, stall=0.0, seed=0, max_cycles=None
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
+    if load is not None:
+        words = [int(v) for v in load]
+
+        async def loader(ctx):
+            for word in words:
+                ctx.set(dut.w.valid, 1)
+                ctx.set(dut.w.payload, word)
+                await ctx.tick().until(dut.w.ready)
+            ctx.set(dut.w.valid, 0)
+        sim.add_testbench(loader)
+        max_cycles += len(words)
     if vcd is None and os.environ.get("DDNHW_VCD") == "1":
         vcd = os.path.join(os.environ.get("DDNHW_VCD_DIR", "."), f"{type(dut).__name__}.vcd")
     if vcd:

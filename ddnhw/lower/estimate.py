@@ -20,10 +20,12 @@ from ddnhw.hw.family import FAMILIES, get_family
 from ddnhw.hw.folded import folded_features, lane_requant_luts
 from ddnhw.hw.protocol import spec_of
 
-__all__ = ["RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
+__all__ = ["RESOURCES", "OPTIONAL_RESOURCES", "COEFFS", "block_features", "folded_features", "estimate_folded",
            "estimate_block", "estimate_features", "lane_requant_luts", "const_mul_dsps", "requant_dsps"]
 
 RESOURCES = ("luts", "ffs", "dsps", "brams")
+# resources an estimate names only when a block uses them (SPRAM: ddnhw.hw.spram)
+OPTIONAL_RESOURCES = ("spram",)
 
 # the families' estimate coefficients by family name (read-only views of Family.coeffs)
 COEFFS = MappingProxyType({name: f.coeffs for name, f in FAMILIES.items()})
@@ -49,7 +51,8 @@ def block_features(block) -> dict:
 
 def estimate_features(features, family="ice40") -> dict:
     """``{"luts", "ffs", "dsps", "brams"}`` of one feature dict on ``family`` (its ``parts``
-    estimated by :func:`estimate_block` and added)."""
+    estimated by :func:`estimate_block` and added), and ``"spram"`` when the features name
+    SPRAM blocks (``features["spram"]``)."""
     fam = get_family(family)
     f = features
     luts = sum(n * fam.coeff(c) for c, n in f["luts"].items())
@@ -65,9 +68,11 @@ def estimate_features(features, family="ice40") -> dict:
                   for group in f["const_muls"]))
     total = {"luts": int(round(luts)), "ffs": int(round(ffs)), "dsps": int(dsps),
              "brams": int(brams)}
+    if f.get("spram"):      # SPRAM blocks (iCE40UP5K): only where a block uses them
+        total["spram"] = int(f["spram"])
     for part in f["parts"]:
         for k, v in estimate_block(part, fam).items():
-            total[k] += v
+            total[k] = total.get(k, 0) + v
     return total
 
 

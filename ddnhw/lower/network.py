@@ -9,17 +9,18 @@ import os
 import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 
 from ddnhw.atomic import write_text
 from ddnhw.hw import ForkSpec, StreamFIFOSpec
 from ddnhw.hw import int_shape
 from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from ddnhw.passes.base import block_outputs, fused_into, hw_of, run_passes
-from .estimate import RESOURCES, estimate_block
+from .estimate import OPTIONAL_RESOURCES, RESOURCES, estimate_block
 from .options import LowerOptions
 from .registry import BlockCache, lowering, recurrent
 from .residual import branch_lead, residual_branches
+from .stream import stream_flatten
 from .timing import chain_latency_ii
 
 __all__ = ["Network", "NetworkSpec", "build_network", "plan_network", "generate",
@@ -136,8 +137,10 @@ class NetworkSpec(BlockSpec):
     def _assemble(self, g, cache):
         branches = residual_branches(g)
         fused = fused_into(g)
+        streamed = stream_flatten(g)     # flattens their dense layer takes pixel by pixel
         family = self.options.family
-        self.blocks_by_node = {n.name: cache(g, n) for n in g.nodes if n.name not in fused}
+        self.blocks_by_node = {n.name: cache(g, n) for n in g.nodes
+                               if n.name not in fused and n.name not in streamed}
         port = {g.inputs[0]: ("", "i")}       # tensor -> the stream (block, port) carrying it
         fork_of = {b["fork"]: b for b in branches}
         skip_of = {b["add"].name: b for b in branches}
@@ -161,6 +164,11 @@ class NetworkSpec(BlockSpec):
                 port[t] = (f"{host}_fifo", "o")
 
         for n in g.nodes:
+            if n.name in streamed:    # no block: its input stream goes to the dense block
+                layers.append(_fused_entry(g, n, streamed[n.name],
+                                           self.blocks_by_node[streamed[n.name]]))
+                port[n.outputs[0]] = port[n.inputs[0]]
+                continue
             if n.name in fused:
                 host = fused[n.name]
                 layers.append(_fused_entry(g, n, host, self.blocks_by_node[host]))
@@ -206,6 +214,12 @@ class NetworkSpec(BlockSpec):
         edges.append((port[g.outputs[0]], ("", "o")))
         self.names, self.blocks = [k for k, _ in order], [b for _, b in order]
         self.edges, self.layers = edges, layers
+        # a block whose weights are loaded after reset (SPRAM): the network's ``w`` stream
+        loads = [(k, b) for k, b in order if getattr(b, "load_shape", None) is not None]
+        if len(loads) > 1:
+            raise ValueError(f"only one block may load its weights, not {[k for k, _ in loads]}")
+        self.load = loads[0] if loads else None
+        self.load_shape = loads[0][1].load_shape if loads else None
         self.dag = bool(branches)
         self.latency, self.ii = self._timing(g)
 
@@ -224,6 +238,12 @@ class NetworkSpec(BlockSpec):
                 done[b] = max(done.get(b, 0), done[a] + int(by_name[b].latency))
         last = self.edges[-1][0][0]
         return int(done[last]), max(int(b.ii) for b in self.blocks)
+
+    def ports(self):
+        ports = super().ports()
+        if self.load_shape is not None:
+            ports["w"] = wiring.In(stream.Signature(self.load_shape))
+        return ports
 
     def cycle_model(self):
         """The blocks' models in a row (a chain); a network with residual adds has none."""
@@ -293,6 +313,8 @@ class Network(SpecComponent, spec=NetworkSpec):
 
         for (a, pa), (b, pb) in self.edges:
             wiring.connect(m, get(a, pa), get(b, pb))
+        if self.load is not None:
+            wiring.connect(m, wiring.flipped(self.w), by_name[self.load[0]].w)
         return m
 
 
@@ -313,7 +335,14 @@ def network_estimate(graph, options=None, **kw) -> dict:
     """``{"luts", "ffs", "dsps", "brams"}``: the summed layer estimates of the graph's network
     (:func:`plan_network`: nothing is built)."""
     net = plan_network(graph, options, **kw)
-    return {k: sum(layer["estimate"].get(k, 0) for layer in net.layers) for k in RESOURCES}
+    return _sum_estimates(net.layers)
+
+
+def _sum_estimates(layers) -> dict:
+    """The layers' estimates summed: every resource of RESOURCES, and SPRAM where used."""
+    keys = RESOURCES + tuple(k for k in OPTIONAL_RESOURCES
+                             if any(layer["estimate"].get(k) for layer in layers))
+    return {k: sum(layer["estimate"].get(k, 0) for layer in layers) for k in keys}
 
 
 def _port(tensor, prefix):
@@ -366,10 +395,17 @@ def generate(graph, outdir, name="ddnhw_top", options=None, **kw) -> dict:
         "latency_cycles": int(top.latency),
         "ii_cycles": int(top.ii),
         "layers": top.layers,
-        "estimate": {k: sum(l["estimate"].get(k, 0) for l in top.layers) for k in RESOURCES},
+        "estimate": _sum_estimates(top.layers),
         "options": {k: _jsonable(given[k]) for k in sorted(given)},
         "graph_sha256": graph_sha256(graph, hw=False),
     }
+    if top.load is not None:     # weights loaded after reset: the words the w stream sends
+        spec = top.load[1]
+        manifest["load"] = {"port": "w", "layer": top.load[0], "width": int(spec.load_width),
+                            "words": int(spec.load_words), "file": f"{name}_load.hex"}
+        hexw = -(-spec.load_width // 4)
+        write_text(os.path.join(outdir, f"{name}_load.hex"),
+                   "".join(f"{w:0{hexw}x}\n" for w in spec.w_init))
     write_text(os.path.join(outdir, vfile), text)
     write_text(os.path.join(outdir, "manifest.json"),
                json.dumps(manifest, indent=2, sort_keys=True) + "\n")

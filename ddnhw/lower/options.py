@@ -46,6 +46,8 @@ class LowerOptions:
     carries these decisions in its nodes' ``hw`` attributes instead): ``folding`` (``{layer:
     (pe, simd) or None}``: exactly these layers fold, every other one is unrolled),
     ``gate_lanes`` (``{recurrent layer: lanes}``), ``skip_fifos`` (``{add node: depth}``).
+    ``spram_model`` (default False): SPRAM memories as their Amaranth model (for the Amaranth
+    simulator) instead of ``SB_SPRAM256KA`` instances.
     None: take the graph's annotations (or the defaults where it has none).
     """
 
@@ -59,6 +61,7 @@ class LowerOptions:
     folding: dict | None = None
     gate_lanes: dict | None = None
     skip_fifos: dict | None = None
+    spram_model: bool = False
 
     def __post_init__(self):
         for name, allowed in (("dense_style", DENSE_STYLES), ("binary_style", BINARY_STYLES),

@@ -26,6 +26,7 @@ from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
 from ddnhw.ir.ops import OPS, conv_group_columns, conv_matrix, dense_range, op_def, pool_kernel
 
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
+import ddnhw.lower.stream as stream
 from .options import LowerOptions
 from .timing import window_mac_ii
 
@@ -193,6 +194,7 @@ def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
     requant, yt = _fused(graph, node, hw, fold, yt)
     if fold is not None:
         kw = {} if groups is None else {"groups": groups[0], "columns": groups[1]}
+        kw.update({k: hw[k] for k in ("mul", "dsp", "pipe") if k in hw})   # MAC style
         return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
                                decode=hw.get("weight_decode", opts.weight_decode), **kw)
     return DenseSpec(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)
@@ -203,6 +205,8 @@ def _mac_entry(mac) -> dict:
              "simd": int(getattr(mac, "simd", mac.n_in))}
     if getattr(mac, "groups", 1) > 1:
         entry["groups"] = int(mac.groups)
+    if getattr(mac, "mem", None) is not None:     # a StreamDense: where its weights are
+        entry.update(streamed=True, mem=mac.mem)
     return entry
 
 
@@ -249,6 +253,9 @@ def _dense(graph, node, hw, opts):
     :class:`XnorDense` (XNOR + popcount) when ``hw["xnor"]``, else an unrolled :class:`Dense`."""
     a = node.attrs
     xt, yt = graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype
+    flat = stream.streamed(graph, node)      # a flatten it takes pixel by pixel
+    if flat is not None:
+        return stream.stream_dense_spec(graph, node, hw, opts, flat)
     if hw.get("xnor") and _fold(node, hw) is None:
         if hw.get("fuse_requant") is not None:
             raise ValueError(f"node {node.name!r}: only folded dense layers fuse a requantizer")
@@ -257,6 +264,9 @@ def _dense(graph, node, hw, opts):
 
 
 def _dense_options(graph, node, family, requant):
+    flat = stream.streamed(graph, node)
+    if flat is not None:
+        return stream.stream_options(graph, node, family, flat, divisors)
     return _matrix_options(graph, node, op_def(node).mac_matrix(graph, node),
                            node.attrs["bias"], family, requant)
 
@@ -377,6 +387,9 @@ register("conv2d", describe=lambda graph, node, block: _mac_entry(block.children
 
 def _pool(kind):
     def factory(graph, node, hw, opts):
+        row_pool = stream.row_pool_spec(graph, node, kind)   # a large map: memory rows
+        if row_pool is not None:
+            return row_pool
         kh, kw = pool_kernel(node)    # square, or 1 x k for a 1-D signal
         x = graph.tensors[node.inputs[0]]
         return ChainSpec(_window(graph, node, kh, kw, int(node.attrs["stride"]), 0),

@@ -73,7 +73,8 @@ def window_mac_ii(window, mac_ii, requant=False, inputs=4, simulate=False):
     window = spec_of(window)
     if not simulate and mac_ii >= window_refill(window):
         return window.beats_out * mac_ii    # the MAC is the bottleneck at every window
-    mac = PipelineModel(1) if mac_ii == 1 else FoldedDenseModel(int(mac_ii), 1, requant)
+    mac = PipelineModel(1) if mac_ii == 1 else FoldedDenseModel(
+        int(mac_ii), 1, requant, decoupled=int(mac_ii) > 3 + bool(requant))
     n = window.beats_out
     log = _run([window.cycle_model(), mac], window.beats_in, inputs, inputs * n, MAX_CYCLES)
     return log["out"][-1] - log["out"][-1 - n]

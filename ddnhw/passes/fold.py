@@ -21,7 +21,8 @@ import math
 from dataclasses import replace
 
 from ddnhw import DdnhwError
-from ddnhw.lower.estimate import RESOURCES, estimate_block
+from ddnhw.lower.estimate import OPTIONAL_RESOURCES, RESOURCES, estimate_block
+from ddnhw.lower.stream import stream_flatten
 from ddnhw.hw.family import Budget
 from ddnhw.lower.registry import foldable, lower_spec, lowering
 
@@ -52,7 +53,8 @@ def layer_options(graph, node, family, requant=None):
 
 
 def _add(a, b):
-    return {k: a.get(k, 0) + b.get(k, 0) for k in RESOURCES}
+    keys = RESOURCES + tuple(k for k in OPTIONAL_RESOURCES if k in a or k in b)
+    return {k: a.get(k, 0) + b.get(k, 0) for k in keys}
 
 
 def _bare(graph):
@@ -134,8 +136,9 @@ def _plan(graph, budget, target_ii, margin, max_luts):
     # a requant after a dense/conv layer is fused when that layer folds (see RequantFusion)
     fusable = _fusable(graph)
     options = {n.name: layer_options(graph, n, family, fusable.get(n.name)) for n in layers}
-    skip = {r.name for r in fusable.values()}
-    fixed = dict.fromkeys(RESOURCES, 0)     # the nodes no layer's candidates include
+    skip = {r.name for r in fusable.values()} | set(stream_flatten(graph))
+    # the nodes no layer's candidates include (SPRAM counted where the budget has it)
+    fixed = dict.fromkeys(RESOURCES + tuple(k for k in OPTIONAL_RESOURCES if k in limit), 0)
     for n in graph.nodes:
         if not foldable(n.op) and n.name not in skip:
             fixed = _add(fixed, estimate_block(lower_spec(graph, n), family))
@@ -146,10 +149,12 @@ def _plan(graph, budget, target_ii, margin, max_luts):
             return est["luts"] + est["ffs"] / 4
         return sum(est.get(k, 0) / max(limit[k], 1) for k in limit)
 
-    def pick(ii_max):
+    def pick(ii_max, moved=()):
+        """Cheapest candidate per layer within ``ii_max``; a candidate that keeps its weights
+        elsewhere than block RAM (``"hw"``: SPRAM) only for the layers in ``moved``."""
         choice = {}
         for name, opts in options.items():
-            ok = [o for o in opts if o["ii"] <= ii_max]
+            ok = [o for o in opts if o["ii"] <= ii_max and ("hw" not in o or name in moved)]
             if not ok:
                 return None
             choice[name] = min(ok, key=lambda o: (cost(o["estimate"]), o["ii"],
@@ -176,8 +181,11 @@ def _plan(graph, budget, target_ii, margin, max_luts):
         if choice is None:
             continue
         total = total_of(choice)
+        if not fits(total) and limit.get("spram"):
+            choice, total = _move_to_spram(choice, ii, options, pick, total_of, fits)
         if fits(total):
             return {"folding": {name: o["fold"] for name, o in choice.items()},
+                    "hw": {name: dict(o["hw"]) for name, o in choice.items() if "hw" in o},
                     "ii": max(o["ii"] for o in choice.values()), "estimate": total,
                     "layers": {n: {"fold": o["fold"], "ii": o["ii"], "estimate": o["estimate"]}
                                for n, o in choice.items()},
@@ -199,6 +207,25 @@ def _plan(graph, budget, target_ii, margin, max_luts):
         f"footprint is {parts}; layer {dom!r} dominates it "
         f"({smallest[dom]['estimate'].get(key, 0)} {key} at (pe, simd) = "
         f"{smallest[dom]['fold']})")
+
+
+def _move_to_spram(choice, ii, options, pick, total_of, fits):
+    """``(choice, total)`` with the weights of layers that can keep them in SPRAM moved there,
+    the largest block RAM user first, one more layer at a time until the plan fits (or
+    every such layer is moved)."""
+    movable = sorted((n for n, opts in options.items() if any("hw" in o for o in opts)),
+                     key=lambda n: (-choice[n]["estimate"].get("brams", 0), n))
+    moved = set()
+    best = (choice, total_of(choice))
+    for name in movable:
+        moved.add(name)
+        c = pick(ii, moved)
+        if c is None:
+            continue
+        best = (c, total_of(c))
+        if fits(best[1]):
+            break
+    return best
 
 
 def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, margin=0.15,
@@ -236,21 +263,27 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
     limit = {k: v * (1 - margin) for k, v in bounds.items()}
     info = {"family": family, "unrolled_estimate": est, "margin": margin,
             "unrolled_margin": unrolled_margin, "limit": {k: int(v) for k, v in limit.items()}}
-    fits = all(est[k] <= v * (1 - unrolled_margin) for k, v in bounds.items())
+    fits = all(est.get(k, 0) <= v * (1 - unrolled_margin) for k, v in bounds.items())
     if folding == "none" or (fits and target_ii is None and max_luts is None):
         return {"mode": "unrolled", "folding": None, **info}
     p = plan(graph, budget, target_ii=target_ii, max_luts=max_luts, margin=margin,
              fallback_margin=(fallback_margin if target_ii is None and max_luts is None
                               else None))
     info.update(margin=p["margin"], limit={k: int(v) for k, v in p["limit"].items()})
+    if p.get("hw"):       # per-layer memory placement (weights in SPRAM)
+        info["hw"] = p["hw"]
     return {"mode": "auto", "folding": p["folding"], "estimate": p["estimate"], "ii": p["ii"],
             **info}
 
 
-def _annotate(graph, folding):
+def _annotate(graph, folding, hw=None):
     """Write ``hw.fold`` on every foldable node of ``graph`` (in place) from ``folding``
-    (None: every layer unrolled)."""
+    (None: every layer unrolled), and ``hw.mem`` from ``hw`` (``{layer: {"mem": ...}}``:
+    where a layer's weights live; removed from every other foldable node)."""
     SetFolding(folding or {}).annotate(graph)
+    for n in graph.nodes:
+        if foldable(n.op):
+            set_hw(n, "mem", (hw or {}).get(n.name, {}).get("mem"))
 
 
 def select(graph, budget, folding="auto", **kw):
@@ -258,7 +291,7 @@ def select(graph, budget, folding="auto", **kw):
     as ``hw.fold`` on every foldable node of a copy of ``graph``."""
     p = choose(graph, budget, folding, **kw)
     g = copy_graph(graph)
-    _annotate(g, p["folding"])
+    _annotate(g, p["folding"], p.get("hw"))
     return g, p
 
 
@@ -278,7 +311,7 @@ class FoldSelection(Pass):
         if key not in self._memo:
             self._memo[key] = choose(graph, self.budget, self.folding, **self.kw)
         self.plan = self._memo[key]
-        _annotate(graph, self.plan["folding"])
+        _annotate(graph, self.plan["folding"], self.plan.get("hw"))
 
     def __repr__(self):
         return f"FoldSelection({self.budget!r}, {self.folding!r})"

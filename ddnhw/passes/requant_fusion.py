@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ddnhw.lower.registry import LOWERINGS
+from ddnhw.lower.stream import stream_flatten
 
 from .base import Pass, consumers, hw_of, set_hw
 
@@ -19,10 +20,12 @@ class RequantFusion(Pass):
 
     def annotate(self, graph):
         cons = consumers(graph)
+        streamed_dense = set(stream_flatten(graph).values())   # StreamDense: no fusion
         for n in graph.nodes:
             target = None
             out = n.outputs[0]
             if (self.enabled and _fuses(n.op) and hw_of(n).get("fold") is not None
+                    and n.name not in streamed_dense
                     and len(cons[out]) == 1 and cons[out][0].op == "requant"
                     and out not in graph.outputs):
                 target = cons[out][0].name

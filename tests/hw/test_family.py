@@ -52,7 +52,7 @@ def test_board_profiles_give_family_and_budget():
     from ddnhw.board import get_board
     p = get_board("icebreaker")
     assert p.fpga is ICE40
-    assert p.budget_for() == Budget("ice40", luts=5280, ffs=5280, dsps=8, brams=30)
+    assert p.budget_for() == Budget("ice40", luts=5280, ffs=5280, dsps=8, brams=30, spram=4)
     assert get_board("ulx3s-85f").budget_for().limits()["dsps"] == 156
 
 

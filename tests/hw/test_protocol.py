@@ -68,6 +68,10 @@ def specs():
         "Recurrent_rnn_folded": lambda: _recurrent("rnn", 4, 0, fold=(1, 1)),
         "Fork": lambda: hw.ForkSpec(data.ArrayLayout(unsigned(3), 2), 3),
         "AlignedAdd": lambda: hw.AlignedAddSpec(2, U4, S8, IntType(True, 11), 1, 0),
+        "RowPool": lambda: hw.RowPoolSpec("max", 2, 4, 5, 2, U4),
+        "StreamDense": lambda: hw.StreamDenseSpec(rng.integers(-7, 8, (3, 12)),
+                                                  np.zeros(3, dtype=np.int64), U4,
+                                                  IntType(True, 12), 4, pe=3, simd=2, pipe=1),
     }
 
 
@@ -90,7 +94,8 @@ def test_every_component_has_a_spec():
              if inspect.isclass(c) and issubclass(c, SpecComponent) and c is not SpecComponent]
     assert {c.__name__ for c in comps} == {
         "Dense", "XnorDense", "FoldedDense", "Requantizer", "StreamFIFO", "Fork", "AlignedAdd",
-        "SlidingWindow", "WindowPool", "Collector", "Chain", "Recurrent"}
+        "SlidingWindow", "WindowPool", "Collector", "Chain", "Recurrent", "RowPool",
+        "StreamDense"}
     for c in comps:
         assert getattr(hw, c.__name__ + "Spec") is c.Spec and c.Spec.component is c
         # the spec takes exactly the component's constructor arguments
