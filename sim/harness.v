@@ -8,14 +8,18 @@
 // (default N: one output beat per input beat), or with `timeout` set when nothing moved for
 // WATCHDOG cycles. Multi-beat vectors (an image streamed as pixels) are just consecutive beats.
 //
-// Compile-time parameters: IN_W, OUT_W (payload widths in bits), DEPTH (input memory words).
+// Compile-time parameters: IN_W, OUT_W (payload widths in bits). The input file is binary: one
+// record of ceil(IN_W / 8) bytes per beat, big-endian (the payload zero-extended to whole bytes),
+// read with $fread one beat at a time as it is sent, so the build does not depend on the count.
 // Run-time plusargs (all optional except the files):
-//   +ddnhw_in=<hex file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
+//   +ddnhw_in=<binary file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
 //   +ddnhw_nout=<beats>      output beats to wait for (default: ddnhw_n)
 //   +ddnhw_idle=<0..65535>   probability * 65536 that an input beat is preceded by an idle cycle
 //   +ddnhw_stall=<0..65535>  probability * 65536 that o__ready is low in a cycle
 //   +ddnhw_watchdog=<cycles> cycles without any handshake before giving up (default 1000000)
-// Plain Verilog-2005; runs on Icarus (-g2005) and Verilator.
+// Plain Verilog-2005; runs on Icarus (-g2005) and Verilator. With the macro DDNHW_SELFCLOCK the
+// harness makes its own clock and reset (Verilator needs --timing) and finishes the simulation
+// once `done` is high; without it, clk and rst are inputs driven by the cocotb test.
 
 `ifndef DDNHW_DUT
 `define DDNHW_DUT top
@@ -23,18 +27,23 @@
 
 module ddnhw_harness #(
     parameter IN_W  = 8,
-    parameter OUT_W = 8,
-    parameter DEPTH = 1024
+    parameter OUT_W = 8
 ) (
+`ifdef DDNHW_SELFCLOCK
+    output reg         clk,
+    output reg         rst,
+`else
     input  wire        clk,
     input  wire        rst,
+`endif
     output reg         done,
     output reg         timeout,
     output reg  [63:0] cycles,
     output reg  [31:0] n_sent,
     output reg  [31:0] n_recv
 );
-    reg  [IN_W-1:0]  mem [0:DEPTH-1];
+    localparam IN_BYTES = (IN_W + 7) / 8;
+    reg  [8*IN_BYTES-1:0] next_word;
     reg  [IN_W-1:0]  in_payload;
     reg              in_valid;
     wire             in_ready;
@@ -65,6 +74,8 @@ module ddnhw_harness #(
     reg [31:0]       rnd_in;
     reg [31:0]       rnd_out;
     integer          fd;
+    integer          fd_in;
+    integer          got;
 
     // xorshift32; never reaches zero from a non-zero state
     function [31:0] xs32;
@@ -78,6 +89,26 @@ module ddnhw_harness #(
             xs32 = x;
         end
     endfunction
+
+`ifdef DDNHW_SELFCLOCK
+    // Self-clocked (the default of ddnhw.host.cosim's bulk mode): the clock and the reset come
+    // from here, so no simulator callback into Python happens per cycle. Period 10 time units,
+    // reset high for the first 3 rising edges and released on a falling edge, as the cocotb
+    // test does when it drives them. Needs Verilator --timing (Icarus: plain Verilog).
+    initial begin
+        clk = 1'b0;
+        rst = 1'b1;
+        forever #5 clk = ~clk;
+    end
+    initial begin
+        repeat (3) @(posedge clk);
+        @(negedge clk);
+        rst = 1'b0;
+        wait (done);                // cocotb ends the run when its test sees done;
+        repeat (16) @(posedge clk); // this only backs it up
+        $finish;
+    end
+`endif
 
     initial begin
         if (!$value$plusargs("ddnhw_in=%s", in_file)) begin
@@ -94,12 +125,11 @@ module ddnhw_harness #(
         if (!$value$plusargs("ddnhw_idle=%d", idle_th))      idle_th = 0;
         if (!$value$plusargs("ddnhw_stall=%d", stall_th))    stall_th = 0;
         if (!$value$plusargs("ddnhw_watchdog=%d", watchdog)) watchdog = 1000000;
-        if (n > DEPTH) begin
-            $display("ddnhw_harness: ERROR: n=%0d exceeds DEPTH=%0d", n, DEPTH);
+        fd_in = $fopen(in_file, "rb");
+        if (fd_in == 0) begin
+            $display("ddnhw_harness: ERROR: cannot open %0s", in_file);
             $finish;
         end
-        if (n > 0)
-            $readmemh(in_file, mem, 0, n - 1);
         fd = $fopen(out_file, "w");
         if (fd == 0) begin
             $display("ddnhw_harness: ERROR: cannot open %0s", out_file);
@@ -146,8 +176,14 @@ module ddnhw_harness #(
             // input side: only change valid/payload when no beat is pending
             if (!in_valid || in_ready) begin
                 if (next_sent < n && {16'd0, rnd_in[31:16]} >= idle_th) begin
+                    got = $fread(next_word, fd_in);
+                    if (got != IN_BYTES) begin
+                        $display("ddnhw_harness: ERROR: %0s ends at beat %0d of %0d",
+                                 in_file, next_sent, n);
+                        $finish;
+                    end
                     in_valid   <= 1'b1;
-                    in_payload <= mem[next_sent];
+                    in_payload <= next_word[IN_W-1:0];
                 end else begin
                     in_valid   <= 1'b0;
                 end
