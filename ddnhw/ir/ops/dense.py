@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import IRError
 from ..types import IntType
-from .base import OpDef, check_out_shape, column_range, in_type, register
+from .base import OpDef, check_out_shape, column_range, in_type, int_matmul, register
 
 
 def dense_range(weight: np.ndarray, bias: np.ndarray, in_type: IntType):
@@ -49,7 +49,7 @@ class Dense(OpDef):
         return dense_range(w, b, in_type(graph, node))
 
     def run(self, node, x):
-        return x @ node.attrs["weight"].T + node.attrs["bias"]
+        return int_matmul(x, node.attrs["weight"]) + node.attrs["bias"]
 
     def mac_matrix(self, graph, node):
         return node.attrs["weight"]

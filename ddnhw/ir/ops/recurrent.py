@@ -33,7 +33,7 @@ import numpy as np
 from ddnhw.fixedpoint import requantize
 
 from ..errors import IRError
-from .base import (OpDef, array_attr, column_range, in_type, int_attr, op_def,
+from .base import (OpDef, array_attr, column_range, in_type, int_attr, int_matmul, op_def,
                    shift_attr)
 
 MAX_LUT = 4096       # table entries
@@ -200,7 +200,7 @@ class RecurrentOp(OpDef):
         state = tuple(np.zeros((n, hsz), dtype=np.int64) for _ in range(self.states))
         out = np.empty((n, t, hsz), dtype=np.int64)
         for k in range(t):
-            acc = np.concatenate([x[:, k], state[0]], axis=1) @ w.T + b
+            acc = int_matmul(np.concatenate([x[:, k], state[0]], axis=1), w) + b
             state = self.step(node, acc, state)
             out[:, k] = state[0]
         return out
