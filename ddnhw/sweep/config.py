@@ -41,6 +41,8 @@ from pathlib import Path
 
 from ddnhw import DdnhwError
 
+from ddnhw.sweep.checks import choice as _choice, integer
+
 __all__ = ["SweepConfigError", "SweepConfig", "Point", "STAGES", "HW_AXES", "load_config",
            "parse_config", "expand"]
 
@@ -54,23 +56,6 @@ MAX_POINTS = 100_000
 
 class SweepConfigError(DdnhwError):
     """A ``sweep.toml`` that cannot run: the message names the file and the key."""
-
-
-def _int(v, lo=None, hi=None, what="an integer"):
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ValueError(f"{v!r} is not {what}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{v!r} is not {what} {rng}")
-    return v
-
-
-def _choice(options):
-    def check(v):
-        if v not in options:
-            raise ValueError(f"{v!r} is not one of {', '.join(map(repr, options))}")
-        return v
-    return check
 
 
 def _board(v):
@@ -89,8 +74,8 @@ HW_AXES = {
     "board": _board,                                          # estimate/build for this board
     "fpga": _choice(("ice40", "ecp5")),                       # estimate family without a board
     "folding": _folding,                                      # auto | none
-    "target_ii": lambda v: _int(v, 1, what="a cycle count"),  # fold to at most N cycles
-    "max_luts": lambda v: _int(v, 1, what="a LUT count"),     # fold to fit N LUTs
+    "target_ii": integer(1, what="a cycle count"),            # fold to at most N cycles
+    "max_luts": integer(1, what="a LUT count"),               # fold to fit N LUTs
 }
 HW_DEFAULTS = {"board": None, "fpga": "ice40", "folding": "auto", "target_ii": None,
                "max_luts": None}
@@ -214,7 +199,7 @@ def _options(source, table, spec, name):
         check = spec[k]
         if check is int:
             try:
-                out[k] = _int(v, 0)
+                out[k] = integer(0)(v)
             except ValueError as e:
                 raise _err(source, f"{name}.{k}", str(e)) from None
         elif v not in check:
@@ -282,7 +267,7 @@ def parse_config(data: dict, *, source="sweep.toml", base=Path("."), resolve=Non
                                     f"{seeds!r}")
     for i, s in enumerate(seeds):
         try:
-            _int(s, 0, what="a seed")
+            integer(0, what="a seed")(s)
         except ValueError as e:
             raise _err(source, f"seeds[{i}]", str(e)) from None
     if len(set(seeds)) != len(seeds):

@@ -25,6 +25,9 @@ import numpy as np
 
 from ddnhw import DdnhwError, golden
 
+from ddnhw.sweep.checks import choice as _choice, fraction as _fraction, integer as _int
+from ddnhw.sweep.checks import number as _number, string as _string
+
 __all__ = ["ModelFamily", "SchemeMLPFamily", "ExampleFamily", "FileFamily", "resolve",
            "model_bytes", "graph_of"]
 
@@ -47,33 +50,6 @@ def graph_of(data: bytes, work: Path, name="input.npz"):
 
 def _golden_accuracy(graph, x, y):
     return float(np.mean(golden.predict(graph, x) == y))
-
-
-def _int(lo=None, hi=None, what="an integer"):
-    def check(v):
-        if not isinstance(v, int) or isinstance(v, bool) or (lo is not None and v < lo) or \
-                (hi is not None and v > hi):
-            rng = "" if lo is None else (f" >= {lo}" if hi is None else f" in {lo}..{hi}")
-            raise ValueError(f"{v!r} is not {what}{rng}")
-        return v
-    return check
-
-
-def _fraction(closed=False):
-    def check(v):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not (
-                0 <= v <= 1 if closed else 0 <= v < 1):
-            raise ValueError(f"{v!r} is not a fraction in [0, 1{']' if closed else ')'}")
-        return float(v)
-    return check
-
-
-def _choice(options):
-    def check(v):
-        if v not in options:
-            raise ValueError(f"{v!r} is not one of {', '.join(map(repr, options))}")
-        return v
-    return check
 
 
 def _bits_or_layers(lo, hi):
@@ -317,18 +293,6 @@ class ExampleFamily(ModelFamily):
         return pipeline.test_inputs(self.example, graph, seed)
 
 
-def _number(v):
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        raise ValueError(f"{v!r} is not a number")
-    return float(v)
-
-
-def _string(v):
-    if not isinstance(v, str):
-        raise ValueError(f"{v!r} is not a string")
-    return v
-
-
 # -- a model file --------------------------------------------------------------------------------
 
 class FileFamily(ModelFamily):
@@ -378,9 +342,11 @@ def resolve(name, base=Path("."), examples=None) -> ModelFamily:
         if not path.is_file():
             raise DdnhwError(f"model file {str(path)!r} does not exist")
         fam = FileFamily(path)
-        if examples:
+        if examples:      # the test split: the example named in the meta, else its data set's
             from ddnhw.ir import load_graph
-            fam.example = examples.get(load_graph(path).meta.get("example"))
+            meta = load_graph(path).meta
+            fam.example = examples.get(meta.get("example")) or next(
+                (ex for ex in examples.values() if ex.dataset == meta.get("dataset")), None)
         return fam
     known = [SchemeMLPFamily.name] + sorted(examples or ())
     raise DdnhwError(f"unknown model {name!r}: use one of {', '.join(known)} or a model "

@@ -15,7 +15,7 @@ __all__ = ["write_results", "csv_text", "pareto_rows", "plot_pareto", "COSTS"]
 # The Pareto fronts drawn: (column, label, smaller is better); the first present column of each
 # list is used (built LUTs before estimated ones).
 COSTS = ((("luts", "est_luts"), "LUTs", True),
-         (("energy_per_inference_nj", "energy_nj", "energy_per_inference_uj"), "energy", True),
+         (("energy_nj_per_inference",), "energy (nJ/inference)", True),
          (("inferences_per_s", "est_inferences_per_s"), "inferences/s", False))
 
 

@@ -43,7 +43,7 @@ def plan(cfg: SweepConfig, points=None, recompute="missing"):
         raise DdnhwError(f"recompute must be one of {RECOMPUTE}, not {recompute!r}")
     points = expand(cfg) if points is None else points
     tasks, chains = {}, []
-    store = str(cfg.store_dir)
+    store = str(cfg.store_dir.resolve())      # the workers' folder may differ
 
     def add(stage, config, deps):
         key = stage_key(stage, config, deps)
@@ -68,7 +68,7 @@ def plan(cfg: SweepConfig, points=None, recompute="missing"):
                 elif stage == "build":
                     c = {**cfg.build, "board": p.hw["board"]}
                 else:
-                    c = {"board": p.hw["board"]}
+                    c = {"board": p.hw["board"], "seed": p.seed}
                 chain.append((stage, add(stage, c, est)))
         chains.append(chain)
     return tasks, chains

@@ -201,3 +201,21 @@ def test_bad_arguments_exit_2(tmp_path, args):
     with pytest.raises(SystemExit) as e:
         main(["sweep", str(_config(tmp_path))] + args)
     assert e.value.code == 2
+
+
+def test_model_file_on_two_boards(tmp_path):
+    """A model file sweeps the hardware axes: the demo model, estimated for two boards (its
+    accuracy on the digits test split, the example named in its meta)."""
+    from ddnhw.cli.sweep import resolve
+    model = Path(__file__).resolve().parents[2] / "examples" / "digits_mlp.npz"
+    path = tmp_path / "boards.toml"
+    path.write_text(f'model = "{model}"\nstages = ["estimate"]\n'
+                    f'[axes]\nboard = ["icebreaker", "ulx3s-85f"]\nfolding = ["auto", "none"]\n')
+    cfg = load_config(path, resolve=resolve)
+    rows = sweep(cfg).rows()
+    assert [(r["board"], r["folding_mode"]) for r in rows] == [
+        ("icebreaker", "unrolled"), ("icebreaker", "unrolled"), ("ulx3s-85f", "unrolled"),
+        ("ulx3s-85f", "unrolled")]
+    assert len({r["accuracy"] for r in rows}) == 1 and rows[0]["accuracy"] > 0.9
+    assert rows[0]["fpga"] == "ice40" and rows[2]["fpga"] == "ecp5"
+    assert rows[0]["fits"] is True and rows[0]["est_inferences_per_s"] == 12e6
