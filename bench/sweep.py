@@ -107,29 +107,37 @@ def main(argv=None):
                      "points": len(rows), "failed": sum(r["status"] != "ok" for r in rows),
                      "load_average": load.summary()})
         print(f"{n} worker(s): {wall:.1f} s, load {load.summary()}", flush=True)
+        lines = write_report(out, runs, tables, res)     # after every run: partial results kept
+    print("\n".join(lines))
+
+
+def write_report(out, runs, tables, res):
+    """Write sweep.json and sweep.md for the runs so far; returns the markdown lines."""
     base = runs[0]["wall_seconds"]
     for r in runs:
         r["speedup"] = round(base / r["wall_seconds"], 2)
     rows = res.rows()
+    built = [r["luts"] for r in rows if r.get("luts")]
     res_doc = {"date": datetime.date.today().isoformat(), "machine": machine(),
                "config": CONFIG, "runs": runs,
                "same_table": len(set(tables.values())) == 1,
                "accuracy": [min(r["accuracy"] for r in rows), max(r["accuracy"] for r in rows)],
-               "luts": [min(r["luts"] for r in rows if r["luts"]),
-                        max(r["luts"] for r in rows if r["luts"])],
+               "load_at_write": os.getloadavg(),
+               "luts": [min(built, default=None), max(built, default=None)],
                "command": "python bench/sweep.py"}
     (out / "sweep.json").write_text(json.dumps(res_doc, indent=1) + "\n")
     m = res_doc["machine"]
-    lines = [f"# Sweep benchmark", "",
+    lines = ["# Sweep benchmark", "",
              f"Measured {res_doc['date']} on {m['cpu']} ({m['cores']} cores), Python "
              f"{m['python']}; `python bench/sweep.py`. 16 points (scheme MLP 64-8-10, "
              f"w_bits {{2,3}}x{{2,4}}, a_bits {{2,3}}, prune {{0, 0.5}}), each trained, "
              f"estimated and built for the iCEBreaker; empty store per run, warm YoWASP.", "",
-             "| workers | wall time | speedup | stage time summed (train / estimate / build) "
-             "| load average during the run (mean, min-max) |", "|---|---|---|---|---|"]
+             "| workers | wall time | speedup | failed points | stage time summed (train / estimate / build) "
+             "| load average during the run (mean, min-max) |", "|---|---|---|---|---|---|"]
     for r in runs:
         s = r["stage_seconds"]
         lines.append(f"| {r['workers']} | {r['wall_seconds']:.1f} s | {r['speedup']:.2f}x | "
+                     f"{r['failed']} | "
                      f"{s.get('pretrain', 0) + s.get('train', 0):.1f} / "
                      f"{s.get('estimate', 0):.1f} / {s.get('build', 0):.1f} s | "
                      f"{r['load_average']['mean']} ({r['load_average']['min']}-"
@@ -138,7 +146,7 @@ def main(argv=None):
               f"Accuracy {res_doc['accuracy'][0]:.4f}-{res_doc['accuracy'][1]:.4f}, "
               f"{res_doc['luts'][0]}-{res_doc['luts'][1]} iCE40 LCs.", ""]
     (out / "sweep.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

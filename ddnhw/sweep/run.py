@@ -235,6 +235,7 @@ def _client(scheduler, workers, local_dir):
     else:
         cluster = stack.enter_context(LocalCluster(
             n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},    # its HTTP routes: any free port
             local_directory=str(local_dir), silence_logs=logging.ERROR,
             env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}))
         client = stack.enter_context(Client(cluster))

@@ -57,7 +57,8 @@ def client(tmp_path_factory):
     import logging
     from distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None, silence_logs=logging.ERROR,
+                      dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                      silence_logs=logging.ERROR,
                       local_directory=str(tmp_path_factory.mktemp("dask")),
                       env={"OMP_NUM_THREADS": "1"}) as cluster, Client(cluster) as c:
         yield c
