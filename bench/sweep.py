@@ -133,7 +133,8 @@ def write_report(out, runs, tables, res):
              f"w_bits {{2,3}}x{{2,4}}, a_bits {{2,3}}, prune {{0, 0.5}}), each trained, "
              f"estimated and built for the iCEBreaker; empty store per run, warm YoWASP.", "",
              "| workers | wall time | speedup | failed points | stage time summed (train / "
-             "estimate / build) | load average during the run (mean, min-max) |", "|---|---|---|---|---|---|"]
+             "estimate / build) | load average during the run (mean, min-max) |",
+             "|---|---|---|---|---|---|"]
     for r in runs:
         s = r["stage_seconds"]
         lines.append(f"| {r['workers']} | {r['wall_seconds']:.1f} s | {r['speedup']:.2f}x | "
