@@ -27,7 +27,7 @@ __all__ = ["plan", "execute", "run_sweep", "SweepResult", "Progress", "COLUMNS"]
 # other run facts go to results.json only.
 COLUMNS = {
     "train": ("model_label", "float_accuracy", "ptq_accuracy", "qat_accuracy", "accuracy"),
-    "estimate": ("fpga", "folding_mode", "folding", "est_luts", "est_ffs", "est_dsps",
+    "estimate": ("fpga", "folding_mode", "folding_plan", "est_luts", "est_ffs", "est_dsps",
                  "est_brams", "latency_cycles", "ii_cycles", "fits", "est_inferences_per_s"),
     "cosim": ("cosim_vectors", "cosim_mismatches", "rtl_accuracy"),
     "build": ("luts", "ffs", "dsps", "brams", "fmax_mhz", "timing_met", "inferences_per_s"),
@@ -58,7 +58,10 @@ def plan(cfg: SweepConfig, points=None, recompute="missing"):
             chain.append((stage, parent[0]))
         train = parent
         if "estimate" in cfg.stages:
-            est = [add("estimate", dict(p.hw), train)]
+            hw = dict(p.hw)
+            if hw["board"] is not None:
+                hw["fpga"] = None            # the board's family: the same estimate
+            est = [add("estimate", hw, train)]
             chain.append(("estimate", est[0]))
             for stage in ("cosim", "build", "energy"):
                 if stage not in cfg.stages:
@@ -187,11 +190,12 @@ class SweepResult:
         for p, chain in zip(self.points, self.chains):
             row = dict.fromkeys(cols)
             row.update(point=p.index, label=p.label(), seed=p.seed, **p.axes)
+            fixed = {"point", "label", "seed", "status", "error", *p.axes}
             failed = None
             for stage, key in chain:
                 r = self.results[key]
                 for k, v in r["values"].items():
-                    if k in row and k not in ("point", "label", "seed", "status", "error"):
+                    if k in row and k not in fixed:
                         row[k] = v
                 if not r["ok"] and failed is None:
                     failed = r

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ddnhw import DdnhwError
@@ -48,7 +48,6 @@ class Task:
     store: str = "store"
     family: object = None
     recompute: str = "missing"
-    options: dict = field(default_factory=dict)
 
     def reusable(self, result) -> bool:
         """Whether a stored ``result`` stands for this task."""
@@ -148,7 +147,7 @@ def _estimate(task, parents, work):
            for k in ("luts", "ffs", "dsps", "brams")}
     folding = plan["folding"]
     values = {"fpga": fam, "folding_mode": plan["mode"],
-              "folding": None if not folding else
+              "folding_plan": None if not folding else
               {k: (list(v) if v is not None else None) for k, v in sorted(folding.items())},
               **{f"est_{k}": v for k, v in est.items()},
               "latency_cycles": int(net.latency), "ii_cycles": int(net.ii),
