@@ -104,6 +104,8 @@ def test_a_killed_worker_loses_nothing(tmp_path, client, serial):
         if killed or res["stage"] != "train" or res["reused"]:
             return
         busy = {w: ks for w, ks in c.processing().items() if ks}
+        if not busy:
+            return                                  # at the next result
         worker = sorted(busy)[0]
         os.kill(pids[worker], signal.SIGKILL)
         killed.update(worker=worker, pid=pids[worker], keys=list(busy[worker]))
@@ -117,8 +119,9 @@ def test_a_killed_worker_loses_nothing(tmp_path, client, serial):
     rows = res.rows()
     assert sorted(r["point"] for r in rows) == list(range(N_POINTS))
     # the stages the killed worker was running were run by another process
-    lost = [k.split("-")[2] for k in killed["keys"]]
-    assert all(res.results[k]["meta"]["pid"] != killed["pid"] for k in lost)
+    # (or it had just stored its result when it was killed: then that result was reused)
+    lost = [res.results[k.split("-")[2]] for k in killed["keys"]]
+    assert all(r["meta"]["pid"] != killed["pid"] or r["reused"] for r in lost)
 
 
 def test_resume_after_the_client_is_interrupted(tmp_path, client, serial):
@@ -140,15 +143,18 @@ def test_resume_after_the_client_is_interrupted(tmp_path, client, serial):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and not (out / "results.csv").exists()
-    deadline = time.monotonic() + 60       # stages already running finish on their workers
-    while any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # stages that were running go on to their end on their workers (and into the store):
+    # wait until no stage works in the store's .tmp folder any more
+    deadline, quiet = time.monotonic() + 90, 0
+    while quiet < 3 and time.monotonic() < deadline:
+        quiet = 0 if any((out / "store" / ".tmp").iterdir()) else quiet + 1
+        time.sleep(0.3)
     before = _stored(out)
     assert 2 <= len(before) < N_STAGES
 
     res = sweep(load_config(path), client=client, resume=True)
     runs = res.stage_runs()
-    assert runs["reused"] == len(before) and runs["computed"] == N_STAGES - len(before)
+    assert runs["reused"] >= len(before) and runs["computed"] + runs["reused"] == N_STAGES
     after = _stored(out)
     assert all(after[p] == before[p] for p in before)       # untouched: not run again
     assert (out / "results.csv").read_text() == serial
