@@ -226,3 +226,18 @@ def test_model_file_on_two_boards(tmp_path):
     assert len({r["accuracy"] for r in rows}) == 1 and rows[0]["accuracy"] > 0.9
     assert rows[0]["fpga"] == "ice40" and rows[2]["fpga"] == "ecp5"
     assert rows[0]["fits"] is True and rows[0]["est_inferences_per_s"] == 12e6
+
+
+def test_example_family(tmp_path, capsys):
+    """An example record as the model: its settings are the axes (the CLI brings the
+    records); a setting it does not have is an error naming it."""
+    from ddnhw.cli.sweep import resolve
+    path = tmp_path / "mlp.toml"
+    path.write_text('model = "mlp"\nstages = ["estimate"]\n[settings]\nhidden = 4\nepochs = 1\n'
+                    '[axes]\nbits = [3, 4]\n')
+    rows = sweep(load_config(path, resolve=resolve)).rows()
+    assert [r["bits"] for r in rows] == [3, 4] and all(r["status"] == "ok" for r in rows)
+    assert rows[0]["est_luts"] < rows[1]["est_luts"]
+    path.write_text('model = "mlp"\n[axes]\nlayers = [1]\n')
+    assert main(["sweep", str(path), "--workers", "0"]) == 2
+    assert "axes.layers: unknown axis 'layers' for model 'mlp'" in capsys.readouterr().err
