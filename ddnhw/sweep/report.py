@@ -116,10 +116,12 @@ def plot_pareto(result_rows, path, title="sweep") -> list:
                 where="post" if smaller else "pre", color="C3", marker="o", label="Pareto front")
         ax.set_xlabel(f"{label} ({col})")
         ax.set_ylabel("accuracy (%)")
-        if not smaller:
+        xs = [r[col] for r in rows if r[col] > 0]
+        if xs and max(xs) > 20 * min(xs):
             ax.set_xscale("log")
+        ax.margins(0.08)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)

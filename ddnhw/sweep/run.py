@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ddnhw import DdnhwError
 
 from ddnhw.sweep.config import SweepConfig, expand
-from ddnhw.sweep.stages import RECOMPUTE, Task, run_stage
+from ddnhw.sweep.stages import RECOMPUTE, Task, lost_result, run_stage
 from ddnhw.sweep.store import Store, stage_key
 
 __all__ = ["plan", "execute", "run_sweep", "SweepResult", "Progress", "COLUMNS"]
@@ -144,8 +144,12 @@ def execute(tasks: dict, client=None, *, on_result=None, retries=RETRIES) -> dic
                                      pure=False, retries=retries)
     by_future = {f.key: k for k, f in futures.items()}
     try:
-        for fut, res in as_completed(list(futures.values()), with_results=True):
+        for fut in as_completed(list(futures.values())):
             key = by_future[fut.key]
+            try:
+                res = fut.result()
+            except Exception as e:      # e.g. KilledWorker: its workers died too often
+                res = lost_result(tasks[key], f"{type(e).__name__}: {e}")
             if not res.get("skipped") and not store.has(res["stage"], key):
                 store.commit(res)        # a worker that does not share the store's folder
             results[key] = res

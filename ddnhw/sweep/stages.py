@@ -29,7 +29,7 @@ from ddnhw import DdnhwError
 import ddnhw.sweep.families as families
 from ddnhw.sweep.store import Store
 
-__all__ = ["Task", "run_stage", "HW_STAGES", "setup_process"]
+__all__ = ["Task", "run_stage", "lost_result", "HW_STAGES", "setup_process"]
 
 HW_STAGES = ("estimate", "cosim", "build", "energy")
 RECOMPUTE = ("missing", "failed", "all")
@@ -109,6 +109,12 @@ def run_stage(task: Task, *parents) -> dict:
     except OSError:
         store.discard(work)
         return result
+
+
+def lost_result(task: Task, error: str) -> dict:
+    """The result of a task that never returned one (its workers kept dying, the cluster
+    failed): a failure that is not stored, so the next run tries again."""
+    return _result(task, False, error, {}, {}, skipped=True, t0=time.time())
 
 
 def _result(task, ok, error, values, files, skipped=False, t0=None):
