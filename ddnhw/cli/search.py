@@ -1,8 +1,9 @@
-"""``ddnhw search``: mixed-precision search (per-layer bit widths) on the digits MLP; prints and
-writes the Pareto front of accuracy against estimated LUTs, and saves the picked model."""
+"""``ddnhw search``: mixed-precision search (per-layer bit widths) on the digits MLP, a preset of
+``ddnhw sweep`` (:func:`ddnhw.sweep.presets.search_preset`); prints and writes the Pareto front
+of accuracy against estimated LUTs, and saves the picked model."""
 from __future__ import annotations
 
-import sys
+from ddnhw.cli.sweep import _scheduler, _workers
 
 
 def _bits_list(text):
@@ -15,31 +16,41 @@ def _bits_list(text):
 
 def cmd_search(a):
     from ddnhw import DdnhwError, flow
-    from ddnhw.datasets import load_digits_split
-    from ddnhw.quant.qat import pretrain_float
-    from ddnhw.quant.search import candidates, channel_candidates, pareto_front, search
-    import torch
+    from ddnhw.atomic import write_bytes
+    from ddnhw.quant.search import pareto_front
+    from ddnhw.sweep import sweep
+    from ddnhw.sweep.presets import search_preset
 
-    torch.set_num_threads(1)
     out = flow.ensure_writable_dir(a.out)
     if a.family not in ("ice40", "ecp5"):
         raise DdnhwError(f"--family must be ice40 or ecp5, not {a.family!r}")
-    log = None if a.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    data = load_digits_split()
-    sizes = (64, a.hidden, 10)
-    fm = pretrain_float(data[0], data[1], sizes, epochs=a.float_epochs, seed=a.seed, log=None)
-    cands = candidates(len(sizes) - 1, _bits_list(a.w_bits), _bits_list(a.a_bits),
-                       realize=a.realize, limit=a.limit)
+    fr = ()
     if a.channel_fractions:
         fr = tuple(float(v) for v in a.channel_fractions.split(","))
         if not all(0 < f < 1 for f in fr):
             raise DdnhwError(f"--channel-fractions must be in (0, 1), not {a.channel_fractions!r}")
-        wb = _bits_list(a.w_bits)
-        cands += channel_candidates(fm, max(wb), a.channel_low_bits, fr, wb,
-                                    max(_bits_list(a.a_bits)), a.realize)
-    rows, graphs = search(fm, data, cands, dict(qat_epochs=a.epochs, distill=a.distill,
-                                               prune=a.prune, seed=a.seed),
-                          family=a.family, log=log)
+    try:
+        cfg, points = search_preset(
+            hidden=a.hidden, w_bits=_bits_list(a.w_bits), a_bits=_bits_list(a.a_bits),
+            realize=a.realize, limit=a.limit, channel_fractions=fr,
+            channel_low_bits=a.channel_low_bits, epochs=a.epochs, float_epochs=a.float_epochs,
+            distill=a.distill, prune=a.prune, fpga=a.family, seed=a.seed, out=out / "sweep")
+    except ValueError as e:
+        raise DdnhwError(f"search: {e}") from None
+    res = sweep(cfg, workers=0 if a.scheduler else a.workers, scheduler=a.scheduler,
+                points=points, quiet=a.quiet)
+    rows = []
+    for i, r in enumerate(res.rows()):
+        if r["status"] != "ok":
+            raise DdnhwError(f"search: candidate {i} ({r['model_label'] or r['label']}) "
+                             f"failed: {r['error']}")
+        train = res.stage(i, "train")["values"]
+        rows.append({"index": i, "label": r["model_label"], "w_bits": r["w_bits"],
+                     "channel_bits": train["channel_bits"],
+                     "a_bits": [r["a_bits"]] if isinstance(r["a_bits"], int) else r["a_bits"],
+                     "accuracy": r["accuracy"], "ptq_accuracy": r["ptq_accuracy"],
+                     "float_accuracy": r["float_accuracy"], "luts": r["est_luts"],
+                     "ffs": r["est_ffs"], "dsps": r["est_dsps"]})
     front = pareto_front(rows)
     for r in rows:
         r["pareto"] = r in front
@@ -56,17 +67,19 @@ def cmd_search(a):
         pick = min((r for r in front if r["accuracy"] >= best - a.tolerance),
                    key=lambda r: r["luts"])
     model = out / "search_pick.npz"
-    flow.save_graph(graphs[pick["index"]], model)
-    flow.write_json_atomic(out / "search.json", {"family": a.family, "sizes": list(sizes),
-                                                 "rows": rows, "pick": pick["index"]})
+    write_bytes(model, res.model_file(pick["index"]))
+    flow.write_json_atomic(out / "search.json", {
+        "family": a.family, "sizes": [64, a.hidden, 10], "rows": rows, "pick": pick["index"],
+        "sweep": res.extra["paths"]["json"]})
     print(f"picked #{pick['index']} {pick['label']}: accuracy {pick['accuracy']:.4f}, "
-          f"~{pick['luts']} LUTs; model written to {model}, table to {out / 'search.json'}")
+          f"~{pick['luts']} LUTs; model written to {model}, table to {out / 'search.json'} "
+          f"(the sweep's: {res.extra['paths']['csv']})")
     return 0
 
 
 def add_parser(sub):
     s = sub.add_parser("search", help="mixed-precision search: Pareto front of accuracy vs "
-                                      "estimated LUTs (digits MLP)")
+                                      "estimated LUTs (digits MLP; a preset of `sweep`)")
     s.add_argument("--hidden", type=int, default=16)
     s.add_argument("--w-bits", default="2,3,4", help="weight widths per layer to try")
     s.add_argument("--a-bits", default="2,3,4", help="activation widths to try")
@@ -86,6 +99,9 @@ def add_parser(sub):
                    help="candidate index to save (default: cheapest within --tolerance)")
     s.add_argument("--tolerance", type=float, default=0.01)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=_workers, default=0,
+                   help="local Dask worker processes (default 0: serially in this process)")
+    s.add_argument("--scheduler", type=_scheduler, help="run on this Dask scheduler")
     s.add_argument("-o", "--out", default="search_out")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_search)
