@@ -215,7 +215,7 @@ def random_lut(seed, features=5, levels=3, layers=((12, 4), (6, 3)), classes=3, 
     """A seeded random logic-domain network ``thermometer → lut ... → popcount``: thresholds
     anywhere in (and just outside) the input range, random connections and truth tables
     (constant tables included); the last layer's bits in random class groups (some unread)."""
-    from .ops.lut import lut_graph
+    from .builder import lut_graph
     rng = np.random.default_rng(seed)
     t = IntType(in_signed, in_bits)
     th = np.sort(rng.integers(t.min, t.max + 2, size=(features, levels)), axis=1)

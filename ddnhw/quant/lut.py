@@ -36,7 +36,8 @@ from torch import nn
 
 from ddnhw import DdnhwError
 from ddnhw.ir import IntType
-from ddnhw.ir.ops.lut import MAX_FANIN, lut_graph
+from ddnhw.ir.builder import lut_graph
+from ddnhw.ir.ops.lut import MAX_FANIN
 
 __all__ = ["LutLayer", "LutNet", "LutConfig", "LutResult", "train_lut", "export_lut",
            "thermometer_thresholds", "random_connections", "check_fanin", "input_codes"]
@@ -61,13 +62,24 @@ def input_codes(x, in_type: IntType) -> np.ndarray:
     return np.clip(q, in_type.min, in_type.max).astype(np.int64)
 
 
-def thermometer_thresholds(codes, levels, in_type: IntType) -> np.ndarray:
-    """Distributive thermometer: ``(F, levels)`` integer thresholds per feature at the quantiles
+def thermometer_thresholds(codes, levels, in_type: IntType, encoding="distributive"
+                           ) -> np.ndarray:
+    """``encoding="uniform"``: ``levels`` thresholds evenly spaced over the input codes, the
+    same for every feature. ``"distributive"`` (the default), a distributive thermometer: ``(F, levels)`` integer thresholds per feature at the quantiles
     ``(t+1)/(levels+1)`` of ``codes`` (N, F), each at least ``in_type.min + 1`` (a threshold at
     the minimum is a constant 1) and at most ``in_type.max``, non-decreasing."""
     levels = int(levels)
     if levels < 1:
         raise DdnhwError(f"thermometer levels must be >= 1, not {levels}")
+    codes = np.asarray(codes)
+    if encoding == "uniform":
+        span = in_type.max - in_type.min + 1
+        th = in_type.min + np.ceil(np.arange(1, levels + 1) * span / (levels + 1))
+        return np.tile(np.clip(th, in_type.min + 1, in_type.max).astype(np.int64),
+                       (codes.shape[1], 1))
+    if encoding != "distributive":
+        raise DdnhwError(f"thermometer encoding {encoding!r} is unknown: choose "
+                         f"'distributive' or 'uniform'")
     q = np.quantile(np.asarray(codes, np.float64), np.arange(1, levels + 1) / (levels + 1),
                     axis=0, method="higher").T                     # (F, levels)
     th = np.clip(np.ceil(q), in_type.min + 1, in_type.max).astype(np.int64)
@@ -226,6 +238,7 @@ class LutConfig:
     levels: int = 3
     in_bits: int = 4
     tau: float = 1.0
+    encoding: str = "distributive"
     epochs: int = 30
     lr: float = 0.01
     batch: int = 32
@@ -255,7 +268,7 @@ def train_lut(xtr, ytr, xte, yte, cfg: LutConfig = LutConfig(), log=None) -> Lut
     in_type = IntType(False, int(cfg.in_bits), int(cfg.in_bits))
     ctr, cte = input_codes(xtr, in_type), input_codes(xte, in_type)
     classes = int(max(np.max(ytr), np.max(yte))) + 1
-    th = thermometer_thresholds(ctr, cfg.levels, in_type)
+    th = thermometer_thresholds(ctr, cfg.levels, in_type, cfg.encoding)
     model = LutNet(th, in_type, cfg.layers, classes, cfg.tau, seed=cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, cfg.epochs))

@@ -15,7 +15,7 @@
     ``classes`` (int >= 1). The input is a bit vector ``(M,)``, the output ``(classes,)``
     unsigned counts (the class scores; the prediction is their argmax, first on ties).
 
-:func:`lut_graph` builds the chain ``thermometer → lut → ... → popcount``.
+:func:`ddnhw.ir.builder.lut_graph` builds the chain ``thermometer → lut → ... → popcount``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..errors import IRError
 from ..types import IntType
 from .base import OpDef, array_attr, check_out_shape, int_attr, op_def, register
 
-__all__ = ["MAX_FANIN", "BIT", "lut_graph", "lut_address"]
+__all__ = ["MAX_FANIN", "BIT", "lut_address"]
 
 #: the largest fan-in of a table neuron (a 6-input function is 64 table entries: 4 to 7 LUT4s)
 MAX_FANIN = 6
@@ -152,30 +152,3 @@ class Popcount(OpDef):
         a = node.attrs
         onehot = (a["groups"][:, None] == np.arange(int(a["classes"]))[None]).astype(np.int64)
         return x @ onehot
-
-
-def lut_graph(in_type: IntType, thresholds, layers, groups, classes, meta=None):
-    """The checked graph ``x → thermometer (enc) → lut (lut0, lut1, ...) → popcount (sum)``:
-    ``thresholds`` (F, T), ``layers`` a list of ``(inputs, table)`` pairs, ``groups`` and
-    ``classes`` of the popcount."""
-    from ..graph import Graph
-
-    th = np.asarray(thresholds, dtype=np.int64)
-    g = Graph(meta=dict(meta or {}))
-    g.add_tensor("x", (th.shape[0],), in_type)
-    g.inputs = ["x"]
-    g.add_tensor("enc", (th.size,), BIT)
-    g.add_node("enc", "thermometer", ["x"], ["enc"], thresholds=th)
-    cur = "enc"
-    for k, (inputs, table) in enumerate(layers):
-        inputs, table = np.asarray(inputs, np.int64), np.asarray(table, np.int64)
-        name = f"lut{k}"
-        g.add_tensor(name, (inputs.shape[0] if inputs.ndim else 0,), BIT)
-        g.add_node(name, "lut", [cur], [name], connections=inputs, table=table)
-        cur = name
-    groups = np.asarray(groups, np.int64)
-    sizes = [int(np.sum(groups == c)) for c in range(int(classes))]
-    g.add_tensor("sum", (int(classes),), IntType.for_range(0, max(sizes + [1])))
-    g.add_node("sum", "popcount", [cur], ["sum"], groups=groups, classes=int(classes))
-    g.outputs = ["sum"]
-    return g.check()
