@@ -60,13 +60,13 @@ def test_cli(tmp_path, capsys):
     out = tmp_path / "lut.npz"
     assert main(["train", "--model", "lut", "--epochs", "1", "--out", str(out)]) == 0
     g = load_graph(out)
-    assert g.meta["example"] == "lut" and g.node("lut0").attrs["table"].shape == (600, 32)
+    assert g.meta["example"] == "lut" and g.node("lut0").attrs["table"].shape == (600, 16)
     # a model file whose truth table does not match its fan-in: one line, exit status 2
     with np.load(out) as z:
         files = {k: z[k] for k in z.files}
-    files["lut0/table"] = files["lut0/table"][:, :16]
+    files["lut0/table"] = files["lut0/table"][:, :8]
     np.savez(tmp_path / "bad.npz", **files)
     capsys.readouterr()
     assert main(["generate", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "rtl")]) == 2
     err = capsys.readouterr().err
-    assert "'lut0'" in err and "need (600, 32)" in err and len(err.strip().splitlines()) == 1
+    assert "'lut0'" in err and "need (600, 16)" in err and len(err.strip().splitlines()) == 1

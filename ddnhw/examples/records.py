@@ -87,17 +87,19 @@ RECORDS = (
             folding=recurrent_folding(4)),
     # logic-domain networks (ddnhw/quant/lut.py): thermometer bits, learned table neurons,
     # popcount per class; one inference per clock
-    # uniform thresholds: 95.8 % against 94.4 % with distributive ones (seed 0)
+    # 4-input tables: one iCE40 LUT4 each (yosys/ABC map a learned 5-input table to ~4 LUT4s
+    # and a 6-input one to ~9); uniform thresholds: 95.8 % (seed 0), distributive ones 93.9 %
     Example("lut", "a lookup-table network on the digits (thermometer 3 levels, 600 table "
-            "neurons of 5 inputs, popcount per class)", **_DIGITS, trainer=lut.train,
-            settings=dict(layers=((600, 5),), levels=3, bits=4, tau=3.0, epochs=30, lr=0.01,
+            "neurons of 4 inputs, popcount per class)", **_DIGITS, trainer=lut.train,
+            settings=dict(layers=((600, 4),), levels=3, bits=4, tau=3.0, epochs=30, lr=0.01,
                           encoding="uniform"),
             folding="none", random_vectors=2000, sim_vectors=20),
+    # uniform thresholds, 7 levels: 95.0 % (seed 0), 3 distributive levels 89.2 %
     Example("lut-signal", "a lookup-table network on generated sine/square/sawtooth signals "
-            "(thermometer 3 levels, 300 and 150 table neurons of 4 inputs, popcount)",
+            "(thermometer 7 levels, 300 and 150 table neurons of 4 inputs, popcount)",
             **_SIGNALS, trainer=lut.train,
-            settings=dict(layers=((300, 4), (150, 4)), levels=3, bits=4, tau=3.0, epochs=30,
-                          lr=0.01, encoding="distributive"),
+            settings=dict(layers=((300, 4), (150, 4)), levels=7, bits=4, tau=3.0, epochs=30,
+                          lr=0.01, encoding="uniform"),
             folding="none", random_vectors=2000, sim_vectors=20),
     Example("lut-jets", "a jet-tagging-sized lookup-table network on synthetic data (16 "
             "features, thermometer 8 levels, 320 and 160 table neurons of 6 inputs, 5 classes)",
