@@ -31,11 +31,11 @@ BOARDS = {"lut": ("icebreaker", "ulx3s-85f"), "lut-signal": ("icebreaker", "ulx3
           "lut-jets": ("ulx3s-85f",)}
 
 
-def seed_accuracies(name, seeds, log):
+def seed_accuracies(name, seeds, log, settings=None):
     from ddnhw import examples, golden
     accs = []
     for s in range(seeds):
-        t = examples.train(name, seed=s)
+        t = examples.train(name, seed=s, **(settings or {}))
         x, y = examples.test_inputs(name, t.graph, seed=s)
         acc = float(np.mean(golden.predict(t.graph, x) == y))
         same = bool(np.array_equal(t.int_forward(x), golden.run(t.graph, x)))
@@ -54,18 +54,26 @@ def energy_rows(graph, boards, work):
     return {b: estimate_energy(graph, b, work / f"energy_{b}") for b in boards}
 
 
-def build_example(name, work, random, log):
+def build_example(name, work, random, log, settings=None, boards=None, label=None,
+                  reuse=False):
+    """Seed 0 through the example pipeline into ``work/label``; with ``reuse``, the summary a
+    finished earlier run of it left there (``summary.json``)."""
     from ddnhw import examples
     from ddnhw.ir import load_graph
-    out = work / name
-    s = examples.run(name, out, seed=0, boards=BOARDS[name], simulator="verilator",
-                     random=random, sim_vectors=20)
+    out = work / (label or name)
+    boards = boards or BOARDS[name]
+    if reuse and (out / "summary.json").exists():
+        s = json.loads((out / "summary.json").read_text())
+        log(f"{name}: reusing {out / 'summary.json'}")
+    else:
+        s = examples.run(name, out, settings=settings, seed=0, boards=boards,
+                         simulator="verilator", random=random, sim_vectors=20)
     rows = {}
     for b, r in (s["boards"] or {}).items():
         rows[b] = {k: r.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
                                           "clock_mhz", "timing_met", "inferences_per_s")}
     model = next(out.glob("*.npz"), None)
-    energy = energy_rows(load_graph(model), BOARDS[name], work) if model else None
+    energy = energy_rows(load_graph(model), boards, work) if model else None
     log(f"{name}: {json.dumps(rows)}")
     return {"quant_accuracy": s["quant_accuracy"], "rtl_accuracy": s["rtl_accuracy"],
             "int_mode_mismatches": s["int_mode_mismatches"],
@@ -122,14 +130,20 @@ def plot(path, lut, other_rows, schemes):
     for r in dig:
         ax.annotate(r["model"].split(" ")[0], (r["luts"], 100 * r["accuracy"]),
                     textcoords="offset points", xytext=(5, -10), fontsize=8)
+    first = True
     for name, res in lut.items():
-        if name != "lut" or "icebreaker" not in res.get("build", {}).get("boards", {}):
+        if res.get("example", name) != "lut" or \
+                "icebreaker" not in (res.get("build") or {}).get("boards", {}):
             continue
         luts = res["build"]["boards"]["icebreaker"]["luts"]
         ax.errorbar([luts], [100 * res["mean"]], yerr=[100 * res["std"]], fmt="o",
                     color="tab:red", capsize=4,
-                    label=f"LUT network (unrolled, II 1): UP5K build, mean ± std of "
-                          f"{len(res['accuracies'])} seeds")
+                    label=f"LUT networks (unrolled, II 1): UP5K builds, mean ± std of "
+                          f"{len(res['accuracies'])} seeds" if first else None)
+        ax.annotate(f"{res['layers'][0][0]}x{res['layers'][0][1]}-input",
+                    (luts, 100 * res["mean"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8, color="tab:red")
+        first = False
     ax.set_xscale("log")
     ax.set_xlabel("iCE40 logic cells (UP5K has 5,280)")
     ax.set_ylabel("digits test accuracy (%)")
@@ -194,6 +208,12 @@ def main():
     p.add_argument("--examples", default="lut,lut-signal,lut-jets")
     p.add_argument("--no-build", action="store_true", help="accuracy only")
     p.add_argument("--random", type=int, default=1000, help="random vectors cosimulated")
+    p.add_argument("--reuse", action="store_true", help="reuse the summary.json of a finished "
+                   "earlier build in --work")
+    p.add_argument("--stem", default=None, help="output file stem (default lut, or "
+                   "lut_variants with --variants)")
+    p.add_argument("--variants", default="", help="digits variants of the lut example, built "
+                   "for the UP5K only: 'LABEL=JSON settings;...' (written to lut_variants.*)")
     a = p.parse_args()
     work, out = bench_dirs(a)
     t0 = time.perf_counter()
@@ -203,7 +223,28 @@ def main():
 
     from ddnhw import examples
     res = {}
-    for name in a.examples.split(","):
+    if a.variants:
+        for item in a.variants.split(";"):
+            label, js = item.split("=", 1)
+            settings = json.loads(js)
+            if "layers" in settings:
+                settings["layers"] = tuple(tuple(x) for x in settings["layers"])
+            ex = examples.get("lut")
+            accs = seed_accuracies("lut", a.seeds, log, settings)
+            res[label] = {"example": "lut", "title": ex.title, "dataset": ex.dataset,
+                          "settings": json.loads(js),
+                          "layers": [list(x) for x in settings.get("layers",
+                                                                   ex.settings["layers"])],
+                          "levels": settings.get("levels", ex.settings["levels"]),
+                          "accuracies": accs, "mean": float(np.mean(accs)),
+                          "std": float(np.std(accs))}
+            if not a.no_build:
+                res[label]["build"] = build_example("lut", work, a.random, log, settings,
+                                                    ("icebreaker",), label)
+        stem = a.stem or "lut_variants"
+    else:
+        stem = a.stem or "lut"
+    for name in (a.examples.split(",") if not a.variants else []):
         ex = examples.get(name)
         accs = seed_accuracies(name, a.seeds, log)
         res[name] = {"title": ex.title, "dataset": ex.dataset,
@@ -211,18 +252,22 @@ def main():
                      "levels": ex.settings["levels"], "accuracies": accs,
                      "mean": float(np.mean(accs)), "std": float(np.std(accs))}
         if not a.no_build:
-            res[name]["build"] = build_example(name, work, a.random, log)
+            res[name]["build"] = build_example(name, work, a.random, log, reuse=a.reuse)
     other_rows, schemes = others(Path(__file__).resolve().parent / "results")
     meta = {"date": date.today().isoformat(),
             "machine": f"{platform.processor() or platform.machine()}, "
                        f"Python {platform.python_version()}",
             "command": "python bench/lut.py " + " ".join(sys.argv[1:]),
             "seconds": round(time.perf_counter() - t0, 1)}
-    (out / "lut.json").write_text(json.dumps({"meta": meta, "results": res,
-                                              "others": other_rows}, indent=1, default=str))
-    (out / "lut.md").write_text(markdown(res, other_rows, meta))
-    plot(out / "lut.png", res, other_rows, schemes)
-    log(f"wrote {out / 'lut.md'}")
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": res,
+                                                 "others": other_rows}, indent=1, default=str))
+    (out / f"{stem}.md").write_text(markdown(res, other_rows, meta))
+    # the plot: every LUT result written so far (lut*.json)
+    every = {}
+    for f in sorted(out.glob("lut*.json")):
+        every.update(json.loads(f.read_text())["results"])
+    plot(out / "lut.png", every, other_rows, schemes)
+    log(f"wrote {out / (stem + '.md')}")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ RECORDS = (
     Example("lut-jets", "a jet-tagging-sized lookup-table network on synthetic data (16 "
             "features, thermometer 8 levels, 320 and 160 table neurons of 6 inputs, 5 classes)",
             **_JETS, trainer=lut.train,
-            settings=dict(layers=((320, 6), (160, 6)), levels=8, bits=6, tau=3.0, epochs=15,
+            settings=dict(layers=((320, 6), (160, 6)), levels=8, bits=6, tau=3.0, epochs=10,
                           lr=0.01, encoding="distributive"),
             boards=("ulx3s-85f",), folding="none", random_vectors=2000, sim_vectors=20),
 )
