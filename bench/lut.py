@@ -144,7 +144,9 @@ def plot(path, lut, other_rows, schemes):
                     (luts, 100 * res["mean"]), textcoords="offset points", xytext=(6, 4),
                     fontsize=8, color="tab:red")
         first = False
+    ax.axvline(1500, color="tab:red", ls=":", lw=1, label="issue 15 goal: 1,500 LCs")
     ax.set_xscale("log")
+    ax.set_xlim(1200, None)
     ax.set_xlabel("iCE40 logic cells (UP5K has 5,280)")
     ax.set_ylabel("digits test accuracy (%)")
     ax.set_title("Digits: accuracy against logic, every scheme of ddnhw")
