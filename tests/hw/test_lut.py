@@ -55,7 +55,7 @@ def test_network_cosim_verilator(tmp_path):
     from ddnhw.host.cosim import cosim
     g = random_lut(11, features=6, levels=4, layers=((24, 6), (12, 5), (9, 4)), in_bits=5)
     man = generate(g, tmp_path / "rtl")
-    x = core.random_vectors(g, 3000, 5)
+    x = core.random_vectors(g, 2000, 5)
     r = cosim(tmp_path / "rtl" / "ddnhw_top.v", man, x, expected=golden.run(g, x), seed=5,
               idle_prob=0.3, stall_prob=0.3, build_dir=tmp_path / "build")
     assert r.mismatches == 0, r.message

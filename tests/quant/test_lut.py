@@ -70,9 +70,9 @@ def test_hostile_settings(layers, match):
 
 def test_int_mode_equals_golden_on_whole_data_set():
     xtr, ytr, xte, yte = load_digits_split()
-    r = train_lut(xtr, ytr, xte, yte, LutConfig(layers=((60, 4), (40, 5)), levels=2, epochs=2,
+    r = train_lut(xtr, ytr, xte, yte, LutConfig(layers=((40, 4), (30, 5)), levels=2, epochs=1,
                                                 seed=3))
-    assert r.accuracy > 0.3                       # it learns something in 2 epochs
+    assert r.accuracy > 0.2                       # it learns something in 1 epoch
     g = export_lut(r.model, meta={"example": "lut"})
     x = input_codes(np.concatenate([xtr, xte]), g.input.dtype)
     t = g.input.dtype
