@@ -6,6 +6,7 @@ from __future__ import annotations
 from ddnhw.flow.pipeline import Example
 
 import ddnhw.examples.data as data
+import ddnhw.examples.lut as lut
 import ddnhw.examples.trainers as trainers
 
 __all__ = ["RECORDS", "DIGITS_CNN_LAYERS", "DIGITS_DWS_LAYERS", "SIGNAL_LAYERS",
@@ -43,6 +44,7 @@ def recurrent_folding(simd):
 
 _DIGITS = dict(dataset="sklearn-digits", load=data.digits)
 _SIGNALS = dict(dataset="waveforms", load=data.waveforms)
+_JETS = dict(dataset="synthetic-jets", load=lut.jets)
 _DIGIT_ROWS = dict(steps=8, input_size=8)
 _SIGNAL_STEPS = dict(steps=data.SIGNAL_LENGTH, input_size=1)
 
@@ -83,4 +85,26 @@ RECORDS = (
             **_DIGITS, trainer=trainers.seq, settings=dict(cell="rnn", **_DIGIT_ROWS, hidden=16,
                                                            bits=4, epochs=40),
             folding=recurrent_folding(4)),
+    # logic-domain networks (ddnhw/quant/lut.py): thermometer bits, learned table neurons,
+    # popcount per class; one inference per clock
+    # 4-input tables: one iCE40 LUT4 each (yosys/ABC map a learned 5-input table to ~4 LUT4s
+    # and a 6-input one to ~9); uniform thresholds: 95.8 % (seed 0), distributive ones 93.9 %
+    Example("lut", "a lookup-table network on the digits (thermometer 3 levels, 600 table "
+            "neurons of 4 inputs, popcount per class)", **_DIGITS, trainer=lut.train,
+            settings=dict(layers=((600, 4),), levels=3, bits=4, tau=3.0, epochs=30, lr=0.01,
+                          encoding="uniform"),
+            folding="none", random_vectors=2000, sim_vectors=20),
+    # uniform thresholds, 7 levels: 95.0 % (seed 0), 3 distributive levels 89.2 %
+    Example("lut-signal", "a lookup-table network on generated sine/square/sawtooth signals "
+            "(thermometer 7 levels, 300 and 150 table neurons of 4 inputs, popcount)",
+            **_SIGNALS, trainer=lut.train,
+            settings=dict(layers=((300, 4), (150, 4)), levels=7, bits=4, tau=3.0, epochs=30,
+                          lr=0.01, encoding="uniform"),
+            folding="none", random_vectors=2000, sim_vectors=20),
+    Example("lut-jets", "a jet-tagging-sized lookup-table network on synthetic data (16 "
+            "features, thermometer 8 levels, 320 and 160 table neurons of 6 inputs, 5 classes)",
+            **_JETS, trainer=lut.train,
+            settings=dict(layers=((320, 6), (160, 6)), levels=8, bits=6, tau=3.0, epochs=10,
+                          lr=0.01, encoding="distributive"),
+            boards=("ulx3s-85f",), folding="none", random_vectors=2000, sim_vectors=20),
 )

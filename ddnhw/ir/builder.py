@@ -8,6 +8,7 @@ import numpy as np
 
 from .graph import Graph
 from .ops import OPS, add_type, dense_acc_type
+from .ops.lut import BIT
 from .types import IntType
 
 
@@ -111,3 +112,28 @@ def _append_layers(g, cur, cur_type, shape, layers, prefix=""):
         else:
             raise ValueError(f"layer {name!r}: unknown op {op!r}")
     return cur, cur_type, shape
+
+
+def lut_graph(in_type: IntType, thresholds, layers, groups, classes, meta=None):
+    """The checked graph ``x → thermometer (enc) → lut (lut0, lut1, ...) → popcount (sum)``:
+    ``thresholds`` (F, T), ``layers`` a list of ``(inputs, table)`` pairs, ``groups`` and
+    ``classes`` of the popcount."""
+    th = np.asarray(thresholds, dtype=np.int64)
+    g = Graph(meta=dict(meta or {}))
+    g.add_tensor("x", (th.shape[0],), in_type)
+    g.inputs = ["x"]
+    g.add_tensor("enc", (th.size,), BIT)
+    g.add_node("enc", "thermometer", ["x"], ["enc"], thresholds=th)
+    cur = "enc"
+    for k, (inputs, table) in enumerate(layers):
+        inputs, table = np.asarray(inputs, np.int64), np.asarray(table, np.int64)
+        name = f"lut{k}"
+        g.add_tensor(name, (inputs.shape[0] if inputs.ndim else 0,), BIT)
+        g.add_node(name, "lut", [cur], [name], connections=inputs, table=table)
+        cur = name
+    groups = np.asarray(groups, np.int64)
+    sizes = [int(np.sum(groups == c)) for c in range(int(classes))]
+    g.add_tensor("sum", (int(classes),), IntType.for_range(0, max(sizes + [1])))
+    g.add_node("sum", "popcount", [cur], ["sum"], groups=groups, classes=int(classes))
+    g.outputs = ["sum"]
+    return g.check()

@@ -14,7 +14,7 @@ from .ops.recurrent import sigmoid_table, tanh_table
 from .types import IntType
 
 __all__ = ["random_mlp", "random_cnn", "random_residual_cnn", "random_recurrent",
-           "random_recurrent_classifier", "random_lstm", "random_lstm_classifier"]
+           "random_recurrent_classifier", "random_lstm", "random_lstm_classifier", "random_lut"]
 
 
 def random_mlp(seed: int, sizes=(16, 8, 4), in_bits=4, w_bits=4, a_bits=4,
@@ -208,3 +208,24 @@ def random_lstm_classifier(seed, n_out=4, a_bits=8, **kw):
     followed by a random ``dense`` and a ``requant``: ``x (T, I) -> lstm -> dense ->
     requant``."""
     return _classifier(random_lstm(seed, **kw), seed, n_out, a_bits, kw.get("w_bits", 4))
+
+
+def random_lut(seed, features=5, levels=3, layers=((12, 4), (6, 3)), classes=3, in_bits=4,
+               in_signed=False) -> Graph:
+    """A seeded random logic-domain network ``thermometer → lut ... → popcount``: thresholds
+    anywhere in (and just outside) the input range, random connections and truth tables
+    (constant tables included); the last layer's bits in random class groups (some unread)."""
+    from .builder import lut_graph
+    rng = np.random.default_rng(seed)
+    t = IntType(in_signed, in_bits)
+    th = np.sort(rng.integers(t.min, t.max + 2, size=(features, levels)), axis=1)
+    m, specs = features * levels, []
+    for n, k in layers:
+        conn = np.stack([rng.choice(m, size=k, replace=False) for _ in range(n)])
+        table = rng.integers(0, 2, size=(n, 1 << k))
+        table[0] = 1
+        specs.append((conn, table))
+        m = n
+    groups = rng.integers(-1, classes, size=m)
+    groups[:classes] = np.arange(classes)
+    return lut_graph(t, th, specs, groups, classes, meta={"name": f"random_lut_{seed}"})

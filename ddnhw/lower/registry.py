@@ -23,6 +23,7 @@ from ddnhw.hw import (AlignedAddSpec, ChainSpec, CollectorSpec, DenseSpec, Folde
 from ddnhw.hw.folded import group_fold_ok
 from ddnhw.hw.xnor import binary_rows
 from ddnhw.hw.recurrent import OPS as RECURRENT_BLOCK_OPS
+from ddnhw.hw.lut import LutLayerSpec, PopcountSpec, ThermometerSpec
 from ddnhw.ir.ops import OPS, conv_group_columns, conv_matrix, dense_range, op_def, pool_kernel
 
 from .estimate import RESOURCES, estimate_block, estimate_folded, lane_requant_luts
@@ -471,3 +472,27 @@ def _recurrent_options(graph, node, family, requant):
 
 for _op in RECURRENT_BLOCK_OPS:     # the recurrent ops the Recurrent block implements
     register(_op, describe=_recurrent_entry, fold_options=_recurrent_options)(_recurrent)
+
+
+# -- logic-domain (lookup-table) networks ---------------------------------------------------
+
+@register("thermometer")
+def _thermometer(graph, node, hw, opts):
+    """A :class:`~ddnhw.hw.lut.Thermometer` (one comparator per threshold, registered)."""
+    return ThermometerSpec(node.attrs["thresholds"], graph.tensors[node.inputs[0]].dtype)
+
+
+@register("lut", describe=lambda graph, node, block: {"neurons": int(block.n),
+                                                      "fan_in": int(block.k)})
+def _lut_layer(graph, node, hw, opts):
+    """A :class:`~ddnhw.hw.lut.LutLayer`: every neuron a truth table over its input bits."""
+    return LutLayerSpec(node.attrs["connections"], node.attrs["table"],
+                        graph.tensors[node.inputs[0]].shape[0])
+
+
+@register("popcount")
+def _popcount(graph, node, hw, opts):
+    """A :class:`~ddnhw.hw.lut.Popcount` (an adder tree per class, a register every
+    ``regs_every`` levels)."""
+    return PopcountSpec(node.attrs["groups"], int(node.attrs["classes"]),
+                        graph.tensors[node.outputs[0]].dtype, regs_every=opts.regs_every)

@@ -11,8 +11,8 @@ import ddnhw
 from ddnhw import golden
 from ddnhw.ir import IRError, load_graph, save_graph
 from ddnhw.ir.ops import OPS, OpDef, infer_range, sliding_windows
-from ddnhw.ir.testing import (random_cnn, random_lstm, random_mlp, random_recurrent,
-                              random_residual_cnn)
+from ddnhw.ir.testing import (random_cnn, random_lstm, random_lut, random_mlp,
+                              random_recurrent, random_residual_cnn)
 from ddnhw.lower.network import graph_sha256
 
 PKG = Path(ddnhw.__file__).parent
@@ -27,7 +27,7 @@ def graphs():
     """Random graphs that together use every registered op."""
     return [random_mlp(0), random_cnn(1, pool="max"), random_cnn(2, pool="avg", depthwise=True),
             random_residual_cnn(3, stem=2), random_recurrent(4, op="rnn"),
-            random_recurrent(5, op="gru", return_sequences=1), random_lstm(6)]
+            random_recurrent(5, op="gru", return_sequences=1), random_lstm(6), random_lut(7)]
 
 
 def _batch(g, seed=0, n=16):

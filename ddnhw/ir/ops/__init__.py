@@ -13,6 +13,9 @@ op             computes                                           module
 ``rnn``        Elman recurrent layer (tanh table)                 :mod:`.rnn`
 ``gru``        gated recurrent unit (sigmoid/tanh tables)         :mod:`.gru`
 ``lstm``       long short-term memory (sigmoid/tanh tables)       :mod:`.lstm`
+``thermometer``  bits ``x[f] >= thresholds[f, t]`` (input encoder)   :mod:`.lut`
+``lut``        table neurons: ``table[j, address of k input bits]`` :mod:`.lut`
+``popcount``   per-class count of bits (output aggregation)       :mod:`.lut`
 =============  =================================================  ==========================
 
 Every node may also carry ``hw``, a JSON dict of hardware annotations that the op checks and
@@ -26,6 +29,7 @@ from .conv2d import conv_group_columns, conv_matrix, conv_range
 from .pool import pool_kernel
 from .add import add_range, add_type
 from . import flatten, rnn, gru, lstm  # noqa: F401  (importing an op's module registers it)
+from . import lut  # noqa: F401  (thermometer, lut, popcount: logic-domain networks)
 
 #: names of the recurrent ops (sequence in, hidden state), from the registry
 RECURRENT_OPS = tuple(name for name, op in OPS.items() if op.recurrent)
