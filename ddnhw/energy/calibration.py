@@ -81,7 +81,7 @@ def designs():
 
 def simulate(work_dir, cycles=4096, extra=None, per_net=False):
     """Synthesize every design (and ``extra``: more ``{name: (verilog, synth options)}``
-    modules with ports ``clk`` and ``o``) and run them together (one Verilator build); returns
+    modules clocked by ``clk``, other inputs left at 0) and run them together (one Verilator build); returns
     ``{design: {"cells": {...}, "events": {...}, "nets": {...}}}`` with events per cycle
     (``nets``: toggles per net bit over the run, with ``per_net``)."""
     work_dir = Path(work_dir)
@@ -90,7 +90,7 @@ def simulate(work_dir, cycles=4096, extra=None, per_net=False):
         nets[name] = gatesim.synthesize([(f"{name}.v", src)], name, "ice40",
                                         work_dir / "synth" / name, synth_opts=opts)
     tb = ("module ddnhw_gate_tb(input wire clk, input wire rst);\n"
-          + "".join(f"    {n} {n}_i (.clk(clk), .o());\n" for n in nets) + "endmodule\n")
+          + "".join(f"    {n} {n}_i (.clk(clk));\n" for n in nets) + "endmodule\n")
     binary, _, _ = gatesim.build_sim(list(nets.values()), [("cal_tb.v", tb)], work_dir / "sim",
                                      per_net=per_net)
     act, _ = gatesim.run_sim(binary, work_dir / "run", cycles=cycles, family="ice40",

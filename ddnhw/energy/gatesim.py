@@ -300,7 +300,9 @@ def _verilator_env():
     from ddnhw.host.cosim import check_simulator
     check_simulator("verilator")
     env = dict(os.environ)
-    opt = os.environ.get("DDNHW_VERILATOR_OPT", "-O1")
+    # the netlists are wide and flat and run for few cycles: C++ compile time dominates, so the
+    # gate-level models are compiled without optimisation (override: DDNHW_ENERGY_OPT)
+    opt = os.environ.get("DDNHW_ENERGY_OPT", "-O0")
     env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 "
                         f"OPT_GLOBAL={opt}")
     return env
@@ -340,7 +342,7 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, de
     for p in [*(n.path for n in netlists), *tb_paths, *files]:
         h.update(p.read_bytes())
     defines = dict(defines or {})
-    h.update(json.dumps([params, per_net, defines, os.environ.get("DDNHW_VERILATOR_OPT", "-O1"),
+    h.update(json.dumps([params, per_net, defines, os.environ.get("DDNHW_ENERGY_OPT", "-O0"),
                          _MAIN_CPP]).encode())
     bdir = build_root / f"gate-{h.hexdigest()[:16]}"
     binary = bdir / "Vtb"
