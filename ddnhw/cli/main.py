@@ -10,7 +10,7 @@ from ddnhw import DdnhwError, __version__
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
 # Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
-COMMAND_MODULES = ("search",)
+COMMAND_MODULES = ("search", "energy")
 
 
 def _settings(a, *names):
@@ -86,6 +86,16 @@ def cmd_build(a):
     print(f"{a.board} ({a.top} top): {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
           f"{rep['brams']} BRAMs, Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['clock_mhz']} MHz,"
           f" {'met' if rep['timing_met'] else 'MISSED'}); bitstream {rep['bitstream']}")
+    if getattr(a, "energy", None):
+        from ddnhw.cli.energy import estimate, summary_lines
+        r = estimate(graph, a.board, out / "energy", a.energy, None, rep.get("fmax_mhz"),
+                     folding=a.folding, target_ii=a.target_ii, max_luts=a.max_luts)
+        rep["energy"] = {k: r[k] for k in ("energy_nj_per_inference", "dynamic_power_mw_board_clock",
+                                            "power_mw_fmax", "static_power_mw", "breakdown",
+                                            "error_band", "gate_level_mismatches", "method")}
+        flow.write_json_atomic(out / "report.json", rep)
+        for line in summary_lines(r):
+            print(f"energy: {line}")
     return 0
 
 
@@ -242,6 +252,9 @@ def _parser():
     s.add_argument("model", help="model file (.npz)")
     s.add_argument("--board", default="icebreaker", help="board name (see `ddnhw boards`)")
     s.add_argument("--out", default="out/build")
+    s.add_argument("--energy", default=None, metavar="INPUTS",
+                   help="also estimate the energy per inference on these inputs (test, "
+                        "random:N or X.npy; see `ddnhw energy`) and add it to the report")
     s.add_argument("--allow-timing-failure", action="store_true",
                    help="keep going when Fmax is below the board clock")
     s.add_argument("--top", default="uart", choices=["uart", "measure"],
