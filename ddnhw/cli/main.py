@@ -145,7 +145,8 @@ def cmd_demo(a):
                                     tuple(b for b in a.boards.split(",") if b))
     s = examples.run(a.model, out, settings=_settings(a, *TRAIN_SETTINGS, "channels"),
                      seed=a.seed, boards=boards, simulator=a.simulator, random=a.random,
-                     sim_vectors=a.sim_vectors, progress=flow.Progress(quiet=a.quiet))
+                     sim_vectors=a.sim_vectors, progress=flow.Progress(quiet=a.quiet),
+                     **({"energy": True} if getattr(a, "energy", False) else {}))
     if a.json:
         flow.write_json_atomic(Path(a.json), s)
     rows = flow.summary_rows(s)
@@ -216,6 +217,9 @@ def _parser():
     s.add_argument("--boards", help="comma-separated boards to synthesize for (default: the "
                                     "example's, icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
+    s.add_argument("--energy", action="store_true",
+                   help="also estimate each board's energy per inference (gate-level netlist "
+                        "on the test split; `ddnhw energy`) for the table")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train an example's model (default: the digits MLP) with "
