@@ -32,9 +32,30 @@ def cmd_train(a):
     return 0
 
 
+def _objective_folding(a, graph):
+    """``--objective energy``: the least-energy folding meeting ``--min-throughput`` (a
+    ``{layer: (pe, simd)}`` dict or ``"none"``), written into ``a.folding``."""
+    if getattr(a, "objective", "throughput") != "energy":
+        return
+    from ddnhw import DdnhwError, examples
+    from ddnhw.energy.objective import choose_by_energy
+    if not a.board or a.min_throughput is None:
+        raise DdnhwError("--objective energy needs --board and --min-throughput")
+    if a.target_ii is not None or a.max_luts is not None or a.folding != "auto":
+        raise DdnhwError("--objective energy chooses the folding: drop --folding, --target-ii "
+                         "and --max-luts")
+    x = examples.input_vectors(graph, a.energy_inputs, 0)
+    c = choose_by_energy(graph, a.board, Path(a.out) / "energy_candidates", a.min_throughput,
+                         inputs=x, log=print)
+    print(f"objective energy: {c['label']} ({c['estimate']['energy_nj_per_inference']:.3f} "
+          f"nJ/inference)")
+    a.folding = c["folding"]
+
+
 def cmd_generate(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
+    _objective_folding(a, graph)
     man = flow.generate(graph, a.out, name=a.name, board=a.board, folding=a.folding,
                         target_ii=a.target_ii, max_luts=a.max_luts)
     for layer in man["layers"]:
@@ -72,6 +93,7 @@ def cmd_cosim(a):
 def cmd_build(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
+    _objective_folding(a, graph)
     out = Path(a.out) / a.board
     rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure,
                      top=a.top, baud=a.baud, toolchain=a.toolchain, folding=a.folding,
@@ -172,6 +194,18 @@ def _folding_args(s, board=True):
     s.add_argument("--max-luts", type=int, help="fold to fit N LUTs (less a 15%% margin)")
 
 
+def _objective_args(s):
+    """generate/build: ``--objective energy --min-throughput N`` (ddnhw.energy.objective)."""
+    s.add_argument("--objective", default="throughput", choices=["throughput", "energy"],
+                   help="throughput (default): the folding decision above; energy: the "
+                        "folding with the least energy per inference (gate-level estimate) "
+                        "that meets --min-throughput")
+    s.add_argument("--min-throughput", type=float, default=None,
+                   help="inferences/s at the board clock the energy objective must meet")
+    s.add_argument("--energy-inputs", default="test",
+                   help="inputs of the energy objective's estimates (test, random:N, X.npy)")
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 def _parser():
@@ -233,6 +267,7 @@ def _parser():
     s.add_argument("--out", default="out/rtl", help="output folder (default out/rtl)")
     s.add_argument("--name", default="ddnhw_top", help="top module name")
     _folding_args(s)
+    _objective_args(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
@@ -268,6 +303,7 @@ def _parser():
     s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
                    help="yowasp (pip, default) or the system's yosys/nextpnr")
     _folding_args(s, board=False)
+    _objective_args(s)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")
