@@ -3,7 +3,6 @@ netlist simulated on real inputs (:func:`ddnhw.energy.estimate_energy`)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 

@@ -382,12 +382,14 @@ class Activity:
     """Events counted in one gate-level run (after reset): per cell type ``toggles`` (output
     bit changes, both directions), ``enable`` (clock-enabled flip-flop cycles), ``read``,
     ``write``, ``access`` (memory accesses); ``nets`` per net bit (``per_net`` runs only);
-    ``cycles`` simulated after reset."""
+    ``cycles`` simulated after reset; per-instance runs: ``by_instance`` (per instance of the
+    testbench) and ``by_hier`` (per cell instance: ``(cell type, toggles)``)."""
 
     cycles: int
     by_cell: dict = field(default_factory=dict)
     nets: dict = field(default_factory=dict)
     by_instance: dict = field(default_factory=dict)
+    by_hier: dict = field(default_factory=dict)
 
     def total(self, event, cells=None) -> int:
         return sum(v.get(event, 0) for k, v in self.by_cell.items()
@@ -440,6 +442,9 @@ def parse_coverage(path, family: str, netlist_top: str | None = None,
                 if where is not None:
                     cell = where.setdefault(module, {})
                     cell["toggles"] = cell.get("toggles", 0) + count
+            if per_instance:     # one cell instance: (cell type, toggles)
+                h = d.get("h", "")
+                act.by_hier[h] = (module, act.by_hier.get(h, (module, 0))[1] + count)
         elif kind in ("v_branch", "v_line") and d.get("o") == "if":
             ev = events.get((fname, int(d.get("l", 0))))
             if ev is not None:
