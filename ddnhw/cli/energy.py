@@ -23,9 +23,16 @@ def _fmt_nj(nj):
 def estimate(graph, board, out, inputs="test", clock=None, fmax=None, seed=0, **fold):
     """Resolve ``inputs`` (``test``, ``random:N`` or a ``.npy`` file, as ``--vectors``
     elsewhere) and run :func:`ddnhw.energy.estimate_energy`."""
-    from ddnhw import examples
+    from ddnhw import DdnhwError, examples
+    from ddnhw.board import get_board
     from ddnhw.energy import estimate_energy
-    x = examples.input_vectors(graph, inputs, seed)
+    get_board(board)     # an unknown board fails before any work
+    try:
+        x = examples.input_vectors(graph, inputs, seed)
+    except ValueError as e:   # e.g. the test split of another example's input shape
+        raise DdnhwError(f"--inputs {inputs!r}: {e}; this model's inputs have shape "
+                         f"{tuple(graph.input.shape)}: use --inputs random:N or an X.npy "
+                         "file") from None
     return estimate_energy(graph, board, out, inputs=x, clock_mhz=clock, fmax_mhz=fmax,
                            **{k: v for k, v in fold.items() if v is not None})
 

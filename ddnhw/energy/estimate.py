@@ -10,6 +10,7 @@ check on those vectors); the events counted on the way are priced by :mod:`.mode
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -103,8 +104,9 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     depth = 1 << max(4, (len(rows) - 1).bit_length())
     binary, t_build, cached = gatesim.build_sim(
         net, [find_testbench() / "harness.v", ("ddnhw_gate_tb.v", gatesim.STREAM_TB)],
-        out / "gate" / "sim", params={"IN_W": layout.i.width, "OUT_W": layout.o.width,
-                                      "DEPTH": depth},
+        # builds are content-hashed: DDNHW_ENERGY_CACHE shares them between output folders
+        os.environ.get("DDNHW_ENERGY_CACHE") or out / "gate" / "sim",
+        params={"IN_W": layout.i.width, "OUT_W": layout.o.width, "DEPTH": depth},
         defines={"DDNHW_DUT": layout.top})
     run_dir = out / "gate" / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

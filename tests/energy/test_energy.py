@@ -86,3 +86,18 @@ def test_gate_level_outputs_equal_golden(tmp_path):
     lay = StreamLayout.from_manifest(man, tmp_path / "rtl" / man["verilog"])
     got = read_hex(tmp_path / "gate" / "run" / "out.hex", lay.o)
     assert np.array_equal(got.reshape(200, -1), golden.run(g, x).reshape(200, -1))
+
+
+def test_cli_energy_bad_arguments_exit_2(tmp_path, capsys):
+    from ddnhw.cli.main import main
+    from ddnhw.ir import save_graph
+    from ddnhw.ir.testing import random_mlp
+    m = tmp_path / "m.npz"
+    save_graph(random_mlp(3, sizes=(6, 4, 3)), m)
+    with pytest.raises(SystemExit) as e:
+        main(["energy", str(m), "--clock", "-3"])
+    assert e.value.code == 2 and "--clock" in capsys.readouterr().err
+    assert main(["energy", str(m), "--board", "nosuchboard", "-o", str(tmp_path)]) == 2
+    assert main(["energy", str(tmp_path / "none.npz"), "-o", str(tmp_path)]) == 2
+    # the energy objective needs a board and a throughput
+    assert main(["generate", str(m), "--objective", "energy", "--out", str(tmp_path)]) == 2
