@@ -79,35 +79,30 @@ def designs():
     return out
 
 
-def simulate(work_dir, cycles=4096, extra=None, per_net=False):
+def simulate(work_dir, cycles=4096, extra=None, per_instance=False):
     """Synthesize every design (and ``extra``: more ``{name: (verilog, synth options)}``
-    modules clocked by ``clk``, other inputs left at 0) and run them together (one Verilator build); returns
-    ``{design: {"cells": {...}, "events": {...}, "nets": {...}}}`` with events per cycle
-    (``nets``: toggles per net bit over the run, with ``per_net``; ``instances``: per cell
-    instance ``(cell type, toggles over the run)``). ``per_net`` changes the counts: Verilator
-    then evaluates the logic in another order, and transient values inside one evaluation
-    raised the multiplier's LUT toggles by 12%; the fit and the estimates run without it."""
+    modules with a ``clk`` input and optionally ``rst``; other inputs stay 0) and run them
+    together (one Verilator build); returns ``{design: {"cells", "events", "cycles",
+    "instances"}}``: events per cycle by cell type, and with ``per_instance`` each cell output's
+    toggles over the run."""
     work_dir = Path(work_dir)
-    nets = {}
-    for name, (src, opts) in {**designs(), **(extra or {})}.items():
+    nets, srcs = {}, {**designs(), **(extra or {})}
+    for name, (src, opts) in srcs.items():
         nets[name] = gatesim.synthesize([(f"{name}.v", src)], name, "ice40",
                                         work_dir / "synth" / name, synth_opts=opts)
     tb = ("module ddnhw_gate_tb(input wire clk, input wire rst);\n"
-          + "".join(f"    {n} {n}_i (.clk(clk));\n" for n in nets) + "endmodule\n")
+          + "".join(f"    {n} {n}_i (.clk(clk){', .rst(rst)' if 'input rst' in srcs[n][0] else ''});\n"
+                    for n in nets) + "endmodule\n")
     binary, _, _ = gatesim.build_sim(list(nets.values()), [("cal_tb.v", tb)], work_dir / "sim",
-                                     per_net=per_net)
-    act, _ = gatesim.run_sim(binary, work_dir / "run", cycles=cycles, family="ice40",
-                             per_instance=True)
+                                     per_instance=per_instance)
+    acts, _ = gatesim.run_sim(binary, work_dir / "run", cycles=cycles)
     out = {}
     for name, net in nets.items():
-        ev = act.by_instance.get(f"{name}_i", {})
+        act = acts[name]
         out[name] = {"cells": net.cells, "cycles": act.cycles,
                      "events": {cell: {k: v / act.cycles for k, v in e.items()}
-                                for cell, e in ev.items()},
-                     "nets": {k.split(".", 1)[1]: v for k, v in act.nets.items()
-                              if k.split(".", 1)[0] == name},
-                     "instances": {h.split(f".{name}_i.", 1)[1]: v for h, v in
-                                   act.by_hier.items() if f".{name}_i." in h}}
+                                for cell, e in act.by_cell.items()},
+                     "instances": dict(act.instances)}
     return out
 
 

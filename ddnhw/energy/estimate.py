@@ -113,12 +113,13 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     write_hex(run_dir / "in.hex", rows, layout.i)
     (run_dir / "out.hex").unlink(missing_ok=True)
     t0 = time.monotonic()
-    act, log = gatesim.run_sim(
-        binary, run_dir, family=profile.family,
+    acts, log = gatesim.run_sim(
+        binary, run_dir,
         plusargs=[f"+ddnhw_in={run_dir / 'in.hex'}", f"+ddnhw_out={run_dir / 'out.hex'}",
                   f"+ddnhw_n={len(rows)}", f"+ddnhw_nout={n_vec * beats_out}",
                   "+ddnhw_idle=0", "+ddnhw_stall=0", "+ddnhw_watchdog=100000"])
     t_run = time.monotonic() - t0
+    act = acts[layout.top]
     if "timeout=1" in log:
         raise gatesim.GateError(f"energy: the gate-level netlist of {layout.top} stopped "
                                 f"moving; run dir {run_dir}")

@@ -2,26 +2,25 @@
 
 The netlist (yosys ``synth_ice40``/``synth_ecp5`` output written as Verilog) is simulated with
 the cell simulation models that ship with yosys (``share/ice40/cells_sim.v``,
-``share/ecp5/cells_sim.v``) in Verilator. Activity comes from Verilator's own coverage
-counters, so no waveform is written and no Python runs per cycle:
+``share/ecp5/cells_sim.v``; the ECP5 ``MULT18X18D``, a blackbox there, with our own model) in
+Verilator. Activity is counted by probes that :func:`instrument` appends to the netlist module:
+per cell type, the concatenation of every cell output net is sampled on each rising clock edge
+(the settled values of the cycle that ends) and ``$countones(now ^ before)`` is added to a
+64-bit counter; likewise the clock enables of the flip-flops that have one (enabled flip-flop
+cycles) and the read/write enables of the block RAMs and SPRAMs (accesses). A ``final`` block
+prints the counters. So every count is a change of a settled cell output from one cycle to the
+next (zero-delay: no glitches), independent of the simulator's evaluation order, and no Python
+runs per cycle.
 
-- ``--coverage-toggle`` counts the 0->1 and 1->0 changes of every covered signal bit. Only the
-  *output ports* of the cell models are covered (a generated Verilator configuration switches
-  coverage off on every other line of the model files, on the netlist and on the testbench), so
-  each count is a toggle of one cell output, and no net is counted twice.
-- ``--coverage-line`` branch counters on the lines of the models that test a clock enable
-  (``if (E)``) or a memory access (``if (RE && RCLKE)``, ``if (WE && WCLKE)``,
-  ``if (CHIPSELECT)``) count clock-enabled flip-flop cycles and block RAM / SPRAM accesses.
+(A first version used Verilator's toggle-coverage counters on the cell models' output ports.
+It counted value changes per *evaluation*: the fabric multiplier of the calibration counted
+12 % more LUT toggles once the netlist's own nets were covered too (another evaluation order),
+and the coverage code made the C++ model 4x larger, most of the build time.)
 
-Verilator aggregates the counters of all instances of one model (one parameterisation), which is
-what the energy model needs (events per cell type). With ``per_net=True`` the netlist's own
-nets are covered too (per-net toggles, for tests).
-
-Verilator is used rather than Icarus: the cell models simulate there unchanged once their
-default port assignments (``input I0 = 1'b0``) are disabled with
-``NO_ICE40_DEFAULT_ASSIGNMENTS`` (Verilator applied the default *over* the connected net, and
-the counter under test stood still); yosys connects every port of every cell it writes, so
-the defaults are not needed. Icarus has no coverage counters (it would need a VCD per run).
+Verilator is used rather than Icarus for speed on long runs; the iCE40 models simulate
+unchanged once their default port assignments (``input I0 = 1'b0``) are disabled with
+``NO_ICE40_DEFAULT_ASSIGNMENTS`` (Verilator drove the default over the connected net and the
+counter under test stood still); yosys connects every port it writes.
 """
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ from pathlib import Path
 from ddnhw import DdnhwError
 
 __all__ = ["GateError", "models_dir", "model_files", "synthesize", "Netlist", "Activity",
-           "build_sim", "run_sim", "parse_coverage", "STREAM_TB", "free_tb"]
+           "build_sim", "run_sim", "parse_probes", "instrument", "model_outputs", "STREAM_TB"]
 
 
 class GateError(DdnhwError):
@@ -48,13 +47,6 @@ class GateError(DdnhwError):
     step and the log."""
 
 
-# Lines of the cell models whose branch counter is an event: (kind, regex on the line)
-_EVENT_LINES = (
-    ("enable", re.compile(r"^\s*(else\s+)?if\s*\(\s*(E|muxce)\s*\)")),
-    ("read", re.compile(r"^\s*if\s*\(\s*RE\s*&&\s*RCLKE\s*\)")),
-    ("write", re.compile(r"^\s*if\s*\(\s*WE\s*&&\s*WCLKE\s*\)")),
-    ("access", re.compile(r"^\s*if\s*\(\s*CHIPSELECT\s*\)")),
-)
 _DEFINES = {"ice40": ["NO_ICE40_DEFAULT_ASSIGNMENTS"], "ecp5": []}
 
 
@@ -112,49 +104,131 @@ def _header_outputs(header: str) -> set:
     return outs
 
 
-def _model_lines(files):
-    """``(keep, events, outputs)``: per file the lines to cover (output port declarations and
-    event branches), ``{(file name, line): kind}`` of the event branches and
-    ``{module: output port names}``."""
-    keep, events, outputs = {}, {}, {}
-    for f in files:
-        lines = f.read_text().splitlines()
-        kept = set()
+def model_outputs(family: str) -> dict:
+    """``{cell type: output port names}`` from the headers of the family's cell models."""
+    outputs = {}
+    for f in model_files(family):
         header, module = None, None
-        for no, text in enumerate(lines, 1):
-            s = text.strip()
-            m = re.match(r"^module\s+\\?([\w$]+)", s)
+        for text in f.read_text().splitlines():
+            m = re.match(r"^module\s+\\?([\w$]+)", text.strip())
             if m:
                 header, module = [], m.group(1)
             if header is not None:
                 header.append(text)
-                if re.search(r"\boutput\b", s):
-                    kept.add(no)
-                if ");" in s:
+                if ");" in text:
                     outputs[module] = _header_outputs("\n".join(header))
                     header = None
-            for kind, rx in _EVENT_LINES:
-                if rx.search(text):
-                    kept.add(no)
-                    events[(f.name, no)] = kind
-        keep[f] = (kept, len(lines))
-    return keep, events, outputs
+    return outputs
 
 
-def _coverage_config(files, off_files):
-    """A Verilator configuration file: coverage only on the kept lines of the model files and
-    nowhere in ``off_files``."""
-    keep, _, _ = _model_lines(files)
-    out = ["`verilator_config"]
-    for f, (kept, n) in keep.items():
-        start = 1
-        for no in sorted(kept) + [n + 1]:
-            if no > start:
-                out.append(f'coverage_off -file "*{f.name}" -lines {start}-{no - 1}')
-            start = no + 1
-    for f in off_files:
-        out.append(f'coverage_off -file "*{Path(f).name}"')
-    return "\n".join(out) + "\n"
+# Probed inputs of a cell type: event -> (ports ANDed, default of an unconnected port)
+_ENABLES = {
+    "ice40": {r"SB_DFFN?E\w*": {"enable": (("E",), "1")},
+              r"SB_RAM40_4K\w*": {"read": (("RE", "RCLKE"), "1"),
+                                  "write": (("WE", "WCLKE"), "1")},
+              r"SB_SPRAM256KA": {"access": (("CHIPSELECT",), "0")}},
+    "ecp5": {r"TRELLIS_FF": {"enable": (("CE",), "1")},
+             r"DP16KD": {"read": (("CEA",), "1"), "write": (("WEA",), "0")}},
+}
+
+
+def _instances(text, cell_types):
+    """``[(cell type, instance name, {port: expression}, {param: value})]`` of a netlist
+    written by yosys' ``write_verilog`` (one connection per line)."""
+    out, cur = [], None
+    head = re.compile(r"^  ([A-Za-z_][\w$]*) (?:#\(|(\\\S+ |[A-Za-z_][\w$]*) \()")
+    for line in text.splitlines():
+        if cur is None:
+            m = head.match(line)
+            if m and m.group(1) in cell_types:
+                cur = [m.group(1), (m.group(2) or "").strip(), {}, {}]
+            continue
+        m = re.match(r"^  \) (\\\S+ |[A-Za-z_][\w$]*) \($", line)
+        if m:
+            cur[1] = m.group(1).strip()
+            continue
+        m = re.match(r"^    \.(\w+)\((.*)\),?$", line)
+        if m:
+            (cur[2] if cur[1] else cur[3])[m.group(1)] = m.group(2)
+            continue
+        if line.startswith("  );"):
+            out.append(tuple(cur))
+            cur = None
+    return out
+
+
+def instrument(netlist: "Netlist", per_instance=False) -> Path:
+    """The netlist with activity probes appended to its module (``<name>.probed.v``): per
+    cell type the toggles of the cell outputs, the enabled flip-flop cycles and the memory
+    accesses, counted on each rising edge of ``clk`` while ``rst`` (if the module has it) is
+    low, printed by a ``final`` block as ``ddnhw_probe <module> <event> <cell type> <count>``
+    (``per_instance``: also each cell's output toggles, ``ddnhw_probe <module> inst <cell
+    type>:<instance> <count>``)."""
+    text = netlist.path.read_text()
+    outputs = model_outputs(netlist.family)
+    insts = _instances(text, set(netlist.cells))
+    body = text.rstrip()
+    if not body.endswith("endmodule"):
+        raise GateError(f"energy: unexpected netlist layout in {netlist.path}")
+    has_rst = re.search(rf"^module {re.escape(netlist.top)}\(.*\brst\b", text, re.M) is not None
+    groups = {}        # (event, cell type) -> [expressions]
+    for cell, name, ports, params in insts:
+        outs = [e for port, e in sorted(ports.items()) if port in outputs.get(cell, ())
+                and e.strip()]
+        groups.setdefault(("toggles", cell), []).extend(outs)
+        for rx, events in _ENABLES.get(netlist.family, {}).items():
+            if not re.fullmatch(rx, cell):
+                continue
+            for event, (names, default) in events.items():
+                if event == "enable" and params.get("CEMUX", '"CE"') not in ('"CE"', '"INV"'):
+                    terms = [params.get("CEMUX", '"1"').strip('"')[:1] or "1"]
+                else:
+                    terms = [ports.get(n) or default for n in names]
+                    terms = [t if t.strip() else default for t in terms]
+                if event == "enable" and params.get("CEMUX") == '"INV"':
+                    terms = [f"~({terms[0]})"]
+                groups.setdefault((event, cell), []).append(
+                    " & ".join(f"({t})" for t in terms))
+    lines = ["", "  // ddnhw.energy.gatesim probes (appended; not part of the design)",
+             "  reg [63:0] ddnhw_cycles = 64'd0;"]
+    en = "rst" if has_rst else "1'b0"     # counting stops while this is high
+    always = [f"    if (!{en}) ddnhw_cycles <= ddnhw_cycles + 64'd1;"]
+    final = [f'    $display("ddnhw_probe {netlist.top} cycles - %0d", ddnhw_cycles);']
+    for i, ((event, cell), exprs) in enumerate(sorted(groups.items())):
+        if not exprs:
+            continue
+        n = len(exprs)
+        lines += [f"  wire [{n - 1}:0] ddnhw_v{i} = {{{', '.join(exprs)}}};",
+                  f"  reg [63:0] ddnhw_c{i} = 64'd0;"]
+        if event == "toggles":
+            lines.append(f"  reg [{n - 1}:0] ddnhw_p{i} = {n}'d0;")
+            always += [f"    ddnhw_p{i} <= ddnhw_v{i};",
+                       f"    if (!{en}) ddnhw_c{i} <= ddnhw_c{i} + "
+                       f"64'($countones(ddnhw_v{i} ^ ddnhw_p{i}));"]
+        else:
+            always.append(f"    if (!{en}) ddnhw_c{i} <= ddnhw_c{i} + "
+                          f"64'($countones(ddnhw_v{i}));")
+        final.append(f'    $display("ddnhw_probe {netlist.top} {event} {cell} %0d", ddnhw_c{i});')
+    if per_instance:
+        k = 0
+        for cell, name, ports, params in insts:
+            for port, e in sorted(ports.items()):
+                if port in outputs.get(cell, ()) and e.strip():
+                    lines += [f"  reg [63:0] ddnhw_ic{k} = 64'd0;",
+                              f"  reg ddnhw_ip{k} = 1'b0;"]
+                    always += [f"    ddnhw_ip{k} <= {e};",
+                               f"    if (!{en} && (({e}) != ddnhw_ip{k})) "
+                               f"ddnhw_ic{k} <= ddnhw_ic{k} + 64'd1;"]
+                    label = f"{cell}:{name.lstrip(chr(92))}.{port}".replace(" ", "")
+                    final.append(f'    $display("ddnhw_probe {netlist.top} inst {label} %0d", '
+                                 f"ddnhw_ic{k});")
+                    k += 1
+    lines += ["  always @(posedge clk) begin", *always, "  end",
+              "  final begin", *final, "  end", "endmodule", ""]
+    probed = netlist.path.with_name(netlist.path.stem + (".probed_i.v" if per_instance
+                                                          else ".probed.v"))
+    probed.write_text(body[:-len("endmodule")] + "\n".join(lines))
+    return probed
 
 
 @dataclass
@@ -258,44 +332,28 @@ endmodule
 """
 
 
-def free_tb(top: str, ports=("clk",)) -> str:
-    """A testbench running ``top`` on the clock only (its other inputs are tied: ``rst`` to the
-    reset, the rest to 0); the C++ main stops it after ``+ddnhw_cycles`` cycles."""
-    conns = ", ".join(f".{p}({'clk' if p == 'clk' else 'rst' if p == 'rst' else 1 if p == 'en' else 0})"
-                      for p in ports)
-    return (f"module ddnhw_gate_tb(input wire clk, input wire rst);\n"
-            f"    {top} dut ({conns});\nendmodule\n")
-
-
 _MAIN_CPP = r"""
-// ddnhw gate-level activity run: reset for 4 cycles, zero the coverage counters, clock until
-// $finish (or +ddnhw_cycles=N cycles), write the counters to +ddnhw_cov=<file>.
+// ddnhw gate-level activity run: reset for 4 cycles, clock until $finish (or +ddnhw_cycles=N
+// cycles after reset), run the final blocks (they print the probe counters).
 #include "Vtb.h"
 #include "verilated.h"
-#include "verilated_cov.h"
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 int main(int argc, char** argv) {
     VerilatedContext ctx;
     ctx.commandArgs(argc, argv);
     Vtb top{&ctx};
     const char* arg = ctx.commandArgsPlusMatch("ddnhw_cycles=");
     long long limit = (arg && *arg) ? std::atoll(arg + 14) : -1;
-    arg = ctx.commandArgsPlusMatch("ddnhw_cov=");
-    std::string cov = (arg && *arg) ? std::string(arg + 11) : std::string("coverage.dat");
     top.clk = 0; top.rst = 1; top.eval();
     for (int i = 0; i < 4; i++) { top.clk = 1; top.eval(); top.clk = 0; top.eval(); }
     top.rst = 0; top.eval();
-    if (ctx.commandArgsPlusMatch("ddnhw_per_instance")[0]) ctx.coveragep()->forcePerInstance(true);
-    ctx.coveragep()->zero();
     long long n = 0;
     while (!ctx.gotFinish() && (limit < 0 || n < limit)) {
         top.clk = 1; top.eval(); top.clk = 0; top.eval(); n++;
     }
-    ctx.coveragep()->write(cov.c_str());
-    std::printf("ddnhw_gate: clock_cycles=%lld\n", n);
     top.final();
+    std::printf("ddnhw_gate: clock_cycles=%lld\n", n);
     return 0;
 }
 """
@@ -324,14 +382,15 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, defines=None):
+def build_sim(netlist, tb_sources, build_root, *, params=None, per_instance=False,
+              defines=None):
     """Build (or reuse) the Verilator model of ``netlist`` (a :class:`Netlist` or a list of
-    them, one family) under the testbench top ``ddnhw_gate_tb`` (``tb_sources``: paths or
-    ``(name, text)``; ``params``: its parameters; ``defines``: macros); returns
-    ``(binary, seconds, cached)``. ``per_net``: cover the netlists' own nets too."""
+    them, one family), instrumented (:func:`instrument`), under the testbench top
+    ``ddnhw_gate_tb`` (``tb_sources``: paths or ``(name, text)``; ``params``: its parameters;
+    ``defines``: macros); returns ``(binary, seconds, cached)``."""
     netlists = list(netlist) if isinstance(netlist, (list, tuple)) else [netlist]
-    netlist = netlists[0]
-    files = model_files(netlist.family)
+    family = netlists[0].family
+    files = model_files(family)
     build_root = Path(build_root).resolve()
     build_root.mkdir(parents=True, exist_ok=True)
     tb_paths = []
@@ -342,12 +401,13 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, de
             tb_paths.append(p)
         else:
             tb_paths.append(Path(src).resolve())
+    probed = [instrument(n, per_instance) for n in netlists]
     params = dict(params or {})
-    h = hashlib.sha256()
-    for p in [*(n.path for n in netlists), *tb_paths, *files]:
-        h.update(p.read_bytes())
     defines = dict(defines or {})
-    h.update(json.dumps([params, per_net, defines, os.environ.get("DDNHW_ENERGY_OPT", "-O0"),
+    h = hashlib.sha256()
+    for p in [*probed, *tb_paths, *files]:
+        h.update(p.read_bytes())
+    h.update(json.dumps([params, defines, os.environ.get("DDNHW_ENERGY_OPT", "-O0"),
                          _MAIN_CPP]).encode())
     bdir = build_root / f"gate-{h.hexdigest()[:16]}"
     binary = bdir / "Vtb"
@@ -358,26 +418,23 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, de
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
-        off = list(tb_paths) + ([] if per_net else [n.path for n in netlists])
-        (bdir / "coverage.vlt").write_text(_coverage_config(files, off))
         (bdir / "main.cpp").write_text(_MAIN_CPP)
         env = _verilator_env()
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--prefix", "Vtb",
                "--top-module", "ddnhw_gate_tb", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-               "--coverage-toggle", "--coverage-line", "-Mdir", str(bdir / "obj"),
-               "-o", str(binary), f"-I{models_dir(netlist.family)}",
-               *(f"+define+{d}" for d in _DEFINES.get(netlist.family, [])),
+               "-Mdir", str(bdir / "obj"), "-o", str(binary), f"-I{models_dir(family)}",
+               *(f"+define+{d}" for d in _DEFINES.get(family, [])),
                *(f"+define+{k}={v}" for k, v in defines.items()),
                *(f"-G{k}={v}" for k, v in params.items()),
-               str(bdir / "coverage.vlt"), *map(str, tb_paths), *(str(n.path) for n in netlists),
-               str(files[0]), *map(str, _EXTRA_MODELS.get(netlist.family, [])),
-               str(bdir / "main.cpp")]
+               *map(str, tb_paths), *map(str, probed), str(files[0]),
+               *map(str, _EXTRA_MODELS.get(family, [])), str(bdir / "main.cpp")]
         log = bdir / "build.log"
         with open(log, "w") as f:
             r = subprocess.run(cmd, cwd=bdir, env=env, stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0 or not binary.exists():
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-            raise GateError(f"energy: Verilator build of the {netlist.top} netlist failed; "
+            what = " + ".join(n.top for n in netlists)
+            raise GateError(f"energy: Verilator build of the {what} netlist failed; "
                             f"log {log}:\n{tail}")
         (bdir / "ok").write_text("")
     return binary, time.monotonic() - t0, False
@@ -385,98 +442,47 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_net=False, de
 
 @dataclass
 class Activity:
-    """Events counted in one gate-level run (after reset): per cell type ``toggles`` (output
-    bit changes, both directions), ``enable`` (clock-enabled flip-flop cycles), ``read``,
-    ``write``, ``access`` (memory accesses); ``nets`` per net bit (``per_net`` runs only);
-    ``cycles`` simulated after reset; per-instance runs: ``by_instance`` (per instance of the
-    testbench) and ``by_hier`` (per cell instance: ``(cell type, toggles)``)."""
+    """Events counted in one gate-level run (after reset) of one netlist module: per cell type
+    ``toggles`` (settled output bit changes from one cycle to the next), ``enable``
+    (clock-enabled flip-flop cycles), ``read``, ``write``, ``access`` (memory accesses);
+    ``cycles`` counted after reset; ``instances``: ``{cell type:instance.port: toggles}``
+    (runs with ``per_instance``)."""
 
     cycles: int
     by_cell: dict = field(default_factory=dict)
-    nets: dict = field(default_factory=dict)
-    by_instance: dict = field(default_factory=dict)
-    by_hier: dict = field(default_factory=dict)
+    instances: dict = field(default_factory=dict)
 
     def total(self, event, cells=None) -> int:
         return sum(v.get(event, 0) for k, v in self.by_cell.items()
                    if cells is None or k in cells)
 
 
-def _fields(line):
-    m = re.match(r"^C '(.*)' (\d+)$", line)
-    if not m:
-        return None, 0
-    parts = m.group(1).split("\x01")
-    d = {}
-    for p in parts:
-        if "\x02" in p:
-            k, v = p.split("\x02", 1)
-            d[k] = v
-    return d, int(m.group(2))
-
-
-def parse_coverage(path, family: str, netlist_top: str | None = None,
-                   cycles: int = 0, per_instance: bool = False) -> Activity:
-    """Activity of a Verilator coverage file written by :func:`run_sim`; ``per_instance``:
-    also per instance of the testbench (``by_instance``: ``{name: {cell: events}}``)."""
-    _, events, outputs = _model_lines(model_files(family))
-    act = Activity(cycles=cycles)
-    for line in Path(path).read_text(errors="replace").splitlines():
-        d, count = _fields(line)
-        if d is None:
-            continue
-        if per_instance:
-            hier = d.get("h", "").split(".")
-            inst = hier[2] if len(hier) > 2 and hier[1] == "ddnhw_gate_tb" else None
-            target = act.by_instance.setdefault(inst, {}) if inst else None
+def parse_probes(text) -> dict:
+    """``{module: Activity}`` from the ``ddnhw_probe`` lines of a run's output."""
+    acts = {}
+    for m in re.finditer(r"^ddnhw_probe (\S+) (\S+) (\S+) (\d+)\s*$", text, re.M):
+        module, event, what, count = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        act = acts.setdefault(module, Activity(cycles=0))
+        if event == "cycles":
+            act.cycles = count
+        elif event == "inst":
+            act.instances[what] = count
         else:
-            target = None
-        page = d.get("page", "")
-        kind, _, module = page.partition("/")
-        module = module.split("__")[0]
-        fname = Path(d.get("f", "")).name
-        if kind == "v_toggle":
-            if module not in outputs:       # a net of a netlist (per_net builds)
-                sig = d.get("o", "").split(":")[0]
-                key = sig if module == netlist_top else f"{module}.{sig}"
-                act.nets[key] = act.nets.get(key, 0) + count
-                continue
-            port = d.get("o", "").split(":")[0].split("[")[0]
-            if port not in outputs.get(module, ()):
-                continue
-            for where in (act.by_cell, target):
-                if where is not None:
-                    cell = where.setdefault(module, {})
-                    cell["toggles"] = cell.get("toggles", 0) + count
-            if per_instance:     # one cell instance: (cell type, toggles)
-                h = d.get("h", "")
-                act.by_hier[h] = (module, act.by_hier.get(h, (module, 0))[1] + count)
-        elif kind in ("v_branch", "v_line") and d.get("o") == "if":
-            ev = events.get((fname, int(d.get("l", 0))))
-            if ev is not None:
-                for where in (act.by_cell, target):
-                    if where is not None:
-                        cell = where.setdefault(module, {})
-                        cell[ev] = cell.get(ev, 0) + count
-    return act
+            act.by_cell.setdefault(what, {})[event] = count
+    return acts
 
 
-def run_sim(binary, run_dir, *, plusargs=(), cycles=None, family="ice40",
-            netlist_top=None, timeout=None, per_instance=False):
-    """Run the built model in ``run_dir``; returns ``(Activity, stdout)``."""
+def run_sim(binary, run_dir, *, plusargs=(), cycles=None, timeout=None) -> tuple:
+    """Run the built model in ``run_dir``; returns ``({module: Activity}, output)``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cov = run_dir / "coverage.dat"
-    args = [str(binary), *plusargs, f"+ddnhw_cov={cov}"]
+    args = [str(binary), *plusargs]
     if cycles is not None:
         args.append(f"+ddnhw_cycles={int(cycles)}")
-    if per_instance:
-        args.append("+ddnhw_per_instance")
     r = subprocess.run(args, cwd=run_dir, capture_output=True, text=True, timeout=timeout)
     out = r.stdout + r.stderr
-    if r.returncode != 0 or not cov.exists():
+    acts = parse_probes(out)
+    if r.returncode != 0 or not acts:
         raise GateError(f"energy: gate-level run of {binary} failed (exit {r.returncode}):\n"
                         + "\n".join(out.splitlines()[-10:]))
-    m = re.search(r"ddnhw_gate: clock_cycles=(\d+)", out)
-    n = int(m.group(1)) if m else 0
-    return parse_coverage(cov, family, netlist_top, n, per_instance), out
+    return acts, out

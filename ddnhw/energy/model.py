@@ -73,7 +73,7 @@ class Coefficients:
 
 # Fitted by ddnhw.energy.calibration.calibrate (python bench/energy.py --calibrate) on
 # 2026-11-30 with yosys 0.70 (YoWASP); the fit's relative errors are in README "## Energy".
-_ICE40_DYNAMIC = {"cycle": 50.01, "ff_clock": 0.01453, "toggle": 0.4976, "dsp_toggle": 1.791}
+_ICE40_DYNAMIC = {"cycle": 50.01, "ff_clock": 0.01453, "toggle": 0.4978, "dsp_toggle": 5.441}
 _ICE40_STATIC_MW = 92.1e-3 * 1.219
 
 ICE40 = Coefficients(

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.synth
 
 CYCLES = 4096   # the calibration fit's run length
 TEST_DESIGNS = {
-    "tcount": ("module tcount(input clk, output [7:0] q);\n    reg [7:0] c = 0;\n"
-               "    always @(posedge clk) c <= c + 1'b1;\n    assign q = c;\nendmodule\n", ()),
+    "tcount": ("module tcount(input clk, input rst, output [7:0] q);\n    reg [7:0] c = 0;\n"
+               "    always @(posedge clk) c <= rst ? 8'd0 : c + 1'b1;\n    assign q = c;\n"
+               "endmodule\n", ()),
     # d is tied to 0 by the testbench: the register is clocked every cycle and never changes
     "theld": ("module theld(input clk, input d, output [7:0] q);\n    reg [7:0] r = 0;\n"
               "    always @(posedge clk) r <= r | {8{d}};\n    assign q = r;\nendmodule\n", ()),
@@ -25,18 +26,21 @@ TEST_DESIGNS = {
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     return calibration.simulate(tmp_path_factory.mktemp("energy_cal"), CYCLES,
-                                extra=TEST_DESIGNS)
+                                extra=TEST_DESIGNS, per_instance=True)
 
 
 def test_counter_bit_i_toggles_every_2_pow_i_cycles(sim):
-    # the 8 flip-flops of the counter, one per bit: their output toggles over the run are
-    # CYCLES / 2**i for bit i (as a multiset: yosys names the cells, not the bits)
-    ffs = sorted(t for cell, t in sim["tcount"]["instances"].values()
-                 if model.category("ice40", cell) == "ff")
-    assert ffs == sorted(CYCLES // 2 ** i for i in range(8)), ffs
+    # the 8 flip-flops of the counter, one per bit: bit i toggles every 2**i cycles. The probes
+    # compare the values sampled at consecutive clock edges: CYCLES edges after reset see the
+    # counter go 0 .. CYCLES-1, i.e. CYCLES-1 steps (as a multiset: yosys names the cells,
+    # not the bits)
+    ffs = sorted(t for key, t in sim["tcount"]["instances"].items()
+                 if model.category("ice40", key.split(":")[0]) == "ff")
+    assert sim["tcount"]["cycles"] == CYCLES
+    assert ffs == sorted((CYCLES - 1) // 2 ** i for i in range(8)), ffs
     ev = sim["tcount"]["events"]
     ff = sum(e.get("toggles", 0) for c, e in ev.items() if model.category("ice40", c) == "ff")
-    assert ff * CYCLES == sum(CYCLES // 2 ** i for i in range(8))
+    assert round(ff * CYCLES) == sum((CYCLES - 1) // 2 ** i for i in range(8))
 
 
 def test_held_register_costs_only_clock_energy(sim):
