@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import gatesim
+import ddnhw.energy.gatesim as gatesim
 
 __all__ = ["MEASUREMENTS", "VCORE", "designs", "simulate", "fit", "predict", "calibrate"]
 
@@ -108,7 +108,7 @@ def simulate(work_dir, cycles=4096, extra=None, per_instance=False):
 
 def _features(sim):
     """Per design the per-cycle feature vector of the model's dynamic coefficients."""
-    from .model import ICE40, per_cycle_features
+    from ddnhw.energy.model import ICE40, per_cycle_features
     return {name: per_cycle_features(ICE40, d["cells"], d["events"]) for name, d in sim.items()}
 
 
@@ -116,7 +116,7 @@ def fit(sim):
     """Non-negative least squares of the dynamic coefficients (pJ) on the fitted rows,
     relative residuals. Returns ``{coefficient: pJ}`` and the static power (mW)."""
     from scipy.optimize import nnls
-    from .model import DYNAMIC_KEYS
+    from ddnhw.energy.model import DYNAMIC_KEYS
     feats = _features(sim)
     static_ua = MEASUREMENTS["halted"][3]
     base = MEASUREMENTS["hfosc12"]
@@ -140,7 +140,7 @@ def fit(sim):
 def predict(sim, coeffs=None):
     """``{row: (measured µA, modelled µA)}`` for every measurement; the HFOSC rows get the
     oscillator's current from the 12 MHz HFOSC row (measured minus modelled)."""
-    from .model import DYNAMIC_KEYS, ICE40
+    from ddnhw.energy.model import DYNAMIC_KEYS, ICE40
     coeffs = coeffs or ICE40.dynamic
     feats = _features(sim)
     static_ua = ICE40.static_mw * 1000 / VCORE

@@ -17,8 +17,8 @@ import numpy as np
 
 from ddnhw import DdnhwError
 
-from . import gatesim
-from . import model as energy_model
+import ddnhw.energy.gatesim as gatesim
+import ddnhw.energy.model as energy_model
 
 __all__ = ["estimate_energy", "FOLD_OPTIONS", "DEFAULT_RANDOM_VECTORS"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ddnhw import DdnhwError
 
-from .estimate import estimate_energy
+from ddnhw.energy.estimate import estimate_energy
 
 __all__ = ["candidate_foldings", "choose_by_energy", "OBJECTIVES"]
 
