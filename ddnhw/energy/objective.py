@@ -29,6 +29,9 @@ def candidate_foldings(graph, board, min_throughput, clock_mhz=None) -> list:
     budget = profile.budget_for()
     clock = float(clock_mhz or profile.clock_mhz)
     max_ii = int(clock * 1e6 // min_throughput) if min_throughput else 1 << 16
+    if max_ii < 1:
+        raise DdnhwError(f"energy objective: {min_throughput:g} inferences/s is more than one "
+                         f"per cycle at {clock:g} MHz")
     out, seen = [], set()
     c = choose(graph, budget, "auto")
     if c["mode"] == "unrolled":
