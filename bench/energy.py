@@ -95,18 +95,18 @@ def markdown(rows, info):
            f"average at start {info['load_average']:.1f} (shared machine: wall times are "
            "inflated; CPU time = this process + its tools).", "",
            "| model | board | folding | inputs | nJ/inference (dynamic) | mW at board clock "
-           "(dyn + static) | cycles/inference | LCs (LUT4/carry/FF) | gate == golden | "
+           "(dyn + static) | cycles/inference | cells (LUT4 / carry / FF) | gate == golden | "
            "time wall / CPU |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["cells"]
         lut = sum(v for k, v in c.items() if "LUT" in k)
         car = sum(v for k, v in c.items() if "CARRY" in k or "CCU2" in k)
         ff = sum(v for k, v in c.items() if "DFF" in k or "TRELLIS_FF" in k)
-        static = r["static_power_mw"] or 0.0
+        static = "n/a" if r["static_power_mw"] is None else f"{r['static_power_mw']:.2f}"
         out.append(f"| {Path(r['model']).stem} | {r['board']} | {r['folding']} | {r['inputs']} "
                    f"({r['vectors']}) | {r['energy_nj_per_inference']:.3f} ± "
                    f"{r['error_band']:.0%} | {r['dynamic_power_mw_board_clock']:.2f} + "
-                   f"{static:.2f} | {r['cycles_per_inference']:.2f} | {lut} / {car} / {ff} | "
+                   f"{static} | {r['cycles_per_inference']:.2f} | {lut} / {car} / {ff} | "
                    f"{'yes' if r['gate_level_mismatches'] == 0 else 'NO'} | "
                    f"{r['seconds_wall']:.0f} s / {r['seconds_cpu']:.0f} s |")
     return "\n".join(out) + "\n"
