@@ -327,7 +327,7 @@ def run(example: Example, out, *, settings: Mapping | None = None, seed=0, board
     sim_n = example.sim_vectors if sim_vectors is None else sim_vectors
     simulator = resolve_simulator(simulator)
     if p.total is None:
-        p.total = 2 + (sim_n > 0) + (simulator != "none") + len(boards)
+        p.total = 2 + (sim_n > 0) + (simulator != "none") + len(boards) * (1 + bool(energy))
     summary = dict.fromkeys(SUMMARY_KEYS)
     summary.update(example=example.name, title=example.title, dataset=example.dataset,
                    seed=seed, output_dir=str(out.resolve()), simulator=simulator, designs={},
