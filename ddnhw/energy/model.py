@@ -11,7 +11,7 @@ flip-flop cycles, memory accesses, simulated cycles. Dynamic energy per run::
 **iCE40 (UP5K)**: ``e_cycle``, ``e_ff_clock``, ``e_toggle``, ``e_dsp_toggle`` and the static power
 are fitted to the published core-current measurements of tinyvision-ai-inc/ice40_power (see
 :mod:`.calibration`; ``python bench/energy.py --calibrate`` refits them, the test
-``tests/energy/test_calibration.py`` checks that the fit below reproduces those measurements).
+``tests/energy/test_energy.py`` checks that the fit below reproduces those measurements).
 Static: the configured device with its clock halted, 92.1 µA at 1.219 V. The memory access
 energies have no public measurement we could find: they are *assumed* to cost as much as 16
 (block RAM, one 16-bit port) and 64 (SPRAM, 16 bits, 4x the area) logic toggles, and carry an
