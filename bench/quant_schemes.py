@@ -152,6 +152,13 @@ def main(argv=None):
     ap.add_argument("--build-only", action="store_true",
                     help="no training: synthesize the --build rows from the saved graphs")
     ap.add_argument("--boards", default="icebreaker,ulx3s-85f")
+    ap.add_argument("--energy-only", action="store_true",
+                    help="no training: energy per inference (ddnhw.energy, gate-level netlist on "
+                         "the test split, iCE40UP5K, the circuit `ddnhw build` makes) of the "
+                         "--energy rows from the saved graphs")
+    ap.add_argument("--energy", default="",
+                    help="semicolon-separated row names for --energy-only ('all': every row "
+                         "with a saved graph)")
     ap.add_argument("--no-adder-tree", action="store_true",
                     help="do not rebuild the binary row with the adder tree (keep the JSON's)")
     ap.add_argument("--only", default="",
@@ -166,6 +173,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     if a.build_only:
         return build_only(a, out)
+    if a.energy_only:
+        return energy_only(a, out)
     import torch
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.qat import pretrain_float, train_scheme
@@ -443,6 +452,41 @@ def build_only(a, out):
     return 0
 
 
+def energy_only(a, out):
+    """Energy per inference of the ``--energy`` rows on the iCE40UP5K from their saved graphs
+    (``row["energy_ice40"]``), then the tables and the plots again."""
+    from ddnhw import examples
+    from ddnhw.energy import estimate_energy
+    from ddnhw.ir.graph import load_graph
+    res = json.loads((out / "quant_schemes.json").read_text())
+    want = [s.strip() for s in a.energy.split(";") if s.strip()]
+    for row in res["rows"][1:]:
+        if want != ["all"] and row["name"] not in want:
+            continue
+        f = Path(a.graphs) / f"{_dirname(row['name'])}.json"
+        if not f.exists():
+            print(f"no saved graph for {row['name']!r} ({f})", flush=True)
+            continue
+        g = load_graph(f)
+        x = examples.input_vectors(g, "test", example="cnn" if row.get("model") == "cnn"
+                                   else "mlp")
+        t = time.perf_counter()
+        try:
+            e = estimate_energy(g, "icebreaker", ROOT / "out" / "quant_schemes_energy" /
+                                _dirname(row["name"]), inputs=x)
+            row["energy_ice40"] = {k: e[k] for k in (
+                "energy_nj_per_inference", "dynamic_power_mw_board_clock", "static_power_mw",
+                "inferences_per_s_board_clock", "gate_level_mismatches", "breakdown")}
+            row["energy_ice40"]["folding"] = e["folding"]["mode"]
+        except Exception as ex:   # report, keep going
+            row["energy_ice40"] = {"error": str(ex)[:300]}
+        row["energy_ice40"]["seconds"] = round(time.perf_counter() - t, 1)
+        print(f"energy {row['name']}: {row['energy_ice40']}", flush=True)
+        write_results(res, out)
+    write_results(res, out)
+    return 0
+
+
 def finish(a, rows, graphs, out, sizes, t0):
     from ddnhw.ir.graph import save_graph
     gdir = Path(a.graphs)
@@ -499,11 +543,11 @@ def markdown(res):
              f"+ {res.get('cnn_epochs', 40)} QAT epochs.", "",
              "| scheme | w bits | a bits | accuracy | Δ float | PTQ | est iCE40 LCs, DSPs | "
              "est ECP5 LUTs, DSPs | latency, II | inf/s (12 / 25 MHz) | iCE40UP5K build | "
-             "ECP5-85F build |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ECP5-85F build | UP5K nJ/inference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         if r["name"] == "float":
-            lines.append(f"| float MLP | 32f | 32f | {fl:.4f} | 0 | | | | | | | |")
+            lines.append(f"| float MLP | 32f | 32f | {fl:.4f} | 0 | | | | | | | | |")
             continue
         ptq = f"{r['ptq_accuracy']:.4f}" if "ptq_accuracy" in r else ""
         # rows with their own architecture are compared with their own float model
@@ -528,7 +572,7 @@ def markdown(res):
                      f"{ei.get('dsps', 0)} | {ee['luts']}, {ee.get('dsps', 0)} | "
                      f"{r['latency_cycles']}, {r['ii_cycles']} | "
                      f"{r['inferences_per_s_ice40']:.2e} / {r['inferences_per_s_ecp5']:.2e} | "
-                     f"{cells[0]} | {cells[1]} |")
+                     f"{cells[0]} | {cells[1]} | {_energy_cell(r.get('energy_ice40'))} |")
     lines += ["", "Δ float: against the row's own float model where the architecture differs "
               "(64-32-10 MLP, CNN; shown in the name), else the 64-16-10 float model.", ""]
     lines += notes(res["rows"], fl)
@@ -541,6 +585,16 @@ def markdown(res):
                     for k in ("xnor", "adder_tree")]
             lines.append(f"| {board} | {cell[0]} | {cell[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def _energy_cell(e):
+    """UP5K energy per inference (ddnhw.energy, dynamic, test split) of a row, or ''."""
+    if not e:
+        return ""
+    if "error" in e:
+        return "FAILED: " + e["error"][:80].replace("|", "/").replace("\n", " ")
+    return (f"{e['energy_nj_per_inference']:.2f} ({e['folding']}, "
+            f"{e['dynamic_power_mw_board_clock']:.1f} mW)")
 
 
 def _build_cell(v):
@@ -739,6 +793,40 @@ def plot(rows, path):
     fig.suptitle("digits MLP (circles) and CNN (squares): accuracy vs LUTs per scheme")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    plot_energy(rows, Path(path).with_name("quant_schemes_energy.png"))
+
+
+def plot_energy(rows, path):
+    """Accuracy against energy per inference on the iCE40UP5K (ddnhw.energy) for the rows
+    that have it, with their Pareto front."""
+    pts = [(r["energy_ice40"]["energy_nj_per_inference"], r["accuracy"] * 100, r)
+           for r in rows[1:] if "energy_nj_per_inference" in r.get("energy_ice40", {})]
+    if not pts:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 6))
+    front, best = [], -1.0
+    for x, y, r in sorted(pts, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+        cnn = r.get("model") == "cnn"
+        ax.scatter(x, y, marker="s" if cnn else "o",
+                   color="tab:orange" if cnn else "tab:blue")
+        ax.annotate(r["name"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.plot(*zip(*front), "k--", lw=0.8, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("dynamic energy per inference on the iCE40UP5K (nJ, gate-level estimate)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title("accuracy vs energy per inference per quantization scheme")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "ddnhw"
 RANK = {"ir": 0, "golden": 1, "hw": 1, "passes": 2, "lower": 2, "quant": 3, "frontend": 3,
-        "board": 3, "host": 4, "flow": 5, "sweep": 5, "examples": 6, "cli": 7}
+        "board": 3, "host": 4, "flow": 5, "energy": 5, "sweep": 5, "examples": 6, "cli": 7}
 BASE = {"__init__", "atomic", "errors", "datasets", "fixedpoint"}
 
 

@@ -11,7 +11,7 @@ from ddnhw.cli import args as A
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
 # Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
-COMMAND_MODULES = ("search", "sweep")
+COMMAND_MODULES = ("search", "sweep", "energy")
 
 
 def _settings(a, *names):
@@ -33,9 +33,30 @@ def cmd_train(a):
     return 0
 
 
+def _objective_folding(a, graph):
+    """``--objective energy``: the least-energy folding meeting ``--min-throughput`` (a
+    ``{layer: (pe, simd)}`` dict or ``"none"``), written into ``a.folding``."""
+    if getattr(a, "objective", "throughput") != "energy":
+        return
+    from ddnhw import DdnhwError, examples
+    from ddnhw.energy.objective import choose_by_energy
+    if not a.board or a.min_throughput is None:
+        raise DdnhwError("--objective energy needs --board and --min-throughput")
+    if a.target_ii is not None or a.max_luts is not None or a.folding != "auto":
+        raise DdnhwError("--objective energy chooses the folding: drop --folding, --target-ii "
+                         "and --max-luts")
+    x = examples.input_vectors(graph, a.energy_inputs, 0)
+    c = choose_by_energy(graph, a.board, Path(a.out) / "energy_candidates", a.min_throughput,
+                         inputs=x, log=print)
+    print(f"objective energy: {c['label']} ({c['estimate']['energy_nj_per_inference']:.3f} "
+          f"nJ/inference)")
+    a.folding = c["folding"]
+
+
 def cmd_generate(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
+    _objective_folding(a, graph)
     man = flow.generate(graph, a.out, name=a.name, board=a.board, folding=a.folding,
                         target_ii=a.target_ii, max_luts=a.max_luts)
     for layer in man["layers"]:
@@ -73,6 +94,7 @@ def cmd_cosim(a):
 def cmd_build(a):
     from ddnhw import flow
     graph = flow.load_model(a.model)
+    _objective_folding(a, graph)
     out = Path(a.out) / a.board
     rep = flow.build(graph, a.board, out, allow_timing_failure=a.allow_timing_failure,
                      top=a.top, baud=a.baud, toolchain=a.toolchain, folding=a.folding,
@@ -87,6 +109,16 @@ def cmd_build(a):
     print(f"{a.board} ({a.top} top): {rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, "
           f"{rep['brams']} BRAMs, Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['clock_mhz']} MHz,"
           f" {'met' if rep['timing_met'] else 'MISSED'}); bitstream {rep['bitstream']}")
+    if getattr(a, "energy", None):
+        from ddnhw.cli.energy import estimate, summary_lines
+        r = estimate(graph, a.board, out / "energy", a.energy, None, rep.get("fmax_mhz"),
+                     folding=a.folding, target_ii=a.target_ii, max_luts=a.max_luts)
+        rep["energy"] = {k: r[k] for k in ("energy_nj_per_inference", "dynamic_power_mw_board_clock",
+                                            "power_mw_fmax", "static_power_mw", "breakdown",
+                                            "error_band", "gate_level_mismatches", "method")}
+        flow.write_json_atomic(out / "report.json", rep)
+        for line in summary_lines(r):
+            print(f"energy: {line}")
     return 0
 
 
@@ -136,7 +168,8 @@ def cmd_demo(a):
                                     tuple(b for b in a.boards.split(",") if b))
     s = examples.run(a.model, out, settings=_settings(a, *TRAIN_SETTINGS, "channels"),
                      seed=a.seed, boards=boards, simulator=a.simulator, random=a.random,
-                     sim_vectors=a.sim_vectors, progress=flow.Progress(quiet=a.quiet))
+                     sim_vectors=a.sim_vectors, progress=flow.Progress(quiet=a.quiet),
+                     **({"energy": True} if getattr(a, "energy", False) else {}))
     if a.json:
         flow.write_json_atomic(Path(a.json), s)
     rows = flow.summary_rows(s)
@@ -163,6 +196,18 @@ def _folding_args(s, board=True):
                    help="fold to at most N cycles per inference")
     s.add_argument("--max-luts", type=A.positive_int,
                    help="fold to fit N LUTs (less a 15%% margin)")
+
+
+def _objective_args(s):
+    """generate/build: ``--objective energy --min-throughput N`` (ddnhw.energy.objective)."""
+    s.add_argument("--objective", default="throughput", choices=["throughput", "energy"],
+                   help="throughput (default): the folding decision above; energy: the "
+                        "folding with the least energy per inference (gate-level estimate) "
+                        "that meets --min-throughput")
+    s.add_argument("--min-throughput", type=float, default=None,
+                   help="inferences/s at the board clock the energy objective must meet")
+    s.add_argument("--energy-inputs", default="test",
+                   help="inputs of the energy objective's estimates (test, random:N, X.npy)")
 
 
 # -- parser -------------------------------------------------------------------------------------
@@ -214,6 +259,9 @@ def _parser():
     s.add_argument("--boards", type=A.board_list, help="comma-separated boards to synthesize for (default: the "
                                     "example's, icebreaker)")
     s.add_argument("--no-synth", action="store_true", help="skip synthesis")
+    s.add_argument("--energy", action="store_true",
+                   help="also estimate each board's energy per inference (gate-level netlist "
+                        "on the test split; `ddnhw energy`) for the table")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("train", help="train an example's model (default: the digits MLP) with "
@@ -229,6 +277,7 @@ def _parser():
                    help="output folder (default out/rtl)")
     s.add_argument("--name", default="ddnhw_top", type=A.identifier, help="top module name")
     _folding_args(s)
+    _objective_args(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("cosim", help="cosimulate the RTL against the golden model (cocotb)")
@@ -254,6 +303,9 @@ def _parser():
     s.add_argument("--board", default="icebreaker", type=A.board_name,
                    help="board name (see `ddnhw boards`)")
     s.add_argument("--out", default="out/build", type=A.nonempty)
+    s.add_argument("--energy", default=None, metavar="INPUTS",
+                   help="also estimate the energy per inference on these inputs (test, "
+                        "random:N or X.npy; see `ddnhw energy`) and add it to the report")
     s.add_argument("--allow-timing-failure", action="store_true",
                    help="keep going when Fmax is below the board clock")
     s.add_argument("--top", default="uart", choices=["uart", "measure"],
@@ -267,6 +319,7 @@ def _parser():
     s.add_argument("--toolchain", default="yowasp", choices=["yowasp", "system"],
                    help="yowasp (pip, default) or the system's yosys/nextpnr")
     _folding_args(s, board=False)
+    _objective_args(s)
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader")

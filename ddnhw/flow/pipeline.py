@@ -125,7 +125,7 @@ SUMMARY_KEYS = (
     "simulator", "vectors_checked", "cosim_mismatches", "cosim_cycles",
     "folding", "latency_cycles", "ii_cycles", "estimate", "designs", "boards",
     "board", "luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz", "timing_met",
-    "inferences_per_s", "mismatches")
+    "inferences_per_s", "mismatches", "energy_nj_per_inference", "power_mw")
 
 
 class _Quiet(Progress):
@@ -296,6 +296,9 @@ def _board_fields(reports: dict) -> dict:
            **{k: first.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
                                         "clock_mhz", "timing_met")}}
     out["inferences_per_s"] = first.get("inferences_per_s")
+    e = first.get("energy") or {}
+    out["energy_nj_per_inference"] = e.get("energy_nj_per_inference")
+    out["power_mw"] = e.get("power_mw_board_clock")
     return out
 
 
@@ -303,7 +306,7 @@ def _board_fields(reports: dict) -> dict:
 
 def run(example: Example, out, *, settings: Mapping | None = None, seed=0, boards=None,
         folding=None, simulator="auto", random=None, sim_vectors=None,
-        progress: Progress | None = None) -> dict:
+        progress: Progress | None = None, energy=False) -> dict:
     """Run ``example`` end to end into folder ``out``: train (``settings`` override the
     example's), write ``model.npz``, check golden accuracy and PyTorch integer mode == golden
     on the test split plus ``random`` (default: the example's) random/extreme inputs, plan the
@@ -324,7 +327,7 @@ def run(example: Example, out, *, settings: Mapping | None = None, seed=0, board
     sim_n = example.sim_vectors if sim_vectors is None else sim_vectors
     simulator = resolve_simulator(simulator)
     if p.total is None:
-        p.total = 2 + (sim_n > 0) + (simulator != "none") + len(boards)
+        p.total = 2 + (sim_n > 0) + (simulator != "none") + len(boards) * (1 + bool(energy))
     summary = dict.fromkeys(SUMMARY_KEYS)
     summary.update(example=example.name, title=example.title, dataset=example.dataset,
                    seed=seed, output_dir=str(out.resolve()), simulator=simulator, designs={},
@@ -399,6 +402,19 @@ def run(example: Example, out, *, settings: Mapping | None = None, seed=0, board
         r = reports[b]
         p.done(f": {r.get('luts')} LUTs, {r.get('ffs')} FFs, {r.get('dsps')} DSPs, "
                f"{r.get('brams')} BRAMs, Fmax {r.get('fmax_mhz')} MHz")
+        if energy:   # ddnhw.energy: the gate-level netlist on the test split
+            from ddnhw.energy import estimate_energy
+            p.step(f"{b}: energy per inference (gate-level netlist, {len(vec.x_test)} test "
+                   f"inputs)")
+            e = estimate_energy(t.graph, b, out / "energy" / b, inputs=vec.x_test,
+                                fmax_mhz=r.get("fmax_mhz"),
+                                folding="none" if not fold else dict(fold))
+            r["energy"] = {k: e[k] for k in (
+                "energy_nj_per_inference", "total_energy_nj_per_inference",
+                "dynamic_power_mw_board_clock", "power_mw_board_clock", "power_mw_fmax",
+                "static_power_mw", "breakdown", "gate_level_mismatches", "error_band")}
+            summary["mismatches"] += e["gate_level_mismatches"]
+            p.done(f": {e['energy_nj_per_inference']:.3f} nJ per inference")
     p.done()
     summary["designs"] = {
         k: {"folding": _folding_json(d["folding"]), "boards": d.get("boards", []),
@@ -450,4 +466,12 @@ def summary_rows(s: Mapping) -> list:
                   f"{_fmt(r['fmax_mhz'])} MHz vs {r['clock_mhz']} MHz "
                   f"({'met' if r['timing_met'] else 'MISSED'})"),
                  (f"{b}: inferences/s at Fmax", _fmt(r.get("inferences_per_s")))]
+        e = r.get("energy")
+        if e:
+            rows += [(f"{b}: energy per inference (dynamic)",
+                      f"{e['energy_nj_per_inference'] / 1000:.4f} µJ "
+                      f"(±{e['error_band']['relative']:.0%})"),
+                     (f"{b}: power at board clock",
+                      f"{_fmt(e['power_mw_board_clock'] or e['dynamic_power_mw_board_clock'])}"
+                      f" mW")]
     return rows
