@@ -38,6 +38,7 @@ from pathlib import Path
 from amaranth.build import Clock
 
 from .. import DdnhwError
+from ..hw import dense_rtl
 from ..hw.family import FAMILIES, get_family
 from .profiles import get_board
 from .top import MeasureTop
@@ -45,6 +46,7 @@ from .top import MeasureTop
 __all__ = ["build", "toolchain_env", "DEFAULT_SEED"]
 
 DEFAULT_SEED = 1
+DATAPATHS = "ddnhw_datapaths.v"   # the Verilog datapath modules the design instantiates
 
 # environment variable -> (YoWASP command, pip package, system command): every family's tools
 # (ddnhw.hw.family: yosys, nextpnr, packer) and the board loader
@@ -162,6 +164,21 @@ def _fit_error(profile, util, log_text):
                       + "; ".join(parts) + detail)
 
 
+def _children_cpu():
+    """CPU seconds of the finished child processes (the tools): a build's own time on a
+    machine shared with other work."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _stage(tim_text, yosys_text):
+    """The step a stopped build was in: ``synthesis``, ``placement`` or ``routing``."""
+    if not tim_text:
+        return "synthesis"
+    return "routing" if re.search(r"^Info: (Routing|Router2)", tim_text, re.M) else "placement"
+
+
 def _tail(path, lines=15):
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -170,7 +187,7 @@ def _tail(path, lines=15):
 
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
-          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp"):
+          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
     ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
@@ -181,7 +198,9 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     The build is deterministic for a given ``seed``. Extra ``nextpnr_opts``/``synth_opts`` are
     appended to the profile's. ``clock_mhz`` replaces the timing target (the board clock's
     constraint; the top still runs from the board clock, without a PLL) to ask "would it meet
-    X MHz"; by default the target is the board clock.
+    X MHz"; by default the target is the board clock. ``timeout`` (seconds): stop the tools
+    after that long; the report then has ``timed_out`` True, ``stage`` (the last step nextpnr
+    began) and the numbers nextpnr had logged by then (placed, not routed: estimates).
     """
     profile = get_board(board)
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
@@ -210,7 +229,9 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     # reintegration (synth_ecp5) mistakes such a wire for bit 0 of "o__payload" and fails an
     # assertion (or exits 1 silently) when the lane is a register, e.g. a one-channel
     # Requantizer. Debug names only: make them internal.
-    overrides["script_after_read"] = "rename -hide w:*[[]*"
+    # The unrolled Dense datapaths are Verilog modules (ddnhw.hw.dense_rtl), written next to
+    # the design and read after it.
+    overrides["script_after_read"] = f"read_verilog {DATAPATHS}\nrename -hide w:*[[]*"
 
     if top is None:
         top = MeasureTop(core, uart=profile.uart, led=profile.led)
@@ -226,29 +247,44 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         platform.resources[key] = resource
     else:
         clock_mhz = profile.clock_mhz
-    plan = platform.build(top, name=name, build_dir=str(outdir), do_build=False,
-                          do_program=False, **overrides)
+    with dense_rtl.verilog_datapaths() as mods:
+        plan = platform.build(top, name=name, build_dir=str(outdir), do_build=False,
+                              do_program=False, **overrides)
     plan.extract(str(outdir))
+    (outdir / DATAPATHS).write_text("// unrolled Dense datapaths (ddnhw.hw.dense_rtl)\n" +
+                                    "".join(mods[k] for k in sorted(mods)))
 
     # Run the platform's script ourselves (rather than do_build=True) to capture the tools'
     # output and to pass the toolchain environment without touching os.environ.
     start = time.monotonic()
+    cpu0 = _children_cpu()
+    timed_out = False
     for attempt in range(2):
         with open(run_log, "w") as log_file:
-            result = subprocess.run(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
-                                    stdout=log_file, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
+                                    stdout=log_file, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            try:
+                proc.wait(timeout=None if timeout is None
+                          else max(1.0, timeout - (time.monotonic() - start)))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)       # the script's session: sh and the tool
+                proc.wait()
+                timed_out = True
+        result = proc
         # a tool killed by a signal (sh reports 128 + N; seen once as a SIGBUS of YoWASP's
         # yosys while another process filled the shared WebAssembly cache) is run once more;
         # a real failure (a design that does not fit, a tool error) exits below 128
-        if result.returncode < 128:
+        if timed_out or result.returncode < 128:
             break
     seconds = time.monotonic() - start
+    cpu_seconds = _children_cpu() - cpu0
 
     tim_text = tim_log.read_text(errors="replace") if tim_log.exists() else ""
     yosys_text = yosys_log.read_text(errors="replace") if yosys_log.exists() else ""
     util = _utilisation_from_log(tim_text)
 
-    if result.returncode != 0:
+    if result.returncode != 0 and not timed_out:
         error = _fit_error(profile, util, tim_text + "\n" + run_log.read_text(errors="replace"))
         if error is not None:
             raise error
@@ -293,6 +329,9 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         "utilization": dict(sorted(util.items())),
         "budget": dict(profile.budget),
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "timed_out": timed_out,
+        "stage": _stage(tim_text, yosys_text) if timed_out else "done",
         "bitstream": str(bitstream) if bitstream.exists() else None,
         "logs": {"yosys": str(yosys_log), "nextpnr": str(tim_log), "run": str(run_log),
                  "nextpnr_report": str(pnr_json)},
