@@ -149,7 +149,7 @@ def board_build(core, board, outdir, timeout):
     from ddnhw.board import build
     t = time.monotonic()
     try:
-        rep = build(core, board, outdir, name="peer", timeout=timeout)
+        rep = build(core, board, outdir, name="bench_top", timeout=timeout)
     except DdnhwError as e:
         msg = str(e).splitlines()[0]
         if "does not fit" not in msg:
@@ -206,6 +206,9 @@ def da4ml_design(graph, outdir, cutoff=4):
     ports = dict((name, int(hi) + 1) for hi, name in
                  re.findall(r"(?:input|output reg|output)\s+\[(\d+):0\]\s+(\w+)", top))
     files = sorted(p for p in src.glob("peer*.v") if p.name != "peer_wrapper.v")
+    used = "".join(p.read_text() for p in files)
+    files += [p for p in sorted((src / "static").glob("*.v"))     # its library modules in use
+              if re.search(rf"\b{p.stem}\b", used)]
     latency = len(re.findall(r"<=", top))
     return comb, {"seconds": cpu, "wall_seconds": seconds, "latency": latency, "files": files, "module": "peer",
                   "in_bits": ports["model_inp"], "out_bits": ports["model_out"],

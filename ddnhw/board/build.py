@@ -187,7 +187,8 @@ def _tail(path, lines=15):
 
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
-          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None):
+          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None,
+          cpu_timeout=None):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
     ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
@@ -201,6 +202,8 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     X MHz"; by default the target is the board clock. ``timeout`` (seconds): stop the tools
     after that long; the report then has ``timed_out`` True, ``stage`` (the last step nextpnr
     began) and the numbers nextpnr had logged by then (placed, not routed: estimates).
+    ``cpu_timeout`` (seconds): the same when one tool has used that much CPU time (``ulimit
+    -t``: a machine-independent limit on a shared machine).
     """
     profile = get_board(board)
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
@@ -261,7 +264,11 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     timed_out = False
     for attempt in range(2):
         with open(run_log, "w") as log_file:
-            proc = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=outdir, env=env,
+            cmd = ["sh", f"{plan.script}.sh"]
+            if cpu_timeout is not None:
+                cmd = ["sh", "-c", f"ulimit -t {max(1, int(cpu_timeout))}; "
+                                   f"exec sh {plan.script}.sh"]
+            proc = subprocess.Popen(cmd, cwd=outdir, env=env,
                                     stdout=log_file, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             try:
@@ -272,6 +279,8 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
                 proc.wait()
                 timed_out = True
         result = proc
+        if cpu_timeout is not None and proc.returncode in (128 + 24, 128 + 9, -24, -9):
+            timed_out = True                 # SIGXCPU (then SIGKILL) from ulimit -t
         # a tool killed by a signal (sh reports 128 + N; seen once as a SIGBUS of YoWASP's
         # yosys while another process filled the shared WebAssembly cache) is run once more;
         # a real failure (a design that does not fit, a tool error) exits below 128

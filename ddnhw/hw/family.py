@@ -41,6 +41,9 @@ class Family:
       than ``width`` (see :meth:`const_mul_dsps`).
     - ``rom_lut_bits``: ROMs of fewer bits stay in logic.
     - ``coeffs``: the estimate's coefficients per feature name (``ddnhw.lower.estimate``).
+    - ``fill_limit``: the largest fraction of the device's logic (and of its other bounded
+      resources) a design may be *estimated* to use for YoWASP nextpnr to place and route it
+      in minutes: the folding planner never plans beyond it (``ddnhw.passes.fold.choose``).
     """
 
     name: str
@@ -56,8 +59,12 @@ class Family:
     dsp_rule: MappingProxyType
     rom_lut_bits: int
     coeffs: MappingProxyType
+    fill_limit: float = 1.0
 
     def __post_init__(self):
+        if not 0 < self.fill_limit <= 1:
+            raise ValueError(f"family {self.name!r}: fill_limit must be in (0, 1], not "
+                             f"{self.fill_limit!r}")
         for name in ("tools", "pnr_cells", "synth_cells", "dsp_rule", "coeffs"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "bram_shapes", tuple(tuple(s) for s in self.bram_shapes))
@@ -146,6 +153,16 @@ _ICE40_COEFFS = {"mul": 3.118, "add": 3.118, "acc": 3.118, "mux": 3.587, "ffs": 
 _ECP5_COEFFS = {"mul": 4.336, "add": 4.336, "acc": 4.336, "mux": 0.731, "ffs": 0.0,
                 "ctrl": 15.3, "rom": 0.07, "dense": 1.688, "requant": 1.0, "ff": 1.046}
 
+# How full is too full (Family.fill_limit), measured with YoWASP nextpnr on this machine
+# (bench/results/peers.md, issue 17 goal 7): on the iCE40UP5K the unrolled digits MLP at 84 %
+# of the logic cells placed and routed in under a minute; foldings of the digits CNN at 89-91 %
+# and of the 16-64-32-32-5 MLP at 89 % did not place in 10 minutes; the 16-64-32-32-5 folding
+# the planner picks under this limit (estimated 84 %, 86 % after packing): see peers.md.
+# ECP5-85F: no design here comes near the device's size; nextpnr's time grows with the design,
+# not its fill, so the limit only keeps the usual headroom.
+ICE40_FILL_LIMIT = 0.86
+ECP5_FILL_LIMIT = 0.90
+
 ICE40 = Family(
     name="ice40", synth="synth_ice40", nextpnr="nextpnr-ice40", packer="icepack",
     bitstream_ext="bin", tools=_tools("nextpnr-ice40", "icepack"),
@@ -153,7 +170,8 @@ ICE40 = Family(
                "spram": "ICESTORM_SPRAM", "io": "SB_IO"},
     synth_cells={"lut": "SB_LUT4", "carry": "SB_CARRY", "ff_prefix": "SB_DFF"},
     ffs_from_synth=True, bram_shapes=[(16, 256), (8, 512), (4, 1024), (2, 2048)],
-    dsp_rule={"width": 16, "y_min": 11}, rom_lut_bits=512, coeffs=_ICE40_COEFFS)
+    dsp_rule={"width": 16, "y_min": 11}, rom_lut_bits=512, coeffs=_ICE40_COEFFS,
+    fill_limit=ICE40_FILL_LIMIT)
 
 ECP5 = Family(
     name="ecp5", bitstream_ext="bit", coeffs=_ECP5_COEFFS, rom_lut_bits=512,
@@ -162,7 +180,7 @@ ECP5 = Family(
     pnr_cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
                "brams": "DP16KD", "io": "TRELLIS_IO"}, ffs_from_synth=False,
     bram_shapes=[(36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)],
-    dsp_rule={"width": 18, "y_min": 0})
+    dsp_rule={"width": 18, "y_min": 0}, fill_limit=ECP5_FILL_LIMIT)
 
 FAMILIES = MappingProxyType({f.name: f for f in (ICE40, ECP5)})
 
