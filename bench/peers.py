@@ -161,6 +161,30 @@ def board_build(core, board, outdir, timeout):
     return {"fits": True, **{k: rep.get(k) for k in keep}}
 
 
+def dense_features(graph, regs_every, family):
+    """For refitting the estimate (bench/fit_estimate.py fit_dense): the unrolled network's
+    Dense features summed (``dense``: structural LUT4s, ``dense_adder``: adders) and
+    ``other_luts``: every other block's LUT estimate plus the measurement top's output
+    register LUTs."""
+    from ddnhw.hw.family import Budget
+    from ddnhw.hw.protocol import spec_of
+    from ddnhw.lower import build_network
+    from ddnhw.lower.estimate import estimate_block
+    from ddnhw.passes.fold import select
+    g, _ = select(graph, Budget(family), "none")
+    core = build_network(g, family=family, regs_every=regs_every)
+    out = {"dense": 0, "dense_adder": 0, "other_luts": 0}
+    for b in core.blocks:
+        f = spec_of(b).features()["luts"]
+        if "dense" in f:
+            out["dense"] += f["dense"]
+            out["dense_adder"] += f.get("dense_adder", 0)
+        else:
+            out["other_luts"] += estimate_block(b, family)["luts"]
+    out["other_luts"] += int(np.prod(graph.output.shape)) * graph.output.dtype.bits
+    return out
+
+
 # -- da4ml -----------------------------------------------------------------------------------
 
 def da4ml_available():
@@ -380,6 +404,11 @@ def main(argv=None):
             res["timeout"] = part["timeout"]
             for kind, m in part["models"].items():
                 res["models"].setdefault(kind, {"desc": m["desc"], "designs": []})
+                for d in m["designs"]:
+                    if "regs_every" in d and "dense_features" not in d:
+                        d["dense_features"] = {f: dense_features(peer_model(kind),
+                                                                 d["regs_every"], f)
+                                               for f in ("ice40", "ecp5")}
                 res["models"][kind]["designs"] += m["designs"]
         res["goals"] = goals(res)
         (out / "peers.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
@@ -420,7 +449,8 @@ def run_ddnhw(graph, kind, cfg, boards, work, a):
     from ddnhw.lower import build_network, plan_network
     L = CONFIGS[cfg]
     d = {"name": f"ddnhw {cfg} (register every {L} adder levels)", "regs_every": L,
-         "builds": {}, "estimate_error": {}}
+         "builds": {}, "estimate_error": {},
+         "dense_features": {f: dense_features(graph, L, f) for f in ("ice40", "ecp5")}}
     rtl = work / f"{kind}_{cfg}" / "rtl"
     g, man, sec, cpu = ddnhw_generate(graph, rtl, L, "ecp5")
     d.update(rtl_seconds=cpu, rtl_wall_seconds=sec, latency=man["latency_cycles"])

@@ -482,11 +482,12 @@ class DenseSpec(BlockSpec):
         return list(order)
 
     def _estimate(self):
-        luts, ffs = 0, self.latency  # valid shift register
+        luts, ffs, adders = 0, self.latency, 0  # valid shift register
         delays = {}
         order = self.walk()
         for n in order:
             luts += n.cost
+            adders += n.cost > 0
             for a in n.args:
                 need = self.stage(n) - self.stage(a) if a.kind != "const" else 0
                 delays[a.uid] = max(delays.get(a.uid, 0), need, 0)
@@ -497,15 +498,17 @@ class DenseSpec(BlockSpec):
         for uid, k in delays.items():
             n = byid[uid]
             ffs += k * _width(n.lo, n.hi)
-        return {"luts": int(luts), "ffs": int(ffs)}
+        return {"luts": int(luts), "ffs": int(ffs), "adders": int(adders)}
 
     def cycle_model(self):
         return PipelineModel(self.latency)
 
     def features(self):
-        """The adder graph's LUT4 count (weighted by the family's ``dense`` coefficient) and
+        """The adder graph's LUT4 count (weighted by the family's ``dense`` coefficient), its
+        adders (``dense_adder``: each carry chain's own overhead in the placed design) and
         its pipeline registers."""
-        return cost_features(luts={"dense": self.estimate["luts"]},
+        return cost_features(luts={"dense": self.estimate["luts"],
+                                   "dense_adder": self.estimate["adders"]},
                              ffs={"raw": self.estimate["ffs"]})
 
 
