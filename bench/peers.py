@@ -145,6 +145,27 @@ def _fit_numbers(outdir):
     return out
 
 
+def report_from_logs(outdir):
+    """The numbers of a build that was stopped from outside (its bench process ended before
+    the tools did): nextpnr's packing count, its last logged Fmax (placement estimate) and the
+    step it was in, from the logs in ``outdir``; None without a nextpnr log."""
+    from ddnhw.board.build import _fmax_from_log, _stage
+    tims = list(Path(outdir).glob("*.tim"))
+    if not tims:
+        return None
+    text = tims[0].read_text(errors="replace")
+    out = {"fits": "does not fit" not in text, **_fit_numbers(outdir)}
+    ff = re.findall(r"TRELLIS_FF:\s+(\d+)/", text)
+    if ff:
+        out["ffs"] = int(ff[-1])
+    fmax = _fmax_from_log(text)
+    out["fmax_mhz"] = round(min(f for f, _ in fmax.values()), 2) if fmax else None
+    out["timed_out"] = "Program finished normally" not in text
+    out["stage"] = _stage(text, "") if out["timed_out"] else "done"
+    out["seconds"] = None
+    return out
+
+
 def board_build(core, board, outdir, timeout):
     from ddnhw.board import build
     t = time.monotonic()
@@ -173,12 +194,12 @@ def dense_features(graph, regs_every, family):
     from ddnhw.passes.fold import select
     g, _ = select(graph, Budget(family), "none")
     core = build_network(g, family=family, regs_every=regs_every)
-    out = {"dense": 0, "dense_adder": 0, "other_luts": 0}
+    out = {"dense": 0, "dense_adder": 0, "dense_ff": 0, "other_luts": 0}
     for b in core.blocks:
         f = spec_of(b).features()["luts"]
         if "dense" in f:
-            out["dense"] += f["dense"]
-            out["dense_adder"] += f.get("dense_adder", 0)
+            for k in ("dense", "dense_adder", "dense_ff"):
+                out[k] += f[k]
         else:
             out["other_luts"] += estimate_block(b, family)["luts"]
     out["other_luts"] += int(np.prod(graph.output.shape)) * graph.output.dtype.bits
@@ -268,6 +289,15 @@ def da4ml_core(info):
 
 # -- report ----------------------------------------------------------------------------------
 
+def top_estimate(graph):
+    """LUTs and FFs of the measurement top around a core of ``graph``'s ports (its shift
+    registers: ``w_in + 2 + w_out`` FFs, ``w_out`` LUTs), added to the core's estimate before
+    it is compared with nextpnr."""
+    w_in = int(np.prod(graph.input.shape)) * graph.input.dtype.bits
+    w_out = int(np.prod(graph.output.shape)) * graph.output.dtype.bits
+    return {"luts": w_out, "ffs": w_in + 2 + w_out}
+
+
 def estimate_error(est, rep):
     """Per resource ``100 * (estimate - nextpnr) / nextpnr`` (None where unmeasured)."""
     out = {}
@@ -287,7 +317,8 @@ def _fmt(rep, key):
         return "–"
     s = f"{v:,}" if isinstance(v, int) else f"{v}"
     if key == "fmax_mhz" and rep.get("timed_out"):
-        s = f"~{v} ({rep.get('stage')}, stopped at {rep.get('seconds', 0):.0f} s)"
+        when = (f" at {rep['seconds']:.0f} s wall" if rep.get("seconds") else "")
+        s = f"~{v} (placed, {rep.get('stage')} unfinished{when})"
     if key == "luts" and rep.get("fits") is False:
         s += " (does not fit)"
     return s
@@ -393,6 +424,9 @@ def main(argv=None):
     p.add_argument("--tag", default="", help="write peers_TAG.json only (a part of a run)")
     p.add_argument("--merge", default="",
                    help="comma-separated tags: merge their parts into peers.json/.md")
+    p.add_argument("--collect", action="append", default=[],
+                   help="with --merge: KIND:DESIGN:BOARD=DIR, a build stopped from outside: "
+                        "its numbers from the logs in DIR")
     a = p.parse_args(argv)
     work, out = bench_dirs(a)
     from run import machine
@@ -410,6 +444,31 @@ def main(argv=None):
                                                                  d["regs_every"], f)
                                                for f in ("ice40", "ecp5")}
                 res["models"][kind]["designs"] += m["designs"]
+        for spec in a.collect:
+            key, _, d = spec.partition("=")
+            kind, design, board = key.split(":")
+            rep = report_from_logs(d)
+            for dd in res["models"].get(kind, {}).get("designs", []):
+                if dd["name"].split()[1] == design.split()[0] or dd["name"].startswith(design):
+                    if rep is not None:
+                        rep["note"] = "stopped from outside; numbers from the logs"
+                        dd["builds"][board] = rep
+        for kind, m in res["models"].items():
+            for d in m["designs"]:
+                f = d.get("dense_features")
+                for board, rep in d.get("builds", {}).items():
+                    fam = "ice40" if board == "icebreaker" else "ecp5"
+                    if "regs_every" in d and rep.get("luts"):
+                        from ddnhw.lower import plan_network
+                        from ddnhw.hw.family import Budget
+                        from ddnhw.passes.fold import select
+                        g, _ = select(peer_model(kind), Budget(fam), "none")
+                        net = plan_network(g, family=fam, regs_every=d["regs_every"])
+                        top = top_estimate(g)
+                        est = {k: sum(x["estimate"].get(k, 0) for x in net.layers) + top[k]
+                               for k in ("luts", "ffs")}
+                        rep["estimate"] = est
+                        d.setdefault("estimate_error", {})[board] = estimate_error(est, rep)
         res["goals"] = goals(res)
         (out / "peers.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
         (out / "peers.md").write_text(markdown(res) + "\n")
@@ -463,7 +522,9 @@ def run_ddnhw(graph, kind, cfg, boards, work, a):
     for board in boards:
         fam = get_board(board).family
         net = plan_network(g, family=fam, regs_every=L)
-        est = {k: sum(x["estimate"].get(k, 0) for x in net.layers) for k in ("luts", "ffs")}
+        top = top_estimate(g)
+        est = {k: sum(x["estimate"].get(k, 0) for x in net.layers) + top[k]
+               for k in ("luts", "ffs")}
         core = build_network(g, family=fam, regs_every=L)
         rep = board_build(core, board, work / f"{kind}_{cfg}" / board, a.timeout)
         rep["estimate"] = est

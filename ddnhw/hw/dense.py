@@ -505,10 +505,12 @@ class DenseSpec(BlockSpec):
 
     def features(self):
         """The adder graph's LUT4 count (weighted by the family's ``dense`` coefficient), its
-        adders (``dense_adder``: each carry chain's own overhead in the placed design) and
-        its pipeline registers."""
+        adders (``dense_adder``: each carry chain's own overhead in the placed design: ~4.5
+        ECP5 slice halves), its flip-flops as logic (``dense_ff``: iCE40 logic cells that hold
+        a register no adder's LUT does) and its pipeline registers."""
         return cost_features(luts={"dense": self.estimate["luts"],
-                                   "dense_adder": self.estimate["adders"]},
+                                   "dense_adder": self.estimate["adders"],
+                                   "dense_ff": self.estimate["ffs"]},
                              ffs={"raw": self.estimate["ffs"]})
 
 

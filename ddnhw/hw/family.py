@@ -127,12 +127,15 @@ class Family:
 # bits) grow together, so they share one fitted coefficient. LUT fit on those builds: iCE40
 # within 4%, ECP5 within 11%. Fully parallel (depth-1, constant-weight) builds are
 # not fitted (they cost much less per MAC). "ff" scales the structural FF count.
-# "dense" scales the unrolled Dense's structural LUT count (its adder-graph cost model counts
-# LUT4s, not the carry logic cells and slices nextpnr reports): least squares
-# (bench/fit_estimate.py fit_scale) on the Dense builds of bench/calibrate_estimate.py (a 10x16
-# random layer and the demo model's 16x64 and 10x16 layers); per-build LUT error iCE40 -14%..+1%,
-# ECP5 -2%..+2% (see bench/results/folding.md). Requantizer: not rescaled (two builds, -25%
-# and 0% on iCE40).
+# The unrolled Dense: nextpnr's LUTs = "dense" x structural LUT4s (adder bits) + "dense_adder" x
+# adders + "dense_ff" x pipeline flip-flops, fitted (non-negative least squares,
+# bench/fit_estimate.py fit_dense, issue 17) on the Dense builds of bench/calibrate_estimate.py
+# (a 10x16 random layer and the demo model's 16x64 and 10x16 layers) and the unrolled 64-32-10
+# peer builds of bench/peers.py: ECP5 1.006 per bit + 4.48 per adder (a carry chain's own
+# overhead in the packed design, measured alone: 6 slice halves for one 8-bit adder), fit within
+# +-0.5 % on all five builds; iCE40 1.028 per bit + 0.52 per flip-flop, within +-1 % except the
+# demo's small 10x16 layer (-12 %). Requantizer: not rescaled (two builds, -25% and 0% on
+# iCE40).
 #
 # DSP rule: checked on yosys 0.70 (the YoWASP build) with requantizers of 6/10/14-bit
 # accumulators and 8-bit and small multipliers (iCE40 8/15/15 SB_MAC16 and ECP5 15/15/15
@@ -150,11 +153,11 @@ def _tools(nextpnr, packer):
 
 # LUT coefficients per feature (see above); "ff" scales the structural FF count.
 _ICE40_COEFFS = {"mul": 3.118, "add": 3.118, "acc": 3.118, "mux": 3.587, "ffs": 0.0,
-                 "ctrl": 220.7, "rom": 0.07, "dense": 1.359, "dense_adder": 0.0, "requant": 1.0,
-                 "ff": 1.055}
+                 "ctrl": 220.7, "rom": 0.07, "dense": 1.028, "dense_adder": 0.0, "dense_ff": 0.523,
+                 "requant": 1.0, "ff": 1.055}
 _ECP5_COEFFS = {"mul": 4.336, "add": 4.336, "acc": 4.336, "mux": 0.731, "ffs": 0.0,
-                "ctrl": 15.3, "rom": 0.07, "dense": 1.688, "dense_adder": 0.0, "requant": 1.0,
-                "ff": 1.046}
+                "ctrl": 15.3, "rom": 0.07, "dense": 1.006, "dense_adder": 4.479, "dense_ff": 0.0,
+                "requant": 1.0, "ff": 1.046}
 
 # How full is too full (Family.fill_limit, folded plans), measured with YoWASP nextpnr on this
 # machine (issue 17 goal 7): on the iCE40UP5K, foldings of the digits CNN at 89-91 % of the
