@@ -346,11 +346,14 @@ def markdown(res):
                          f"{d['rtl_seconds']:.2f} | {cs} |")
         for (k, name), r in RECORDED.items():
             if k == kind:
-                lines.append(f"| {name} (recorded, not rerun) | {r.get('ice40_luts', '–')} | "
+                lines.append(f"| {name} (recorded in issue 17 on its own random weights, not "
+                             f"rerun) | {r.get('ice40_luts', '–')} | "
                              f"{r.get('ecp5_luts', '–')} | {r.get('ffs', '–')} | "
                              f"{r.get('ecp5_fmax', '–')} | – | {r.get('rtl_seconds', '–')} | "
                              f"{r.get('note', '')} |")
-        lines.append("")
+        lines += ["", "A `~` Fmax is nextpnr's estimate after placement: the build was stopped in "
+                  "routing (its step is named). FFs: nextpnr's TRELLIS_FF count (the iCE40 "
+                  "column's own FFs are in peers.json).", ""]
         errs = [(d["name"], bd, e) for d in mres["designs"] if "estimate_error" in d
                 for bd, e in d["estimate_error"].items()]
         if errs:
@@ -435,7 +438,7 @@ def main(argv=None):
     if a.merge:
         for tag in a.merge.split(","):
             part = json.loads((out / f"peers_{tag}.json").read_text())
-            res["timeout"] = part["timeout"]
+            res["timeout"] = max(res["timeout"] if res["models"] else 0, part["timeout"])
             for kind, m in part["models"].items():
                 res["models"].setdefault(kind, {"desc": m["desc"], "designs": []})
                 for d in m["designs"]:
