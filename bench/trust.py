@@ -109,7 +109,8 @@ def part_volume(a, work):
             f"{case.tags['weight_widths']}, torch {r['torch_mismatches']}, rtl "
             f"{r['rtl_mismatches']} mismatches (build {r['seconds_build']:.0f} s, run "
             f"{r['seconds_run']:.0f} s); total {total}")
-    return {"cases": total, "designs": len(rows), "failures": bad,
+    return {"cases": total, "designs": len({(r["family"], r["seed"]) for r in rows}),
+            "runs": len(rows), "failures": bad,
             "torch_checked": sum(per["torch_checked"].values()),
             "per_op": dict(per["op"]), "per_in_width": dict(per["in_width"]),
             "per_weight_width": dict(per["weight_width"]), "per_family": dict(per["family"]),
@@ -211,7 +212,8 @@ def markdown(res):
     v = res.get("volume")
     if v:
         lines += ["## Volume: integer-mode PyTorch == golden == RTL (Verilator bulk)", "",
-                  f"{v['cases']:,} cases (input vectors) in {v['designs']} generated designs, "
+                  f"{v['cases']:,} cases (input vectors) in {v.get('runs', v['designs'])} runs of "
+                  f"{v['designs']} generated designs (each compiled once), "
                   f"{v['torch_checked']:,} of them also through integer-mode PyTorch; "
                   f"failures: {len(v['failures'])}; {v['seconds']:.0f} s.", ""]
         lines += table(v["per_op"], "op") + [""] + table(v["per_in_width"], "input width") + \
