@@ -143,7 +143,9 @@ def part_resets(a, work):
     for name, path, fold, n, count in designs:
         g = load_graph(path)
         d = work / "resets" / path.stem
-        if fold:
+        if fold == "cnn" and a.cnn_target_ii:
+            g, _ = flow.decide(g, target_ii=a.cnn_target_ii)     # folded to this II
+        elif fold:
             g, _ = flow.decide(g, "icebreaker")     # the UP5K plan, as the demos: folded
         man = lower.generate(g, d, "rst_top")
         x = flow.random_vectors(g, n, seed=7 + a.reset_seed)
@@ -254,6 +256,8 @@ def main():
     p.add_argument("--resets", default="800,300,300")
     p.add_argument("--reset-designs", default="mlp,cnn,gru")
     p.add_argument("--reset-seed", type=int, default=0, help="another schedule and vectors")
+    p.add_argument("--cnn-target-ii", type=int, default=0,
+                   help="fold the CNN to this II (default: the UP5K plan, II 1536)")
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")
     p.add_argument("--gru-model", default="", help="trained digits GRU (ddnhw train --model gru)")
     p.add_argument("--frames", type=int, default=100_000)
