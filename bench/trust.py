@@ -132,8 +132,8 @@ def part_resets(a, work):
     keep = a.reset_designs.split(",")
     designs = [("demo MLP 64-16-10 (unrolled, rtl/digits_mlp)", ROOT / "examples" /
                 "digits_mlp.npz", "", a.reset_vectors[0], a.resets[0])] if "mlp" in keep else []
-    for name, path, fold, n, r in (("digits CNN (UP5K plan or --cnn-target-ii)", a.cnn_model, "cnn", a.reset_vectors[1],
-                                    a.resets[1]),
+    for name, path, fold, n, r in (("digits CNN (UP5K plan or --cnn-target-ii)", a.cnn_model,
+                                    "cnn", a.reset_vectors[1], a.resets[1]),
                                    ("digits GRU 16 (UP5K plan)", a.gru_model, "gru",
                                     a.reset_vectors[2], a.resets[2])):
         if path and fold in keep:
