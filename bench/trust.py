@@ -109,7 +109,8 @@ def part_volume(a, work):
             f"{case.tags['weight_widths']}, torch {r['torch_mismatches']}, rtl "
             f"{r['rtl_mismatches']} mismatches (build {r['seconds_build']:.0f} s, run "
             f"{r['seconds_run']:.0f} s); total {total}")
-    return {"cases": total, "designs": len(rows), "failures": bad,
+    return {"cases": total, "designs": len({(r["family"], r["seed"]) for r in rows}),
+            "runs": len(rows), "failures": bad,
             "torch_checked": sum(per["torch_checked"].values()),
             "per_op": dict(per["op"]), "per_in_width": dict(per["in_width"]),
             "per_weight_width": dict(per["weight_width"]), "per_family": dict(per["family"]),
@@ -131,9 +132,9 @@ def part_resets(a, work):
     keep = a.reset_designs.split(",")
     designs = [("demo MLP 64-16-10 (unrolled, rtl/digits_mlp)", ROOT / "examples" /
                 "digits_mlp.npz", "", a.reset_vectors[0], a.resets[0])] if "mlp" in keep else []
-    for name, path, fold, n, r in (("digits CNN (folded)", a.cnn_model, "cnn", a.reset_vectors[1],
-                                    a.resets[1]),
-                                   ("digits GRU 16 (folded as the demo)", a.gru_model, "gru",
+    for name, path, fold, n, r in (("digits CNN (UP5K plan or --cnn-target-ii)", a.cnn_model,
+                                    "cnn", a.reset_vectors[1], a.resets[1]),
+                                   ("digits GRU 16 (UP5K plan)", a.gru_model, "gru",
                                     a.reset_vectors[2], a.resets[2])):
         if path and fold in keep:
             designs.append((name, Path(path), fold, n, r))
@@ -142,7 +143,9 @@ def part_resets(a, work):
     for name, path, fold, n, count in designs:
         g = load_graph(path)
         d = work / "resets" / path.stem
-        if fold:
+        if fold == "cnn" and a.cnn_target_ii:
+            g, _ = flow.decide(g, target_ii=a.cnn_target_ii)     # folded to this II
+        elif fold:
             g, _ = flow.decide(g, "icebreaker")     # the UP5K plan, as the demos: folded
         man = lower.generate(g, d, "rst_top")
         x = flow.random_vectors(g, n, seed=7 + a.reset_seed)
@@ -211,7 +214,8 @@ def markdown(res):
     v = res.get("volume")
     if v:
         lines += ["## Volume: integer-mode PyTorch == golden == RTL (Verilator bulk)", "",
-                  f"{v['cases']:,} cases (input vectors) in {v['designs']} generated designs, "
+                  f"{v['cases']:,} cases (input vectors) in {v.get('runs', v['designs'])} runs of "
+                  f"{v['designs']} generated designs (each compiled once), "
                   f"{v['torch_checked']:,} of them also through integer-mode PyTorch; "
                   f"failures: {len(v['failures'])}; {v['seconds']:.0f} s.", ""]
         lines += table(v["per_op"], "op") + [""] + table(v["per_in_width"], "input width") + \
@@ -252,6 +256,8 @@ def main():
     p.add_argument("--resets", default="800,300,300")
     p.add_argument("--reset-designs", default="mlp,cnn,gru")
     p.add_argument("--reset-seed", type=int, default=0, help="another schedule and vectors")
+    p.add_argument("--cnn-target-ii", type=int, default=0,
+                   help="fold the CNN to this II (default: the UP5K plan, II 1536)")
     p.add_argument("--cnn-model", default="", help="trained digits CNN (ddnhw train --model cnn)")
     p.add_argument("--gru-model", default="", help="trained digits GRU (ddnhw train --model gru)")
     p.add_argument("--frames", type=int, default=100_000)
