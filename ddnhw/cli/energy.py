@@ -2,6 +2,8 @@
 netlist simulated on real inputs (:func:`ddnhw.energy.estimate_energy`)."""
 from __future__ import annotations
 
+from ddnhw.cli import args as A
+
 import argparse
 from pathlib import Path
 
@@ -74,19 +76,19 @@ def cmd_energy(a):
 def add_parser(sub):
     s = sub.add_parser("energy", help="energy per inference from the gate-level netlist "
                                       "simulated on real inputs")
-    s.add_argument("model", help="model file (.npz)")
-    s.add_argument("--board", default="icebreaker")
-    s.add_argument("--inputs", default="test",
+    s.add_argument("model", type=A.existing_file, help="model file (.npz)")
+    s.add_argument("--board", default="icebreaker", type=A.board_name)
+    s.add_argument("--inputs", default="test", type=A.vectors_spec,
                    help="input vectors: test (the example's test split), random:N, or X.npy")
     s.add_argument("--clock", type=_positive, default=None,
                    help="clock (MHz) of the power figure; default: the board clock")
     s.add_argument("--fmax", type=_positive, default=None,
                    help="the circuit's Fmax (MHz, e.g. from `ddnhw build`) for the power at Fmax")
-    s.add_argument("--folding", default="auto")
-    s.add_argument("--target-ii", type=int, default=None)
-    s.add_argument("--max-luts", type=int, default=None)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--folding", default="auto", choices=["auto", "none"])
+    s.add_argument("--target-ii", type=A.positive_int, default=None)
+    s.add_argument("--max-luts", type=A.positive_int, default=None)
+    s.add_argument("--seed", type=A.seed, default=0)
     s.add_argument("--json", default=None, help="write the full result to this JSON file")
-    s.add_argument("-o", "--out", default="energy_out")
+    s.add_argument("-o", "--out", default="energy_out", type=A.nonempty)
     s.set_defaults(func=cmd_energy)
     return s

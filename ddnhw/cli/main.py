@@ -204,9 +204,9 @@ def _objective_args(s):
                    help="throughput (default): the folding decision above; energy: the "
                         "folding with the least energy per inference (gate-level estimate) "
                         "that meets --min-throughput")
-    s.add_argument("--min-throughput", type=float, default=None,
+    s.add_argument("--min-throughput", type=A.positive_float, default=None,
                    help="inferences/s at the board clock the energy objective must meet")
-    s.add_argument("--energy-inputs", default="test",
+    s.add_argument("--energy-inputs", default="test", type=A.vectors_spec,
                    help="inputs of the energy objective's estimates (test, random:N, X.npy)")
 
 
@@ -303,7 +303,7 @@ def _parser():
     s.add_argument("--board", default="icebreaker", type=A.board_name,
                    help="board name (see `ddnhw boards`)")
     s.add_argument("--out", default="out/build", type=A.nonempty)
-    s.add_argument("--energy", default=None, metavar="INPUTS",
+    s.add_argument("--energy", default=None, metavar="INPUTS", type=A.vectors_spec,
                    help="also estimate the energy per inference on these inputs (test, "
                         "random:N or X.npy; see `ddnhw energy`) and add it to the report")
     s.add_argument("--allow-timing-failure", action="store_true",

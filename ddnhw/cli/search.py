@@ -3,6 +3,8 @@
 of accuracy against estimated LUTs, and saves the picked model."""
 from __future__ import annotations
 
+from ddnhw.cli import args as A
+
 from ddnhw.cli.sweep import _scheduler, _workers
 
 
@@ -80,29 +82,29 @@ def cmd_search(a):
 def add_parser(sub):
     s = sub.add_parser("search", help="mixed-precision search: Pareto front of accuracy vs "
                                       "estimated LUTs (digits MLP; a preset of `sweep`)")
-    s.add_argument("--hidden", type=int, default=16)
+    s.add_argument("--hidden", type=A.int_in(1, 4096), default=16)
     s.add_argument("--w-bits", default="2,3,4", help="weight widths per layer to try")
     s.add_argument("--a-bits", default="2,3,4", help="activation widths to try")
     s.add_argument("--realize", default="mult", choices=("mult", "pow2"),
                    help="requant scales as 8-bit multipliers or powers of two")
-    s.add_argument("--limit", type=int, default=None, help="at most this many candidates")
+    s.add_argument("--limit", type=A.positive_int, default=None, help="at most this many candidates")
     s.add_argument("--channel-fractions", default="",
                    help="also try per-channel bit widths in the hidden layer: these fractions "
                         "of its least important channels at --channel-low-bits (e.g. 0.25,0.5)")
-    s.add_argument("--channel-low-bits", type=int, default=2)
-    s.add_argument("--epochs", type=int, default=40, help="QAT epochs per candidate")
-    s.add_argument("--float-epochs", type=int, default=120)
-    s.add_argument("--distill", type=float, default=0.5, help="knowledge-distillation weight")
-    s.add_argument("--prune", type=float, default=0.0)
-    s.add_argument("--family", default="ice40", help="estimate calibration: ice40 or ecp5")
-    s.add_argument("--pick", type=int, default=None,
+    s.add_argument("--channel-low-bits", type=A.int_in(1, 16), default=2)
+    s.add_argument("--epochs", type=A.int_in(1, 100_000), default=40, help="QAT epochs per candidate")
+    s.add_argument("--float-epochs", type=A.int_in(1, 100_000), default=120)
+    s.add_argument("--distill", type=A.fraction, default=0.5, help="knowledge-distillation weight")
+    s.add_argument("--prune", type=A.fraction, default=0.0)
+    s.add_argument("--family", default="ice40", choices=("ice40", "ecp5"), help="estimate calibration: ice40 or ecp5")
+    s.add_argument("--pick", type=A.nonneg_int, default=None,
                    help="candidate index to save (default: cheapest within --tolerance)")
-    s.add_argument("--tolerance", type=float, default=0.01)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--tolerance", type=A.fraction, default=0.01)
+    s.add_argument("--seed", type=A.seed, default=0)
     s.add_argument("--workers", type=_workers, default=0,
                    help="local Dask worker processes (default 0: serially in this process)")
     s.add_argument("--scheduler", type=_scheduler, help="run on this Dask scheduler")
-    s.add_argument("-o", "--out", default="search_out")
+    s.add_argument("-o", "--out", default="search_out", type=A.nonempty)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_search)
     return s
