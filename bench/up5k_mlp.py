@@ -135,8 +135,9 @@ def markdown(res):
             f"{(r.get('inferences_per_s') or 0):,} | "
             f"{'met' if r.get('goal_met') else 'missed'} | "
             f"{r['cosim_mismatches']} of {r['cosim_vectors']} |")
-    lines += ["", "Reproduce: `python bench/up5k_mlp.py` (YoWASP yosys + nextpnr-ice40, seed 1).",
-              ""]
+    lines += ["", "Code of each row (git describe of the run): " + ", ".join(
+        f"{r['config']} {r.get('commit', '?')}" for r in res["rows"]) + ".", "",
+        "Reproduce: `python bench/up5k_mlp.py` (YoWASP yosys + nextpnr-ice40, seed 1).", ""]
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, memory
 
 from ddnhw.ir.ops import dense_range
@@ -633,8 +633,8 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     # -- HDL -------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        pe, simd, sf, nf = self.pe, self.simd, self.sf, self.nf
-        xb, wb, bb = self.in_type.bits, self.weight_bits, self.b_shape.width
+        pe, sf, nf = self.pe, self.sf, self.nf
+        xb, bb = self.in_type.bits, self.b_shape.width
         acc_shape = self.acc_shape
         x_shape = int_shape(self.in_type)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux, Signal
 
-__all__ = ["lut_mul", "stage", "pipelined_sum"]
+__all__ = ["lut_mul", "pipelined_sum", "stage"]
 
 
 def lut_mul(w, x):

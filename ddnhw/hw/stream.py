@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ddnhw.ir.ops import dense_range
 
@@ -120,7 +120,7 @@ class RowPool(SpecComponent, spec=RowPoolSpec):
     def elaborate(self, platform):
         m = Module()
         k, c, W, H = self.k, self.channels, self.width, self.height
-        a_shape, eb = self.acc_shape, self.elem_type.bits
+        a_shape = self.acc_shape
         aw = a_shape.width
         m.submodules.rows = mem = memory.Memory(shape=unsigned(self.mem_width),
                                                 depth=self.out_w, init=[])

@@ -4,8 +4,8 @@ under random idle cycles and backpressure, and their cycle models against the si
 import numpy as np
 import pytest
 
-from ddnhw.hw.sim import run_beats, run_stream
-from ddnhw.hw.stream import RowPool, RowPoolSpec, StreamDense, StreamDenseSpec
+from ddnhw.hw.sim import run_beats
+from ddnhw.hw.stream import RowPool, RowPoolSpec, StreamDense
 from ddnhw.ir import IntType
 from ddnhw.lower.timing import chain_timing
 
