@@ -65,7 +65,7 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     from ddnhw.board import get_board
     from ddnhw.flow.core import decide, ensure_writable_dir, random_vectors
     from ddnhw.host.cosim import find_testbench, manifest_beats
-    from ddnhw.host.payload import StreamLayout, read_hex, write_hex
+    from ddnhw.host.payload import StreamLayout, read_hex, write_records
     from ddnhw.lower import generate
 
     unknown = sorted(set(fold_options) - set(FOLD_OPTIONS))
@@ -101,21 +101,20 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
                              synth_opts=profile.synth_opts)
     t_synth = time.monotonic() - t0
     rows = _stream_rows(x, layout.i.lanes, beats_in)
-    depth = 1 << max(4, (len(rows) - 1).bit_length())
     binary, t_build, cached = gatesim.build_sim(
         net, [find_testbench() / "harness.v", ("ddnhw_gate_tb.v", gatesim.STREAM_TB)],
         # builds are content-hashed: DDNHW_ENERGY_CACHE shares them between output folders
         os.environ.get("DDNHW_ENERGY_CACHE") or out / "gate" / "sim",
-        params={"IN_W": layout.i.width, "OUT_W": layout.o.width, "DEPTH": depth},
+        params={"IN_W": layout.i.width, "OUT_W": layout.o.width},
         defines={"DDNHW_DUT": layout.top})
     run_dir = out / "gate" / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_hex(run_dir / "in.hex", rows, layout.i)
+    write_records(run_dir / "in.bin", rows, layout.i)    # the harness's binary input
     (run_dir / "out.hex").unlink(missing_ok=True)
     t0 = time.monotonic()
     acts, log = gatesim.run_sim(
         binary, run_dir,
-        plusargs=[f"+ddnhw_in={run_dir / 'in.hex'}", f"+ddnhw_out={run_dir / 'out.hex'}",
+        plusargs=[f"+ddnhw_in={run_dir / 'in.bin'}", f"+ddnhw_out={run_dir / 'out.hex'}",
                   f"+ddnhw_n={len(rows)}", f"+ddnhw_nout={n_vec * beats_out}",
                   "+ddnhw_idle=0", "+ddnhw_stall=0", "+ddnhw_watchdog=100000"])
     t_run = time.monotonic() - t0

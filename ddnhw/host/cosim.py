@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
-from ddnhw.hw.lanes import as_rows, pack_bytes
+from ddnhw.hw.lanes import as_rows
 
-from .payload import StreamLayout, read_hex, write_hex
+from .payload import StreamLayout, read_hex, write_hex, write_records
 from .scoreboard import Scoreboard
 
 __all__ = ["CosimResult", "cosim", "SIMULATORS", "check_simulator", "CosimInputError",
@@ -416,7 +416,7 @@ def cosim(verilog, manifest, inputs, *, simulator: str = "verilator", mode: str 
     in_hex, out_hex = run_dir / ("in.bin" if mode == "bulk" else "in.hex"), run_dir / "out.hex"
     result_json = run_dir / "result.json"
     if mode == "bulk":     # binary records for the harness's $fread (see sim/harness.v)
-        in_hex.write_bytes(pack_bytes(layout.i.check(x), layout.i)[:, ::-1].tobytes())
+        write_records(in_hex, x, layout.i)
     else:
         write_hex(in_hex, x, layout.i)
     cfg = {

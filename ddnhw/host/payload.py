@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
-from ddnhw.hw.lanes import Lanes, pack_hex, pack_words, unpack_hex
+from ddnhw.hw.lanes import Lanes, pack_bytes, pack_hex, pack_words, unpack_hex
 
-__all__ = ["Lanes", "StreamLayout", "port_lanes", "pack", "unpack", "write_hex", "read_hex"]
+__all__ = ["Lanes", "StreamLayout", "port_lanes", "pack", "unpack", "write_hex", "read_hex",
+           "write_records"]
 
 
 def port_lanes(d, what: str) -> Lanes:
@@ -95,6 +96,14 @@ def write_hex(path, values, lanes: Lanes) -> int:
     """Write rows as one hex payload per line (for ``$readmemh``); returns the row count."""
     v = lanes.check(values)
     Path(path).write_text("".join(h + "\n" for h in pack_hex(v, lanes)))
+    return len(v)
+
+
+def write_records(path, values, lanes: Lanes) -> int:
+    """Write rows as the bulk harness's binary input (``sim/harness.v``, ``$fread``): one
+    big-endian record of ``lanes.nbytes`` bytes per row; returns the row count."""
+    v = lanes.check(values)
+    Path(path).write_bytes(pack_bytes(v, lanes)[:, ::-1].tobytes())
     return len(v)
 
 

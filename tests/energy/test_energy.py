@@ -98,9 +98,8 @@ def test_cli_energy_bad_arguments_exit_2(tmp_path, capsys):
     from ddnhw.ir.testing import random_mlp
     m = tmp_path / "m.npz"
     save_graph(random_mlp(3, sizes=(6, 4, 3)), m)
-    with pytest.raises(SystemExit) as e:
-        main(["energy", str(m), "--clock", "-3"])
-    assert e.value.code == 2 and "--clock" in capsys.readouterr().err
+    assert main(["energy", str(m), "--clock", "-3"]) == 2
+    assert "--clock" in capsys.readouterr().err
     assert main(["energy", str(m), "--board", "nosuchboard", "-o", str(tmp_path)]) == 2
     assert main(["energy", str(tmp_path / "none.npz"), "-o", str(tmp_path)]) == 2
     # the energy objective needs a board and a throughput
