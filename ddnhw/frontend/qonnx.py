@@ -205,11 +205,21 @@ def read_model(path):
 
 
 def _cleanup(model, source):
-    """qonnx's cleanup (shape inference, constant folding, unique names) at batch size 1."""
+    """qonnx's normalisation, keeping the node names: batch size 1, shape inference, constant
+    subgraphs folded (quantizers kept)."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.infer_shapes import InferShapes
     try:
-        return cleanup_model(ModelWrapper(model), override_inpsize=1)
+        mw = ModelWrapper(model)
+        for q in ("Quant", "Trunc", "BipolarQuant"):
+            for n in mw.get_nodes_by_op_type(q):
+                n.domain = n.domain or "qonnx.custom_op.general"
+        mw = mw.transform(InferShapes()).transform(ChangeBatchSize(1))
+        mw = mw.transform(InferShapes())
+        return mw.transform(FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "Trunc",
+                                                            "MultiThreshold"]))
     except Exception as e:
         raise QonnxImportError(f"{source}: qonnx cannot normalise the model: "
                                f"{type(e).__name__}: {str(e)[:300]}") from None
@@ -1050,8 +1060,18 @@ class _Importer:
         self.err(f"Reshape to {shape}: only flattening to (N, features) is supported")
 
     def op_Transpose(self, node):
-        v = self.val(node.input[0])
-        perm = list(self.attr(node, "perm", []))
+        x = node.input[0]
+        perm = list(self.attr(node, "perm", [])) or None
+        q = self.vals.get(x)
+        if isinstance(q, QConst):          # a transposed quantized weight
+            sc = np.broadcast_to(q.scale, q.codes.shape)
+            self.vals[node.output[0]] = QConst(q.codes.transpose(perm), sc.transpose(perm))
+            return
+        if x in self.consts:
+            self.consts[node.output[0]] = np.transpose(self.consts[x], perm)
+            return
+        v = self.val(x)
+        perm = perm or []
         if v.layout == "nchw" and perm == [0, 2, 3, 1]:
             lay = "nhwc"
         elif v.layout == "nhwc" and perm == [0, 3, 1, 2]:
