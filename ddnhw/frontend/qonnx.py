@@ -94,6 +94,10 @@ class Val:
     bias: np.ndarray | None = None
     origin: str = ""
 
+    def __post_init__(self):
+        sc = np.asarray(self.scale, dtype=object).reshape(-1)
+        self.scale = sc[:1] if len(sc) > 1 and all(x == sc[0] for x in sc) else sc
+
 
 def _frac_array(a) -> np.ndarray:
     """Exact Fractions of a float array (float32 values stay exactly those)."""
@@ -249,6 +253,7 @@ class _Importer:
         self.consts, self.vals = {}, {}
         self.approximations = []
         self.searched = {}
+        self.frac_fixed = set()
         self.names = set()
         for init in mw.graph.initializer:
             self.consts[init.name] = np.asarray(mw.get_initializer(init.name))
@@ -455,20 +460,27 @@ class _Importer:
 
     def channel_scale(self, v, scale, what):
         """A quantizer's scale as per-channel Fractions of ``v`` (length C, or 1)."""
+        return _frac_array(self.per_channel(v, np.asarray(scale, dtype=np.float32), what))
+
+    def per_channel(self, v, arr, what):
+        """A constant that broadcasts (ONNX rules) against ``v``'s tensor as one value per
+        channel: its values, length C in the IR's channel order, or length 1."""
+        arr = np.asarray(arr)
+        if arr.size == 1:
+            return arr.reshape(1)
         c = self.nchannels(v)
-        sc = np.asarray(scale, dtype=np.float32)
-        if sc.size == 1:
-            return _frac_array(sc.reshape(1))
-        flat = sc.reshape(-1)
-        axis_ok = (sc.ndim >= 2 and sc.size == c and sc.shape[1 if v.layout != "nhwc" else -1] == c)
-        if v.layout == "vec" and sc.size == c and sc.shape[-1] == c:
-            axis_ok = True
-        if not axis_ok:
-            self.err(f"{what} of shape {sc.shape} is not per-tensor or per-channel of a tensor "
+        rank = 2 if v.layout == "vec" else 4
+        axis = {"vec": 1, "nchw": 1, "nhwc": 3}[v.layout]
+        if arr.ndim > rank:
+            self.err(f"{what} of shape {arr.shape} has more axes than the tensor")
+        shape = (1,) * (rank - arr.ndim) + arr.shape
+        if shape[axis] != c or any(d != 1 for k, d in enumerate(shape) if k != axis):
+            self.err(f"{what} of shape {arr.shape} is not per-tensor or per-channel of a tensor "
                      f"with {c} channels")
-        if v.perm is not None and not np.array_equal(v.perm, np.arange(len(v.perm))):
-            flat = flat[np.argsort(v.perm)]
-        return _frac_array(flat)
+        flat = arr.reshape(-1)
+        if v.perm is not None:
+            self.err(f"a per-feature {what} on a flattened image is not supported")
+        return flat
 
     def nchannels(self, v):
         if v.pending is not None:
@@ -485,8 +497,12 @@ class _Importer:
         s_in = np.broadcast_to(v.scale, (c,))
         s_o = np.broadcast_to(s_out, (c,))
         ratio = [a / b for a, b in zip(s_in, s_o)]
-        beta = (np.broadcast_to(v.bias, (c,)) if v.pending is not None and v.bias is not None
+        beta = (np.broadcast_to(v.bias, (c,)) if v.bias is not None
                 else np.zeros(c, dtype=object))
+        half = [b - 1 / (2 * r) for b, r in zip(beta, ratio)]
+        if mode == "floor" and all(Fraction(h).denominator == 1 for h in half):
+            # floor((acc + B) * r + 1/2): round half up (what export-qonnx writes for it)
+            mode, beta = "half_up", np.array(half, dtype=object)
         mult, shift, factor, bias = [], [], [], []
         for ch in range(c):
             m, k, f, b = self.channel_map(ratio[ch], beta[ch], mode, v, ch, base)
@@ -604,6 +620,9 @@ class _Importer:
         """``v`` as an integer tensor: a pending MAC emitted with its bias on an exact grid
         (the accumulator scaled by a power of two when the bias is fractional), a pending
         ReLU applied."""
+        if v.pending is None and v.bias is not None and any(b != 0 for b in v.bias):
+            self.err(f"a constant added to a tensor that is not a MAC's accumulator reaches "
+                     f"{why} (only a following quantizer's rounding can absorb it)")
         if v.pending is not None:
             p = v.pending
             c = p["out_ch"]
@@ -698,27 +717,25 @@ class _Importer:
                 node.name or node.output[0], "matrix": w.astype(np.int64), "bias_shape": (o,)}
         out = Val(None, s_acc, "vec", None, pending=pend, origin=node.name)
         if c is not None:
-            out = self.with_bias(out, c, axis=-1)
+            out = self.with_bias(out, c)
         self.vals[node.output[0]] = out
 
-    def with_bias(self, v, name, axis):
+    def with_bias(self, v, name, vector=False):
         """``v`` (pending) plus the constant ``name`` (quantized or float), in accumulator
         units per channel."""
-        q = self.vals.get(name)
-        if isinstance(q, QConst):
-            real = q.real()
-        elif name in self.consts:
-            real = _frac_array(np.asarray(self.consts[name], dtype=np.float32))
-        else:
+        if not (isinstance(self.vals.get(name), QConst) or name in self.consts):
             self.err(f"bias {name!r} is not a constant")
+        real = _const_real(self, name)
         c = v.pending["out_ch"]
         real = np.asarray(real, dtype=object)
-        flat = real.reshape(-1)
+        if vector:        # Conv's B input: one value per output channel, 1-D
+            if real.shape != (c,):
+                self.err(f"bias of shape {real.shape}, expected ({c},)")
+            flat = real
+        else:
+            flat = self.per_channel(v, real, "bias")
         if flat.size == 1:
             flat = np.repeat(flat, c)
-        elif flat.size != c or (real.ndim > 1 and real.shape[axis] != c):
-            self.err(f"bias of shape {real.shape} does not broadcast per channel over {c} "
-                     f"channels")
         beta = np.array([b / s for b, s in zip(flat, np.broadcast_to(v.scale, (c,)))],
                         dtype=object)
         if v.bias is not None:
@@ -770,7 +787,7 @@ class _Importer:
         s_acc = np.array([v.scale[0] * s for s in s_w], dtype=object)
         out = Val(None, s_acc, "nchw", None, pending=pend, origin=node.name)
         if len(node.input) > 2 and node.input[2]:
-            out = self.with_bias(out, node.input[2], axis=0)
+            out = self.with_bias(out, node.input[2], vector=True)
         self.vals[node.output[0]] = out
 
     # -- elementwise --------------------------------------------------------------------------
@@ -799,11 +816,11 @@ class _Importer:
         e = _log2(r)            # sa = sb * 2**e
         s0, s1 = (e, 0) if e > 0 else (0, -e)
         scale = min(sa, sb)
-        fa, fb = ta.dtype.frac, tb.dtype.frac
         fy = _scale_frac(scale)
-        # the add op checks frac(x) + shift == frac(y): give the inputs consistent fracs
-        if fa + s0 != fy or fb + s1 != fy:
-            self.err("internal: inconsistent binary points in a residual Add")
+        # the add op checks frac(x) + shift == frac(y): an input whose IR binary point does
+        # not follow its scale (rescaled by a Mul) is re-typed by an identity requant
+        va, ta = self.retype(va, ta, fy - s0)
+        vb, tb = self.retype(vb, tb, fy - s1)
         lo = (ta.dtype.min << s0) + (tb.dtype.min << s1)
         hi = (ta.dtype.max << s0) + (tb.dtype.max << s1)
         t = IntType.for_range(lo, hi)
@@ -812,15 +829,40 @@ class _Importer:
         self.vals[node.output[0]] = Val(out, np.array([scale], dtype=object), va.layout,
                                         va.perm)
 
+    def retype(self, v, t, frac):
+        """``(v, tensor)`` with the IR binary point ``frac``: ``v`` itself, or an identity
+        requant of it typed so."""
+        if t.dtype.frac == frac:
+            self.frac_fixed.add(t.name)
+            return v, t
+        if t.name not in self.frac_fixed and t.name not in self.g.inputs:
+            # the binary point is informative everywhere but in an add: re-type in place
+            t.dtype = IntType(t.dtype.signed, t.dtype.bits, frac)
+            self.frac_fixed.add(t.name)
+            return v, t
+        c = t.shape[-1]
+        out = self.add("requant", [v.tensor], t.shape, IntType(t.dtype.signed, t.dtype.bits,
+                                                               frac),
+                       v.tensor + "_align", multiplier=np.ones(c, np.int64),
+                       shift=np.zeros(c, np.int64), lo=t.dtype.min, hi=t.dtype.max)
+        return Val(out, v.scale, v.layout, v.perm), self.g.tensors[out]
+
     def bias_add(self, node, a, c):
         v = self.val(a)
-        if v.pending is None:
-            self.err("adding a constant to a tensor that is not a MAC's accumulator is not "
-                     "supported")
         if v.relu:
             self.err("adding a constant after Relu is not supported")
-        axis = 1 if v.layout == "nchw" else -1
-        self.vals[node.output[0]] = self.with_bias(v, c, axis)
+        if v.pending is None:      # an offset on a code tensor: only a rounding step folds it
+            c_ = self.nchannels(v)
+            real = self.per_channel(v, _const_real(self, c), "offset")
+            off = np.array([r / s for r, s in zip(np.broadcast_to(real, (c_,)),
+                                                  np.broadcast_to(v.scale, (c_,)))],
+                           dtype=object)
+            if v.bias is not None:
+                off = off + v.bias
+            self.vals[node.output[0]] = Val(v.tensor, v.scale, v.layout, v.perm, bias=off,
+                                            origin=v.origin)
+            return
+        self.vals[node.output[0]] = self.with_bias(v, c)
 
     def op_Sub(self, node):
         a, b = node.input[:2]
@@ -838,7 +880,7 @@ class _Importer:
         if v.pending is None:
             self.err("subtracting a constant from a tensor that is not a MAC's accumulator is "
                      "not supported")
-        self.vals[node.output[0]] = self.with_bias(v, tmp, 1 if v.layout == "nchw" else -1)
+        self.vals[node.output[0]] = self.with_bias(v, tmp)
 
     def scale_by(self, a, out, factor):
         v = self.val(a)
@@ -872,11 +914,10 @@ class _Importer:
         d = np.asarray(self.consts[b], dtype=np.float64)
         if np.any(d <= 0):
             self.err("only dividing by a positive constant is supported")
-        fr = 1 / _frac_array(np.asarray(self.consts[b], dtype=np.float32).reshape(-1))
         v = self.val(a)
         c = self.nchannels(v)
-        if fr.size not in (1, c):
-            self.err(f"divisor of shape {d.shape} is not per-tensor or per-channel")
+        fr = 1 / _frac_array(self.per_channel(v, np.asarray(self.consts[b], dtype=np.float32),
+                                              "divisor"))
         scale = np.array([s * k for s, k in zip(np.broadcast_to(v.scale, (c,)),
                                                 np.broadcast_to(fr, (c,)))], dtype=object)
         if len(set(scale)) == 1:
@@ -1083,6 +1124,14 @@ class _Importer:
                      f"supported")
         self.vals[node.output[0]] = Val(v.tensor, v.scale, lay, v.perm, v.relu, v.pending,
                                         v.bias, v.origin)
+
+
+def _const_real(imp, name):
+    """The real values (Fractions) of a constant or quantized constant."""
+    q = imp.vals.get(name)
+    if isinstance(q, QConst):
+        return q.real()
+    return _frac_array(np.asarray(imp.consts[name], dtype=np.float32))
 
 
 def _same_perm(a, b):
