@@ -50,7 +50,8 @@ ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "CEIL": "ceil", "FLO
 #: ops the importer understands (default domain and qonnx's)
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MatMul", "Gemm", "Conv", "Add",
              "Sub", "Mul", "Div", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool",
-             "Flatten", "Reshape", "Transpose", "Identity", "BatchNormalization")
+             "Flatten", "Reshape", "Transpose", "Identity", "BatchNormalization",
+             "MultiThreshold")
 #: the largest accumulator range an inexact scale ratio is checked over, value by value
 ENUMERATE_MAX = 1 << 18
 #: the largest factor a fractional bias may scale an accumulator by (bits)
@@ -966,6 +967,77 @@ class _Importer:
                                     "float64"})
         self.vals[node.output[0]] = Val(None, scale, v.layout, v.perm, False, v.pending, bias,
                                         v.origin)
+
+    # -- FINN thresholds -------------------------------------------------------------------
+    def op_MultiThreshold(self, node):
+        """FINN's ``MultiThreshold``: ``y = out_scale * #{i: x >= t[c, i]} + out_bias``. On an
+        accumulator ``(acc + beta) * s`` the thresholds become integers ``A_i = ceil(t_i / s
+        - beta)``; when they are equally spaced (``A_i = A_0 + i d``) the count is
+        ``clip(floor((acc - A_0 + d) / d), 0, B)``: the MAC's bias and a floor requant. Other
+        thresholds have no requant form (the IR has no threshold op): an error."""
+        v = self.val(node.input[0])
+        t = np.asarray(self.const(node.input[1], "thresholds"), dtype=np.float32)
+        if t.ndim != 2:
+            self.err(f"thresholds of shape {t.shape}, expected (channels, steps)")
+        layout = str(self.attr(node, "data_layout", "") or "")
+        if layout not in ("", "NCHW", "NC") and not (layout in ("NHWC", "NWC")
+                                                      and v.layout == "nhwc"):
+            self.err(f"data_layout {layout!r} does not match the tensor's layout {v.layout}")
+        out_scale = Fraction(float(np.float32(self.attr(node, "out_scale", 1.0))))
+        out_bias = Fraction(float(np.float32(self.attr(node, "out_bias", 0.0))))
+        if out_scale <= 0:
+            self.err(f"out_scale {float(out_scale)} must be > 0")
+        off = out_bias / out_scale
+        if off.denominator != 1:
+            self.err(f"out_bias {float(out_bias)} is not an integer multiple of out_scale "
+                     f"{float(out_scale)}")
+        off = int(off)
+        if v.pending is None:
+            self.err("MultiThreshold is imported after a MatMul/Conv accumulator (a streamlined "
+                     "FINN layer); here its input is not one")
+        c, steps = v.pending["out_ch"], t.shape[1]
+        if t.shape[0] not in (1, c):
+            self.err(f"thresholds for {t.shape[0]} channels, the tensor has {c}")
+        if v.perm is not None:
+            self.err("MultiThreshold on a flattened image is not supported")
+        s = np.broadcast_to(v.scale, (c,))
+        beta = np.broadcast_to(v.bias, (c,)) if v.bias is not None else np.zeros(c, object)
+        bias, mult, shift = [], [], []
+        w = v.pending["matrix"]
+        for ch in range(c):
+            row = t[ch if t.shape[0] > 1 else 0]
+            a = sorted(math.ceil(Fraction(float(x)) / s[ch] - beta[ch]) for x in row)
+            if v.relu and a[0] <= 0:
+                self.err(f"channel {ch}: a threshold <= 0 after Relu is not supported")
+            d = a[1] - a[0] if steps > 1 else 1
+            if d < 1 or any(a[i] != a[0] + i * d for i in range(steps)):
+                self.err(f"channel {ch}: the thresholds (as accumulator values {a[:6]}"
+                         f"{' ...' if steps > 6 else ''}) are not equally spaced: no requant "
+                         f"expresses them exactly (the IR has no threshold op)")
+            b = -a[0] + d + off * d
+            if d & (d - 1) == 0:
+                m, k = 1, d.bit_length() - 1
+            else:
+                # only accumulators whose count is inside [off, off + steps] matter (the
+                # mapping is monotonic); a multiplier floors exactly only where they are >= 0
+                lo, hi = dense_range(w[ch:ch + 1], np.array([b]), v.pending["in_type"])
+                lo, hi = max(int(lo[0]), off * d - 1), min(int(hi[0]), (off + steps + 1) * d)
+                found = (None if off < 0 or hi - lo + 1 > ENUMERATE_MAX or lo > hi
+                         else self._search(Fraction(1, d), "floor", lo, hi))
+                if found is None:
+                    self.err(f"channel {ch}: threshold step {d} is not a power of two; a "
+                             f"multiplier floors exactly only for an unsigned count "
+                             f"(out_bias >= 0)")
+                m, k = found
+            bias.append(b), mult.append(m), shift.append(k)
+        tensor = self.emit_mac(v.pending, np.ones(c, np.int64), np.array(bias, np.int64), 0)
+        lo, hi = off, off + steps
+        out = self.add("requant", [tensor], self.g.tensors[tensor].shape,
+                       IntType.for_range(lo, hi, _scale_frac(out_scale)),
+                       node.name or node.output[0], multiplier=np.array(mult, np.int64),
+                       shift=np.array(shift, np.int64), lo=lo, hi=hi, rounding="floor")
+        self.vals[node.output[0]] = Val(out, np.array([out_scale], dtype=object), v.layout,
+                                        v.perm)
 
     # -- pooling ------------------------------------------------------------------------------
     def pool_geometry(self, node, v):

@@ -127,3 +127,42 @@ def test_float_input_without_quant(tmp_path):
     onnx.save(mlp_model(n=N, extra=no_input_quant), path)
     with pytest.raises(fq.QonnxImportError, match="used before any Quant"):
         fq.load(path)
+
+
+def _multithreshold(thresholds, out_scale=1.0, out_bias=0.0):
+    from onnx import helper, numpy_helper
+
+    def add(nodes, inits):
+        nodes = [n for n in nodes if n.name not in ("bias1", "relu1", "qa")]
+        inits.append(numpy_helper.from_array(thresholds.astype(np.float32), "thr"))
+        nodes.insert(-1, helper.make_node("MultiThreshold", ["mm1", "thr"], ["qa"], name="mt",
+                                          domain="qonnx.custom_op.general", out_dtype="UINT4",
+                                          out_scale=out_scale, out_bias=out_bias))
+        return nodes, inits
+    return add
+
+
+@pytest.mark.parametrize("steps,out_bias,clip", [((3, 4), 0.0, (0, 7)),
+                                                  ((4, 2), -2.0, (-4, 3))])
+def test_multithreshold_uniform(steps, out_bias, clip, tmp_path):
+    # FINN's streamlined form: thresholds on the accumulator, equally spaced per channel
+    # (steps of 3 or 4 accumulator units: not a power of two, and one), between accumulator
+    # values and on them, an unsigned and a signed (out_bias) count
+    rng = np.random.default_rng(0)
+    step = np.where(np.arange(8) % 2, *steps) * 2.0 ** -7       # accumulator scale 2**-7
+    start = rng.integers(-20, 20, 8) * 2.0 ** -7 + np.where(np.arange(8) % 3, 2.0 ** -8, 0)
+    thr = start[:, None] + step[:, None] * np.arange(7)[None, :]
+    model = mlp_model(n=N, extra=_multithreshold(thr, out_scale=0.5, out_bias=out_bias))
+    g = _check(model, tmp_path)
+    rq = g.node("mt")
+    assert rq.op == "requant" and rq.attrs["rounding"] == "floor"
+    assert (int(rq.attrs["lo"]), int(rq.attrs["hi"])) == clip
+
+
+def test_multithreshold_uneven_is_an_error(tmp_path):
+    thr = np.tile(np.array([0.0, 0.1, 0.5, 0.6]), (8, 1))
+    path = tmp_path / "m.onnx"
+    onnx.save(mlp_model(n=N, extra=_multithreshold(thr)), path)
+    with pytest.raises(fq.QonnxImportError, match=r"node 'mt' \(MultiThreshold\): channel 0: "
+                                                  r"the thresholds .* not equally spaced"):
+        fq.load(path)
