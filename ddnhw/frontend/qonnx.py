@@ -56,6 +56,10 @@ SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MatMul", "Gemm", "Co
 ENUMERATE_MAX = 1 << 18
 #: the largest factor a fractional bias may scale an accumulator by (bits)
 MAX_REFINE_BITS = 30
+#: with ``approx``: the fraction bits a bias off every power-of-two grid is rounded to
+APPROX_BIAS_BITS = 8
+#: with ``approx``: the same before an inexact requantization (the MAC scaled by 2**q)
+APPROX_BIAS_BITS_REQUANT = 4
 
 
 class QonnxImportError(DdnhwError, ValueError):
@@ -545,11 +549,22 @@ class _Importer:
             k = 23 - math.floor(math.log2(ratio))       # a 24-bit multiplier
             approx = (Fraction(round(ratio * (1 << k)), 1 << k) if k >= 0
                       else Fraction(round(ratio / (1 << -k)) << -k))
-            self.approximations.append({"node": base, "channel": ch, "ratio": float(ratio),
-                                        "used": float(approx),
-                                        "relative_error": float(abs(approx - ratio) / ratio)})
-            ratio = approx
-            d = _dyadic(ratio)
+            self.approximate(base, "scale ratio as a 24-bit multiplier",
+                             abs(approx - ratio) / ratio)
+            m, e = _dyadic(approx)
+            beta = Fraction(beta)
+            if beta.denominator != 1:    # the bias to 2**-q accumulator units: q more bits
+                if v.pending is None:
+                    self.err("a fractional offset on a non-accumulator tensor is not supported")
+                q = APPROX_BIAS_BITS_REQUANT
+                bq = round(beta * (1 << q))
+                self.approximate(base, f"bias rounded to 2**-{q} accumulator units",
+                                 abs(Fraction(bq, 1 << q) - beta))
+                sh = q - e
+                return (m, sh, 1 << q, bq) if sh >= 0 else (m << -sh, 0, 1 << q, bq)
+            if e >= 0:
+                return m << e, 0, 1, int(beta)
+            return m, -e, 1, int(beta)
         m, e = d
         if m <= 0:
             self.err(f"scale ratio {float(ratio)} must be > 0")
@@ -570,6 +585,14 @@ class _Importer:
         f = 2 * m * (1 << t)
         b = 2 * math.floor(m * (1 << t) * beta) + 1
         return 1, t + 1 - e, f, b
+
+    def approximate(self, node, what, error):
+        """Record an approximation (one entry per node and kind, the largest error)."""
+        for a in self.approximations:
+            if a["node"] == node and a["what"] == what:
+                a["max_error"] = max(a["max_error"], float(error))
+                return
+        self.approximations.append({"node": node, "what": what, "max_error": float(error)})
 
     def search_multiplier(self, ratio, mode, v, ch):
         """An exact ``(m, k)`` with ``round_shift(acc * m, k) == R(acc * ratio)`` for every
@@ -633,13 +656,21 @@ class _Importer:
             for b in beta:
                 d = Fraction(b).denominator
                 if d & (d - 1):
-                    self.err(f"the bias is not on a power-of-two grid of the accumulator "
-                             f"before {why}; cannot be represented exactly")
+                    if not self.approx:
+                        self.err(f"the bias of {p['name']!r} is not on a power-of-two grid of "
+                                 f"its accumulator (scale ratio not a power of two) before "
+                                 f"{why}: no exact integer form; import with --approx")
+                    j = APPROX_BIAS_BITS
+                    break
                 j = max(j, d.bit_length() - 1)
             if j > MAX_REFINE_BITS:
-                self.err(f"the bias needs {j} fraction bits below the accumulator's scale "
-                         f"before {why} (at most {MAX_REFINE_BITS})")
-            bias = np.array([int(Fraction(b) * (1 << j)) for b in beta], dtype=np.int64)
+                self.err(f"the bias of {p['name']!r} needs {j} fraction bits below the "
+                         f"accumulator's scale before {why} (at most {MAX_REFINE_BITS})")
+            exact = [Fraction(b) * (1 << j) for b in beta]
+            if any(e.denominator != 1 for e in exact):
+                self.approximate(p["name"], f"bias rounded to 2**-{j} accumulator units",
+                                 max(abs(e - round(e)) for e in exact) / (1 << j))
+            bias = np.array([round(Fraction(b) * (1 << j)) for b in beta], dtype=np.int64)
             scale = np.array([s / (1 << j) for s in np.broadcast_to(v.scale, (c,))],
                              dtype=object)
             frac = _scale_frac(scale[0]) if all(s == scale[0] for s in scale) else 0
@@ -963,8 +994,7 @@ class _Importer:
         old = v.bias if v.bias is not None else np.zeros(c, dtype=object)
         bias = np.array([b + o / s for b, o, s in zip(np.broadcast_to(old, (c,)), off, scale)],
                         dtype=object)
-        self.approximations.append({"node": node.name, "what": "BatchNormalization folded in "
-                                    "float64"})
+        self.approximate(node.name, "BatchNormalization folded in float64", 0.0)
         self.vals[node.output[0]] = Val(None, scale, v.layout, v.perm, False, v.pending, bias,
                                         v.origin)
 
