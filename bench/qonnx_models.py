@@ -211,8 +211,18 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--no-builds", action="store_true")
     p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--merge", default="",
+                   help="comma-separated result JSON files of runs over parts of the models: "
+                        "write their rows together (no new measurements)")
     a = p.parse_args(argv)
     work, out = bench_dirs(a)
+    if a.merge:
+        parts = [json.loads(Path(f).read_text()) for f in a.merge.split(",")]
+        res = dict(parts[0], rows=[r for part in parts for r in part["rows"]])
+        (out / "qonnx_models.json").write_text(json.dumps(res, indent=2) + "\n")
+        (out / "qonnx_models.md").write_text(markdown(res))
+        print(markdown(res))
+        return
     import torch
     torch.set_num_threads(1)
     seeds = [int(s) for s in a.seeds.split(",")]
