@@ -38,21 +38,23 @@ class QonnxExportError(DdnhwError, ValueError):
     """A graph that has no exact QONNX form; the message names the node and the reason."""
 
 
-def save(graph, path) -> None:
-    """Write ``graph`` as a QONNX ``.onnx`` file (atomically)."""
-    model = to_onnx(graph)
+def save(graph, path, batch=1) -> None:
+    """Write ``graph`` as a QONNX ``.onnx`` file (atomically); ``batch``: the input's batch
+    size (qonnx's executor takes fixed shapes)."""
+    model = to_onnx(graph, batch)
     with atomic_open(os.fspath(path), "wb") as f:
         f.write(model.SerializeToString())
 
 
-def to_onnx(graph):
+def to_onnx(graph, batch=1):
     """The ``onnx.ModelProto`` of ``graph`` (see the module doc)."""
-    return _Exporter(graph).run()
+    return _Exporter(graph, batch).run()
 
 
 class _Exporter:
-    def __init__(self, graph):
+    def __init__(self, graph, batch=1):
         from onnx import helper, numpy_helper
+        self.batch = int(batch)
         self.h, self.nh = helper, numpy_helper
         self.g = graph
         self.nodes, self.inits = [], []
@@ -101,7 +103,8 @@ class _Exporter:
         xt = g.input
         q = g.meta.get("input_quant")
         img = len(xt.shape) == 3
-        onnx_in = ((1, xt.shape[2], xt.shape[0], xt.shape[1]) if img else (1,) + tuple(xt.shape))
+        b = self.batch
+        onnx_in = ((b, xt.shape[2], xt.shape[0], xt.shape[1]) if img else (b,) + tuple(xt.shape))
         x = "global_in"
         if q is not None:
             if q["rounding"] == "BIPOLAR":
@@ -141,9 +144,9 @@ class _Exporter:
                                                  idx))
             cur = self.node("Gather", [cur, idx], "out_gather", axis=1)
         self.nodes.append(self.h.make_node("Identity", [cur], ["global_out"], name="out"))
-        oshape = ((1, ot.shape[2], ot.shape[0], ot.shape[1])
+        oshape = ((b, ot.shape[2], ot.shape[0], ot.shape[1])
                   if self.image(out) and g.meta.get("output_layout") == "nchw"
-                  else (1,) + tuple(ot.shape))
+                  else (b,) + tuple(ot.shape))
         graph = self.h.make_graph(
             self.nodes, "ddnhw",
             [self.h.make_tensor_value_info(x, TensorProto.FLOAT, list(onnx_in))],

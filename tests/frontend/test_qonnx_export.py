@@ -25,8 +25,7 @@ def _run_exported(path, x):
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
     m = ModelWrapper(str(path)).transform(InferShapes())
-    return np.concatenate([execute_onnx(m, {"global_in": x[i:i + 1]})["global_out"]
-                           for i in range(len(x))])
+    return execute_onnx(m, {"global_in": x})["global_out"]
 
 
 def _grid_inputs(g, n, seed):
@@ -50,8 +49,8 @@ NATIVE = {
 @pytest.mark.parametrize("name", list(NATIVE))
 def test_export_native_exact(name, tmp_path):
     g = NATIVE[name]()
-    qe.save(g, tmp_path / "m.onnx")
     x, codes = _grid_inputs(g, 24, seed=len(name))
+    qe.save(g, tmp_path / "m.onnx", batch=len(x))
     got = _run_exported(tmp_path / "m.onnx", x)
     want = golden.run(g, codes) * 2.0 ** -g.output.dtype.frac
     np.testing.assert_array_equal(got.reshape(want.shape), want.astype(np.float32))
@@ -67,10 +66,13 @@ def test_export_imported_float_in_float_out(name, exported, tmp_path):
         x = np.random.default_rng(0).standard_normal((20,) + tuple(q["shape"])).astype(np.float32)
     else:
         x = bm.test_inputs(q["shape"], 20, q["scale"], q["lo"], q["hi"])
-    out = tmp_path / "m.onnx"
-    assert main(["export-qonnx", str(_save(g, tmp_path)), "--out", str(out)]) == 0
-    np.testing.assert_array_equal(_run_exported(out, x), golden.predict(g, x))
-    np.testing.assert_array_equal(_run_exported(out, x), execute_qonnx(path, x))
+    if name == "cnn":      # the command's file (batch 1)
+        out = tmp_path / "m.onnx"
+        assert main(["export-qonnx", str(_save(g, tmp_path)), "--out", str(out)]) == 0
+        np.testing.assert_array_equal(_run_exported(out, x[:1]), golden.predict(g, x[:1]))
+    qe.save(g, tmp_path / "b.onnx", batch=len(x))
+    np.testing.assert_array_equal(_run_exported(tmp_path / "b.onnx", x), golden.predict(g, x))
+    np.testing.assert_array_equal(_run_exported(tmp_path / "b.onnx", x), execute_qonnx(path, x))
 
 
 def _save(g, tmp_path):
