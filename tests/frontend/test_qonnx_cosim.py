@@ -1,7 +1,7 @@
 """Imported Brevitas models in Verilator: the RTL == the golden model under random idle cycles
 and backpressure, through the user's commands (``ddnhw import`` then ``ddnhw cosim --vectors
-x.npy`` with float inputs); the CNN (depthwise conv, Trunc after an average pool, QONNX
-half-even rounding in the requantizers) through the flow API, unrolled and folded."""
+x.npy`` with float inputs), and through the flow API: a folded MLP and the CNN (depthwise conv,
+Trunc after an average pool), with QONNX's half-even rounding in the requantizers."""
 import numpy as np
 import pytest
 
@@ -34,22 +34,22 @@ def test_cli_import_cosim_mlp(exported, tmp_path, capsys, cache_dir):  # noqa: F
                  str(tmp_path / "rtl")]) == 0
 
 
-@pytest.mark.parametrize("folding", ["none", "folded"])
-def test_cnn_cosim(folding, exported, tmp_path, cache_dir):  # noqa: F811
-    path, _ = exported("cnn")
+@pytest.mark.parametrize("name", ["mlp_w2a2", "cnn"])
+def test_cosim(name, exported, tmp_path, cache_dir):  # noqa: F811
+    # the MLP folded (FoldedDense with the half-even requantizer fused into its PE lanes),
+    # the CNN unrolled (sliding windows, depthwise conv, the Trunc after the average pool)
+    path, _ = exported(name)
     g = fq.load(path)
     q = g.meta["input_quant"]
-    x = golden.quantize_input(g, bm.test_inputs(q["shape"], 40, q["scale"], q["lo"], q["hi"]))
-    if folding == "folded":   # the first conv and the classifier on fewer MACs
-        conv = next(n.name for n in g.nodes if n.op == "conv2d")
-        fc = next(n.name for n in g.nodes if n.op == "dense")
-        kw = {"folding": {conv: (2, 6), fc: (3, 2)}}
+    x = golden.quantize_input(g, bm.test_inputs(q["shape"], 60, q["scale"], q["lo"], q["hi"]))
+    if name == "mlp_w2a2":
+        fc = [n.name for n in g.nodes if n.op == "dense"]
+        kw = {"folding": {fc[0]: (4, 8), fc[1]: (2, 4)}}
     else:
         kw = {"folding": "none"}
     man = flow.generate(g, tmp_path / "rtl", **kw)
-    assert any(layer.get("folded") for layer in man["layers"]) == (folding == "folded")
+    assert any(layer.get("folded") for layer in man["layers"]) == (name == "mlp_w2a2")
     r = flow.cosim_check(flow.load_model(tmp_path / "rtl" / "model.npz"), x, tmp_path / "rtl",
-                         idle=0.3, stall=0.3, seed=1,
-                         build_dir=cache_dir / f"qonnx_cnn_{folding}")
+                         idle=0.3, stall=0.3, seed=1, build_dir=cache_dir / f"qonnx_{name}")
     assert r["mismatches"] == 0, r["message"]
     np.testing.assert_array_equal(r["outputs"], golden.run(g, x))
