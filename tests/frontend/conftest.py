@@ -14,9 +14,11 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("qonnx")
 
     def get(name):
+        """``name``, or ``name:dynamo`` for Brevitas' default (torch.export) exporter."""
         if name not in cache:
-            path = root / f"{name}.onnx"
-            cache[name] = (path, bm.export(name, path, batch=BATCH))
+            base, _, how = name.partition(":")
+            path = root / f"{base}{'_dynamo' if how else ''}.onnx"
+            cache[name] = (path, bm.export(base, path, batch=BATCH, dynamo=how == "dynamo"))
         return cache[name]
     return get
 

@@ -24,7 +24,7 @@ def _inputs(g, seed=0):
     return bm.test_inputs(q["shape"], N, q["scale"], q["lo"], q["hi"], seed)
 
 
-@pytest.mark.parametrize("name", list(bm.MODELS))
+@pytest.mark.parametrize("name", list(bm.MODELS) + ["cnn:dynamo"])
 def test_import_exact(name, exported, tmp_path):
     path, model = exported(name)
     g = fq.load(path)
