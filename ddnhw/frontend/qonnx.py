@@ -343,8 +343,8 @@ class _Importer:
         self.g.meta["output_scale"] = [float(s) for s in out.scale]
         if out.perm is not None and not np.array_equal(out.perm, np.arange(len(out.perm))):
             self.g.meta["output_perm"] = [int(v) for v in out.perm]
-        if out.layout == "nchw":
-            self.g.meta["output_layout"] = "nchw"
+        if out.layout in ("nchw", "nc11"):
+            self.g.meta["output_layout"] = out.layout
         if self.approximations:
             self.g.meta["approximations"] = self.approximations
         try:
@@ -475,7 +475,7 @@ class _Importer:
             return arr.reshape(1)
         c = self.nchannels(v)
         rank = 2 if v.layout == "vec" else 4
-        axis = {"vec": 1, "nchw": 1, "nhwc": 3}[v.layout]
+        axis = {"vec": 1, "nchw": 1, "nhwc": 3, "nc11": 1}[v.layout]
         if arr.ndim > rank:
             self.err(f"{what} of shape {arr.shape} has more axes than the tensor")
         shape = (1,) * (rank - arr.ndim) + arr.shape
@@ -518,6 +518,13 @@ class _Importer:
         else:
             tensor = v.tensor
         mult, shift = np.array(mult, dtype=np.int64), np.array(shift, dtype=np.int64)
+        it = self.g.tensors[tensor].dtype
+        if (v.pending is None and np.all(mult == 1) and np.all(shift == 0)
+                and lo <= it.min and it.max <= hi):
+            # the same scale and a range that holds the input: no node (e.g. a shared
+            # quantizer applied again, as on a residual skip; the hardware needs that skip
+            # to be the fork's tensor itself)
+            return Val(tensor, np.array(list(s_out), dtype=object), v.layout, v.perm)
         # output type: the exact range of the requant (within [lo, hi])
         it = self.g.tensors[tensor].dtype
         a = round_shift(np.minimum(mult * it.min, mult * it.max), shift, mode)
@@ -1117,11 +1124,23 @@ class _Importer:
         self.vals[node.output[0]] = self.sum_pool(node, v, kh, kw, st)
 
     def op_GlobalAveragePool(self, node):
+        """The per-channel sum of the whole image: a flatten and a dense layer of ones (no
+        sliding window: the hardware collects the image once and adds), the divisor folded
+        into the scale; the output is a vector standing for ONNX's (N, C, 1, 1)."""
         v = self.materialize(self.val(node.input[0]), "GlobalAveragePool")
         if v.layout != "nchw":
             self.err("GlobalAveragePool needs an NCHW image")
-        h, w, _ = self.g.tensors[v.tensor].shape
-        self.vals[node.output[0]] = self.sum_pool(node, v, h, w, max(h, w))
+        t = self.g.tensors[v.tensor]
+        h, w, c = t.shape
+        flat = self.add("flatten", [v.tensor], (h * w * c,), t.dtype,
+                        (node.name or node.output[0]) + "_flat")
+        ones = np.tile(np.eye(c, dtype=np.int64), (1, h * w))          # (C, H*W*C), HWC order
+        pend = {"op": "dense", "input": flat, "weight": ones, "attrs": {}, "in_type": t.dtype,
+                "out_shape": (c,), "out_ch": c, "name": (node.name or node.output[0]) + "_sum",
+                "matrix": ones, "bias_shape": (c,)}
+        sums = self.emit_mac(pend, np.ones(c, np.int64), np.zeros(c, np.int64), t.dtype.frac)
+        scale = np.array([sc / (h * w) for sc in v.scale], dtype=object)
+        self.vals[node.output[0]] = Val(sums, scale, "nc11", None)
 
     def op_Trunc(self, node):
         x = node.input[0]
@@ -1176,7 +1195,7 @@ class _Importer:
         v = self.materialize(v, node.op_type)
         t = self.g.tensors[v.tensor]
         if len(t.shape) == 1:
-            self.vals[node.output[0]] = v
+            self.vals[node.output[0]] = Val(v.tensor, v.scale, "vec", v.perm)
             return
         h, w, c = t.shape
         out = self.add("flatten", [v.tensor], (h * w * c,), t.dtype,

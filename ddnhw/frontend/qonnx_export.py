@@ -138,6 +138,10 @@ class _Exporter:
             cur = self.node("Mul", [cur, self.const(sc, "out_scale")], "out_real")
         if self.image(out) and g.meta.get("output_layout") != "nchw":
             cur = self.node("Transpose", [cur], "out_nhwc", perm=[0, 2, 3, 1])
+        if g.meta.get("output_layout") == "nc11":
+            shp = self.name("out_shape")
+            self.inits.append(self.nh.from_array(np.asarray([b, -1, 1, 1], np.int64), shp))
+            cur = self.node("Reshape", [cur, shp], "out_nc11")
         if "output_perm" in g.meta:
             idx = self.name("out_perm")
             self.inits.append(self.nh.from_array(np.asarray(g.meta["output_perm"], np.int64),
@@ -146,6 +150,7 @@ class _Exporter:
         self.nodes.append(self.h.make_node("Identity", [cur], ["global_out"], name="out"))
         oshape = ((b, ot.shape[2], ot.shape[0], ot.shape[1])
                   if self.image(out) and g.meta.get("output_layout") == "nchw"
+                  else (b, ot.shape[0], 1, 1) if g.meta.get("output_layout") == "nc11"
                   else (b,) + tuple(ot.shape))
         graph = self.h.make_graph(
             self.nodes, "ddnhw",

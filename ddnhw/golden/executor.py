@@ -117,6 +117,8 @@ def output_real(graph: Graph, codes) -> np.ndarray:
         y = y[:, np.asarray(perm, dtype=np.int64)]
     if graph.meta.get("output_layout") == "nchw":
         y = y.transpose(0, 3, 1, 2)
+    elif graph.meta.get("output_layout") == "nc11":       # a global pool's (N, C, 1, 1)
+        y = y.reshape(y.shape + (1, 1))
     return y
 
 

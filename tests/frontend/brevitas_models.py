@@ -60,8 +60,8 @@ def cnn(channels=2, size=10):
 
 
 class Residual:
-    """A residual block: x -> q -> conv -> ReLU-q -> conv -> q(shared) + q(shared)(x) ->
-    ReLU-q -> global average pool -> q -> flatten -> linear."""
+    """A residual block: x -> q -> q(shared) -> conv -> ReLU-q -> conv -> q(shared) +
+    q(shared)(x) -> ReLU-q -> global average pool -> q -> flatten -> linear."""
 
     @staticmethod
     def build(channels=3, size=6):
@@ -92,7 +92,7 @@ class Residual:
                                           weight_quant=bq.Int8WeightPerTensorFixedPoint)
 
             def forward(self, x):
-                x = self.inp(x)
+                x = self.shared(self.inp(x))      # the skip re-quantized by the same quantizer
                 y = self.c2(self.r1(self.c1(x)))
                 y = self.shared(y) + self.shared(x)
                 y = self.pq(self.pool(self.r2(y)))
