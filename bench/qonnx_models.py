@@ -188,7 +188,7 @@ def markdown(res):
              f"vectors of the first seed). Build: the iCEBreaker (UP5K) "
              f"when the model fits it, else the ULX3S (ECP5-85F); the core behind the "
              f"measurement shim, yosys + nextpnr, the folding ddnhw chooses for the board.", "",
-             "| model | accuracy | vectors | vs qonnx | vs Brevitas | RTL mismatches | board "
+             "| model | accuracy | vectors per seed | vs qonnx | vs Brevitas | RTL mismatches | board "
              "| folding, II | LUTs | Fmax MHz | timing | inferences/s (Fmax) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
