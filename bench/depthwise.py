@@ -59,7 +59,7 @@ def train(model, epochs, seed, work):
     r = examples.train(name, seed=seed, epochs=epochs, **settings)
     x, y = examples.test_inputs(name, r.graph)
     m = {"float_accuracy": float(r.float_accuracy), "qat_accuracy": float(r.qat_accuracy),
-         "golden_accuracy": float(np.mean(golden.predict(r.graph, x) == y)),
+         "golden_accuracy": float(np.mean(golden.classify(r.graph, x) == y)),
          "train_seconds": round(r.seconds, 1)}
     flow.save_graph(r.graph, path)
     mpath.write_text(json.dumps(m))

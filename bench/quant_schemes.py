@@ -256,7 +256,7 @@ def train_row(name, w, act, over, a, epochs, x_test, y_test, export, fit):
         setattr(cfg, k, v)
     model, met = fit(cfg)
     g = export(model, meta={"dataset": "sklearn-digits", "row": name})
-    acc = float(np.mean(golden.predict(g, golden.quantize_input(g, x_test)) == y_test))
+    acc = float(np.mean(golden.classify(g, golden.quantize_input(g, x_test)) == y_test))
     assert abs(acc - met["quant_accuracy"]) < 1e-6, (acc, met)   # fake-quant == golden
     w0 = w[0] if isinstance(w, (list, tuple)) else w
     row = {"name": name, "accuracy": acc, "ptq_accuracy": met["ptq_accuracy"],
@@ -315,7 +315,7 @@ def cnn_rows(a, old, wanted_row, data):
         t = examples.train("cnn", bits=bits, epochs=a.cnn_epochs)
         g, met = t.graph, {"float_accuracy": t.float_accuracy, "train_seconds": t.seconds}
         x, y = examples.test_inputs("cnn", g)
-        acc = float(np.mean(golden.predict(g, x) == y))
+        acc = float(np.mean(golden.classify(g, x) == y))
         row = {"name": name, "accuracy": acc, "float_accuracy": met["float_accuracy"],
                "train_seconds": round(met["train_seconds"], 1), "weights": "uniform-pow2",
                "w_bits": bits, "a_bits": bits, "in_bits": bits, "realize": "pow2",

@@ -50,7 +50,7 @@ def train(name, epochs, seed, work):
     graph = export_cnn(r.model, meta={"name": name})
     x, y = examples.test_inputs("cnn", graph)
     metrics = {"float_accuracy": r.float_accuracy, "quant_accuracy": r.quant_accuracy,
-               "golden_accuracy": float(np.mean(golden.predict(graph, x) == y)),
+               "golden_accuracy": float(np.mean(golden.classify(graph, x) == y)),
                "train_seconds": round(r.seconds, 1)}
     flow.save_graph(graph, path)
     mpath.write_text(json.dumps(metrics))

@@ -74,7 +74,7 @@ def main(argv=None):
     golden.run(graph, xg)
     res["golden_inferences_per_s"] = len(xg) / (time.perf_counter() - t)
     x_test, y_test = examples.test_inputs("mlp", graph)
-    res["quant_accuracy"] = float(np.mean(golden.predict(graph, x_test) == y_test))
+    res["quant_accuracy"] = float(np.mean(golden.classify(graph, x_test) == y_test))
     res["float_accuracy"] = graph.meta.get("float_accuracy")
     print(f"golden: {res['golden_inferences_per_s']:,.0f} inferences/s", flush=True)
 

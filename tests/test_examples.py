@@ -102,4 +102,4 @@ def test_default_mlp_is_the_shipped_demo_model():
     assert [(n.name, n.op) for n in shipped.nodes] == [(n.name, n.op) for n in t.graph.nodes]
     assert t.float_accuracy == shipped.meta["float_accuracy"]
     x, y = examples.test_inputs("mlp", t.graph)
-    assert abs(np.mean(golden.predict(t.graph, x) == y) - 0.9611) < 0.01
+    assert abs(np.mean(golden.classify(t.graph, x) == y) - 0.9611) < 0.01

@@ -31,7 +31,7 @@ def test_shipped_rtl_regenerates_byte_identical(graph, tmp_path):
 
 def test_demo_model_accuracy_in_metadata(graph):
     x, y = examples.test_inputs("mlp", graph)
-    quant = float(np.mean(golden.predict(graph, x) == y))
+    quant = float(np.mean(golden.classify(graph, x) == y))
     assert graph.meta["float_accuracy"] - quant <= 0.015, (graph.meta["float_accuracy"], quant)
 
 

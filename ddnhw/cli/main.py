@@ -11,7 +11,7 @@ from ddnhw.cli import args as A
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
 # Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
-COMMAND_MODULES = ("search", "sweep", "energy")
+COMMAND_MODULES = ("search", "sweep", "energy", "qonnx")
 
 
 def _settings(a, *names):

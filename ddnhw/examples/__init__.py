@@ -53,8 +53,13 @@ def input_vectors(graph, spec, seed=0, example=None) -> np.ndarray:
     """Integer input vectors for ``graph`` from ``spec``: ``"test"`` (the test split of
     ``example``, default: the one named in the model's meta, else ``mlp``), ``"random:N"``
     (random and extreme, :func:`ddnhw.flow.random_vectors`) or a ``.npy`` file of input codes
-    (``(N, *input shape)`` or flattened per input)."""
+    (``(N, *input shape)`` or flattened per input) or of real-valued inputs (floats: quantized
+    by :func:`ddnhw.golden.quantize_input`, an imported model's own input quantizer)."""
     from ddnhw.flow import random_vectors
+    if spec == "test" and "input_quant" in graph.meta:
+        raise DdnhwError("--vectors test: an imported model has no test split; give a .npy "
+                         "file of inputs (floats, as the original model takes, or integer "
+                         "codes) or random:N")
     if spec == "test":
         return test_inputs(example or graph.meta.get("example", "mlp"), graph, seed)[0]
     if spec.startswith("random:"):
@@ -70,6 +75,8 @@ def input_vectors(graph, spec, seed=0, example=None) -> np.ndarray:
         except (OSError, ValueError) as e:
             raise DdnhwError(f"{p}: cannot read input vectors: {e}") from None
         shape = graph.input.shape
+        if x.dtype.kind == "f":      # real-valued inputs: the model's own input quantizer
+            return golden.quantize_input(graph, x)
         if x.ndim == 0 or x.size != len(x) * int(np.prod(shape)):
             raise DdnhwError(f"{p}: input vectors have shape {x.shape}, the model takes "
                              f"(N, {', '.join(map(str, shape))})")

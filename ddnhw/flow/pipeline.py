@@ -202,7 +202,7 @@ def check_golden(trained: Trained, vec: Vectors) -> dict:
     """Golden accuracy on the test split, and how many of all the vectors the PyTorch integer
     mode computes differently from golden in any output (0 expected)."""
     g = trained.graph
-    out = {"quant_accuracy": float(np.mean(golden.predict(g, vec.x_test) == vec.y_test)),
+    out = {"quant_accuracy": float(np.mean(golden.classify(g, vec.x_test) == vec.y_test)),
            "int_mode_vectors": None, "int_mode_mismatches": None}
     if trained.int_forward is not None:
         x = vec.all
@@ -281,7 +281,7 @@ def train_model(example: Example, path, settings: Mapping | None = None, *, seed
     export(t, path)
     x, y = test_inputs(example, t.graph, seed)
     return {"float_accuracy": t.float_accuracy, "qat_accuracy": t.qat_accuracy,
-            "quant_accuracy": float(np.mean(golden.predict(t.graph, x) == y)),
+            "quant_accuracy": float(np.mean(golden.classify(t.graph, x) == y)),
             "train_seconds": t.seconds, "model": {**resolve_settings(example, settings),
                                                   **t.info}, "path": str(path)}
 

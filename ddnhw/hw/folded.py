@@ -279,10 +279,12 @@ class FoldedDenseSpec(BlockSpec):
         self.requant, self.requant_classes, self.rq_range = None, [], None
         if requant is None:
             return
-        if not isinstance(requant, (tuple, list)) or len(requant) != 4:
-            raise ValueError(f"requant must be (multiplier, shift, lo, hi), not {requant!r}")
+        if not isinstance(requant, (tuple, list)) or len(requant) not in (4, 5):
+            raise ValueError(f"requant must be (multiplier, shift, lo, hi[, rounding]), not "
+                             f"{requant!r}")
         mul, sh, rlo, rhi = (np.asarray(requant[0]), np.asarray(requant[1]), int(requant[2]),
                              int(requant[3]))
+        self.rounding = requant[4] if len(requant) == 5 else "half_up"
         for name, v in (("multiplier", mul), ("shift", sh)):
             if v.shape != (self.n_out,) or v.dtype.kind not in "iu":
                 raise ValueError(f"requant {name} must be an integer array of shape "
@@ -308,7 +310,8 @@ class FoldedDenseSpec(BlockSpec):
         """``requant_channel`` of ``x`` for output ``k`` (an int) or a ``(multiplier, shift)``."""
         mul, sh, rlo, rhi = self.requant
         m_, s_ = ((mul[key_or_k], sh[key_or_k]) if isinstance(key_or_k, int) else key_or_k)
-        return requant_channel(x, acc_range[0], acc_range[1], m_, s_, rlo, rhi)
+        return requant_channel(x, acc_range[0], acc_range[1], m_, s_, rlo, rhi,
+                               self.rounding)
 
     def _setup_decode(self, decode):
         if decode not in DECODES:

@@ -5,14 +5,18 @@ import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
+from ddnhw.fixedpoint import ROUNDING_MODES, round_shift
+
 from ._types import PipelineModel, check_int_type, int_shape, shape_for
 from .protocol import BlockSpec, SpecComponent, cost_features
 
 __all__ = ["Requantizer", "RequantizerSpec", "requant_channel", "requant_luts"]
 
 
-def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
-    """Combinational ``clip((x * m + 2**(s-1)) >> s, lo, hi)`` (s == 0: no rounding term).
+def requant_channel(x, in_lo, in_hi, m, s, lo, hi, rounding="half_up"):
+    """Combinational ``clip((x * m + 2**(s-1)) >> s, lo, hi)`` (s == 0: no rounding term);
+    ``rounding``: any of ``ddnhw.fixedpoint.ROUNDING_MODES`` (default half up): the floor
+    ``p >> s`` plus an increment bit formed from the dropped bits, the sign and the parity.
 
     ``x`` is an Amaranth value with range ``[in_lo, in_hi]``. Returns ``(value, (rlo, rhi))``
     where the value's range is exactly ``[rlo, rhi]``; clips that can never trigger are omitted.
@@ -21,12 +25,11 @@ def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
     """
     m, s, lo, hi = int(m), int(s), int(lo), int(hi)
     plo, phi = sorted((in_lo * m, in_hi * m))
-    half = (1 << (s - 1)) if s > 0 else 0
-    tlo, thi = (plo + half) >> s, (phi + half) >> s
+    tlo, thi = (int(v) for v in round_shift(np.array([plo, phi]), s, rounding))
     p = x if m == 1 else x * m
-    if s > len(p):               # sign- or zero-extend so that bit s-1 exists
-        p = p + Const(0, signed(s + 1) if p.shape().signed else unsigned(s + 1))
-    t = (p >> s) + p[s - 1] if s > 0 else p
+    if s >= len(p):              # sign- or zero-extend so that bits s-1 and s exist
+        p = p + Const(0, signed(s + 2) if p.shape().signed else unsigned(s + 2))
+    t = (p >> s) + _round_increment(p, s, rounding) if s > 0 else p
     rlo, rhi = min(max(tlo, lo), hi), max(min(thi, hi), lo)
     if tlo >= lo and thi <= hi:
         return t, (rlo, rhi)
@@ -36,6 +39,23 @@ def requant_channel(x, in_lo, in_hi, m, s, lo, hi):
     shape = shape_for(tlo, thi)     # exactly t's range: truncating t to it is lossless
     tv = t[:shape.width].as_signed() if shape.signed else t[:shape.width]
     return _saturate(tv, tlo < lo, thi > hi, lo, hi), (rlo, rhi)
+
+
+def _round_increment(p, s, rounding):
+    """The bit added to the floor ``p >> s`` (s > 0) to round ``p / 2**s`` in ``rounding``
+    (as :func:`ddnhw.fixedpoint.round_shift`)."""
+    if rounding == "half_up":
+        return p[s - 1]
+    low_any = p[:s - 1].any() if s > 1 else Const(0, 1)
+    above, tie = p[s - 1] & low_any, p[s - 1] & ~low_any
+    nonzero = p[:s].any()
+    neg = p[-1] if p.shape().signed else Const(0, 1)
+    terms = {"floor": Const(0, 1), "ceil": nonzero, "zero": nonzero & neg,
+             "away": nonzero & ~neg, "half_even": above | (tie & p[s]),
+             "half_away": above | (tie & ~neg), "half_zero": above | (tie & neg)}
+    if rounding not in terms:
+        raise ValueError(f"rounding {rounding!r} is not one of {ROUNDING_MODES}")
+    return terms[rounding]
 
 
 def requant_luts(in_bits, m, s, out_bits) -> int:
@@ -76,7 +96,8 @@ class RequantizerSpec(BlockSpec):
     per channel True where no logic is needed (the lowering knows: a constant input or an
     output nobody reads; synthesis removes that logic, so it has no multiplier to count)."""
 
-    def __init__(self, multiplier, shift, lo, hi, in_type, out_type, idle_channels=None):
+    def __init__(self, multiplier, shift, lo, hi, in_type, out_type, idle_channels=None,
+                 rounding="half_up"):
         check_int_type("in_type", in_type)
         check_int_type("out_type", out_type)
         mul = np.asarray(multiplier)
@@ -92,6 +113,9 @@ class RequantizerSpec(BlockSpec):
         lo, hi = int(lo), int(hi)
         if lo > hi:
             raise ValueError(f"clip range lo={lo} > hi={hi}")
+        if rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding {rounding!r} is not one of {ROUNDING_MODES}")
+        self.rounding = rounding
         self.multiplier = mul.astype(np.int64)
         self.shift = sh.astype(np.int64)
         self.lo, self.hi = lo, hi
@@ -122,7 +146,7 @@ class RequantizerSpec(BlockSpec):
         """:func:`requant_channel` of the Amaranth value ``x`` (an input lane) for channel
         ``c``: ``(value, (lo, hi))``."""
         return requant_channel(x, self.in_type.min, self.in_type.max, self.multiplier[c],
-                               self.shift[c], self.lo, self.hi)
+                               self.shift[c], self.lo, self.hi, self.rounding)
 
     def cycle_model(self):
         return PipelineModel(1)

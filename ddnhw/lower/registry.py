@@ -184,7 +184,8 @@ def _fused(graph, node, hw, fold, yt):
         raise ValueError(f"node {node.name!r}: only folded {node.op} layers fuse a requantizer")
     r = graph.node(name)
     a = r.attrs
-    return (a["multiplier"], a["shift"], a["lo"], a["hi"]), graph.tensors[r.outputs[0]].dtype
+    return ((a["multiplier"], a["shift"], a["lo"], a["hi"], a.get("rounding", "half_up")),
+            graph.tensors[r.outputs[0]].dtype)
 
 
 def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
@@ -292,7 +293,8 @@ def _requant(graph, node, hw, opts):
     return RequantizerSpec(a["multiplier"], a["shift"], a["lo"], a["hi"],
                            graph.tensors[node.inputs[0]].dtype,
                            graph.tensors[node.outputs[0]].dtype,
-                           idle_channels=requant_idle_channels(graph, node))
+                           idle_channels=requant_idle_channels(graph, node),
+                           rounding=node.attrs.get("rounding", "half_up"))
 
 
 def requant_idle_channels(graph, node, folding=None):

@@ -112,7 +112,7 @@ def search(float_model, data, cands, cfg_kw=None, family="ice40", log=None, make
                                   model=make(ws, acts) if make else None)
         g = export(model, meta={"dataset": "sklearn-digits",
                                 "float_accuracy": met["float_accuracy"]})
-        acc = float(np.mean(golden.predict(g, golden.quantize_input(g, x_gold)) == yte))
+        acc = float(np.mean(golden.classify(g, golden.quantize_input(g, x_gold)) == yte))
         est = estimate_luts(g, family)
         row = {"index": k, "label": label(ws, acts), "w_bits": [s.bits for s in ws],
                "channel_bits": [list(s.channel_bits) if s.channel_bits else None for s in ws],

@@ -92,7 +92,7 @@ def test_signal_cnn_short_training():
     x, y = examples.test_inputs("cnn1d", g)
     np.testing.assert_array_equal(
         model.int_forward(torch.as_tensor(x.transpose(0, 3, 1, 2))).numpy(), golden.run(g, x))
-    assert np.mean(golden.predict(g, x) == y) > 0.5
+    assert np.mean(golden.classify(g, x) == y) > 0.5
     net = build_network(g)
     got, log = run_beats(net, x[:8].reshape(-1, 1), 8, idle=0.2, stall=0.2, seed=1)
     np.testing.assert_array_equal(got, golden.run(g, x[:8]))

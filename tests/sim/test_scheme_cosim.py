@@ -73,7 +73,7 @@ def check_scheme_chain(name, digits, cache_dir, n_random=300):  # noqa: F811
     assert_array_equal(res.outputs, expected)
     # the hardware's predictions on the test split are the golden model's accuracy
     acc = float(np.mean(res.outputs[:len(xte)].argmax(1) == yte))
-    assert acc == float(np.mean(golden.predict(g, golden.quantize_input(g, xte)) == yte))
+    assert acc == float(np.mean(golden.classify(g, golden.quantize_input(g, xte)) == yte))
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMES))

@@ -1,8 +1,9 @@
 """``requant``: ``y[n, c] = clip(round_shift(x[n, c] * multiplier[c], shift[c]), lo, hi)``.
 
 Attributes: ``multiplier`` (C,), ``shift`` (C,) in 0..62, ``lo``, ``hi``, ``rounding`` (ReLU is
-``lo = 0``; rounding is defined once in :mod:`ddnhw.fixedpoint`; the channel is the last axis,
-so on an image tensor ``(H, W, C)`` it is C). The output has the input's shape.
+``lo = 0``; rounding is defined once in :mod:`ddnhw.fixedpoint`: ``half_up`` by default, or
+any of its ``ROUNDING_MODES``; the channel is the last axis, so on an image tensor
+``(H, W, C)`` it is C). The output has the input's shape.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def requant_range(node, in_type: IntType):
     (attributes not checked: see :meth:`Requant.check`)."""
     m = node.attrs["multiplier"]
     s = node.attrs["shift"]
-    a = round_shift(np.minimum(m * in_type.min, m * in_type.max), s)
-    b = round_shift(np.maximum(m * in_type.min, m * in_type.max), s)
+    mode = node.attrs.get("rounding", "half_up")
+    a = round_shift(np.minimum(m * in_type.min, m * in_type.max), s, mode)
+    b = round_shift(np.maximum(m * in_type.min, m * in_type.max), s, mode)
     lo, hi = int(node.attrs["lo"]), int(node.attrs["hi"])
     return np.clip(a, lo, hi), np.clip(b, lo, hi)
 
@@ -52,4 +54,5 @@ class Requant(OpDef):
 
     def run(self, node, x):
         a = node.attrs
-        return requantize(x, a["multiplier"], a["shift"], int(a["lo"]), int(a["hi"]))
+        return requantize(x, a["multiplier"], a["shift"], int(a["lo"]), int(a["hi"]),
+                          a.get("rounding", "half_up"))
