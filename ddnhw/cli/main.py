@@ -10,7 +10,7 @@ from ddnhw import DdnhwError, __version__
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
 # Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
-COMMAND_MODULES = ("search",)
+COMMAND_MODULES = ("search", "evaluate")
 
 
 def _settings(a, *names):

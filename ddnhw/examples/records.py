@@ -9,7 +9,7 @@ import ddnhw.examples.data as data
 import ddnhw.examples.trainers as trainers
 
 __all__ = ["RECORDS", "DIGITS_CNN_LAYERS", "DIGITS_DWS_LAYERS", "SIGNAL_LAYERS",
-           "recurrent_folding"]
+           "recurrent_folding", "MNIST1D_CNN_LAYERS"]
 
 DIGITS_CNN_LAYERS = ({"op": "conv", "out": 8, "kernel": 3, "padding": 1},
                      {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
@@ -83,4 +83,36 @@ RECORDS = (
             **_DIGITS, trainer=trainers.seq, settings=dict(cell="rnn", **_DIGIT_ROWS, hidden=16,
                                                            bits=4, epochs=40),
             folding=recurrent_folding(4)),
+)
+
+
+# -- MNIST-1D (Greydanus & Kobak; the mnist1d package's data set, generated locally) -------------
+# 40 samples per sequence, 10 classes; the paper's float test accuracies: MLP 68 %, CNN 94 %,
+# GRU 91 % (bench/mnist1d.py compares ours, float and 4-bit, over 5 seeds)
+MNIST1D_CNN_LAYERS = ({"op": "conv1d", "out": 16, "kernel": 5, "stride": 2},
+                      {"op": "conv1d", "out": 16, "kernel": 3, "stride": 2},
+                      {"op": "conv1d", "out": 16, "kernel": 3, "stride": 2},
+                      {"op": "flatten"}, {"op": "linear", "out": 10})
+_MNIST1D = dict(dataset="mnist1d", load=data.mnist1d)
+
+RECORDS += (
+    Example("mnist1d-mlp", "an MLP (40-64-10) on MNIST-1D", **_MNIST1D, trainer=trainers.mlp,
+            settings=dict(hidden=64, bits=4, prune=0.0, epochs=60, input_norm=True),
+            random_vectors=1000, sim_vectors=0),
+    Example("mnist1d-cnn", "a 1-D CNN (conv1d 5 x16 /2, conv1d 3 x16 /2, conv1d 3 x16 /2, "
+            "dense 10) on MNIST-1D", **_MNIST1D, trainer=trainers.cnn,
+            settings=dict(layers=MNIST1D_CNN_LAYERS, in_shape=(1, 1, data.MNIST1D_LENGTH),
+                          bits=4, epochs=40),
+            random_vectors=40, sim_vectors=10),
+    Example("mnist1d-gru", "a GRU on MNIST-1D (40 steps of 1 sample), dense 10", **_MNIST1D,
+            trainer=trainers.seq,
+            settings=dict(cell="gru", steps=data.MNIST1D_LENGTH, input_size=1, hidden=16,
+                          bits=4, epochs=20),
+            folding=recurrent_folding(2)),
+    # a regression example: the frequency of the generated signals (periods per window)
+    Example("signal-freq", "an MLP (32-16-1) estimating the frequency of generated "
+            "sine/square/sawtooth signals (regression)", dataset="waveforms-periods",
+            load=data.signal_periods, trainer=trainers.mlp_regressor,
+            settings=dict(hidden=16, bits=4, prune=0.0, epochs=60, target=data.PERIODS),
+            random_vectors=1000, sim_vectors=0, task="regression"),
 )

@@ -325,7 +325,8 @@ class CNNConfig:
 
     def __init__(self, layers=None, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
                  float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
-                 weight_decay=1e-4, seed=0):
+                 weight_decay=1e-4, seed=0, distill=0.0, temperature=4.0, input_norm=False):
+        self.distill, self.temperature, self.input_norm = distill, temperature, input_norm
         self.layers = layers or [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
                                  {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
                                  {"op": "linear", "out": 10}]
