@@ -66,7 +66,7 @@ def cnn(example, data, settings, seed, log):
     """Convolutional network of :class:`ddnhw.quant.cnn.QuantCNN` layer specs. Settings:
     ``layers``, ``in_shape`` (C, H, W: how a row of features is an image; a 1-D signal is
     ``(C, 1, L)``), ``channels`` (optional: the first layer's output channels), ``bits``,
-    ``epochs``."""
+    ``epochs``, optional ``out_per_channel`` (per-channel exponents in the output layer)."""
     from ddnhw.quant.cnn import CNNConfig, export_cnn, train_cnn
 
     xtr, ytr, xte, yte = data
@@ -76,6 +76,7 @@ def cnn(example, data, settings, seed, log):
     bits, epochs = settings["bits"], settings["epochs"]
     cfg = CNNConfig(layers=layers, in_shape=tuple(settings["in_shape"]), w_bits=bits,
                     a_bits=bits, float_epochs=epochs, seed=seed,
+                    out_per_channel=bool(settings.get("out_per_channel", False)),
                     **_optional(settings, bits, epochs))
     r = train_cnn(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_cnn(r.model, meta=_meta(example, seed, r.float_accuracy))
