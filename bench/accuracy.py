@@ -63,7 +63,9 @@ def run_one(name, kw, seed, log=print):
 
     torch.set_num_threads(1)
     ex = examples.get(name)
-    t = examples.train(name, seed=seed, **kw)
+    # the example's settings with the overrides; a trainer's optional settings (distill,
+    # in_bits, qat_epochs, input_norm, ...) may be given even when the record does not list them
+    t = ex.trainer(ex, ex.load(seed), {**pipeline.resolve_settings(ex), **kw}, seed, None)
     x, y = pipeline.test_inputs(ex, t.graph, seed)
     acc, rmse = pipeline.score(t.graph, golden.run(t.graph, x), y)
     row = {"seed": seed, "seconds": round(t.seconds, 1)}

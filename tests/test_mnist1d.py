@@ -71,4 +71,26 @@ def test_records():
     for name in ("mnist1d-mlp", "mnist1d-cnn", "mnist1d-gru"):
         ex = examples.get(name)
         assert ex.dataset == "mnist1d" and ex.task == "classification"
-        assert ex.boards == ("icebreaker",)
+        assert ex.boards
+
+
+TINY = {"mnist1d-mlp": dict(hidden=4, epochs=1),
+        "mnist1d-cnn": dict(epochs=1, layers=[{"op": "conv1d", "out": 2, "kernel": 5,
+                                                "stride": 2},
+                                               {"op": "conv1d", "out": 2, "kernel": 3,
+                                                "stride": 2},
+                                               {"op": "flatten"}, {"op": "linear", "out": 10}]),
+        "mnist1d-gru": dict(hidden=2, epochs=1)}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n == "mnist1d-cnn" else n for n in TINY])
+def test_examples_integer_mode_is_golden(name, tmp_path):
+    """Every MNIST-1D example through the pipeline (tiny training): integer-mode PyTorch ==
+    golden on the 1,000 test sequences and random inputs, and the float model is stored."""
+    from ddnhw.quant import float_model
+    s = examples.run(name, tmp_path, settings=TINY[name], boards=(), simulator="none",
+                     random=20, sim_vectors=0)
+    assert s["int_mode_vectors"] == 1000 + 20 and s["int_mode_mismatches"] == 0
+    assert s["dataset"] == "mnist1d" and 0 <= s["quant_accuracy"] <= 1
+    assert float_model.load(tmp_path / "model.npz") is not None
