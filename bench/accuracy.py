@@ -154,13 +154,17 @@ def markdown(res, title="Accuracy over seeds"):
     return "\n".join(lines)
 
 
-def run_configs(configs, seeds, log=print):
+def run_configs(configs, seeds, log=print, done=None):
+    """The rows of ``configs`` over ``seeds`` seeds; ``done(rows)`` after each config (the
+    results so far are written even if a later config is interrupted)."""
     rows = []
     for text in configs:
         label, name, kw = parse_config(text)
         runs = [run_one(name, kw, s, log)[0] for s in range(seeds)]
         rows.append({"config": label, "example": name, "settings": kw, "runs": runs,
                      "summary": summary(runs)})
+        if done:
+            done(rows)
     return rows
 
 
@@ -174,15 +178,17 @@ def main(argv=None):
     a = p.parse_args(argv)
     _, out = bench_dirs(a)
     t0 = time.perf_counter()
-    rows = run_configs(a.configs.split(","), a.seeds)
-    res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "machine": machine(),
-           "command": "python bench/accuracy.py " + " ".join(argv or sys.argv[1:]),
-           "seeds": list(range(a.seeds)), "rows": rows,
-           "seconds": round(time.perf_counter() - t0, 1)}
-    (out / f"{a.name}.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / f"{a.name}.md").write_text(markdown(res, a.title))
-    print(markdown(res, a.title))
+
+    def write(rows):
+        res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+               "machine": machine(),
+               "command": "python bench/accuracy.py " + " ".join(argv or sys.argv[1:]),
+               "seeds": list(range(a.seeds)), "rows": rows,
+               "seconds": round(time.perf_counter() - t0, 1)}
+        (out / f"{a.name}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out / f"{a.name}.md").write_text(markdown(res, a.title))
+        return res
+    print(markdown(write(run_configs(a.configs.split(","), a.seeds, done=write)), a.title))
 
 
 if __name__ == "__main__":
