@@ -307,9 +307,9 @@ def train_model(example: Example, path, settings: Mapping | None = None, *, seed
     t = train(example, settings, seed=seed, log=log)
     export(t, path)
     x, y = test_inputs(example, t.graph, seed)
+    acc, rmse = score(t.graph, golden.run(t.graph, x), y)
     return {"float_accuracy": t.float_accuracy, "qat_accuracy": t.qat_accuracy,
-            "quant_accuracy": score(t.graph, golden.run(t.graph, x), y)[0],
-            "quant_rmse": score(t.graph, golden.run(t.graph, x), y)[1],
+            "quant_accuracy": acc, "quant_rmse": rmse,
             "train_seconds": t.seconds, "model": {**resolve_settings(example, settings),
                                                   **t.info}, "path": str(path)}
 

@@ -138,3 +138,11 @@ def test_cli_evaluate_regression_rtl(regression_run, tmp_path, capsys):
     assert r["task"] == "regression" and r["n"] == 60 and r["rtl_mismatches"] == 0
     assert r["models"]["rtl"] == r["models"]["golden"]
     assert set(r["models"]) == {"float", "golden", "rtl"}
+
+
+def test_cli_train_regression_example(tmp_path, capsys):
+    out = tmp_path / "f.npz"
+    assert main(["train", "--model", "signal-freq", "--epochs", "1", "--hidden", "4", "--out",
+                 str(out), "-q"]) == 0
+    assert "quantized RMSE" in capsys.readouterr().out
+    assert flow.load_model(out).meta["task"] == "regression"
