@@ -103,7 +103,8 @@ def planned_folding(board, max_luts):
     (:func:`ddnhw.flow.choose_folding`), the same for the RTL and every board."""
     def folding(graph, settings):
         from ddnhw.flow import choose_folding
-        return choose_folding(graph, board, max_luts=max_luts)["folding"]
+        plan = choose_folding(graph, board, max_luts=max_luts)["folding"] or {}
+        return {k: v for k, v in plan.items() if v is not None}   # None: unrolled
     return folding
 
 
