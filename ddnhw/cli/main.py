@@ -11,7 +11,7 @@ from ddnhw.cli import args as A
 DEMO_OUT = "out/demo"
 TRAIN_SETTINGS = ("hidden", "bits", "prune", "epochs")
 # Modules of ddnhw.cli that add commands of their own (``add_parser(sub)``), in help order.
-COMMAND_MODULES = ("search", "sweep", "energy", "qonnx")
+COMMAND_MODULES = ("search", "sweep", "energy", "qonnx", "evaluate")
 
 
 def _settings(a, *names):
@@ -28,6 +28,10 @@ def cmd_train(a):
     m = examples.train_model(a.model, a.out, settings=_settings(a, *TRAIN_SETTINGS),
                              seed=a.seed, log=None if a.quiet else prog.log)
     prog.done()
+    if m.get("quant_rmse") is not None:   # a regression example: RMSEs
+        print(f"float RMSE {m['float_accuracy']:.4f}, quantized RMSE {m['quant_rmse']:.4f}"
+              f"; model written to {a.out}")
+        return 0
     print(f"float accuracy {m['float_accuracy']:.4f}, quantized accuracy {m['quant_accuracy']:.4f}"
           f"; model written to {a.out}")
     return 0

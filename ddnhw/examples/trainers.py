@@ -9,7 +9,7 @@ import numpy as np
 
 from ddnhw.flow import Trained
 
-__all__ = ["mlp", "cnn", "seq"]
+__all__ = ["mlp", "cnn", "seq", "mlp_regressor"]
 
 
 def _meta(example, seed, float_accuracy, **extra):
@@ -32,6 +32,18 @@ def _classes(y):
     return int(np.max(y)) + 1
 
 
+def _optional(settings, bits, epochs):
+    """The optional settings every trainer reads: ``in_bits`` (default ``bits``), ``qat_epochs``
+    (default ``epochs``), ``distill`` (weight of distillation from the float model in the QAT
+    loss, default 0), ``temperature`` (4) and ``input_norm`` (float training on standardized
+    inputs, folded into the first layer before QAT; default False)."""
+    return dict(in_bits=settings.get("in_bits") or bits,
+                qat_epochs=settings.get("qat_epochs") or epochs,
+                distill=settings.get("distill") or 0.0,
+                temperature=settings.get("temperature") or 4.0,
+                input_norm=bool(settings.get("input_norm", False)))
+
+
 def mlp(example, data, settings, seed, log):
     """Multilayer perceptron ``features → hidden → classes``. Settings: ``hidden``, ``bits``
     (inputs, weights and activations), ``prune`` (fraction of the first layer's weights set to
@@ -42,19 +54,19 @@ def mlp(example, data, settings, seed, log):
     xtr, ytr, xte, yte = data
     bits, epochs = settings["bits"], settings["epochs"]
     sizes = (int(xtr.shape[1]), int(settings["hidden"]), _classes(ytr))
-    cfg = TrainConfig(sizes=sizes, in_bits=bits, w_bits=bits, a_bits=bits, float_epochs=epochs,
-                      qat_epochs=epochs, prune=settings["prune"], seed=seed)
+    cfg = TrainConfig(sizes=sizes, w_bits=bits, a_bits=bits, float_epochs=epochs,
+                      prune=settings["prune"], seed=seed, **_optional(settings, bits, epochs))
     r = train_mlp(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_mlp(r.model, meta=_meta(example, seed, r.float_accuracy))
     return Trained(graph, r.float_accuracy, r.quant_accuracy, r.seconds, r.model,
-                   _int_forward(r.model), {"sizes": list(sizes)})
+                   _int_forward(r.model), {"sizes": list(sizes)}, r.float_model)
 
 
 def cnn(example, data, settings, seed, log):
     """Convolutional network of :class:`ddnhw.quant.cnn.QuantCNN` layer specs. Settings:
     ``layers``, ``in_shape`` (C, H, W: how a row of features is an image; a 1-D signal is
     ``(C, 1, L)``), ``channels`` (optional: the first layer's output channels), ``bits``,
-    ``epochs``."""
+    ``epochs``, optional ``out_per_channel`` (per-channel exponents in the output layer)."""
     from ddnhw.quant.cnn import CNNConfig, export_cnn, train_cnn
 
     xtr, ytr, xte, yte = data
@@ -62,12 +74,14 @@ def cnn(example, data, settings, seed, log):
     if settings.get("channels") is not None:
         layers[0]["out"] = int(settings["channels"])
     bits, epochs = settings["bits"], settings["epochs"]
-    cfg = CNNConfig(layers=layers, in_shape=tuple(settings["in_shape"]), in_bits=bits,
-                    w_bits=bits, a_bits=bits, float_epochs=epochs, qat_epochs=epochs, seed=seed)
+    cfg = CNNConfig(layers=layers, in_shape=tuple(settings["in_shape"]), w_bits=bits,
+                    a_bits=bits, float_epochs=epochs, seed=seed,
+                    out_per_channel=bool(settings.get("out_per_channel", False)),
+                    **_optional(settings, bits, epochs))
     r = train_cnn(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_cnn(r.model, meta=_meta(example, seed, r.float_accuracy))
     return Trained(graph, r.float_accuracy, r.quant_accuracy, r.seconds, r.model,
-                   _int_forward(r.model, (0, 3, 1, 2)), {"layers": layers})
+                   _int_forward(r.model, (0, 3, 1, 2)), {"layers": layers}, r.float_model)
 
 
 def seq(example, data, settings, seed, log):
@@ -80,9 +94,36 @@ def seq(example, data, settings, seed, log):
     xtr, ytr, xte, yte = data
     cfg = SeqConfig(cell=settings["cell"], input_size=settings["input_size"],
                     hidden=settings["hidden"], n_classes=_classes(ytr), steps=settings["steps"],
-                    in_bits=settings["bits"], w_bits=settings["bits"],
-                    float_epochs=settings["epochs"], qat_epochs=settings["epochs"], seed=seed)
+                    w_bits=settings["bits"], float_epochs=settings["epochs"], seed=seed,
+                    **_optional(settings, settings["bits"], settings["epochs"]))
     r = train_seq(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_seq(r.model, meta=_meta(example, seed, r.float_accuracy))
     return Trained(graph, r.float_accuracy, r.quant_accuracy, r.seconds, r.model,
-                   _int_forward(r.model), {"n_classes": _classes(ytr)})
+                   _int_forward(r.model), {"n_classes": _classes(ytr)}, r.float_model)
+
+
+def mlp_regressor(example, data, settings, seed, log):
+    """Multilayer perceptron ``features → hidden → 1`` on real targets ``y`` (MSE loss).
+    Settings as :func:`mlp`, and ``target`` ``(lo, hi)``: the targets' range, mapped to
+    [0, 1] for training; the model file's meta (``task`` ``regression``, ``target_offset``,
+    ``target_scale``) maps the output back (:mod:`ddnhw.flow.evaluate`). The scores are
+    RMSEs in the target's units."""
+    from ddnhw.quant import export_mlp
+    from ddnhw.quant.train import TrainConfig, train_mlp_regressor
+
+    xtr, ytr, xte, yte = data
+    lo, hi = (float(v) for v in settings["target"])
+    bits, epochs = settings["bits"], settings["epochs"]
+    sizes = (int(xtr.shape[1]), int(settings["hidden"]), 1)
+    opt = _optional(settings, bits, epochs)
+    opt.pop("distill"), opt.pop("temperature")   # regression: MSE, no distillation
+    cfg = TrainConfig(sizes=sizes, w_bits=bits, a_bits=bits, float_epochs=epochs,
+                      prune=settings["prune"], seed=seed, **opt)
+    r = train_mlp_regressor(xtr, (ytr - lo) / (hi - lo), xte, (yte - lo) / (hi - lo), cfg,
+                            log=log)
+    scale = hi - lo
+    meta = _meta(example, seed, None, float_rmse=r.float_accuracy * scale, task="regression",
+                 target_offset=lo, target_scale=scale)
+    graph = export_mlp(r.model, meta=meta)
+    return Trained(graph, r.float_accuracy * scale, r.quant_accuracy * scale, r.seconds,
+                   r.model, _int_forward(r.model), {"sizes": list(sizes)}, r.float_model)

@@ -47,6 +47,9 @@ class Example:
       board);
     - ``random_vectors``: random and extreme inputs checked besides the test split (integer
       mode, cosimulation); ``sim_vectors``: test inputs run in the Amaranth simulator;
+    - ``task``: ``"classification"`` (``y`` class labels, scored by accuracy) or
+      ``"regression"`` (``y`` real targets, one model output, scored by RMSE; the model file's
+      meta maps outputs to targets: :mod:`ddnhw.flow.evaluate`).
     """
     name: str
     title: str
@@ -58,12 +61,14 @@ class Example:
     folding: Any = "auto"
     random_vectors: int = 40
     sim_vectors: int = 4
+    task: str = "classification"
 
 
 @dataclass
 class Trained:
     """What a trainer returns: the exported ``graph``; ``float_accuracy`` and
-    ``qat_accuracy`` (PyTorch float and fake-quantized models on the test split);
+    ``qat_accuracy`` (PyTorch float and fake-quantized models on the test split; for a
+    regression model their RMSEs in the target's units);
     ``seconds`` of training; the PyTorch ``model``; ``int_forward(x) -> outputs``: the
     PyTorch integer mode on integer inputs in the graph's layout (``None``: not checked);
     ``info``: model description added to the summary's ``model``."""
@@ -74,6 +79,7 @@ class Trained:
     model: Any = None
     int_forward: Callable[[np.ndarray], np.ndarray] | None = None
     info: dict = field(default_factory=dict)
+    float_model: Any = None     # the float model before QAT, stored in the model file
 
 
 @dataclass
@@ -125,7 +131,9 @@ SUMMARY_KEYS = (
     "simulator", "vectors_checked", "cosim_mismatches", "cosim_cycles",
     "folding", "latency_cycles", "ii_cycles", "estimate", "designs", "boards",
     "board", "luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz", "timing_met",
-    "inferences_per_s", "mismatches", "energy_nj_per_inference", "power_mw")
+    "inferences_per_s", "mismatches", "energy_nj_per_inference", "power_mw",
+    # regression examples (task "regression"): RMSE in the target's units instead of accuracy
+    "task", "float_rmse", "quant_rmse", "rtl_rmse")
 
 
 class _Quiet(Progress):
@@ -180,6 +188,9 @@ def export(trained: Trained, path) -> Path:
     path = Path(path)
     core.ensure_writable_dir(path.parent if path.parent != Path("") else Path("."))
     save_graph(trained.graph, path)
+    if trained.float_model is not None:
+        from ddnhw.quant import float_model
+        float_model.attach(path, trained.float_model)
     return path
 
 
@@ -198,11 +209,27 @@ def vectors(example: Example, graph: Graph, *, seed=0, random=None) -> Vectors:
     return Vectors(x, y, core.random_vectors(graph, n, seed) if n else x[:0])
 
 
+def _regression(graph: Graph) -> bool:
+    return graph.meta.get("task") == "regression"
+
+
+def score(graph: Graph, outputs, y):
+    """``(accuracy, rmse)`` of ``graph``'s integer ``outputs`` against ``y``: the accuracy of
+    the argmax for a classifier (rmse None), the RMSE in the target's units for a regression
+    model (meta ``task``; accuracy None)."""
+    out = np.asarray(outputs)
+    if _regression(graph):
+        from ddnhw.flow.evaluate import outputs_to_values
+        return None, float(np.sqrt(np.mean((outputs_to_values(graph, out) - y) ** 2)))
+    return float(np.mean(np.argmax(out.reshape(len(out), -1), -1) == y)), None
+
+
 def check_golden(trained: Trained, vec: Vectors) -> dict:
-    """Golden accuracy on the test split, and how many of all the vectors the PyTorch integer
-    mode computes differently from golden in any output (0 expected)."""
+    """Golden accuracy (regression: RMSE) on the test split, and how many of all the vectors
+    the PyTorch integer mode computes differently from golden in any output (0 expected)."""
     g = trained.graph
-    out = {"quant_accuracy": float(np.mean(golden.classify(g, vec.x_test) == vec.y_test)),
+    acc, rmse = score(g, golden.run(g, vec.x_test), vec.y_test)
+    out = {"quant_accuracy": acc, "quant_rmse": rmse,
            "int_mode_vectors": None, "int_mode_mismatches": None}
     if trained.int_forward is not None:
         x = vec.all
@@ -249,7 +276,7 @@ def simulate(graph: Graph, x, y, *, folding=None, family=None, seed=0) -> dict:
         options["family"] = family
     r = core.sim_check(graph, x, seed=seed, **options)
     return {"vectors": len(x), "mismatches": r["mismatches"],
-            "accuracy": float(np.mean(r["outputs"].argmax(-1) == y))}
+            "accuracy": score(graph, r["outputs"], y)[0]}
 
 
 def cosimulate(graph: Graph, rtl_dir, vec: Vectors, *, simulator, seed=0, build_dir=None) -> dict:
@@ -259,10 +286,10 @@ def cosimulate(graph: Graph, rtl_dir, vec: Vectors, *, simulator, seed=0, build_
     r = core.cosim_check(graph, vec.all, rtl_dir, simulator=simulator, seed=seed,
                          build_dir=build_dir)
     n = len(vec.x_test)
-    acc = float(np.mean(r["outputs"][:n].argmax(-1) == vec.y_test)) \
-        if len(r["outputs"]) >= n else None
+    acc, rmse = score(graph, r["outputs"][:n], vec.y_test) if len(r["outputs"]) >= n \
+        else (None, None)
     return {"vectors": len(vec.all), "mismatches": r["mismatches"], "cycles": r["cycles"],
-            "accuracy": acc, "message": r["message"]}
+            "accuracy": acc, "rmse": rmse, "message": r["message"]}
 
 
 def build(graph: Graph, board: str, outdir, folding=None) -> dict:
@@ -280,8 +307,9 @@ def train_model(example: Example, path, settings: Mapping | None = None, *, seed
     t = train(example, settings, seed=seed, log=log)
     export(t, path)
     x, y = test_inputs(example, t.graph, seed)
+    acc, rmse = score(t.graph, golden.run(t.graph, x), y)
     return {"float_accuracy": t.float_accuracy, "qat_accuracy": t.qat_accuracy,
-            "quant_accuracy": float(np.mean(golden.classify(t.graph, x) == y)),
+            "quant_accuracy": acc, "quant_rmse": rmse,
             "train_seconds": t.seconds, "model": {**resolve_settings(example, settings),
                                                   **t.info}, "path": str(path)}
 
@@ -339,10 +367,15 @@ def run(example: Example, out, *, settings: Mapping | None = None, seed=0, board
     export(t, out / "model.npz")
     vec = vectors(example, t.graph, seed=seed, random=random)
     gold = check_golden(t, vec)
-    summary.update(model={**s, **t.info}, float_accuracy=t.float_accuracy,
-                   qat_accuracy=t.qat_accuracy, train_seconds=t.seconds, **gold)
+    summary.update(model={**s, **t.info}, train_seconds=t.seconds, task=example.task, **gold)
+    if _regression(t.graph):   # the trainer's scores are RMSEs
+        summary.update(float_rmse=t.float_accuracy)
+        what = f"RMSE: float {t.float_accuracy:.4f}, quantized (golden) {gold['quant_rmse']:.4f}"
+    else:
+        summary.update(float_accuracy=t.float_accuracy, qat_accuracy=t.qat_accuracy)
+        what = f"float {t.float_accuracy:.4f}, quantized (golden) {gold['quant_accuracy']:.4f}"
     summary["mismatches"] += gold["int_mode_mismatches"] or 0
-    p.done(f": float {t.float_accuracy:.4f}, quantized (golden) {gold['quant_accuracy']:.4f}"
+    p.done(f": {what}"
            + ("" if gold["int_mode_vectors"] is None else
               f", integer-mode PyTorch vs golden: {gold['int_mode_mismatches']} of "
               f"{gold['int_mode_vectors']} differ"))
@@ -385,7 +418,8 @@ def run(example: Example, out, *, settings: Mapping | None = None, seed=0, board
         c = check("rtl")
         p.done(f": {c['mismatches']} mismatches, {c['cycles']} cycles")
         summary.update(vectors_checked=c["vectors"], cosim_mismatches=c["mismatches"],
-                       cosim_cycles=c["cycles"], rtl_accuracy=c["accuracy"])
+                       cosim_cycles=c["cycles"], rtl_accuracy=c["accuracy"],
+                       rtl_rmse=c["rmse"])
 
     reports = {}
     for b in boards:
@@ -437,10 +471,18 @@ def _fmt(v, pct=False):
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def _fmt_rmse(v):
+    return "n/a" if v is None else f"{v:.4f}"
+
+
 def summary_rows(s: Mapping) -> list:
     """The summary as ``(label, value)`` rows of the demo's table."""
-    rows = [("float accuracy", _fmt(s["float_accuracy"], True)),
-            ("quantized accuracy (golden)", _fmt(s["quant_accuracy"], True))]
+    if s.get("task") == "regression":
+        rows = [("float RMSE", _fmt_rmse(s["float_rmse"])),
+                ("quantized RMSE (golden)", _fmt_rmse(s["quant_rmse"]))]
+    else:
+        rows = [("float accuracy", _fmt(s["float_accuracy"], True)),
+                ("quantized accuracy (golden)", _fmt(s["quant_accuracy"], True))]
     if s["int_mode_vectors"] is not None:
         rows.append(("integer-mode PyTorch vs golden",
                      f"{s['int_mode_mismatches']} of {s['int_mode_vectors']} differ"))
@@ -448,7 +490,9 @@ def summary_rows(s: Mapping) -> list:
         rows.append(("Amaranth sim vs golden",
                      f"{s['sim_mismatches']} of {s['sim_vectors']} differ"))
     if s["vectors_checked"] is not None:
-        rows += [(f"RTL accuracy ({s['simulator']} cosim)", _fmt(s["rtl_accuracy"], True)),
+        rows += [(f"RTL RMSE ({s['simulator']} cosim)", _fmt_rmse(s["rtl_rmse"]))
+                 if s.get("task") == "regression" else
+                 (f"RTL accuracy ({s['simulator']} cosim)", _fmt(s["rtl_accuracy"], True)),
                  ("RTL vs golden mismatches",
                   f"{s['cosim_mismatches']} of {s['vectors_checked']} vectors")]
     rows += [("folding (pe, simd)", str(s["folding"] or "unrolled")),

@@ -118,10 +118,12 @@ class QuantCNN(nn.Module):
     :class:`~ddnhw.quant.residual.QuantResidual` block, ``relu(conv(relu(conv(x))) + x)``,
     exported with an IR ``add``). Every conv/linear but the last is followed by
     (BatchNorm2d for convs when ``bn``) and a ``QuantReLU``; the last must be a linear layer,
-    per tensor (its outputs are the logits). ``in_shape`` is ``(C, H, W)``.
+    per tensor (its outputs are the logits; ``out_per_channel``: per-channel exponents,
+    exported on one common scale). ``in_shape`` is ``(C, H, W)``.
     """
 
-    def __init__(self, layers, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True):
+    def __init__(self, layers, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
+                 out_per_channel=False):
         super().__init__()
         self.spec = [dict(s) for s in layers]
         self.in_shape = tuple(int(v) for v in in_shape)
@@ -182,7 +184,8 @@ class QuantCNN(nn.Module):
                 if not flat:
                     raise DdnhwError(f"layer {name}: linear needs a flatten before it")
                 last = k == macs[-1]
-                lin = QuantLinear(c, int(s["out"]), w_bits, per_channel=not last, name=name)
+                lin = QuantLinear(c, int(s["out"]), w_bits, per_channel=out_per_channel or not last,
+                                  name=name)
                 mods.append(lin)
                 c = lin.out_features
             else:
@@ -266,7 +269,7 @@ class QuantCNN(nn.Module):
                     w, b, e = m.int_params(frac)
                     h = m._conv_forward(h, w.double(), b.double())
                 elif isinstance(m, QuantLinear):
-                    w, b, e = m.int_params(frac)
+                    w, b, e = _linear_params(self, m, frac)
                     h = h @ w.double().T + b.double()
                 elif isinstance(m, QuantReLU):
                     h = int_requant(h, *conv_requant(e, frac, m.frac), m.bits).double()
@@ -280,6 +283,13 @@ class QuantCNN(nn.Module):
             return h.long()
 
 
+def _linear_params(model, m, frac):
+    """A linear layer's integer parameters; the last layer's (the logits) on one common scale
+    (:meth:`QuantLinear.int_params_common`: exact, and the same as ``int_params`` when it is
+    per tensor), so per-channel output weights (``out_per_channel``) compare by argmax."""
+    return m.int_params_common(frac) if m is model.body[-1] else m.int_params(frac)
+
+
 def export_cnn(model: QuantCNN, meta=None):
     """The IR graph (NHWC) of a calibrated, BN-folded :class:`QuantCNN`."""
     model._check_exportable()
@@ -290,7 +300,8 @@ def export_cnn(model: QuantCNN, meta=None):
             for nm, arr in (("weight", m.weight), ("bias", m.bias)):
                 if not np.all(np.isfinite(arr.detach().numpy())):
                     raise DdnhwError(f"layer {m.name}: {nm} contains NaN or Inf")
-            w, b, e = m.int_params(frac)
+            w, b, e = (_linear_params(model, m, frac) if isinstance(m, QuantLinear)
+                       else m.int_params(frac))
             w, b, en = w.numpy(), b.numpy(), e.numpy()
             spec = {"op": "dense", "name": m.name, "weight": w, "bias": b,
                     "weight_frac": int(-en[0]) if np.all(en == en[0]) else 0}
@@ -325,7 +336,10 @@ class CNNConfig:
 
     def __init__(self, layers=None, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
                  float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
-                 weight_decay=1e-4, seed=0):
+                 weight_decay=1e-4, seed=0, distill=0.0, temperature=4.0, input_norm=False,
+                 out_per_channel=False):
+        self.distill, self.temperature, self.input_norm = distill, temperature, input_norm
+        self.out_per_channel = out_per_channel
         self.layers = layers or [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
                                  {"op": "maxpool", "kernel": 2}, {"op": "flatten"},
                                  {"op": "linear", "out": 10}]
@@ -350,7 +364,8 @@ def train_cnn(xtr, ytr, xte, yte, cfg: CNNConfig = None, log=None):
     xtr_t = torch.as_tensor(np.asarray(xtr, np.float32)).reshape(shape)
     xte_t = torch.as_tensor(np.asarray(xte, np.float32)).reshape(shape)
     ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
-    model = QuantCNN(cfg.layers, cfg.in_shape, cfg.in_bits, cfg.w_bits, cfg.a_bits, cfg.bn)
+    model = QuantCNN(cfg.layers, cfg.in_shape, cfg.in_bits, cfg.w_bits, cfg.a_bits, cfg.bn,
+                     getattr(cfg, "out_per_channel", False))
     return float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0,
                           prepare=_fold_for_qat)
 

@@ -27,10 +27,15 @@ class QuantInput(nn.Module):
         # inputs in [0, 1]: frac = bits maps 1.0 to 2**bits, which clips to the top code
         self.frac = bits if frac is None else int(frac)
         self.quantize = True
+        # float phase only: (x - norm[0]) / norm[1], folded into the first layer before QAT
+        # (ddnhw.quant.train.fold_input_norm); empty: none
+        self.register_buffer("norm", torch.zeros(0))
 
     def forward(self, x):
         if not self.quantize:
-            return x
+            return (x - self.norm[0]) / self.norm[1] if self.norm.numel() else x
+        if self.norm.numel():
+            raise DdnhwError(f"{self.name}: input normalization not folded before quantization")
         return fake_quant(x, self.frac, 0, (1 << self.bits) - 1)
 
     def int_forward(self, x):

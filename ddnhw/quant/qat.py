@@ -8,11 +8,10 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .modules import QuantMLP
 from .schemes import ActSpec, SchemeMLP, WeightSpec
-from .train import _epochs, accuracy
+from .train import _epochs, accuracy, kd_loss
 
 __all__ = ["SchemeConfig", "pretrain_float", "train_scheme", "prune_"]
 
@@ -51,23 +50,6 @@ def prune_(model, fraction):
             if k > 0:
                 thr = (fc.weight * fc.mask).abs().flatten().kthvalue(k).values
                 fc.mask.mul_((fc.weight.abs() > thr).float())
-
-
-def kd_loss(teacher, alpha, T):
-    """``(1 - alpha) * CE + alpha * T**2 * KL(teacher || student)`` at temperature ``T``."""
-    ce = nn.CrossEntropyLoss()
-
-    def loss(logits, y, x):
-        out = ce(logits, y)
-        if alpha > 0:
-            with torch.no_grad():
-                t = teacher(x)
-            kd = nn.functional.kl_div(nn.functional.log_softmax(logits / T, 1),
-                                      nn.functional.softmax(t / T, 1),
-                                      reduction="batchmean") * T ** 2
-            out = (1 - alpha) * out + alpha * kd
-        return out
-    return loss
 
 
 def train_scheme(float_model, xtr, ytr, xte, yte, cfg: SchemeConfig = SchemeConfig(), log=None,

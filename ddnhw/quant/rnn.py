@@ -604,7 +604,9 @@ class SeqConfig:
     def __init__(self, cell="gru", input_size=8, hidden=16, n_classes=10, steps=8, in_bits=4,
                  w_bits=4, state_bits=8, lut_bits=6, gate_frac=6, return_sequences=False,
                  float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
-                 weight_decay=1e-4, seed=0, cell_bits=None):
+                 weight_decay=1e-4, seed=0, cell_bits=None, distill=0.0, temperature=4.0,
+                 input_norm=False):
+        self.distill, self.temperature, self.input_norm = distill, temperature, input_norm
         self.model = dict(cell=cell, input_size=input_size, hidden=hidden, n_classes=n_classes,
                           steps=steps, in_bits=in_bits, w_bits=w_bits, state_bits=state_bits,
                           lut_bits=lut_bits, gate_frac=gate_frac,
