@@ -37,7 +37,7 @@ def seed_accuracies(name, seeds, log, settings=None):
     for s in range(seeds):
         t = examples.train(name, seed=s, **(settings or {}))
         x, y = examples.test_inputs(name, t.graph, seed=s)
-        acc = float(np.mean(golden.predict(t.graph, x) == y))
+        acc = float(np.mean(golden.classify(t.graph, x) == y))
         same = bool(np.array_equal(t.int_forward(x), golden.run(t.graph, x)))
         if not same or abs(acc - t.float_accuracy) > 1e-12:
             raise SystemExit(f"{name} seed {s}: integer mode or training accuracy differs from "

@@ -109,7 +109,7 @@ def seed0_from_model(name, path):
     g = flow.load_model(path)
     x, y = pipeline.test_inputs(examples.get(name), g, 0)
     return {"seed": 0, "float_accuracy": g.meta["float_accuracy"],
-            "quant_accuracy": float((golden.predict(g, x) == y).mean()),
+            "quant_accuracy": float((golden.classify(g, x) == y).mean()),
             "from_model_file": True}
 
 

@@ -49,7 +49,7 @@ def graph_of(data: bytes, work: Path, name="input.npz"):
 
 
 def _golden_accuracy(graph, x, y):
-    return float(np.mean(golden.predict(graph, x) == y))
+    return float(np.mean(golden.classify(graph, x) == y))
 
 
 def _bits_or_layers(lo, hi):

@@ -106,7 +106,7 @@ def test_cli_evaluate_classifier(tmp_path, capsys):
     g = flow.load_model(m)
     x, y = examples.test_inputs("mlp", g)
     gold = r["models"]["golden"]
-    assert gold["accuracy"] == pytest.approx(np.mean(golden.predict(g, x) == y))
+    assert gold["accuracy"] == pytest.approx(np.mean(golden.classify(g, x) == y))
     assert np.sum(gold["confusion"]) == len(y) == 360
     assert set(r["models"]) == {"float", "golden"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

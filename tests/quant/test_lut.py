@@ -83,5 +83,5 @@ def test_int_mode_equals_golden_on_whole_data_set():
     with torch.no_grad():
         np.testing.assert_allclose(r.model(torch.tensor(x, dtype=torch.float32)).numpy()
                                    * r.model.tau, want)
-    assert r.accuracy == pytest.approx(np.mean(golden.predict(g, x[len(xtr):len(xtr) + len(xte)])
+    assert r.accuracy == pytest.approx(np.mean(golden.classify(g, x[len(xtr):len(xtr) + len(xte)])
                                                == yte))
