@@ -36,6 +36,8 @@ def round_shift(x, s, mode=ROUNDING):
     ``mode``: one of :data:`ROUNDING_MODES` (default half up)."""
     x = np.asarray(x, dtype=np.int64)
     s = np.asarray(s, dtype=np.int64)
+    if s.ndim and s.size and (s == s.flat[0]).all():
+        s = s.reshape(-1)[0]          # one shift for every channel: numpy shifts by a scalar faster
     if mode == ROUNDING:
         half = np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
         return np.right_shift(x + half, s)
@@ -72,5 +74,8 @@ def saturate(x, lo, hi):
 def requantize(acc, multiplier, shift, lo, hi, rounding=ROUNDING):
     """``clip(round_shift(acc * multiplier, shift, rounding), lo, hi)``, per channel on the
     last axis."""
-    return saturate(round_shift(np.asarray(acc, dtype=np.int64) * multiplier, shift, rounding),
-                    lo, hi)
+    acc = np.asarray(acc, dtype=np.int64)
+    m = np.asarray(multiplier)
+    if not (m.size and (m == 1).all()):          # a multiplier of 1 everywhere costs no pass
+        acc = acc * multiplier
+    return saturate(round_shift(acc, shift, rounding), lo, hi)
