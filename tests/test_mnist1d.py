@@ -31,6 +31,10 @@ def fresh_cache(tmp_path, monkeypatch):
 def test_generated_offline_pinned_and_cached(fresh_cache, monkeypatch):
     import socket
 
+    # the package imports requests (ssl subclasses socket.socket) on first import: import it
+    # before the network is blocked; generating the data must then not open a socket
+    import mnist1d.data  # noqa: F401
+
     def no_network(*a, **k):
         raise AssertionError("MNIST-1D must not touch the network")
     monkeypatch.setattr(socket, "socket", no_network)

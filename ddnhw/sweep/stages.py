@@ -157,7 +157,9 @@ def _estimate(task, parents, work):
               {k: (list(v) if v is not None else None) for k, v in sorted(folding.items())},
               **{f"est_{k}": v for k, v in est.items()},
               "latency_cycles": int(net.latency), "ii_cycles": int(net.ii),
-              "fits": all(est[k] <= v for k, v in limits.items()) if limits else None,
+              # every resource the board limits (SPRAM too, which est_* does not list)
+              "fits": all(sum(int(layer["estimate"].get(k, 0)) for layer in net.layers) <= v
+                          for k, v in limits.items()) if limits else None,
               "est_inferences_per_s": None if clock is None else clock * 1e6 / int(net.ii)}
     families.model_bytes(g2, work)     # the circuit: the model with its folding
     return values, ["model.npz"], None

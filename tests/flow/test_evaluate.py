@@ -121,9 +121,7 @@ def test_cli_evaluate_bad_data(tmp_path, capsys):
     assert main(["evaluate", str(m), "--data", str(bad)]) == 2
     assert "x has shape (3, 5)" in capsys.readouterr().err
     assert main(["evaluate", str(m), "--data", "nosuch"]) == 2
-    with pytest.raises(SystemExit) as e:
-        main(["evaluate", str(m), "--limit", "0"])
-    assert e.value.code == 2
+    assert main(["evaluate", str(m), "--limit", "0"]) == 2     # a bad argument: exit 2
 
 
 @pytest.mark.cocotb

@@ -99,6 +99,16 @@ def test_requantizer(tmp_path):
                 e=12)
 
 
+# k-induction depth of the folded layer: since its last-step flags are registered (issue 17,
+# UP5K pipelining) held/stable is inductive at 12 steps, not at 4
+
+
+
+# k-induction depth of the folded layer: since its last-step flags are registered (issue 17,
+# UP5K pipelining) held/stable is inductive at 12 steps, not at 4
+K_FOLDED = 12
+
+
 @pytest.mark.parametrize("pe,simd", [(1, 2), (2, 3)])
 def test_folded_dense(tmp_path, pe, simd):
     xt = IntType(True, 3)
@@ -109,6 +119,7 @@ def test_folded_dense(tmp_path, pe, simd):
     dut = FoldedDenseSpec(w, b, xt, yt, pe=pe, simd=simd, mul="lut")
     # in flight: the output register, the issue stage and the vectors in stages R, B, C
     check_block(tmp_path, f"FoldedDense[pe={pe},simd={simd}]", make, dense_reference(w, b), rng,
+                k=K_FOLDED,
                 max_inflight=2 + -(-3 // dut.ii), d=2 * dut.latency + 4,
                 e=dut.latency + dut.ii + 2)
 

@@ -138,10 +138,15 @@ def argvs(draw, name, parser, execute):
     return argv, name_of
 
 
+OUT_FILE_SUFFIX = {"predict": ".npy", "export-qonnx": ".onnx"}
+
+
 def run_cli(argv, out: Path, *, execute=True):
     """``main(argv)`` with ``<OUT>`` replaced by ``out``; returns ``(status, stderr)``.
     With ``execute`` False only the arguments are parsed (exit 2 on a bad one, else 0)."""
-    argv = [str(out) if a == "<OUT>" else a for a in argv]
+    # commands whose --out is one file of a given kind write it beside the folder ``out``
+    suffix = OUT_FILE_SUFFIX.get(argv[0] if argv else "", "")
+    argv = [str(out) + suffix if a == "<OUT>" else a for a in argv]
     err, std = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std), \
             contextlib.chdir(out.parent):

@@ -130,7 +130,7 @@ def test_unrealizable_bits(bits):
 @pytest.mark.parametrize("x,match", [
     (np.zeros((3, 5), np.int64), "shape"),
     (np.zeros((6,), np.int64), "shape"),
-    (np.zeros((2, 6), np.float32), "dtype"),
+    (np.zeros((2, 6), np.complex64), "dtype"),   # float vectors are real inputs (quantized)
     (np.full((2, 6), 16), "out of range"),
     (np.full((2, 6), -1), "out of range"),
     (np.array([["a"] * 6]), "dtype"),
@@ -143,7 +143,7 @@ def test_golden_rejects_bad_inputs(x, match):
 
 @pytest.mark.parametrize("x,match", [
     (np.zeros((3, 5), np.int64), "x.npy"),
-    (np.zeros((2, 6), np.float32), "dtype"),
+    (np.zeros((2, 6), np.complex64), "dtype"),   # float vectors are real inputs (quantized)
     (np.full((2, 6), 99), "out of range"),
     (np.zeros((), np.int64), "x.npy"),
     (b"not an npy file", "x.npy"),
