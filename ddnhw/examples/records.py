@@ -112,7 +112,7 @@ RECORDS = (
 
 # -- MNIST-1D (Greydanus & Kobak; the mnist1d package's data set, generated locally) -------------
 # 40 samples per sequence, 10 classes; the paper's float test accuracies: MLP 68 %, CNN 94 %,
-# GRU 91 % (bench/mnist1d.py compares ours, float and 4-bit, over 5 seeds). The samples are
+# GRU 91 % (bench/mnist1d_bench.py compares ours, float and 4-bit, over 5 seeds). The samples are
 # standardized signals mapped to [0, 1]: 8-bit input codes for the CNN (4-bit codes cost it ~7
 # points: 16 levels over 8 standard deviations), 4-bit weights and activations everywhere.
 MNIST1D_CNN_LAYERS = ({"op": "conv1d", "out": 32, "kernel": 5, "stride": 2},
@@ -138,7 +138,7 @@ RECORDS += (
             settings=dict(hidden=64, bits=4, prune=0.0, epochs=60, input_norm=True),
             random_vectors=1000, sim_vectors=0),
     # three 32-channel convolutions: the smallest folding the planner finds needs ~13k LUTs,
-    # so it is built for the ECP5 (bench/mnist1d.py reports the UP5K estimate); unrolled it
+    # so it is built for the ECP5 (bench/mnist1d_bench.py reports the UP5K estimate); unrolled it
     # would take ~76k LUTs, so RTL and board share a folding planned for 15k ECP5 LUTs
     Example("mnist1d-cnn", "a 1-D CNN (conv1d 5 x32 /2, conv1d 3 x32 /2, conv1d 3 x32 /2, "
             "dense 10) on MNIST-1D", **_MNIST1D, trainer=trainers.cnn,

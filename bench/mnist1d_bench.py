@@ -13,7 +13,7 @@ whole test split plus random inputs under 30 % idle / 30 % backpressure, then Yo
 for each board with the cosimulated circuit); seeds 1.. only train and score the exported
 integer model with the golden model.
 
-    python bench/mnist1d.py [--families mlp,cnn,gru] [--seeds 5] [--boards icebreaker,ulx3s-85f]
+    python bench/mnist1d_bench.py [--families mlp,cnn,gru] [--seeds 5] [--boards icebreaker,ulx3s-85f]
         [--work /tmp/bench-mnist1d] [--out bench/results]
 
 Each family's result is kept in ``<work>/<family>.json``, so families can run in separate
@@ -211,7 +211,7 @@ def main(argv=None):
     all_seeds = sorted({r["seed"] for f in fams for r in f["runs"]})
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "machine": machine(), "seeds": all_seeds,
-           "command": f"python bench/mnist1d.py --seeds {','.join(map(str, all_seeds))} "
+           "command": f"python bench/mnist1d_bench.py --seeds {','.join(map(str, all_seeds))} "
                       f"--boards {a.boards}",
            "paper": PAPER, "families": fams}
     (out / "mnist1d.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
