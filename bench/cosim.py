@@ -31,6 +31,10 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="64,16,10")
+    ap.add_argument("--model", default=None,
+                    help="a model file (e.g. examples/digits_mlp.npz) instead of a random MLP")
+    ap.add_argument("--cold", action="store_true",
+                    help="start from an empty build folder, so the rate includes the build")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the vector counts")
     ap.add_argument("--sims", default="verilator,icarus")
@@ -40,8 +44,15 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     sizes = tuple(int(s) for s in a.sizes.split(","))
-    graph = random_mlp(a.seed, sizes=sizes)
+    if a.model:
+        from ddnhw.ir.graph import load_graph as load_model
+        graph = load_model(a.model)
+    else:
+        graph = random_mlp(a.seed, sizes=sizes)
     work = Path(a.workdir)
+    if a.cold and work.exists():
+        import shutil
+        shutil.rmtree(work)
     manifest = generate(graph, work / "rtl", "bench_top")
     verilog = work / "rtl" / manifest["verilog"]
     lay = StreamLayout.from_manifest(manifest)
@@ -54,10 +65,12 @@ def main(argv=None) -> int:
             exp = golden(graph, x)
             r = cosim(verilog, manifest, x, simulator=sim, mode=mode, expected=exp,
                       build_dir=work / "build", idle_prob=0.3, stall_prob=0.3)
-            row = {"simulator": sim, "mode": mode, "sizes": list(sizes), "vectors": n,
+            row = {"simulator": sim, "mode": mode, "model": a.model or f"random_mlp{sizes}",
+                   "vectors": n,
                    "cycles": r.cycles, "seconds_build": round(r.seconds_build, 2),
                    "seconds_run": round(r.seconds_run, 3), "seconds_sim": round(r.seconds_sim, 3),
                    "vectors_per_s": round(n / r.seconds_run),
+                   "vectors_per_s_incl_build": round(n / (r.seconds_run + r.seconds_build)),
                    "vectors_per_s_sim_loop": round(n / max(r.seconds_sim, 1e-9)),
                    "cycles_per_s_sim_loop": round(r.cycles / max(r.seconds_sim, 1e-9)),
                    "mismatches": r.mismatches}

@@ -1,8 +1,10 @@
 """The content-addressed result store of a sweep.
 
 Every stage of every point is stored under ``ROOT/<stage>/<key>/``, where ``key`` hashes the
-stage's configuration, its parents' keys and the ddnhw version (:func:`stage_key`): the same
-work always lands at the same address, so a rerun finds it and other work never does. A stage
+stage's configuration, its parents' keys, the ddnhw version and a digest of ddnhw's own source
+files (:func:`code_digest`): the same work always lands at the same address, so a rerun finds it
+and other work never does, and a result computed by other code (an edited checkout, a newer
+commit) is never reused. A stage
 folder holds ``result.json`` (the stage's values, its error if it failed, and where and when
 it ran) and its artifacts (model file, Verilog, build reports and logs).
 
@@ -14,6 +16,7 @@ rename wins and the second copy is dropped.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -24,14 +27,30 @@ from pathlib import Path
 from ddnhw import __version__
 from ddnhw.atomic import write_bytes, write_text
 
-__all__ = ["Store", "stage_key"]
+__all__ = ["Store", "code_digest", "stage_key"]
+
+_SOURCE_SUFFIXES = (".py", ".v", ".sv", ".cpp", ".json", ".npz")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of every source and data file of the installed ddnhw package (names and bytes),
+    computed once per process."""
+    pkg = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*")):
+        if f.suffix in _SOURCE_SUFFIXES and f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(pkg)).encode() + b"\0")
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def stage_key(stage: str, config: dict, parents=()) -> str:
     """The store address of ``stage`` run with ``config`` after the stages ``parents`` (their
-    keys), for this ddnhw version."""
+    keys), for this ddnhw version and source code."""
     blob = json.dumps({"stage": stage, "config": config, "parents": list(parents),
-                       "ddnhw": __version__}, sort_keys=True, separators=(",", ":"))
+                       "ddnhw": __version__, "code": code_digest()},
+                      sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -239,3 +239,15 @@ def test_example_family(tmp_path, capsys):
     path.write_text('model = "mlp"\n[axes]\nlayers = [1]\n')
     assert main(["sweep", str(path), "--workers", "0"]) == 2
     assert "axes.layers: unknown axis 'layers' for model 'mlp'" in capsys.readouterr().err
+
+
+def test_store_keys_change_with_the_code(monkeypatch):
+    """A result computed by other ddnhw code is never found: the key hashes the sources."""
+    import ddnhw.sweep.store as store
+    cfg = {"w_bits": [2, 4], "seed": 0}
+    k1 = store.stage_key("train", cfg, ["abc"])
+    assert k1 == store.stage_key("train", dict(cfg), ["abc"])      # deterministic
+    assert k1 != store.stage_key("train", {**cfg, "seed": 1}, ["abc"])
+    assert k1 != store.stage_key("train", cfg, ["abd"])
+    monkeypatch.setattr(store, "code_digest", lambda: "0" * 16)
+    assert store.stage_key("train", cfg, ["abc"]) != k1
