@@ -240,7 +240,8 @@ def _tail(path, lines=15):
 
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
-          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None):
+          nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None,
+          limit_s=None):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
     ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
@@ -257,7 +258,8 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     and :class:`BuildTimeout` is raised. SIGINT/SIGTERM stop the tools at once and raise
     :class:`Interrupted`. Either way no bitstream and no report are left. A tool that
     crashes (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) is run once more; a tool stopped by
-    another signal is not.
+    another signal is not. ``limit_s``: the caller's whole time limit, named in the timeout's
+    message when ``timeout`` is what is left of it.
     """
     profile = get_board(board)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -324,7 +326,7 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
             if isinstance(e, _ToolTimeout):
                 stage = _stage(tim_log, yosys_log)
                 raise BuildTimeout(f"board {profile.name!r}: build stopped after its time limit "
-                                   f"of {timeout:g} s (in {stage}); the tools were stopped and "
+                                   f"of {limit_s or timeout:g} s (in {stage}); the tools were stopped and "
                                    f"no bitstream or report was kept (logs in {outdir})") from None
             if isinstance(e, (KeyboardInterrupt, Interrupted)):
                 how = getattr(e, "signal_name", "SIGINT")

@@ -249,7 +249,8 @@ def build(graph: Graph, board: str, outdir, *, allow_timing_failure=False, top="
         if left <= 0:
             raise BuildTimeout(f"board {profile.name!r}: build stopped after its time limit of "
                                f"{timeout:g} s (before synthesis); no bitstream or report")
-    report = _build(core, board, outdir, top=wrap, toolchain=toolchain, timeout=left)
+    report = _build(core, board, outdir, top=wrap, toolchain=toolchain, timeout=left,
+                    limit_s=timeout)
     report["top"] = top
     if top == "uart":
         report["baud"] = baud

@@ -25,6 +25,8 @@ Layout (every key optional except ``model``)::
 
     [build]                             # options of the build stage
     toolchain = "yowasp"
+    timeout = 1800                      # seconds per build (default: no limit); a build
+                                        # that runs out is that point's error
 
 ``[[axes]]`` (an array of tables) gives several groups of axes; the points are the union of
 their products. Every point runs once per seed. A bad file raises :class:`SweepConfigError`
@@ -50,7 +52,8 @@ STAGES = ("train", "estimate", "cosim", "build", "energy")
 TOP_KEYS = ("name", "model", "seeds", "stages", "out", "store", "settings", "axes", "cosim",
             "build")
 COSIM_KEYS = {"simulator": ("verilator", "icarus"), "random": int}
-BUILD_KEYS = {"toolchain": ("yowasp", "system")}
+BUILD_KEYS = {"toolchain": ("yowasp", "system"),
+              "timeout": integer(1, what="a time limit in seconds")}   # per build, wall
 MAX_POINTS = 100_000
 
 
@@ -197,9 +200,9 @@ def _options(source, table, spec, name):
         if k not in spec:
             raise _err(source, f"{name}.{k}", f"unknown option (options: {', '.join(spec)})")
         check = spec[k]
-        if check is int:
+        if check is int or callable(check):
             try:
-                out[k] = integer(0)(v)
+                out[k] = (integer(0) if check is int else check)(v)
             except ValueError as e:
                 raise _err(source, f"{name}.{k}", str(e)) from None
         elif v not in check:

@@ -227,7 +227,7 @@ def _build(task, parents, work):
     if c["toolchain"] == "yowasp":
         warm_yowasp(parents[0]["values"]["fpga"])
     rep = core.build(g, c["board"], work / "build", top="measure", allow_timing_failure=True,
-                     toolchain=c["toolchain"])
+                     toolchain=c["toolchain"], timeout=c.get("timeout"))
     values = {k: rep.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz",
                                       "timing_met", "inferences_per_s")}
     values["build_seconds"] = rep.get("seconds")

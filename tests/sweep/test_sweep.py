@@ -251,3 +251,20 @@ def test_store_keys_change_with_the_code(monkeypatch):
     assert k1 != store.stage_key("train", cfg, ["abd"])
     monkeypatch.setattr(store, "code_digest", lambda: "0" * 16)
     assert store.stage_key("train", cfg, ["abc"]) != k1
+
+
+def test_build_time_limit_fails_the_point_not_the_sweep(tmp_path, capsys):
+    """``[build] timeout``: a build that runs out of time is that point's error (the tools
+    stopped, nothing stored as a result), the sweep goes on; a bad limit is a config error."""
+    from ddnhw.cli.sweep import resolve
+    model = Path(__file__).resolve().parents[2] / "examples" / "digits_mlp.npz"
+    path = tmp_path / "limit.toml"
+    path.write_text(f'model = "{model}"\nstages = ["build"]\n[build]\ntimeout = 1\n'
+                    f'[axes]\nboard = ["icebreaker"]\n')
+    rows = sweep(load_config(path, resolve=resolve)).rows()
+    assert len(rows) == 1 and rows[0]["status"] == "failed: build", rows
+    assert "time limit of 1 s" in rows[0]["error"], rows[0]["error"]
+    path.write_text(path.read_text().replace("timeout = 1", "timeout = 0"))
+    assert main(["sweep", str(path), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "build.timeout: 0 is not a time limit in seconds >= 1" in err, err
