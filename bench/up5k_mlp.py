@@ -45,6 +45,14 @@ CONFIGS = {
     "packed128p1": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 1},
                     "fc1": {"fold": (2, 4), "pipe": 1}},
     "lut128": {"fc0": {"fold": (1, 32), "pipe": 2}, "fc1": {"fold": (2, 4), "pipe": 2}},
+    # packed128 with fc0's fused requantizer registered before the collect buffer
+    "packed128rq": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 2,
+                            "rq_reg": True},
+                    "fc1": {"fold": (2, 4), "pipe": 2}},
+    # and its packed product trees registered halfway up (pipe 3)
+    "packed128p3": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 3,
+                            "rq_reg": True},
+                    "fc1": {"fold": (2, 4), "pipe": 2}},
 }
 
 
@@ -66,7 +74,7 @@ def annotate(graph, config):
     return g
 
 
-def run_config(name, graph, x, work, do_build=True):
+def run_config(name, graph, x, work, do_build=True, seeds=(1,)):
     g = annotate(graph, CONFIGS[name])
     out = work / name
     t0 = time.monotonic()
@@ -93,13 +101,19 @@ def run_config(name, graph, x, work, do_build=True):
     row["fmax_needed_mhz"] = round(GOAL * ii / 1e6, 2)
     if not do_build:
         return row
-    rep = build(build_network(g, family="ice40"), "icebreaker", out / "build", name="mlp",
-                clock_mhz=max(12.0, row["fmax_needed_mhz"]))
-    row["report"] = {k: rep[k] for k in ("luts", "ffs", "dsps", "brams", "lut4", "carry",
-                                         "fmax_mhz", "clock_mhz", "timing_met", "seconds")}
-    row["inferences_per_s"] = int(rep["fmax_mhz"] * 1e6 / ii) if rep["fmax_mhz"] else None
-    row["goal_met"] = bool(row["inferences_per_s"] and row["inferences_per_s"] >= GOAL)
-    print(json.dumps(row["report"]), row["inferences_per_s"], flush=True)
+    row["per_seed"] = []
+    for seed in seeds:      # nextpnr placement seeds: a design at the edge meets on some only
+        rep = build(build_network(g, family="ice40"), "icebreaker", out / f"build_s{seed}",
+                    name="mlp", clock_mhz=max(12.0, row["fmax_needed_mhz"]), seed=seed)
+        report = {k: rep[k] for k in ("luts", "ffs", "dsps", "brams", "lut4", "carry",
+                                      "fmax_mhz", "clock_mhz", "timing_met", "seconds")}
+        ips = int(rep["fmax_mhz"] * 1e6 / ii) if rep["fmax_mhz"] else None
+        row["per_seed"].append({"seed": seed, "fmax_mhz": rep["fmax_mhz"], "inferences_per_s": ips,
+                                "goal_met": bool(ips and ips >= GOAL)})
+        if "report" not in row:
+            row["report"], row["inferences_per_s"] = report, ips
+        print(seed, json.dumps(report), ips, flush=True)
+    row["goal_met"] = all(r["goal_met"] for r in row["per_seed"])
     return row
 
 
@@ -115,8 +129,9 @@ def markdown(res):
              f"Goal: >= {GOAL:,} inferences/s meeting timing; nextpnr's target is the Fmax "
              f"that goal needs at the design's II.", "",
              "| design | fc0 | fc1 | II | latency | LCs / 5,280 | FFs | DSPs | EBRs | "
-             "Fmax (target) MHz | inferences/s at Fmax | goal | mismatches |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Fmax (target) MHz | inferences/s at Fmax | goal | nextpnr seeds meeting it | "
+             "mismatches |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def lay(hw):
         s = f"({hw['fold'][0]},{hw['fold'][1]})"
@@ -124,6 +139,8 @@ def markdown(res):
             s += f" packed, {hw['dsp']} DSP"
         if hw.get("pipe"):
             s += f", pipe {hw['pipe']}"
+        if hw.get("rq_reg"):
+            s += ", rq reg"
         return s
     for r in res["rows"]:
         rep = r.get("report", {})
@@ -134,10 +151,13 @@ def markdown(res):
             f"{rep.get('fmax_mhz', '-')} ({rep.get('clock_mhz', '-')}) | "
             f"{(r.get('inferences_per_s') or 0):,} | "
             f"{'met' if r.get('goal_met') else 'missed'} | "
-            f"{r['cosim_mismatches']} of {r['cosim_vectors']} |")
+            + (", ".join(f"{q['seed']}: {q['fmax_mhz']} MHz {'yes' if q['goal_met'] else 'no'}"
+                         for q in r["per_seed"]) if r.get("per_seed") else "1 (seed 1)")
+            + f" | {r['cosim_mismatches']} of {r['cosim_vectors']} |")
     lines += ["", "Code of each row (git describe of the run): " + ", ".join(
         f"{r['config']} {r.get('commit', '?')}" for r in res["rows"]) + ".", "",
-        "Reproduce: `python bench/up5k_mlp.py` (YoWASP yosys + nextpnr-ice40, seed 1).", ""]
+        "Reproduce: `python bench/up5k_mlp.py --seeds 1,2,3` (YoWASP yosys + nextpnr-ice40).",
+        ""]
     return "\n".join(lines)
 
 
@@ -147,6 +167,8 @@ def main(argv=None):
     p.add_argument("--vectors", type=int, default=2000, help="random vectors besides the test "
                    "split")
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--seeds", default="1", help="nextpnr seeds, comma-separated; the goal is "
+                   "met only when every seed meets it")
     a = p.parse_args(argv)
     work, out = bench_dirs(a)
     graph, metrics = model(work)
@@ -165,7 +187,8 @@ def main(argv=None):
                machine=f"{platform.processor() or platform.machine()}, "
                        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}")
     for name in [c for c in a.configs.split(",") if c]:
-        row = run_config(name, graph, x, work, not a.no_build)
+        row = run_config(name, graph, x, work, not a.no_build,
+                         seeds=tuple(int(v) for v in a.seeds.split(",")))
         row["commit"] = commit
         res["rows"] = [r for r in res["rows"] if r["config"] != name] + [row]
         path.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")

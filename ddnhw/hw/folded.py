@@ -141,8 +141,11 @@ class FoldedDenseModel:
     with a requant stage or not, single-buffered or not (its stages' valid/last/end flags,
     the issue counters and the output register)."""
 
-    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0, decoupled=False):
+    def __init__(self, sf, nf, requant=False, single_buffer=False, pipe=0, decoupled=False,
+                 rq_reg=False):
         self.sf, self.nf, self.rq, self.single = sf, nf, requant, single_buffer
+        self.rq_reg = bool(rq_reg)
+        self.e = (0, 0)                                # requant output register (valid, end)
         self.decoupled = decoupled
         self.busy = self.s = self.g = self.pending = 0
         self.r = self.bb = self.c = (0, 0, 0)        # (valid, last, end) per stage
@@ -154,6 +157,8 @@ class FoldedDenseModel:
         return self.ov
 
     def _out_load(self):
+        if self.rq_reg:
+            return self.e[0] and self.e[1]
         if self.rq:
             return self.d[0] and self.d[1]
         return self.c[0] and self.c[1] and self.c[2]
@@ -189,6 +194,8 @@ class FoldedDenseModel:
             self.p = [self.bb] + self.p[:-1] if self.p else []
             self.bb = self.r
             self.r = (busy and go, a_last_s, a_last)
+            if self.rq_reg:
+                self.e = self.d
             if self.rq:
                 self.d = (c[0] and c[1], c[2])
         if self.single:
@@ -209,10 +216,10 @@ class FoldedDenseSpec(BlockSpec):
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
                  single_buffer=False, decode="direct", groups=1, columns=None, pipe=0,
-                 dsp=None):
+                 dsp=None, rq_reg=False):
         self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant, groups, columns)
         self._setup_decode(decode)
-        self._setup_pipe(pipe, dsp)
+        self._setup_pipe(pipe, dsp, rq_reg)
         self.single_buffer = bool(single_buffer)
         if self.single_buffer:
             self.ii = self.latency + 1
@@ -410,16 +417,24 @@ class FoldedDenseSpec(BlockSpec):
                               for l in range(simd)]
         return order
 
-    def _setup_pipe(self, pipe, dsp):
-        """``pipe`` (extra dot-product register stages) and, with ``mul="packed"``, the
-        packing (:func:`ddnhw.hw.packed.pack_plan`: ``dsp`` packed multipliers, the field
-        width, the memory word layout)."""
-        if not isinstance(pipe, int) or isinstance(pipe, bool) or not 0 <= pipe <= 2:
-            raise ValueError(f"pipe must be an int in 0..2, not {pipe!r}")
-        self.pipe = pipe
-        self.latency += pipe
+    def _setup_pipe(self, pipe, dsp, rq_reg=False):
+        """``pipe`` (extra dot-product register stages), ``rq_reg`` (a register after the fused
+        requantizer: it cuts the path from the requantizer through the collect buffer) and,
+        with ``mul="packed"``, the packing (:func:`ddnhw.hw.packed.pack_plan`: ``dsp`` packed
+        multipliers, the field width, the memory word layout)."""
+        top = 3 if self.mul == "packed" else 2
+        if not isinstance(pipe, int) or isinstance(pipe, bool) or not 0 <= pipe <= top:
+            raise ValueError(f"pipe must be an int in 0..{top}"
+                             + ("" if top == 3 else " (3 with mul='packed')") + f", not {pipe!r}")
+        if not isinstance(rq_reg, bool):
+            raise ValueError(f"rq_reg must be True or False, not {rq_reg!r}")
+        if rq_reg and self.requant is None:
+            raise ValueError("rq_reg registers the fused requantizer's outputs: it needs one "
+                             "(requant=...)")
+        self.pipe, self.rq_reg = pipe, rq_reg
+        self.latency += pipe + int(rq_reg)
         # more steps per vector than stages after issue: at most one vector in flight there
-        self.decoupled = self.sf * self.nf > 3 + pipe + (self.requant is not None)
+        self.decoupled = self.sf * self.nf > 3 + pipe + (self.requant is not None) + rq_reg
         self.packing = None
         if self.mul != "packed":
             if dsp is not None:
@@ -433,7 +448,7 @@ class FoldedDenseSpec(BlockSpec):
 
     def cycle_model(self):
         return FoldedDenseModel(self.sf, self.nf, self.requant is not None, self.single_buffer,
-                                self.pipe, self.decoupled)
+                                self.pipe, self.decoupled, self.rq_reg)
 
     def features(self):
         """:func:`folded_features` of these parameters; fused lane requantizers (a lane's
@@ -454,6 +469,10 @@ class FoldedDenseSpec(BlockSpec):
         f["const_muls"] = cost_features(const_muls=groups)["const_muls"]
         if self.pipe or self.packing is not None:
             packed.adjust_features(self, f)
+        if self.rq_reg:     # the requantized lanes, their valid/end flags and group index
+            regs = self.pe * self.out_type.bits + 2 + max(1, (self.nf - 1).bit_length())
+            f["luts"]["ffs"] += regs
+            f["ffs"]["ff"] += regs
         if self.decode != "direct":   # codes in memory, decoded per MAC
             macs, wb, cb = self.pe * self.simd, self.weight_bits, self.code_bits
             saved = macs * (wb - cb)
@@ -506,9 +525,10 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     before the last step of a vector, while the output register is still full, and the stages
     after it never stall; else all stages stall together while a finished vector waits for a
     full output register. Arbitrary idle cycles and backpressure are tolerated.
-    ``pipe`` (0..2) adds register stages to the dot products (``latency`` grows by as
-    many); ``mul="packed"`` computes two PE lanes per multiplier (:mod:`ddnhw.hw.packed`,
-    ``dsp`` of them; ``pe`` even).
+    ``pipe`` (0..2; 3 with ``mul="packed"``: its product tree registered halfway too)
+    adds register stages to the dot products (``latency`` grows by as many); ``rq_reg=True`` registers the fused requantizer's outputs before the collect
+    buffer (``latency`` + 1); ``mul="packed"`` computes two PE lanes per multiplier
+    (:mod:`ddnhw.hw.packed`, ``dsp`` of them; ``pe`` even).
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
     output, as :class:`~ddnhw.hw.recurrent.Recurrent` does): the output beat is read straight
@@ -754,6 +774,14 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
                 with m.If(c_last):
                     m.d.sync += [d_acc[p].eq(sums[p]) for p in range(pe)]
             f_vals, f_shape = self._lane_requant(m, d_acc, f_g), int_shape(self.out_type)
+            if self.rq_reg:   # stage E: the requantized lanes registered
+                e_valid, e_end = Signal(name="e_valid"), Signal(name="e_end")
+                e_g = Signal.like(g_cnt, name="e_g")
+                e_vals = [Signal(f_shape, name=f"e_rq{p}") for p in range(pe)]
+                with m.If(ce):
+                    m.d.sync += [e_valid.eq(f_valid), e_end.eq(f_end), e_g.eq(f_g)]
+                    m.d.sync += [e_vals[p].eq(f_vals[p]) for p in range(pe)]
+                f_valid, f_end, f_g, f_vals = e_valid, e_end, e_g, e_vals
 
         # collect buffer: every finished group but the last lands here
         collect = [Signal(f_shape, name=f"col{k}") for k in range((nf - 1) * pe)]

@@ -128,6 +128,9 @@ def packed_dots(spec, m, ce, b_x, b_w, x_shape):
         groups = [prods, lo_t, hi_t]
         if pipe >= 1:
             groups = [stage(m, ce, g, f"pk{q}_{n}") for g, n in zip(groups, "plh")]
+        if pipe >= 3:       # every tree registered halfway up as well (equal latency)
+            groups = [[] if t is None else [t] for t in
+                      (_tree(g, m, ce, f"pk{q}_{n}h") for g, n in zip(groups, "plh"))]
         sums = [_tree(g) for g in groups]
         if pipe >= 2:
             sums = [None if v is None else stage(m, ce, [v], f"pk{q}_s{n}")[0]
@@ -145,14 +148,22 @@ def packed_dots(spec, m, ce, b_x, b_w, x_shape):
     return dots
 
 
-def _tree(terms):
-    """Balanced adder tree of ``terms`` (None when there are none)."""
+def _tree(terms, m=None, ce=None, name=None):
+    """Balanced adder tree of ``terms`` (None when there are none); with ``m``, registered
+    (enable ``ce``) halfway up: the lower levels' sums, as :func:`stage` ``name``."""
     terms = list(terms)
     if not terms:
         return None
+    depth, level = (len(terms) - 1).bit_length(), 0
     while len(terms) > 1:
         terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
+        level += 1
+        if m is not None and level == max(1, depth // 2) and len(terms) > 1:
+            terms = stage(m, ce, terms, name)
+            m = None
+    if m is not None:           # too few terms to split: the register follows the sum
+        terms = stage(m, ce, terms, name)
     return terms[0]
 
 
@@ -176,6 +187,10 @@ def adjust_features(spec, f):
             regs += plan["dsp"] * (plan["bw"] + xb) + lut_lanes * prod
         if spec.pipe >= 2:
             regs += plan["pairs"] * (sbits + 2 * acc)
+        if spec.pipe >= 3:      # halfway up the trees (packed products and plain lanes)
+            half = (lambda n: -(-n // 2 ** max(1, (n - 1).bit_length() // 2)) if n else 0)
+            regs += sum(half(d) for d in plan["d"]) * (plan["bw"] + xb + 2)
+            regs += sum(2 * half(simd - d) for d in plan["d"]) * (prod + 2)
     else:
         if spec.pipe >= 1:
             regs += pe * simd * prod

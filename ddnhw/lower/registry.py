@@ -197,6 +197,8 @@ def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
     if fold is not None:
         kw = {} if groups is None else {"groups": groups[0], "columns": groups[1]}
         kw.update({k: hw[k] for k in ("mul", "dsp", "pipe") if k in hw})   # MAC style
+        if hw.get("rq_reg") and requant is not None:     # the requantizer's output register
+            kw["rq_reg"] = True
         return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,
                                decode=hw.get("weight_decode", opts.weight_decode), **kw)
     return DenseSpec(w, b, xt, yt, regs_every=opts.regs_every, style=opts.dense_style)

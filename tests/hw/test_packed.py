@@ -42,6 +42,7 @@ def test_packed_plan_fits_one_sb_mac16():
 
 
 @pytest.mark.parametrize("pe,simd,dsp,pipe", [(2, 4, None, 0), (2, 4, 3, 1), (4, 3, 3, 2),
+                                              (2, 8, 8, 3), (4, 3, 1, 3), (2, 1, 1, 3),
                                               (6, 8, 0, 1), (2, 8, 8, 2)])
 def test_packed_random(pe, simd, dsp, pipe):
     check_folded(pe * 7 + simd + (dsp or 0), (8, 6), pe, simd, mul="packed", dsp=dsp,
@@ -55,6 +56,42 @@ def test_pipe_latency_full_rate(pipe):
     assert dut.latency == dut.ii + 5 + pipe
     assert np.all(np.diff(log["in"]) == dut.ii)
     assert [o - i for i, o in zip(log["in"], log["out"])] == [dut.latency] * len(log["out"])
+
+
+@pytest.mark.parametrize("pe,simd,pipe", [(1, 3, 0), (2, 4, 2), (6, 8, 1), (3, 2, 0)])
+def test_requant_register_random(pe, simd, pipe):
+    """``rq_reg``: the fused requantizer's outputs registered; exact under backpressure,
+    with more steps per vector than stages after issue (decoupled: (1, 3) has 18) and fewer
+    (lock step: (6, 8) has 1)."""
+    dut, _ = check_folded(pe * 11 + simd, (8, 6, 2), pe, simd, fuse=True, pipe=pipe,
+                          rq_reg=True)
+    assert dut.latency == dut.ii + 6 + pipe
+
+
+@pytest.mark.parametrize("pe,simd", [(1, 3), (6, 8)])
+def test_requant_register_latency_full_rate(pe, simd):
+    dut, log = check_folded(3, (7 if simd == 3 else 8, 6, 2), pe, simd, n=10, idle=0.0,
+                            stall=0.0, fuse=True, rq_reg=True)
+    assert dut.latency == dut.ii + 6
+    assert np.all(np.diff(log["in"]) == dut.ii)
+    assert [o - i for i, o in zip(log["in"], log["out"])] == [dut.latency] * len(log["out"])
+
+
+def test_packed_pipe3_latency_full_rate_with_requant_register():
+    dut, log = check_folded(6, (8, 6, 2), 2, 8, n=10, idle=0.0, stall=0.0, fuse=True,
+                            mul="packed", dsp=8, pipe=3, rq_reg=True)
+    assert dut.latency == dut.ii + 5 + 3 + 1
+    assert np.all(np.diff(log["in"]) == dut.ii)
+    assert [o - i for i, o in zip(log["in"], log["out"])] == [dut.latency] * len(log["out"])
+
+
+def test_requant_register_needs_a_requantizer():
+    from ddnhw.ir import IntType
+    w, b = np.ones((3, 4), dtype=np.int64), np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="rq_reg registers the fused requantizer"):
+        FoldedDenseSpec(w, b, IntType(False, 4, 0), IntType(True, 12, 0), rq_reg=True)
+    with pytest.raises(ValueError, match="rq_reg must be True or False"):
+        FoldedDenseSpec(w, b, IntType(False, 4, 0), IntType(True, 12, 0), rq_reg=1)
 
 
 def test_packed_requant_signed_inputs():
