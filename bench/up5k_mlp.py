@@ -53,6 +53,11 @@ CONFIGS = {
     "packed128p3": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 3,
                             "rq_reg": True},
                     "fc1": {"fold": (2, 4), "pipe": 2}},
+    # packed128rq with fc1's weight ROM in block RAM (yosys put it in logic: 5 LUT levels of
+    # address decode were the critical path)
+    "packed128rqm": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 2,
+                             "rq_reg": True},
+                     "fc1": {"fold": (2, 4), "pipe": 2, "wmem": "bram"}},
 }
 
 
@@ -141,6 +146,8 @@ def markdown(res):
             s += f", pipe {hw['pipe']}"
         if hw.get("rq_reg"):
             s += ", rq reg"
+        if hw.get("wmem"):
+            s += f", weights in {hw['wmem']}"
         return s
     for r in res["rows"]:
         rep = r.get("report", {})

@@ -209,6 +209,12 @@ class FoldedDenseModel:
             self.ov = 1
 
 
+# where the weight memory goes (``wmem``): yosys decides (``auto``), or its ``rom_style``
+# attribute asks for block RAM (``bram``: a ROM too small for yosys' own choice then reads in
+# one BRAM access, not through several levels of LUT decode) or logic
+WMEM_STYLES = {"auto": None, "bram": {"rom_style": "block"}, "logic": {"rom_style": "logic"}}
+
+
 class FoldedDenseSpec(BlockSpec):
     """Spec (:mod:`ddnhw.hw.protocol`) of :class:`FoldedDense`: the checked arguments, the
     packed memory words (``w_init``, ``b_init``), accumulator and output ranges, the requant
@@ -216,10 +222,13 @@ class FoldedDenseSpec(BlockSpec):
 
     def __init__(self, weight, bias, in_type, out_type, pe=1, simd=1, mul="auto", requant=None,
                  single_buffer=False, decode="direct", groups=1, columns=None, pipe=0,
-                 dsp=None, rq_reg=False):
+                 dsp=None, rq_reg=False, wmem="auto"):
         self._setup(weight, bias, in_type, out_type, pe, simd, mul, requant, groups, columns)
         self._setup_decode(decode)
         self._setup_pipe(pipe, dsp, rq_reg)
+        if wmem not in WMEM_STYLES:
+            raise ValueError(f"wmem must be one of {', '.join(WMEM_STYLES)}, not {wmem!r}")
+        self.wmem = wmem
         self.single_buffer = bool(single_buffer)
         if self.single_buffer:
             self.ii = self.latency + 1
@@ -527,7 +536,8 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
     full output register. Arbitrary idle cycles and backpressure are tolerated.
     ``pipe`` (0..2; 3 with ``mul="packed"``: its product tree registered halfway too)
     adds register stages to the dot products (``latency`` grows by as many); ``rq_reg=True`` registers the fused requantizer's outputs before the collect
-    buffer (``latency`` + 1); ``mul="packed"`` computes two PE lanes per multiplier
+    buffer (``latency`` + 1); ``wmem`` (``auto``, ``bram``, ``logic``) places the weight
+    memory (:data:`WMEM_STYLES`); ``mul="packed"`` computes two PE lanes per multiplier
     (:mod:`ddnhw.hw.packed`, ``dsp`` of them; ``pe`` even).
 
     ``single_buffer=True`` (for a consumer that sends the next input only after it took the
@@ -662,7 +672,8 @@ class FoldedDense(SpecComponent, spec=FoldedDenseSpec):
         x_shape = int_shape(self.in_type)
 
         m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self.w_init)
+            shape=unsigned(self.mem_width), depth=self.mem_depth, init=self.w_init,
+            attrs=WMEM_STYLES[self.wmem])
         m.submodules.biases = bmem = memory.Memory(
             shape=unsigned(pe * bb), depth=nf, init=self.b_init)
         wrd = wmem.read_port()

@@ -196,7 +196,7 @@ def _mac(graph, node, hw, opts, w, b, xt, yt, groups=None):
     requant, yt = _fused(graph, node, hw, fold, yt)
     if fold is not None:
         kw = {} if groups is None else {"groups": groups[0], "columns": groups[1]}
-        kw.update({k: hw[k] for k in ("mul", "dsp", "pipe") if k in hw})   # MAC style
+        kw.update({k: hw[k] for k in ("mul", "dsp", "pipe", "wmem") if k in hw})   # MAC style
         if hw.get("rq_reg") and requant is not None:     # the requantizer's output register
             kw["rq_reg"] = True
         return FoldedDenseSpec(w, b, xt, yt, pe=fold[0], simd=fold[1], requant=requant,

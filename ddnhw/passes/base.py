@@ -30,7 +30,7 @@ __all__ = ["HW", "HW_KEYS", "Pass", "hw_of", "set_hw", "copy_graph", "run_passes
 
 HW = "hw"
 HW_KEYS = ("fold", "fuse_requant", "xnor", "fifo_after", "skip_fifo", "gate_lanes",
-           "weight_decode", "mul", "dsp", "pipe", "rq_reg", "mem")
+           "weight_decode", "mul", "dsp", "pipe", "rq_reg", "wmem", "mem")
 MAX_ROUNDS = 16
 
 
