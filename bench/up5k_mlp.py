@@ -58,6 +58,10 @@ CONFIGS = {
     "packed128rqm": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 2,
                              "rq_reg": True},
                      "fc1": {"fold": (2, 4), "pipe": 2, "wmem": "bram"}},
+    # both: fc0's product trees registered halfway (pipe 3) and fc1's ROM in block RAM
+    "packed128p3m": {"fc0": {"fold": (2, 16), "mul": "packed", "dsp": 8, "pipe": 3,
+                             "rq_reg": True},
+                     "fc1": {"fold": (2, 4), "pipe": 2, "wmem": "bram"}},
 }
 
 
