@@ -302,8 +302,10 @@ def part_link(a, work):
     v1 = None
     if a.v1_tree:
         # protocol version 1 (CRC-8), the same model and wire, from an older checkout's ddnhw
-        commit = subprocess.run(["git", "-C", a.v1_tree, "rev-parse", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
+        stamp = Path(a.v1_tree) / "COMMIT"     # a `git archive` copy: the commit written here
+        commit = stamp.read_text().strip() if stamp.exists() else subprocess.run(
+            ["git", "-C", a.v1_tree, "rev-parse", "HEAD"], capture_output=True,
+            text=True).stdout.strip()
         v1 = {"commit": commit}
         for name, confirm in (("crc8_only", 0), ("confirm", 1)):
             env = dict(os.environ, PYTHONPATH=a.v1_tree)
@@ -320,7 +322,8 @@ def part_link(a, work):
         rg = load_graph(a.rtl_model) if a.rtl_model else g
         t, cpu = time.time(), _cpu()
         rtl = fuzz_link_rtl(rg, a.rtl_vectors, build_dir=work / "linksim", seed=18,
-                            error_rate=a.error_rate, retries=8)
+                            error_rate=a.error_rate, retries=8, chunk=5000,
+                            progress=lambda k, c: log(f"link (RTL): {k} vectors, {c}"))
         rtl["design"] = str(a.rtl_model or demo.relative_to(ROOT))
         rtl["seconds"], rtl["cpu_seconds"] = round(time.time() - t, 1), round(_cpu() - cpu, 1)
         log(f"link (RTL): {json.dumps(rtl)[:2000]}")
@@ -341,6 +344,7 @@ def markdown(res):
     v = res.get("volume")
     if v:
         lines += ["## Volume: integer-mode PyTorch == golden == RTL (Verilator bulk)", "",
+                  f"Measured: {v.get('measured', res['date'])}.", "",
                   f"{v['cases']:,} cases (input vectors through one design each) in "
                   f"{v.get('runs', v['designs'])} runs of {v['designs']} generated designs, "
                   f"compiled into {v.get('verilator_models', v['designs'])} Verilator models "
@@ -364,15 +368,20 @@ def markdown(res):
         lines.append("")
     lk = res.get("link")
     if lk:
-        lines += ["## Fuzzed link", "", "| run | protocol | vectors | frames on the wire | damaged "
+        lines += ["## Fuzzed link", "", f"Measured: {lk.get('measured', res['date'])}.", "",
+                  "| run | protocol | vectors | frames on the wire | damaged "
                   "| delivered exact | WRONG accepted | twice | lost after retries | CRC checks "
-                  "failed | vectors per line second |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "failed | vectors per second of line time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def row(name, proto, r):
             frames = sum(r["frames_on_wire"].values())
             dmg = sum(sum(c.values()) for c in r["frames_damaged"].values())
-            crc = r.get("crc_checks_failed", r.get("crc_checks_failed_host", ""))
+            crc = r.get("crc_checks_failed")
+            if crc is None and "crc_checks_failed_host" in r:     # RTL: host + device's ERR_CRC
+                crc = r["crc_checks_failed_host"] + r["device_errors"].get("bad CRC", 0)
+            crc = "" if crc is None else f"{crc:,}"
             vps = r.get("vectors_per_line_second", r.get("vectors_per_simulated_second"))
+            vps = f"{vps:,.1f} at {r.get('baud', 115200):,} baud"
             lines.append(f"| {name} | {proto} | {r['vectors']:,} | {frames:,} | {dmg:,} "
                          f"({100 * dmg / max(frames, 1):.1f} %) | {r['delivered'] - r['wrong_accepted']:,}"
                          f" | {r['wrong_accepted']} | {r['delivered_twice']} | "
@@ -416,8 +425,9 @@ def main():
                         "vector at 20 %% damage)")
     p.add_argument("--link-confirm-vectors", type=int, default=20_000)
     p.add_argument("--v1-tree", default="",
-                   help="a checkout of protocol version 1 (e.g. `git worktree add /tmp/v1 "
-                        "e693c65`) to measure it on the same wire")
+                   help="a copy of protocol version 1's ddnhw (`git archive e693c65 ddnhw | "
+                        "tar -x -C DIR`, its commit in DIR/COMMIT) to measure it on the same "
+                        "wire")
     p.add_argument("--v1-vectors", type=int, default=50_000)
     p.add_argument("--rtl-vectors", type=int, default=100_000,
                    help="vectors through the Verilator board top (ddnhw.host.link_sim)")
@@ -435,6 +445,9 @@ def main():
     for part in a.part.split(","):
         res[part] = {"volume": part_volume, "resets": part_resets, "link": part_link}[part](
             a, work)
+        res[part]["measured"] = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} "
+                                 f"cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                                 f"load average at the end {os.getloadavg()[0]:.1f}")
         path.write_text(json.dumps(res, indent=1, default=str) + "\n")
         (out / "trust.md").write_text(markdown(res))
     print(markdown(res))

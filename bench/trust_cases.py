@@ -353,22 +353,9 @@ def bundle_top(cases, lfsr_seed=1):
     from amaranth.hdl import Cat, Module, Signal, Value
     from amaranth.lib import stream, wiring
     from amaranth.lib.wiring import In, Out
-    from ddnhw.hw.lanes import Lanes
     from ddnhw.lower import build_network
 
-    def fields(types):
-        out, off = [], 0
-        for lanes in types:
-            out.append((off, lanes))
-            off += lanes.nbytes
-        return out, off
-
-    gi = [Lanes(int(c.graph.input.shape[0]), int(c.graph.input.dtype.bits),
-                bool(c.graph.input.dtype.signed)) for c in cases]
-    go = [Lanes(int(c.graph.output.shape[0]), int(c.graph.output.dtype.bits),
-                bool(c.graph.output.dtype.signed)) for c in cases]
-    f_in, n_in = fields(gi)
-    f_out, n_out = fields(go)
+    f_in, n_in, f_out, n_out = bundle_fields(cases)
 
     class Bundle(wiring.Component):
         def __init__(self):
@@ -408,6 +395,23 @@ def bundle_top(cases, lfsr_seed=1):
             return m
 
     return Bundle(), f_in, f_out
+
+
+def bundle_fields(cases):
+    """``(in_fields, in_bytes, out_fields, out_bytes)``: each design's ``(byte offset, Lanes)``
+    in the bundle's input and output payloads, and their sizes in bytes."""
+    from ddnhw.hw.lanes import Lanes
+
+    def fields(tensors):
+        out, off = [], 0
+        for t in tensors:
+            lanes = Lanes(int(t.shape[0]), int(t.dtype.bits), bool(t.dtype.signed))
+            out.append((off, lanes))
+            off += lanes.nbytes
+        return out, off
+    f_in, n_in = fields([c.graph.input for c in cases])
+    f_out, n_out = fields([c.graph.output for c in cases])
+    return f_in, n_in, f_out, n_out
 
 
 def bundle_bytes(rows_per_case, field_list):

@@ -259,11 +259,11 @@ def fuzz_vectors(graph, n, seed):
     return x
 
 
-def deliver_and_count(link, graph, x, chunk=1000) -> dict:
+def deliver_and_count(link, graph, x, chunk=1000, progress=None) -> dict:
     """Run the vectors ``x`` through ``link`` (``on_lost="skip"``) ``chunk`` at a time and
     judge every answer against the golden model: ``vectors``, ``delivered``,
     ``wrong_accepted`` (with the first ``wrong_rows``), ``delivered_twice``,
-    ``lost_after_retries``."""
+    ``lost_after_retries``; ``progress(vectors done, those counts)`` after every chunk."""
     from ddnhw import golden
     n = len(x)
     want = golden.run(graph, x).reshape(n, -1)
@@ -280,6 +280,9 @@ def deliver_and_count(link, graph, x, chunk=1000) -> dict:
         bad = np.flatnonzero(ok & np.any(out != want[k:k + chunk], axis=1))
         wrong += len(bad)
         wrong_rows += [int(k + b) for b in bad[:20 - len(wrong_rows)]]
+        if progress is not None:
+            progress(k + len(xs), {"delivered": delivered, "wrong_accepted": wrong,
+                                   "delivered_twice": twice, "lost_after_retries": lost})
     return {"vectors": n, "delivered": delivered, "wrong_accepted": wrong,
             "wrong_rows": wrong_rows, "delivered_twice": twice, "lost_after_retries": lost}
 

@@ -62,7 +62,10 @@ class Link:
 
     ``timeout`` (seconds) is how long to wait for a reply before sending again; ``retries`` is
     how often one frame is re-sent before giving up; ``window`` is how many INFER frames may be
-    outstanding at once (the device needs only one, more keeps the line busy). ``confirm``:
+    outstanding at once (the device needs only one, more keeps the line busy; the board top
+    buffers 5 (its payload register and a 4-deep SEQ FIFO): a wider window makes it answer
+    ERR_BUSY, or nothing when such errors come faster than its replies, and those frames are
+    re-sent). ``confirm``:
     send every vector twice and accept its answer only when both replies agree, at half the
     throughput. Protocol version 2's CRC-32 makes it unnecessary (a damaged frame passes with
     probability 2^-32, see :mod:`ddnhw.board.protocol`); it was the guard against version 1's

@@ -15,6 +15,7 @@ counts any that is not) before damaging them on their way to the host.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import struct
@@ -38,12 +39,13 @@ CLOCK_NS = 10           # the simulated clock: 100 MHz, as in sim/tb_link.py
 def build_link_sim(graph, build_dir, *, divisor=4) -> Path:
     """Build (or reuse) the Verilator executable of ``graph``'s board top with the C++ UART
     driver; returns its path."""
-    import os
     check_simulator("verilator")
     root = Path(build_dir).resolve()
     verilog = link_verilog(graph, root / "rtl", divisor=divisor)
     cpp = find_testbench() / "link_sim.cpp"
-    opt = os.environ.get("DDNHW_VERILATOR_OPT", VERILATOR_OPT)
+    # the model runs 10^8 cycles in the bench: optimize it (DDNHW_LINKSIM_OPT; the cosim
+    # builds' DDNHW_VERILATOR_OPT, often -O0 for compile time, is not used here)
+    opt = os.environ.get("DDNHW_LINKSIM_OPT", VERILATOR_OPT)
     h = hashlib.sha256(verilog.read_bytes() + cpp.read_bytes() + opt.encode()).hexdigest()[:16]
     bdir = root / f"linksim-{h}"
     exe = bdir / "obj" / "link_sim"
@@ -56,8 +58,16 @@ def build_link_sim(graph, build_dir, *, divisor=4) -> Path:
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "-Wno-fatal", "-Wno-lint",
                "--top-module", TOP, "-Mdir", str(bdir / "obj"), "-o", "link_sim",
                str(verilog), str(cpp)]
-        with _verilator_make_fix("verilator"), open(log, "w") as f:
-            r = subprocess.run(cmd, cwd=bdir, stdout=f, stderr=subprocess.STDOUT)
+        old = os.environ.get("DDNHW_VERILATOR_OPT")
+        os.environ["DDNHW_VERILATOR_OPT"] = opt
+        try:
+            with _verilator_make_fix("verilator"), open(log, "w") as f:
+                r = subprocess.run(cmd, cwd=bdir, stdout=f, stderr=subprocess.STDOUT)
+        finally:
+            if old is None:
+                os.environ.pop("DDNHW_VERILATOR_OPT")
+            else:
+                os.environ["DDNHW_VERILATOR_OPT"] = old
         if r.returncode or not exe.exists():
             raise DdnhwError(f"link sim: Verilator build of {verilog} failed (exit "
                              f"{r.returncode}); log {log}:\n{_tail(log)}")
@@ -154,10 +164,11 @@ class RtlPort:
 
 
 def fuzz_link_rtl(graph, n, *, build_dir, seed=0, error_rate=0.2, retries=8, window=4,
-                  divisor=4, timeout_s=60e-6, chunk=2000, confirm=False) -> dict:
+                  divisor=4, timeout_s=60e-6, chunk=2000, confirm=False, progress=None) -> dict:
     """:func:`ddnhw.host.fuzz.fuzz_link` through the RTL: ``n`` random vectors of ``graph``
     through :class:`ddnhw.host.Link` and the Verilator board top, frames damaged both ways with
-    probability ``error_rate``; every delivered answer compared with the golden model."""
+    probability ``error_rate``; every delivered answer compared with the golden model.
+    ``progress(vectors done, counts so far)`` is called after every ``chunk``."""
     from ddnhw.host.fuzz import deliver_and_count, fuzz_vectors
     from ddnhw.host.link import Link
     exe = build_link_sim(graph, build_dir, divisor=divisor)
@@ -167,7 +178,7 @@ def fuzz_link_rtl(graph, n, *, build_dir, seed=0, error_rate=0.2, retries=8, win
         link = Link(port, baud=round(1e9 / CLOCK_NS / divisor), timeout=timeout_s,
                     retries=retries, window=window, confirm=confirm)
         link.check(graph)
-        counts = deliver_and_count(link, graph, fuzz_vectors(graph, n, seed), chunk)
+        counts = deliver_and_count(link, graph, fuzz_vectors(graph, n, seed), chunk, progress)
         status = port.status()
     finally:
         port.close()

@@ -52,10 +52,10 @@ def test_generated_cases_end_to_end(cache_dir):  # noqa: F811
 def test_bundle_judges_each_design():
     """The bundle's byte fields: packing then unpacking gives each design's rows back, so a
     wrong output of one design is charged to it alone."""
-    from trust_cases import bundle_bytes, bundle_top
+    from trust_cases import bundle_bytes, bundle_fields
     from ddnhw.hw.lanes import unpack_bytes
     cases = [make_case("ir-dense", s) for s in (0, 16, 30)]
-    _, f_in, _ = bundle_top(cases)
+    f_in, _, _, _ = bundle_fields(cases)
     xs = [vectors(c.graph, 50, 1) for c in cases]
     b = bundle_bytes(xs, f_in)
     for (off, lanes), x in zip(f_in, xs):
