@@ -127,7 +127,7 @@ def volume_plan(a):
                 (singles if a.bundle > 1 and single_beat(case) else multis).append(case)
         bundles = [singles[k:k + a.bundle] for k in range(0, len(singles), a.bundle)]
         rng = np.random.default_rng(r)
-        rng.shuffle(bundles)        # every bundle mixes families: not all ir-dense first
+        rng.shuffle(bundles)        # in random order: the schemes are not always last
         items = []
         for k in range(max(len(bundles), len(multis))):
             if k < len(bundles):
@@ -357,6 +357,12 @@ def markdown(res):
             table(v["per_family"], "family") + [""]
         for f in v["failures"][:20]:
             lines.append(f"- FAILURE {json.dumps(f)[:400]}")
+        sup = res.get("volume_supplement")
+        if sup:
+            lines += [f"Supplement ({sup.get('measured', '')}; `--designs "
+                      f"{sup.get('designs_arg', '')}`): {sup['cases']:,} cases in "
+                      f"{sup['designs']} designs, ops {sorted(sup['per_op'])}, failures: "
+                      f"{len(sup['failures'])}.", ""]
     r = res.get("resets")
     if r:
         lines += ["## Resets in the RTL", "", "| design | II | vectors | resets | checked | "
