@@ -6,8 +6,9 @@ function where one exists.
 codes ``(N, *input shape)`` -> integer outputs through PyTorch, or None), the lowering options,
 and the tags it is counted under (ops, widths). Families:
 
-- ``ir-dense``: dense [-> requant -> dense] with input types of 1-16 bits (signed or unsigned)
-  and weights of 1-16 bits; PyTorch: int64 matmul + rounding shift + clamp, written here.
+- ``ir-dense``: dense [-> requant -> dense] with input types of 1-16 bits (signed or unsigned;
+  seeds 31r..31r+30 take each of the 31 types once, as input and as first-layer weights) and
+  weights of 1-16 bits; PyTorch: int64 matmul + rounding shift + clamp, written here.
 - ``ir-conv``: conv2d (dense or depthwise) -> requant -> max/avg/no pool -> flatten -> dense,
   inputs of 1-16 bits, weights of 2-16 bits; ``ir-residual``: a residual block (``add``).
 - ``ir-rnn``, ``ir-gru``, ``ir-lstm``: a recurrent layer + classifier, inputs 1-8 bits,
@@ -102,14 +103,21 @@ def torch_chain(graph):
 
 # -- families --------------------------------------------------------------------------------
 
-def _ir_dense(rng, seed):
+def all_types():
+    """Every input/weight type the issue names: u1..u16, s2..s16 (31 types)."""
     from ddnhw.ir import IntType
+    return [IntType(False, b) for b in range(1, 17)] + [IntType(True, b) for b in range(2, 17)]
+
+
+def _ir_dense(rng, seed):
     from ddnhw.ir.builder import mlp_graph
-    it = _type(rng)
+    types = all_types()
+    # seeds 31r .. 31r+30 sweep every input type and every first-layer weight type once
+    it = types[seed % len(types)]
     sizes = [int(rng.integers(1, 9)) for _ in range(int(rng.integers(2, 4)))]
     layers, wts = [], []
     for k in range(len(sizes) - 1):
-        wt = _type(rng)
+        wt = types[(seed * 12 + 5) % len(types)] if k == 0 else _type(rng)
         wts.append(wt)
         w = _weights(rng, (sizes[k + 1], sizes[k]), wt)
         layer = {"weight": w, "bias": rng.integers(wt.min, wt.max + 1, size=sizes[k + 1]) * 3}
@@ -323,3 +331,91 @@ def vectors(graph, n, seed):
     """``n`` input vectors: all-min, all-max, alternating extremes, then uniform random."""
     from ddnhw.flow import random_vectors
     return random_vectors(graph, n, seed)
+
+
+# -- bundles: several single-beat designs behind one stream, one Verilator build -------------
+
+def single_beat(case) -> bool:
+    """A design that takes one input beat and gives one output beat per vector."""
+    return len(case.graph.input.shape) == 1 and len(case.graph.output.shape) == 1
+
+
+def bundle_top(cases, lfsr_seed=1):
+    """An Amaranth component running the networks of ``cases`` (single-beat designs) side by
+    side behind one stream pair: the input payload is every design's input vector, each in its
+    own byte-aligned field (the bytes of :func:`bundle_bytes`), the output likewise.
+
+    Per design, a holding register feeds its core and another takes its result, so the cores
+    never wait on each other combinationally; a 16-bit LFSR withholds each core's input
+    (valid) and output (ready) in about a quarter of the cycles each, so every core sees its
+    own random idle cycles and backpressure. Returns ``(component, in_fields, out_fields)``,
+    the fields ``(byte offset, Lanes)`` of each design."""
+    from amaranth.hdl import Cat, Module, Signal, Value
+    from amaranth.lib import stream, wiring
+    from amaranth.lib.wiring import In, Out
+    from ddnhw.lower import build_network
+
+    f_in, n_in, f_out, n_out = bundle_fields(cases)
+
+    class Bundle(wiring.Component):
+        def __init__(self):
+            super().__init__({"i": In(stream.Signature(8 * n_in)),
+                              "o": Out(stream.Signature(8 * n_out))})
+
+        def elaborate(self, platform):
+            m = Module()
+            lfsr = Signal(16, init=(lfsr_seed * 0x9E37) & 0xFFFF or 1)
+            m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[2] ^ lfsr[3] ^ lfsr[5]))
+            fulls_in, fulls_out, results = [], [], []
+            for k, case in enumerate(cases):
+                core = build_network(case.graph, **case.options)
+                m.submodules[f"core{k}"] = core
+                (oi, li), (oo, lo) = f_in[k], f_out[k]
+                held, full_in = Signal(li.width, name=f"in{k}"), Signal(name=f"in_full{k}")
+                res, full_out = Signal(8 * lo.nbytes, name=f"out{k}"), Signal(name=f"out_full{k}")
+                go_i = lfsr[k % 16] | lfsr[(k + 5) % 16]
+                go_o = lfsr[(k + 3) % 16] | lfsr[(k + 9) % 16]
+                m.d.comb += [core.i.payload.eq(held), core.i.valid.eq(full_in & go_i),
+                             core.o.ready.eq(~full_out & go_o)]
+                with m.If(core.i.valid & core.i.ready):
+                    m.d.sync += full_in.eq(0)
+                with m.If(core.o.valid & core.o.ready):
+                    m.d.sync += [full_out.eq(1), res.eq(Value.cast(core.o.payload))]
+                fulls_in.append(full_in)
+                fulls_out.append(full_out)
+                results.append(res)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += [held.eq(self.i.payload[8 * oi:8 * oi + li.width]),
+                                 full_in.eq(1)]
+                with m.If(self.o.valid & self.o.ready):
+                    m.d.sync += full_out.eq(0)
+            m.d.comb += [self.i.ready.eq(~Cat(*fulls_in).any()),
+                         self.o.valid.eq(Cat(*fulls_out).all()),
+                         self.o.payload.eq(Cat(*results))]
+            return m
+
+    return Bundle(), f_in, f_out
+
+
+def bundle_fields(cases):
+    """``(in_fields, in_bytes, out_fields, out_bytes)``: each design's ``(byte offset, Lanes)``
+    in the bundle's input and output payloads, and their sizes in bytes."""
+    from ddnhw.hw.lanes import Lanes
+
+    def fields(tensors):
+        out, off = [], 0
+        for t in tensors:
+            lanes = Lanes(int(t.shape[0]), int(t.dtype.bits), bool(t.dtype.signed))
+            out.append((off, lanes))
+            off += lanes.nbytes
+        return out, off
+    f_in, n_in = fields([c.graph.input for c in cases])
+    f_out, n_out = fields([c.graph.output for c in cases])
+    return f_in, n_in, f_out, n_out
+
+
+def bundle_bytes(rows_per_case, field_list):
+    """The bundle's payload bytes ``(N, total bytes)`` from each design's rows of lane values."""
+    from ddnhw.hw.lanes import pack_bytes
+    return np.concatenate([pack_bytes(np.asarray(r), lanes)
+                           for r, (_, lanes) in zip(rows_per_case, field_list)], axis=1)

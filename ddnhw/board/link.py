@@ -24,19 +24,28 @@ from amaranth.lib.wiring import In, Out
 from . import protocol as P
 from .uart import UARTRx, UARTTx, baud_divisor
 
-__all__ = ["UARTLink", "BoardTop", "crc8_update", "DEFAULT_BAUD"]
+__all__ = ["UARTLink", "BoardTop", "crc32_update", "DEFAULT_BAUD"]
 
 DEFAULT_BAUD = 115200
 
 
-def crc8_update(crc, byte):
-    """CRC-8 (poly 0x07) of ``crc`` after one more ``byte``, as a combinational Amaranth Value."""
-    bits = [crc[k] ^ byte[k] for k in range(8)]
+CRC32_POLY = 0xEDB88320      # reflected IEEE 802.3 polynomial
+
+
+def crc32_update(crc, byte):
+    """The CRC-32 register (IEEE 802.3, reflected, no final XOR applied) ``crc`` after one more
+    ``byte``, as a combinational Amaranth Value: eight shift-right steps of XOR gates.
+    ``~register`` after the last byte is :func:`ddnhw.board.protocol.crc32` of the bytes when
+    the register started at 0xFFFFFFFF."""
+    bits = [crc[k] ^ byte[k] if k < 8 else crc[k] for k in range(32)]
     for _ in range(8):
-        top = bits[7]
-        bits = [top] + bits[:7]                          # shift left by one
-        bits = [b ^ top if k in (1, 2) else b for k, b in enumerate(bits)]
+        low = bits[0]
+        bits = bits[1:] + [Const(0, 1)]
+        bits = [b ^ low if (CRC32_POLY >> k) & 1 else b for k, b in enumerate(bits)]
     return Cat(*bits)
+
+
+CRC32_INIT = 0xFFFFFFFF
 
 
 def _width(port):
@@ -94,7 +103,7 @@ class UARTLink(wiring.Component):
         m.submodules.core = core = self.core
         m.submodules.uart_rx = urx = UARTRx(self.divisor)
         m.submodules.uart_tx = utx = UARTTx(self.divisor)
-        m.submodules.seq_fifo = seqs = fifo.SyncFIFO(width=8, depth=self.seq_depth)
+        m.submodules.seq_fifo = seqs = fifo.SyncFIFO(width=16, depth=self.seq_depth)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
 
         ident_bytes = self.ident.to_bytes()
@@ -105,11 +114,11 @@ class UARTLink(wiring.Component):
         # sets come later in this function, so a set wins over a clear in the same cycle.
         err_pending = Signal()
         err_code = Signal(8)
-        err_seq = Signal(8)
+        err_seq = Signal(16)
         ident_pending = Signal()
-        ident_seq = Signal(8)
+        ident_seq = Signal(16)
         hold_valid = Signal()           # the payload register holds a vector for the core
-        hold_seq = Signal(8)
+        hold_seq = Signal(16)
         error_event = Signal()
 
         # -- core input: holding register -> core.i, SEQ -> FIFO -----------------------------
@@ -122,10 +131,10 @@ class UARTLink(wiring.Component):
 
         # -- reply framer ----------------------------------------------------------------------
         t_type = Signal(8)
-        t_seq = Signal(8)
+        t_seq = Signal(16)
         t_len = Signal(16)
         t_count = Signal(16)
-        t_crc = Signal(8)
+        t_crc = Signal(32)
         t_sr = Signal(8 * sr_bytes)
         t_byte = Signal(8)
         m.d.comb += [utx.i.payload.eq(t_byte), seqs.r_en.eq(0), core.o.ready.eq(0)]
@@ -145,17 +154,24 @@ class UARTLink(wiring.Component):
                     m.d.sync += [ident_pending.eq(0), t_type.eq(P.IDENT_REPLY),
                                  t_seq.eq(ident_seq), t_len.eq(len(ident_bytes))]
                     m.next = "SOF"
-            for state, value, nxt in (("SOF", P.SOF, "TYPE"), ("TYPE", t_type, "SEQ"),
-                                      ("SEQ", t_seq, "LEN0"), ("LEN0", t_len[:8], "LEN1")):
+            with m.State("SOF"):
+                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(P.SOF)]
+                with m.If(sent):
+                    m.d.sync += t_crc.eq(CRC32_INIT)
+                    m.next = "VER"
+            for state, value, nxt in (("VER", P.VERSION, "TYPE"), ("TYPE", t_type, "SEQ0"),
+                                      ("SEQ0", t_seq[:8], "SEQ1"), ("SEQ1", t_seq[8:], "LEN0"),
+                                      ("LEN0", t_len[:8], "LEN1")):
                 with m.State(state):
                     m.d.comb += [utx.i.valid.eq(1), t_byte.eq(value)]
                     with m.If(sent):
-                        m.d.sync += t_crc.eq(0 if state == "SOF" else crc8_update(t_crc, t_byte))
+                        m.d.sync += t_crc.eq(crc32_update(t_crc, t_byte))
                         m.next = nxt
             with m.State("LEN1"):
                 m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_len[8:])]
                 with m.If(sent):
-                    m.d.sync += [t_crc.eq(crc8_update(t_crc, t_byte)), t_count.eq(t_len - 1)]
+                    m.d.sync += [t_crc.eq(crc32_update(t_crc, t_byte)),
+                                 t_count.eq(Mux(t_len == 0, P.CRC_BYTES - 1, t_len - 1))]
                     m.next = "PAYLOAD"
                     with m.If(t_len == 0):
                         m.next = "CRC"
@@ -165,22 +181,25 @@ class UARTLink(wiring.Component):
                                            ident_rom[t_count[:len(ident_bytes).bit_length()]],
                                            t_sr[:8]))]
                 with m.If(sent):
-                    m.d.sync += [t_crc.eq(crc8_update(t_crc, t_byte)), t_sr.eq(t_sr >> 8),
+                    m.d.sync += [t_crc.eq(crc32_update(t_crc, t_byte)), t_sr.eq(t_sr >> 8),
                                  t_count.eq(t_count - 1)]
                     with m.If(t_count == 0):
+                        m.d.sync += t_count.eq(P.CRC_BYTES - 1)
                         m.next = "CRC"
-            with m.State("CRC"):
-                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(t_crc)]
+            with m.State("CRC"):             # ~register, least significant byte first
+                m.d.comb += [utx.i.valid.eq(1), t_byte.eq(~t_crc[:8])]
                 with m.If(sent):
-                    m.next = "IDLE"
+                    m.d.sync += [t_crc.eq(t_crc >> 8), t_count.eq(t_count - 1)]
+                    with m.If(t_count == 0):
+                        m.next = "IDLE"
 
         # -- frame parser ------------------------------------------------------------------------
         byte = urx.o.payload
         got = urx.o.valid
-        crc = Signal(8)
-        crc_next = crc8_update(crc, byte)
+        crc = Signal(32)
+        crc_next = crc32_update(crc, byte)
         is_infer = Signal()
-        seq = Signal(8)
+        seq = Signal(16)
         length_lo = Signal(8)
         count = Signal(16)
         busy_frame = Signal()           # the register was still taken when this frame began
@@ -203,23 +222,36 @@ class UARTLink(wiring.Component):
         with m.FSM(name="parser"):
             with m.State("IDLE"):
                 with m.If(got & (byte == P.SOF)):
-                    m.d.sync += seq.eq(0)
-                    m.next = "TYPE"
+                    m.d.sync += [seq.eq(0), crc.eq(CRC32_INIT)]
+                    m.next = "VER"
+            with m.State("VER"):
+                with m.If(got):
+                    m.d.sync += crc.eq(crc_next)
+                    with m.If(byte == P.VERSION):
+                        m.next = "TYPE"
+                    with m.Elif(byte == P.SOF):
+                        m.d.sync += crc.eq(CRC32_INIT)   # a SOF where the VER belongs: restart
+                    with m.Else():
+                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_VERSION)]
+                        m.next = "IDLE"
+                on_timeout()
             with m.State("TYPE"):
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc8_update(Const(0, 8), byte)),
-                                 is_infer.eq(byte == P.INFER)]
+                    m.d.sync += [crc.eq(crc_next), is_infer.eq(byte == P.INFER)]
                     with m.If((byte == P.INFER) | (byte == P.IDENT)):
-                        m.next = "SEQ"
-                    with m.Elif(byte == P.SOF):
-                        m.next = "TYPE"          # a SOF where a TYPE belongs: restart
+                        m.next = "SEQ0"
                     with m.Else():
                         m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_TYPE)]
                         m.next = "IDLE"
                 on_timeout()
-            with m.State("SEQ"):
+            with m.State("SEQ0"):
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc_next), seq.eq(byte)]
+                    m.d.sync += [crc.eq(crc_next), seq[:8].eq(byte)]
+                    m.next = "SEQ1"
+                on_timeout()
+            with m.State("SEQ1"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc_next), seq[8:].eq(byte)]
                     m.next = "LEN0"
                 on_timeout()
             with m.State("LEN0"):
@@ -232,7 +264,8 @@ class UARTLink(wiring.Component):
                     length = Cat(length_lo, byte)
                     expect = Signal(16)
                     m.d.comb += expect.eq(Mux(is_infer, self.in_bytes, 0))
-                    m.d.sync += [crc.eq(crc_next), count.eq(self.in_bytes - 1),
+                    m.d.sync += [crc.eq(crc_next),
+                                 count.eq(Mux(is_infer, self.in_bytes - 1, P.CRC_BYTES - 1)),
                                  busy_frame.eq(hold_valid)]
                     with m.If(length != expect):
                         m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_LENGTH)]
@@ -248,19 +281,23 @@ class UARTLink(wiring.Component):
                     with m.If(~busy_frame):
                         m.d.sync += shreg.eq(Cat(shreg[8:], byte))
                     with m.If(count == 0):
+                        m.d.sync += count.eq(P.CRC_BYTES - 1)
                         m.next = "CRC"
                 on_timeout()
             with m.State("CRC"):
+                # the register run over the four CRC bytes too ends at the residue iff they match
                 with m.If(got):
-                    m.next = "IDLE"
-                    with m.If(byte != crc):
-                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_CRC)]
-                    with m.Elif(~is_infer):
-                        m.d.sync += [ident_pending.eq(1), ident_seq.eq(seq)]
-                    with m.Elif(busy_frame):
-                        m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_BUSY)]
-                    with m.Else():
-                        m.d.sync += [hold_valid.eq(1), hold_seq.eq(seq)]
+                    m.d.sync += [crc.eq(crc_next), count.eq(count - 1)]
+                    with m.If(count == 0):
+                        m.next = "IDLE"
+                        with m.If(crc_next != P.CRC32_RESIDUE):
+                            m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_CRC)]
+                        with m.Elif(~is_infer):
+                            m.d.sync += [ident_pending.eq(1), ident_seq.eq(seq)]
+                        with m.Elif(busy_frame):
+                            m.d.comb += [raise_error.eq(1), raise_code.eq(P.ERR_BUSY)]
+                        with m.Else():
+                            m.d.sync += [hold_valid.eq(1), hold_seq.eq(seq)]
                 on_timeout()
 
         with m.If(raise_error):

@@ -53,7 +53,8 @@ def cosim_link(graph, inputs, *, build_dir, divisor=4, simulator="verilator", wi
     host's reply timeout in simulated seconds. ``wrong_model`` (a model file of another
     design) checks that the host rejects it. ``fuzz_rows``: that many more vectors (the first
     rows of ``inputs``) with every frame to the device damaged with probability ``fuzz_rate``
-    (:class:`ddnhw.host.fuzz.DamagingPort`), answers confirmed; counts in ``result["fuzz"]``.
+    (:class:`ddnhw.host.fuzz.DamagingPort`), not confirmed (the CRC-32 alone guards); counts
+    in ``result["fuzz"]``.
     """
     from ddnhw.ir import save_graph
     check_simulator(simulator)

@@ -3,7 +3,7 @@ protocol over a wire that corrupts frames in both directions.
 
 :class:`DeviceModel` is the board top's frame parser and reply framer
 (:class:`ddnhw.board.link.UARTLink`, described in :mod:`ddnhw.board.protocol`) byte for byte:
-the same states (SOF, TYPE, SEQ, LEN, PAYLOAD, CRC), the same restarts (a SOF where a TYPE
+the same states (SOF, VER, TYPE, SEQ, LEN, PAYLOAD, CRC), the same restarts (a SOF where the VER
 belongs), the same replies (RESULT, IDENT_REPLY, ERROR with the same codes and SEQs) and the
 inter-byte timeout, which fires when the line goes quiet in the middle of a frame (here: when
 the host waits for a reply). Its core is the golden model. What it does not model is time
@@ -28,7 +28,8 @@ import numpy as np
 
 from ddnhw.board import protocol as P
 
-__all__ = ["DeviceModel", "FuzzPort", "DamagingPort", "damage", "fuzz_link", "DAMAGE"]
+__all__ = ["DeviceModel", "FuzzPort", "DamagingPort", "damage", "fuzz_link", "fuzz_vectors",
+           "deliver_and_count", "DAMAGE"]
 
 DAMAGE = ("flip", "drop", "dup", "truncate", "lost", "garbage", "length")
 
@@ -47,7 +48,7 @@ class DeviceModel:
         self._reset_frame()
 
     def _reset_frame(self):
-        self.crc, self.seq, self.is_infer, self.length_lo = 0, 0, False, 0
+        self.crc, self.seq, self.is_infer, self.length_lo, self.crc_left = 0, 0, False, 0, 0
         self.payload = bytearray()
 
     def _error(self, code, out):
@@ -58,40 +59,53 @@ class DeviceModel:
     def feed(self, data) -> list:
         """Bytes from the host; returns the reply frames they complete."""
         out = []
+        crc32 = P.crc32
         for byte in bytes(data):
             st = self.state
             if st == "IDLE":
                 if byte == P.SOF:
                     self._reset_frame()
-                    self.state = "TYPE"
-            elif st == "TYPE":
-                self.crc = P.crc8([byte])
+                    self.state = "VER"
+                continue
+            if st == "VER":
+                if byte == P.SOF:
+                    continue                     # a SOF where the VER belongs: restart
+                if byte != P.VERSION:
+                    self._error(P.ERR_VERSION, out)
+                    continue
+                self.crc, self.state = crc32([byte]), "TYPE"
+                continue
+            self.crc = crc32([byte], self.crc)
+            if st == "TYPE":
                 self.is_infer = byte == P.INFER
                 if byte in (P.INFER, P.IDENT):
-                    self.state = "SEQ"
-                elif byte == P.SOF:
-                    self.state = "TYPE"
+                    self.state = "SEQ0"
                 else:
                     self._error(P.ERR_TYPE, out)
-            elif st == "SEQ":
-                self.crc, self.seq, self.state = P.crc8([byte], self.crc), byte, "LEN0"
+            elif st == "SEQ0":
+                self.seq, self.state = byte, "SEQ1"
+            elif st == "SEQ1":
+                self.seq, self.state = self.seq | byte << 8, "LEN0"
             elif st == "LEN0":
-                self.crc, self.length_lo, self.state = P.crc8([byte], self.crc), byte, "LEN1"
+                self.length_lo, self.state = byte, "LEN1"
             elif st == "LEN1":
-                self.crc = P.crc8([byte], self.crc)
                 length = self.length_lo | byte << 8
                 if length != (self.in_bytes if self.is_infer else 0):
                     self._error(P.ERR_LENGTH, out)
                 else:
                     self.state = "PAYLOAD" if self.is_infer else "CRC"
+                    self.crc_left = P.CRC_BYTES
             elif st == "PAYLOAD":
-                self.crc = P.crc8([byte], self.crc)
                 self.payload.append(byte)
                 if len(self.payload) == self.in_bytes:
                     self.state = "CRC"
             elif st == "CRC":
+                self.crc_left -= 1
+                if self.crc_left:
+                    continue
                 self.state = "IDLE"
-                if byte != self.crc:
+                # zlib's CRC over body + its CRC bytes is the residue's complement
+                if self.crc != P.CRC32_RESIDUE ^ 0xFFFFFFFF:
                     self._error(P.ERR_CRC, out)
                 elif not self.is_infer:
                     out.append(P.encode_frame(P.IDENT_REPLY, self.seq, self.ident.to_bytes()))
@@ -146,11 +160,11 @@ def damage(frame: bytes, rng: random.Random, kinds=DAMAGE):
         junk = bytes(r.choice([P.SOF, 0x00, 0xFF, P.INFER, P.RESULT, r.randrange(256)])
                      for _ in range(r.randint(1, 24)))
         d = bytearray(junk + frame if r.random() < 0.5 else frame + junk)
-    elif kind == "length" and len(d) >= P.HEADER_BYTES + 1:
-        body = bytearray(d[1:-1])
-        wrong = (body[2] | body[3] << 8) + r.choice([-2, -1, 1, 2, 7, 300])
-        body[2], body[3] = wrong & 0xFF, (wrong >> 8) & 0xFF
-        d = bytearray([P.SOF]) + body + bytes([P.crc8(body)])
+    elif kind == "length" and len(d) >= P.OVERHEAD:
+        body = bytearray(d[1:-P.CRC_BYTES])
+        wrong = (body[4] | body[5] << 8) + r.choice([-2, -1, 1, 2, 7, 300])
+        body[4], body[5] = wrong & 0xFF, (wrong >> 8) & 0xFF
+        d = bytearray([P.SOF]) + body + P.crc32(body).to_bytes(P.CRC_BYTES, "little")
     return kind, bytes(d)
 
 
@@ -236,23 +250,22 @@ class FuzzPort:
         pass
 
 
-def fuzz_link(graph, n, *, seed=0, error_rate=0.1, retries=6, window=4, chunk=1000,
-              confirm=False, kinds=DAMAGE) -> dict:
-    """Run ``n`` random input vectors of ``graph`` through :class:`~ddnhw.host.Link` over a
-    :class:`FuzzPort`; every answer delivered is compared with the golden model. Returns the
-    counts (see the module docstring). ``confirm``: the link's ``confirm`` mode."""
-    from ddnhw import golden
-    from ddnhw.host.link import Link
-    ident = P.Ident.for_graph(graph, 0)
-    device = DeviceModel(graph, ident)
-    port = FuzzPort(device, error_rate=error_rate, seed=seed, kinds=kinds)
-    link = Link(port, timeout=0.05, retries=retries, window=window, confirm=confirm)
-    got = link.ident()
-    assert got == ident, (got, ident)
+def fuzz_vectors(graph, n, seed):
+    """``n`` random input vectors of ``graph`` (the first all-min, the second all-max)."""
     t = graph.input.dtype
-    x = np.random.default_rng(seed).integers(t.min, t.max + 1, size=(n,) + graph.input.shape)
+    x = np.random.default_rng(seed).integers(t.min, t.max + 1,
+                                             size=(n,) + tuple(graph.input.shape))
     x[0], x[1] = t.min, t.max
-    device.precompute(x)
+    return x
+
+
+def deliver_and_count(link, graph, x, chunk=1000, progress=None) -> dict:
+    """Run the vectors ``x`` through ``link`` (``on_lost="skip"``) ``chunk`` at a time and
+    judge every answer against the golden model: ``vectors``, ``delivered``,
+    ``wrong_accepted`` (with the first ``wrong_rows``), ``delivered_twice``,
+    ``lost_after_retries``; ``progress(vectors done, those counts)`` after every chunk."""
+    from ddnhw import golden
+    n = len(x)
     want = golden.run(graph, x).reshape(n, -1)
     delivered = wrong = twice = lost = 0
     wrong_rows = []
@@ -267,15 +280,40 @@ def fuzz_link(graph, n, *, seed=0, error_rate=0.1, retries=6, window=4, chunk=10
         bad = np.flatnonzero(ok & np.any(out != want[k:k + chunk], axis=1))
         wrong += len(bad)
         wrong_rows += [int(k + b) for b in bad[:20 - len(wrong_rows)]]
+        if progress is not None:
+            progress(k + len(xs), {"delivered": delivered, "wrong_accepted": wrong,
+                                   "delivered_twice": twice, "lost_after_retries": lost})
+    return {"vectors": n, "delivered": delivered, "wrong_accepted": wrong,
+            "wrong_rows": wrong_rows, "delivered_twice": twice, "lost_after_retries": lost}
+
+
+def fuzz_link(graph, n, *, seed=0, error_rate=0.1, retries=6, window=4, chunk=1000,
+              confirm=False, kinds=DAMAGE) -> dict:
+    """Run ``n`` random input vectors of ``graph`` through :class:`~ddnhw.host.Link` over a
+    :class:`FuzzPort`; every answer delivered is compared with the golden model. Returns the
+    counts (see the module docstring). ``confirm``: the link's ``confirm`` mode."""
+    from ddnhw.host.link import Link
+    ident = P.Ident.for_graph(graph, 0)
+    device = DeviceModel(graph, ident)
+    port = FuzzPort(device, error_rate=error_rate, seed=seed, kinds=kinds)
+    link = Link(port, timeout=0.05, retries=retries, window=window, confirm=confirm)
+    got = link.ident()
+    assert got == ident, (got, ident)
+    x = fuzz_vectors(graph, n, seed)
+    device.precompute(x)
+    counts = deliver_and_count(link, graph, x, chunk)
     st = link.stats
     damaged = {d: dict(c) for d, c in port.damage.items()}
     frames = sum(port.frames.values())
-    return {"vectors": n, "delivered": delivered, "wrong_accepted": wrong,
-            "wrong_rows": wrong_rows, "delivered_twice": twice, "lost_after_retries": lost,
-            "frames_on_wire": dict(port.frames), "frames_damaged": damaged,
+    return {**counts, "frames_on_wire": dict(port.frames), "frames_damaged": damaged,
             "frame_error_rate": round(sum(sum(c.values()) for c in port.damage.values())
                                       / max(frames, 1), 4),
             "host_frames_sent": st.frames_sent, "retries": st.retries, "timeouts": st.timeouts,
             "device_errors": dict(device.errors), "device_computed": device.computed,
             "host_bad_reply_frames": st.bad_reply_frames, "stale_replies": st.stale_replies,
+            # chances for a damaged frame to pass: frames that reached a CRC check and failed
+            # it (host decoder + device); each passes with probability 2^-32
+            "crc_checks_failed": st.reply_crc_failures + device.errors.get(P.ERRORS[P.ERR_CRC], 0),
+            "line_seconds": round(port.t, 3), "vectors_per_line_second": round(n / port.t, 1),
+            "baud": port.baud,
             "confirm": confirm, "error_rate": error_rate, "retries_per_frame": retries}

@@ -53,6 +53,7 @@ class LinkStats:
     bytes_out: int = 0
     bytes_in: int = 0
     bad_reply_frames: int = 0
+    reply_crc_failures: int = 0   # of those, the ones that reached the CRC check
     unconfirmed: int = 0       # confirm mode: two answers of one row that differed
 
 
@@ -61,11 +62,14 @@ class Link:
 
     ``timeout`` (seconds) is how long to wait for a reply before sending again; ``retries`` is
     how often one frame is re-sent before giving up; ``window`` is how many INFER frames may be
-    outstanding at once (the device needs only one, more keeps the line busy). ``confirm``:
-    send every vector twice and accept its answer only when both replies agree: the frames'
-    CRC-8 lets about 1 in 256 damaged frames through (a dropped or duplicated byte, say), and
-    such a frame can carry a wrong answer; two agreeing answers make that all but impossible,
-    at half the throughput.
+    outstanding at once (the device needs only one, more keeps the line busy; the board top
+    buffers 5 (its payload register and a 4-deep SEQ FIFO): a wider window makes it answer
+    ERR_BUSY, or nothing when such errors come faster than its replies, and those frames are
+    re-sent). ``confirm``:
+    send every vector twice and accept its answer only when both replies agree, at half the
+    throughput. Protocol version 2's CRC-32 makes it unnecessary (a damaged frame passes with
+    probability 2^-32, see :mod:`ddnhw.board.protocol`); it was the guard against version 1's
+    CRC-8, which let about 1 in 256 damaged frames through.
     """
 
     def __init__(self, port, baud=DEFAULT_BAUD, timeout=0.5, *, retries=3, window=4,
@@ -105,7 +109,7 @@ class Link:
         self.close()
 
     def _next_seq(self):
-        self._seq = (self._seq + 1) & 0xFF
+        self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
     def send(self, ftype, seq, payload=b""):
@@ -123,9 +127,10 @@ class Link:
                 return None
             data = self.port.read(max_bytes)
             self.stats.bytes_in += len(data)
-            before = self.decoder.bad_frames
+            before, crc_before = self.decoder.bad_frames, self.decoder.crc_failures
             self._frames.extend(self.decoder.feed(data))
             self.stats.bad_reply_frames += self.decoder.bad_frames - before
+            self.stats.reply_crc_failures += self.decoder.crc_failures - crc_before
             if len(data) < max_bytes and not self._frames:
                 return None
         return self._frames.popleft()
@@ -142,7 +147,7 @@ class Link:
                 self.stats.retries += 1
             seq = self._next_seq()
             self.send(P.IDENT, seq)
-            while (frame := self.receive(P.HEADER_BYTES + P.IDENT_BYTES + 1)) is not None:
+            while (frame := self.receive(P.OVERHEAD + P.IDENT_BYTES)) is not None:
                 if frame.type == P.IDENT_REPLY and frame.seq == seq:
                     try:
                         self._ident = P.Ident.from_bytes(frame.payload)
@@ -158,7 +163,30 @@ class Link:
                     self.stats.stale_replies += 1
             else:
                 self.stats.timeouts += 1
+        old = self._probe_v1()
+        if old is not None:
+            raise DdnhwError(f"{self.name}: the board speaks link protocol version {old} "
+                             f"(CRC-8 frames), this host version {P.VERSION}; rebuild and "
+                             f"flash the bitstream with this ddnhw (`ddnhw build MODEL --board B "
+                             f"&& ddnhw flash --board B`)")
         raise DdnhwError(self._no_answer("IDENT"))
+
+    def _probe_v1(self):
+        """After version 2 got no answer: send a version 1 IDENT; the version an old bitstream
+        states in its answer (1 for a v1 ERROR reply), or None."""
+        self.port.write(P.encode_frame_v1(P.IDENT, 0x5A))
+        dec = P.V1Decoder()
+        deadline = self.clock() + self.timeout
+        frames = []
+        while not frames and self.clock() <= deadline:
+            data = self.port.read(64)
+            if not data:
+                break
+            frames = dec.feed(data)
+        for f in frames:
+            if f.type == P.IDENT_REPLY and f.payload:
+                return f.payload[0]
+        return 1 if frames else None
 
     def _no_answer(self, what):
         return (f"no answer to {what} from the board on {self.name} after {self.retries + 1} "
@@ -211,7 +239,7 @@ class Link:
         latency = np.zeros(n)
         payloads = [P.pack_vector(row, ident.in_bits) for row in x]
         out_len = P.vector_bytes(ident.out_lanes, ident.out_bits)
-        reply_bytes = P.HEADER_BYTES + out_len + 1
+        reply_bytes = P.OVERHEAD + out_len
         copies = 2 if self.confirm else 1
         todo = deque(r for r in range(n) for _ in range(copies))
         attempts = [0] * n

@@ -3,12 +3,14 @@
 The board top cosimulated with the demo model and the host runtime is tests/board/test_link_cosim.py.
 """
 
+import zlib
+
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from ddnhw.board import protocol as P
-from ddnhw.board.link import UARTLink, crc8_update
+from ddnhw.board.link import UARTLink, crc32_update
 from ddnhw.board.uart import baud_divisor
 
 from .cores import PairwiseMul
@@ -60,21 +62,32 @@ def check_link(wire_bytes, n_replies, *, timeout_cycles=40 * 10 * DIV, gap_cycle
     return frames, decoder
 
 
-def test_crc8_hw_matches_protocol():
-    crc, byte, out = Signal(8), Signal(8), Signal(8)
+def test_crc8_of_protocol_version_1():
+    assert P.crc8(b"123456789") == 0xF4  # CRC-8/SMBUS check value
+    frame = P.encode_frame_v1(P.RESULT, 7, b"\x01\x02")
+    assert P.V1Decoder().feed(b"\x00" + frame) == [P.Frame(P.RESULT, 7, b"\x01\x02")]
+
+
+def test_crc32_hw_matches_zlib():
+    """The RTL's CRC-32 register step against zlib on sample values (the proof over every input
+    is tests/formal/test_formal_crc.py); and the frame's CRC through the residue."""
+    crc, byte, out = Signal(32), Signal(8), Signal(32)
     m = Module()
-    m.d.comb += out.eq(crc8_update(crc, byte))
+    m.d.comb += out.eq(crc32_update(crc, byte))
     sim = Simulator(m)
+    M = 0xFFFFFFFF
 
     async def tb(ctx):
-        for c in (0, 1, 0x55, 0x80, 0xFF):
+        for c in (0, 1, 0x80000000, 0xDEADBEEF, M):
             for b in (0, 1, 0x7E, 0xA5, 0xFF):
                 ctx.set(crc, c)
                 ctx.set(byte, b)
-                assert ctx.get(out) == P.crc8(bytes([b]), c)
+                assert ctx.get(out) == ~zlib.crc32(bytes([b]), ~c & M) & M
     sim.add_testbench(tb)
     sim.run()
-    assert P.crc8(b"123456789") == 0xF4  # CRC-8/SMBUS check value
+    assert P.crc32(b"123456789") == 0xCBF43926  # CRC-32/ISO-HDLC check value
+    frame = P.encode_frame(P.INFER, 0x1234, b"xyz")
+    assert ~zlib.crc32(frame[1:]) & M == P.CRC32_RESIDUE
 
 
 def test_protocol_roundtrip():
@@ -99,21 +112,49 @@ def test_baud_divisor():
 
 def test_link_infer_ident_and_errors():
     x = [[1, 2, -3, 4], [-8, -8, 7, 7], [0, 5, 5, 0]]
-    good = [P.encode_frame(P.INFER, 10 + k, P.pack_vector(v, 4)) for k, v in enumerate(x)]
+    good = [P.encode_frame(P.INFER, 10 + k + 0x300 * k, P.pack_vector(v, 4))
+            for k, v in enumerate(x)]
+    seqs = [10, 11 + 0x300, 12 + 0x600]               # 16-bit SEQs, echoed whole
     bad_crc = bytearray(good[0])
     bad_crc[-1] ^= 0x01
-    wire = [b"\x00\x13\xA5\xFF" + good[0],              # garbage, a SOF + bad type, then a frame
+    wire = [b"\x00\x13" + P.encode_frame_v1(P.IDENT, 3) + good[0],  # garbage, a v1 frame, a frame
             P.encode_frame(P.IDENT, 77),
+            P.encode_frame(0x33, 4),                     # unknown type
             bytes(bad_crc),
             P.encode_frame(P.INFER, 5, b"\x00"),         # wrong length
             good[1][:-3],                                # truncated: timeout
             good[1] + good[2]]                           # back to back
-    frames, _ = check_link(wire, 8, gap_cycles=(50 * 10 * DIV))
+    frames, decoder = check_link(wire, 9, gap_cycles=(50 * 10 * DIV))
     kinds = [(f.type, f.seq) for f in frames]
-    assert kinds == [(P.ERROR, 0), (P.RESULT, 10), (P.IDENT_REPLY, 77), (P.ERROR, 10),
-                     (P.ERROR, 5), (P.ERROR, 11), (P.RESULT, 11), (P.RESULT, 12)]
+    assert kinds == [(P.ERROR, 0), (P.RESULT, seqs[0]), (P.IDENT_REPLY, 77), (P.ERROR, 0),
+                     (P.ERROR, seqs[0]), (P.ERROR, 5), (P.ERROR, seqs[1]), (P.RESULT, seqs[1]),
+                     (P.RESULT, seqs[2])]
     codes = [f.payload[0] for f in frames if f.type == P.ERROR]
-    assert codes == [P.ERR_TYPE, P.ERR_CRC, P.ERR_LENGTH, P.ERR_TIMEOUT]
+    assert codes == [P.ERR_VERSION, P.ERR_TYPE, P.ERR_CRC, P.ERR_LENGTH, P.ERR_TIMEOUT]
     results = [P.unpack_vector(f.payload, 2, 8, True) for f in frames if f.type == P.RESULT]
     assert results == [[v[0] * v[1], v[2] * v[3]] for v in x]
     assert P.Ident.from_bytes(frames[2].payload) == TINY_IDENT
+    assert decoder.bad_frames == 0 and decoder.dropped_bytes == 0   # every reply well formed
+
+
+def test_link_rejects_damaged_frames_of_every_kind():
+    """Damage of every kind the fuzzer does, inside a frame (a flipped bit, a dropped or
+    duplicated byte, a wrong LEN with a valid CRC, cut short, two bytes swapped): each frame
+    gets an ERROR with its code, never a RESULT; the intact frame after them a RESULT."""
+    frame = P.encode_frame(P.INFER, 0x4242, P.pack_vector([3, -2, 7, -8], 4))
+    k = P.HEADER_BYTES                                   # the first payload byte
+    body = bytearray(frame[1:-P.CRC_BYTES])
+    body[4] += 1                                         # LEN 3 instead of 2
+    wire = [frame[:k] + bytes([frame[k] ^ 0x08]) + frame[k + 1:],
+            frame[:k] + frame[k + 1:],
+            frame[:k] + frame[k:k + 1] + frame[k:],
+            bytes([P.SOF]) + body + P.crc32(body).to_bytes(4, "little"),
+            frame[:6],
+            frame[:k] + frame[k + 1:k + 2] + frame[k:k + 1] + frame[k + 2:],
+            frame]
+    frames, _ = check_link(wire, 7, gap_cycles=(50 * 10 * DIV))
+    assert [(f.type, f.payload[0] if f.type == P.ERROR else None) for f in frames] == [
+        (P.ERROR, P.ERR_CRC), (P.ERROR, P.ERR_TIMEOUT), (P.ERROR, P.ERR_CRC),
+        (P.ERROR, P.ERR_LENGTH), (P.ERROR, P.ERR_TIMEOUT), (P.ERROR, P.ERR_CRC),
+        (P.RESULT, None)], frames
+    assert frames[-1].payload == P.pack_vector([-6, -56], 8) and frames[-1].seq == 0x4242

@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from ddnhw import examples, golden
+from ddnhw.board import protocol as P
 from ddnhw.ir import load_graph, save_graph
 from ddnhw.ir.testing import random_mlp
 
@@ -47,9 +48,10 @@ def test_link_cosim_digits(tmp_path_factory):
     assert phases["truncated"]["device_errors"]        # the truncated frame got an error reply
     # A burst of 16 outstanding frames runs at the line rate: about one vector per input frame.
     bit_s = 4 * 10e-9
-    frame_s = (5 + 32 + 1) * 10 * bit_s
+    frame_s = (P.OVERHEAD + 32) * 10 * bit_s
     assert phases["all"]["seconds"] < 1.1 * len(x) * frame_s + 1e-4
-    # 40 vectors, frames to the RTL damaged at random (30 %): each answer exact or lost
+    # 40 vectors, frames to the RTL damaged at random (30 %), no confirmation: each answer
+    # exact or lost
     fz = res["fuzz"]
     assert fz["wrong_accepted"] == 0 and fz["delivered_twice"] == 0, fz
     assert fz["delivered"] + fz["lost_after_retries"] == 40 and fz["delivered"] >= 36, fz

@@ -15,7 +15,7 @@ from pathlib import Path
 from ddnhw.host.cosim import TESTBENCH, find_testbench
 
 ROOT = Path(__file__).resolve().parents[2]
-TESTBENCH_FILES = {"harness.v", "tb_stream.py", "tb_link.py", "bfm.py", "uart.py"}
+TESTBENCH_FILES = {"harness.v", "tb_stream.py", "tb_link.py", "bfm.py", "uart.py", "link_sim.cpp"}
 
 
 # A line that could import sim (``import sim``, ``import os, sim.x``, ``from sim... import``);
