@@ -583,8 +583,9 @@ class Dense(SpecComponent, spec=DenseSpec):
                 continue
             st = spec.stage(n)
             args = [value(a, st) for a in n.args]
-            # keep: stops yosys alumacc from merging the planned adders (measured: fewer LCs)
-            s = Signal(shape, name=f"n{n.uid}", attrs={"keep": 1})
+            # no keep attribute: this datapath is simulated and proved, never synthesized (the
+            # flow writes ddnhw.hw.dense_rtl's, which keeps adder outputs bit by bit)
+            s = Signal(shape, name=f"n{n.uid}")
             if n.kind == "shl":
                 m.d.comb += s.eq(args[0])
             elif n.kind == "mul":

@@ -5,13 +5,15 @@ takes seconds (and its Verilog back end then runs yosys over the whole netlist).
 graph of a :class:`~ddnhw.hw.dense.DenseSpec` is already planned to the bit (every node's
 exact range, shift and pipeline stage), so this module prints it as one Verilog module: one
 ``wire`` per node, one clock-enabled register per delayed value, the same structure as
-``Dense.elaborate`` builds (the same narrow adders, the same split of shifted additions,
-``keep`` on every node).
+``Dense.elaborate`` builds (the same narrow adders, the same split of shifted additions),
+with ``keep`` on every bit of every adder output (:func:`_keep_bits`: why one-bit wires).
 
 While :func:`verilog_datapaths` is active (the RTL generator and the board build use it), a
 ``Dense`` elaborates its valid/ready control in Amaranth and instantiates this module for the
 datapath; without it (the Amaranth simulator, formal proofs) it elaborates the datapath in
-Amaranth. Both are checked against the golden model (tests/hw/test_dense_rtl.py).
+Amaranth (never synthesized: every Verilog the flow writes comes from here). Both are checked
+against the golden model (tests/hw/test_dense_rtl.py), and this one also after yosys' iCE40
+and ECP5 mapping, in the cell models (tests/hw/test_dense_gate.py).
 
 Arithmetic is modular: every operand is sign- or zero-extended (or truncated) to the
 result's width, which holds the exact result range, so two's complement wrap-around is exact.
@@ -91,6 +93,21 @@ def _shl(name, w, signed, d, width):
     return f"{{{_ext(name, w, signed, width - d)}, {d}'d0}}"
 
 
+def _keep_bits(name, width):
+    """A ``(* keep *)`` one-bit wire on every bit of the adder output ``name``: it stops yosys'
+    ``alumacc`` from merging the planned adders into its own adder trees (more LUTs).
+
+    Not ``keep`` on the vector itself: yosys 0.70's LUT mapping (abc9, and abc) loses the
+    logic of a kept multi-bit wire whose bits mix logic with bits that are only copies of an
+    input of the mapped logic (a port, a flip-flop or carry-chain output; e.g. the low bit of
+    ``const - x``, or ``{sum, x[0]}``): the wire's old connection survives with those logic
+    bits set to ``x``, the LUTs that drove them lose the driver conflict, and the mapped
+    netlist computes wrong values (tests/hw/test_dense_gate.py). A one-bit kept wire cannot
+    mix the two."""
+    return ("  (* keep *) wire " + ", ".join(f"{name}_k{b} = {name}[{b}]" for b in range(width))
+            + ";")
+
+
 def _const(v, width):
     return f"{width}'d{v % (1 << width)}"
 
@@ -141,7 +158,10 @@ def dense_body(spec) -> str:
         W, S = _w(n)
         args = [value(a, st) for a in n.args]
         name = f"n{n.uid}"
-        decl.append(f"  (* keep *) wire [{W - 1}:0] {name};")
+        decl.append(f"  wire [{W - 1}:0] {name};")
+        if n.kind in ("add", "sub") and (n.extra["d"] == 0 or
+                                         (n.kind == "sub" and n.args[0].shift > n.args[1].shift)):
+            decl.append(_keep_bits(name, W))
         if n.kind == "shl":
             expr = _ext(*args[0], W)
         elif n.kind == "mul":
@@ -164,7 +184,8 @@ def dense_body(spec) -> str:
                     hlo, hhi = (pn.lo >> d) - qn.hi, (pn.hi >> d) - qn.lo
                 hs = shape_for(hlo, hhi)
                 h = f"n{n.uid}_h"
-                decl.append(f"  (* keep *) wire [{hs.width - 1}:0] {h};")
+                decl.append(f"  wire [{hs.width - 1}:0] {h};")
+                decl.append(_keep_bits(h, hs.width))
                 assign.append(f"  assign {h} = {_bits(p, pw, ps, d, hs.width)} {op} "
                               f"{_ext(q, qw, qs, hs.width)};")
                 expr = (_ext(p, pw, ps, W) if W <= d else
