@@ -58,7 +58,7 @@ def _specs():
 
 def _design(cases):
     """One module with every datapath: ``ce`` (one bit each), ``x`` and ``y`` concatenated."""
-    mods, ports, inst = {}, [], []
+    mods, inst = {}, []
     xo = yo = 0
     for k, (spec, _, _) in enumerate(cases):
         name, text = dense_module(spec)
