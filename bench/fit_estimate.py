@@ -72,3 +72,41 @@ if __name__ == "__main__":
     for fam in sys.argv[1:] or ["ice40", "ecp5"]:
         print(fam, fit(fam))
         print(fam, "dense", fit_scale(fam), "requant", fit_scale(fam, "Requantizer"))
+        print(fam, "dense + adders", fit_dense(fam))
+
+
+def fit_dense(family):
+    """Least squares (non-negative) ``(dense, dense_adder)`` of ``COEFFS[family]``: nextpnr's
+    LUTs of unrolled Dense logic = ``dense`` x structural LUT4s + ``dense_adder`` x adders (a
+    carry chain's own overhead), over the Dense calibration builds (measurement top
+    subtracted) and the unrolled peer builds of bench/peers.py (top and the requantizers'
+    estimate subtracted). Prints the per-build error of the fit."""
+    board = {"ice40": "icebreaker", "ecp5": "ulx3s-85f"}[family]
+    rows = [r for r in json.loads((ROOT / "bench" / "results" /
+                                   f"calibration_{family}.json").read_text())
+            if r["block"] == "Dense"]
+    _add_top(rows)                 # the features by the current definitions
+    pts = [(r["name"], r["features"]["luts"]["dense"], r["features"]["luts"]["dense_adder"],
+            r["features"]["luts"]["dense_ff"], r["luts"] - r["top"]["luts"]) for r in rows]
+    peers = ROOT / "bench" / "results" / "peers.json"
+    if peers.exists():
+        for kind, m in json.loads(peers.read_text())["models"].items():
+            for d in m["designs"]:
+                b = d.get("builds", {}).get(board) or {}
+                f = (d.get("dense_features") or {}).get(family)
+                if b.get("luts") and f:
+                    pts.append((f"peer_{kind}_{d['name'].split()[1]}", f["dense"],
+                                f["dense_adder"], f["dense_ff"], b["luts"] - f["other_luts"]))
+    # ECP5: bits and adders (its flip-flops sit beside the LUTs); iCE40: bits and flip-flops
+    # (a logic cell per register no adder's LUT holds; the adders' own cost comes out 0)
+    cols = [1, 2] if family == "ecp5" else [1, 3]
+    A = np.array([[p[i] for i in cols] for p in pts], float)
+    y = np.array([p[4] for p in pts], float)
+    coef, _ = nnls(A, y)
+    for p, fit in zip(pts, A @ coef):
+        print(f"{family} {p[0]:24s} luts {p[4]:7.0f} fit {fit:7.0f} ({100 * (fit - p[4]) / p[4]:+.1f}%)")
+    out = {"dense": 0.0, "dense_adder": 0.0, "dense_ff": 0.0}
+    for name, c in zip(["dense", "dense_adder", "dense_ff"][:1] + (
+            ["dense_adder"] if family == "ecp5" else ["dense_ff"]), coef):
+        out[name] = round(float(c), 3)
+    return out

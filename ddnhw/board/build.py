@@ -39,6 +39,7 @@ from pathlib import Path
 from amaranth.build import Clock
 
 from .. import DdnhwError, Interrupted
+from ..hw import dense_rtl
 from ..hw.family import FAMILIES, get_family
 from .profiles import get_board
 from .top import MeasureTop
@@ -47,6 +48,7 @@ __all__ = ["build", "toolchain_env", "DEFAULT_SEED", "BuildTimeout", "Interrupte
            "CRASH_SIGNALS"]
 
 DEFAULT_SEED = 1
+DATAPATHS = "ddnhw_datapaths.v"   # the Verilog datapath modules the design instantiates
 
 # environment variable -> (YoWASP command, pip package, system command): every family's tools
 # (ddnhw.hw.family: yosys, nextpnr, packer) and the board loader
@@ -232,6 +234,21 @@ def _fit_error(profile, util, log_text):
                       + "; ".join(parts) + detail)
 
 
+def _children_cpu():
+    """CPU seconds of the finished child processes (the tools): a build's own time on a
+    machine shared with other work."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def stage_of_logs(tim_text, yosys_text):
+    """The step a stopped build was in: ``synthesis``, ``placement`` or ``routing``."""
+    if not tim_text:
+        return "synthesis"
+    return "routing" if re.search(r"^Info: (Routing|Router2)", tim_text, re.M) else "placement"
+
+
 def _tail(path, lines=15):
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -241,7 +258,7 @@ def _tail(path, lines=15):
 
 def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz=None,
           nextpnr_opts=(), synth_opts=(), top=None, toolchain="yowasp", timeout=None,
-          limit_s=None):
+          limit_s=None, cpu_timeout=None):
     """Synthesize, place and route ``core`` for ``board``; return the report dict.
 
     ``core`` is a ``wiring.Component`` with stream ports ``i`` and ``o``; it is wrapped in
@@ -259,7 +276,9 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     :class:`Interrupted`. Either way no bitstream and no report are left. A tool that
     crashes (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) is run once more; a tool stopped by
     another signal is not. ``limit_s``: the caller's whole time limit, named in the timeout's
-    message when ``timeout`` is what is left of it.
+    message when ``timeout`` is what is left of it. ``cpu_timeout`` (seconds): one tool may use
+    at most that much CPU time (``ulimit -t``: a machine-independent limit on a shared
+    machine); past it the build stops as on a timeout.
     """
     profile = get_board(board)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -292,7 +311,9 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
     # reintegration (synth_ecp5) mistakes such a wire for bit 0 of "o__payload" and fails an
     # assertion (or exits 1 silently) when the lane is a register, e.g. a one-channel
     # Requantizer. Debug names only: make them internal.
-    overrides["script_after_read"] = "rename -hide w:*[[]*"
+    # The unrolled Dense datapaths are Verilog modules (ddnhw.hw.dense_rtl), written next to
+    # the design and read after it.
+    overrides["script_after_read"] = f"read_verilog {DATAPATHS}\nrename -hide w:*[[]*"
 
     if top is None:
         top = MeasureTop(core, uart=profile.uart, led=profile.led)
@@ -308,26 +329,34 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         platform.resources[key] = resource
     else:
         clock_mhz = profile.clock_mhz
-    plan = platform.build(top, name=name, build_dir=str(outdir), do_build=False,
-                          do_program=False, **overrides)
+    with dense_rtl.verilog_datapaths() as mods:
+        plan = platform.build(top, name=name, build_dir=str(outdir), do_build=False,
+                              do_program=False, **overrides)
     plan.extract(str(outdir))
+    (outdir / DATAPATHS).write_text("// unrolled Dense datapaths (ddnhw.hw.dense_rtl)\n" +
+                                    "".join(mods[k] for k in sorted(mods)))
 
     # Run the platform's script ourselves (rather than do_build=True) to capture the tools'
     # output and to pass the toolchain environment without touching os.environ.
     start = time.monotonic()
+    cpu0 = _children_cpu()
+    script = ["sh", f"{plan.script}.sh"]
+    if cpu_timeout is not None:
+        script = ["sh", "-c", f"ulimit -t {max(1, int(cpu_timeout))}; exec sh {plan.script}.sh"]
     products = (outdir / pnr_report, bitstream, outdir / "report.json")
     for attempt in range(2):
         left = None if timeout is None else timeout - (time.monotonic() - start)
         try:
-            returncode = _run_script(["sh", f"{plan.script}.sh"], outdir, env, run_log, left)
+            returncode = _run_script(script, outdir, env, run_log, left)
         except BaseException as e:
             for f in products:       # the tools may have begun writing them: keep none
                 f.unlink(missing_ok=True)
             if isinstance(e, _ToolTimeout):
                 stage = _stage(tim_log, yosys_log)
                 raise BuildTimeout(f"board {profile.name!r}: build stopped after its time limit "
-                                   f"of {limit_s or timeout:g} s (in {stage}); the tools were stopped and "
-                                   f"no bitstream or report was kept (logs in {outdir})") from None
+                                   f"of {limit_s or timeout:g} s (in {stage}); the tools were "
+                                   f"stopped and no bitstream or report was kept (logs in "
+                                   f"{outdir})") from None
             if isinstance(e, (KeyboardInterrupt, Interrupted)):
                 how = getattr(e, "signal_name", "SIGINT")
                 raise Interrupted(f"board {profile.name!r}: build stopped by {how} (in "
@@ -336,6 +365,12 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
                                   getattr(e, "signum", signal.SIGINT)) from None
             raise
         signum = _signal_of(returncode)
+        if cpu_timeout is not None and signum in (signal.SIGXCPU, signal.SIGKILL):
+            for f in products:
+                f.unlink(missing_ok=True)
+            raise BuildTimeout(f"board {profile.name!r}: {_stage(tim_log, yosys_log)} used its "
+                               f"CPU time limit of {cpu_timeout:g} s; the tools were stopped and "
+                               f"no bitstream or report was kept (logs in {outdir})")
         # Only a crash (seen once as a SIGBUS of YoWASP's yosys while another process filled
         # the shared WebAssembly cache) is run once more. A tool stopped on purpose (SIGTERM,
         # SIGINT, SIGKILL, SIGHUP: the user, a scheduler, a sweep) is not; a real failure (a
@@ -350,6 +385,7 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
             break
     result = subprocess.CompletedProcess(["sh", f"{plan.script}.sh"], returncode)
     seconds = time.monotonic() - start
+    cpu_seconds = _children_cpu() - cpu0
 
     tim_text = tim_log.read_text(errors="replace") if tim_log.exists() else ""
     yosys_text = yosys_log.read_text(errors="replace") if yosys_log.exists() else ""
@@ -400,6 +436,7 @@ def build(core, board, outdir, *, name="ddnhw_top", seed=DEFAULT_SEED, clock_mhz
         "utilization": dict(sorted(util.items())),
         "budget": dict(profile.budget),
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 1),
         "bitstream": str(bitstream) if bitstream.exists() else None,
         "logs": {"yosys": str(yosys_log), "nextpnr": str(tim_log), "run": str(run_log),
                  "nextpnr_report": str(pnr_json)},

@@ -28,7 +28,7 @@ def link_verilog(graph, outdir, *, divisor=4, timeout_bytes=48) -> Path:
     """Write the board top of ``graph`` (UART divisor ``divisor``) as ``<outdir>/ddnhw_link.v``.
 
     The file is rewritten only when its text changes (keeps the simulator build cached)."""
-    from amaranth.back import verilog
+    import ddnhw.hw.dense_rtl as dense_rtl
     from ddnhw.board.link import UARTLink
     from ddnhw.board.protocol import Ident
     from ddnhw.lower import build_network
@@ -36,7 +36,7 @@ def link_verilog(graph, outdir, *, divisor=4, timeout_bytes=48) -> Path:
     core = build_network(graph)
     top = UARTLink(core, Ident.for_graph(graph, core.latency), divisor=divisor,
                    timeout_cycles=timeout_bytes * 10 * divisor, led_cycles=1000)
-    text = verilog.convert(top, name=TOP, emit_src=False)
+    text = dense_rtl.convert(top, name=TOP, emit_src=False)
     path = Path(outdir) / f"{TOP}.v"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:

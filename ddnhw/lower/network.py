@@ -7,13 +7,13 @@ import json
 import os
 
 import numpy as np
-from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 
 from ddnhw.atomic import write_text
 from ddnhw.hw import ForkSpec, StreamFIFOSpec
 from ddnhw.hw import int_shape
+import ddnhw.hw.dense_rtl as dense_rtl
 from ddnhw.hw.protocol import BlockSpec, ChainModel, SpecComponent, cost_features
 from ddnhw.passes.base import block_outputs, fused_into, hw_of, run_passes
 from .estimate import OPTIONAL_RESOURCES, RESOURCES, estimate_block
@@ -383,7 +383,7 @@ def generate(graph, outdir, name="ddnhw_top", options=None, **kw) -> dict:
         default = LowerOptions()
         given = {**{f: getattr(options, f) for f in LowerOptions.names()
                     if getattr(options, f) != getattr(default, f)}, **given}
-    text = verilog.convert(top, name=name, emit_src=False)
+    text = dense_rtl.convert(top, name=name, emit_src=False)
     os.makedirs(outdir, exist_ok=True)
     vfile = f"{name}.v"
     manifest = {

@@ -258,6 +258,7 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
                          f"{{layer: (pe, simd)}} dict")
     if folding == "none" and (target_ii is not None or max_luts is not None):
         raise DdnhwError("target_ii/max_luts need folding='auto'")
+    margin, fallback_margin = _fill_margins(family, margin, fallback_margin)
     est = network_estimate(_bare(graph), family=family)
     bounds = _bounds(_budget(budget, max_luts))
     limit = {k: v * (1 - margin) for k, v in bounds.items()}
@@ -274,6 +275,16 @@ def choose(graph, budget, folding="auto", *, target_ii=None, max_luts=None, marg
         info["hw"] = p["hw"]
     return {"mode": "auto", "folding": p["folding"], "estimate": p["estimate"], "ii": p["ii"],
             **info}
+
+
+def _fill_margins(family, *margins):
+    """The folding margins raised to at least ``1 - fill_limit`` of ``family``
+    (:attr:`ddnhw.hw.family.Family.fill_limit`: fuller folded designs do not place in
+    minutes); None stays None. The unrolled check keeps its own margin (an unrolled network's
+    estimate errs high, and the demo MLP unrolled at 84 % of the UP5K places in a minute)."""
+    from ddnhw.hw.family import get_family
+    floor = 1.0 - get_family(family).fill_limit
+    return tuple(None if m is None else max(m, floor) for m in margins)
 
 
 def _annotate(graph, folding, hw=None):

@@ -506,396 +506,10 @@ module ddnhw_top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \ddnhw_top.fc0 (i__valid, clk, rst, ce, o__ready, o__payload, o__valid, i__payload);
+module \ddnhw_top.fc0 (i__valid, clk, rst, ce, o__payload, o__ready, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [8:0] \$10 ;
-  wire [8:0] \$100 ;
-  wire [9:0] \$101 ;
-  wire [9:0] \$102 ;
-  wire [10:0] \$103 ;
-  wire [6:0] \$104 ;
-  wire [5:0] \$105 ;
-  wire [7:0] \$106 ;
-  wire [8:0] \$107 ;
-  reg [3:0] \$108 ;
-  reg [6:0] \$109 ;
-  wire [9:0] \$11 ;
-  reg [5:0] \$110 ;
-  reg [4:0] \$111 ;
-  reg [5:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [4:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
-  reg [5:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [6:0] \$119 ;
-  wire [7:0] \$12 ;
-  reg [4:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [5:0] \$122 ;
-  reg [6:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [10:0] \$127 ;
-  reg [5:0] \$128 ;
-  reg [5:0] \$129 ;
-  wire [9:0] \$13 ;
-  reg [4:0] \$130 ;
-  reg [5:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [6:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [4:0] \$137 ;
-  reg [5:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [10:0] \$14 ;
-  reg [5:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [3:0] \$148 ;
-  reg [3:0] \$149 ;
-  wire [3:0] \$15 ;
-  reg [4:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [9:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [6:0] \$156 ;
-  reg [5:0] \$157 ;
-  reg [5:0] \$158 ;
-  reg [5:0] \$159 ;
-  wire [6:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [6:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [7:0] \$17 ;
-  reg [4:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg [5:0] \$172 ;
-  reg [5:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [3:0] \$179 ;
-  wire [10:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [6:0] \$183 ;
-  reg [9:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [7:0] \$189 ;
-  wire [7:0] \$19 ;
-  reg [5:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [5:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [4:0] \$196 ;
-  reg [5:0] \$197 ;
-  reg [6:0] \$198 ;
-  reg [6:0] \$199 ;
-  wire [6:0] \$2 ;
-  wire [8:0] \$20 ;
-  reg [6:0] \$200 ;
-  reg [4:0] \$201 ;
-  reg [5:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [9:0] \$205 ;
-  reg [9:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [4:0] \$208 ;
-  reg [5:0] \$209 ;
-  wire [7:0] \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [4:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
-  wire [8:0] \$22 ;
-  reg [7:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [6:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [4:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [9:0] \$229 ;
-  wire [2:0] \$23 ;
-  reg [9:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [4:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [6:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [4:0] \$238 ;
-  reg [5:0] \$239 ;
-  wire [6:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [3:0] \$248 ;
-  reg [3:0] \$249 ;
-  wire [7:0] \$25 ;
-  reg [4:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [4:0] \$252 ;
-  reg [5:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [6:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [9:0] \$257 ;
-  reg [9:0] \$258 ;
-  reg [5:0] \$259 ;
-  wire [5:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [4:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [4:0] \$269 ;
-  wire [7:0] \$27 ;
-  reg [4:0] \$270 ;
-  reg [5:0] \$271 ;
-  reg [6:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [4:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [4:0] \$278 ;
-  reg [4:0] \$279 ;
-  wire [8:0] \$28 ;
-  reg [9:0] \$280 ;
-  reg [9:0] \$281 ;
-  reg [4:0] \$282 ;
-  reg [3:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [6:0] \$285 ;
-  reg [6:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [4:0] \$288 ;
-  reg [5:0] \$289 ;
-  wire [5:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [4:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [6:0] \$295 ;
-  reg [6:0] \$296 ;
-  reg [4:0] \$297 ;
-  reg [5:0] \$298 ;
-  reg [5:0] \$299 ;
-  wire [7:0] \$3 ;
-  wire [6:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [3:0] \$301 ;
-  reg [3:0] \$302 ;
-  reg [9:0] \$303 ;
-  reg [9:0] \$304 ;
-  reg [4:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [6:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire [7:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [4:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg [5:0] \$314 ;
-  reg [6:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [8:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [5:0] \$319 ;
-  wire [8:0] \$32 ;
-  reg [5:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [5:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [9:0] \$326 ;
-  reg [5:0] \$327 ;
-  reg [5:0] \$328 ;
-  reg [6:0] \$329 ;
-  wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [5:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [4:0] \$333 ;
-  reg [4:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [6:0] \$338 ;
-  reg [7:0] \$339 ;
-  wire [9:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [6:0] \$343 ;
-  reg [6:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [9:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [5:0] \$349 ;
-  wire [7:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [4:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [4:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [3:0] \$358 ;
-  reg [3:0] \$359 ;
-  wire [8:0] \$36 ;
-  reg [3:0] \$360 ;
-  reg [10:0] \$361 ;
-  reg [3:0] \$362 ;
-  reg [5:0] \$363 ;
-  reg [5:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [6:0] \$366 ;
-  reg [9:0] \$367 ;
-  reg [9:0] \$368 ;
-  reg [11:0] \$369 ;
-  wire [7:0] \$37 ;
-  reg [10:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [9:0] \$374 ;
-  reg [9:0] \$375 ;
-  reg [10:0] \$376 ;
-  reg [10:0] \$377 ;
-  reg [10:0] \$378 ;
-  reg [10:0] \$379 ;
-  wire [7:0] \$38 ;
-  reg [10:0] \$380 ;
-  reg [10:0] \$381 ;
-  reg [10:0] \$382 ;
-  reg [10:0] \$383 ;
-  reg [10:0] \$384 ;
-  reg [10:0] \$385 ;
-  reg [11:0] \$386 ;
-  reg [10:0] \$387 ;
-  reg [10:0] \$388 ;
-  wire [8:0] \$39 ;
-  wire [7:0] \$4 ;
-  wire [7:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [9:0] \$43 ;
-  wire [2:0] \$44 ;
-  wire [5:0] \$45 ;
-  wire [7:0] \$46 ;
-  wire [7:0] \$47 ;
-  wire [6:0] \$48 ;
-  wire [8:0] \$49 ;
-  wire [8:0] \$5 ;
-  wire [9:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [6:0] \$54 ;
-  wire [7:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [3:0] \$58 ;
-  wire [7:0] \$59 ;
-  wire [6:0] \$6 ;
-  wire [8:0] \$60 ;
-  wire [9:0] \$61 ;
-  wire [10:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [7:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [7:0] \$68 ;
-  wire [7:0] \$69 ;
-  wire [7:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [9:0] \$72 ;
-  wire [6:0] \$73 ;
-  wire [4:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [9:0] \$76 ;
-  wire [10:0] \$77 ;
-  wire [7:0] \$78 ;
-  wire [7:0] \$79 ;
-  wire [5:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [7:0] \$81 ;
-  wire [3:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [8:0] \$84 ;
-  wire [9:0] \$85 ;
-  wire [6:0] \$86 ;
-  wire [7:0] \$87 ;
-  wire [7:0] \$88 ;
-  wire [8:0] \$89 ;
-  wire [6:0] \$9 ;
-  wire [7:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [7:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [9:0] \$97 ;
-  wire [6:0] \$98 ;
-  wire [7:0] \$99 ;
+  reg [3:0] \$2 ;
   output ce;
   wire ce;
   input clk;
@@ -969,1282 +583,6 @@ module \ddnhw_top.fc0 (i__valid, clk, rst, ce, o__ready, o__payload, o__valid, i
   wire i__ready;
   input i__valid;
   wire i__valid;
-  (* keep = 32'd1 *)
-  wire [4:0] n100;
-  reg [4:0] n100_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n101;
-  (* keep = 32'd1 *)
-  wire [4:0] n102;
-  (* keep = 32'd1 *)
-  wire [4:0] n103;
-  (* keep = 32'd1 *)
-  wire [4:0] n104;
-  (* keep = 32'd1 *)
-  wire [4:0] n105;
-  reg [4:0] n105_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n106;
-  reg [5:0] n106_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n107;
-  reg [5:0] n107_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n108;
-  reg [5:0] n108_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n109;
-  reg [5:0] n109_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n110;
-  reg [5:0] n110_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n111;
-  reg [5:0] n111_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n112;
-  reg [5:0] n112_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n113;
-  (* keep = 32'd1 *)
-  wire [4:0] n114;
-  (* keep = 32'd1 *)
-  wire [4:0] n115;
-  reg [4:0] n115_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n116;
-  (* keep = 32'd1 *)
-  wire [4:0] n117;
-  (* keep = 32'd1 *)
-  wire [4:0] n118;
-  (* keep = 32'd1 *)
-  wire [4:0] n119;
-  (* keep = 32'd1 *)
-  wire [4:0] n120;
-  reg [4:0] n120_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n121;
-  reg [4:0] n121_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n122;
-  (* keep = 32'd1 *)
-  wire [4:0] n123;
-  (* keep = 32'd1 *)
-  wire [4:0] n124;
-  reg [4:0] n124_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n125;
-  reg [4:0] n125_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n126;
-  (* keep = 32'd1 *)
-  wire [4:0] n127;
-  reg [4:0] n127_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n128;
-  reg [4:0] n128_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n129;
-  (* keep = 32'd1 *)
-  wire [5:0] n130;
-  reg [5:0] n130_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n131;
-  reg [5:0] n131_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n132;
-  reg [5:0] n132_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n133;
-  reg [5:0] n133_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n134;
-  reg [5:0] n134_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n135;
-  reg [5:0] n135_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n136;
-  reg [5:0] n136_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n137;
-  reg [5:0] n137_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n138;
-  reg [5:0] n138_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n139;
-  reg [5:0] n139_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n140;
-  reg [5:0] n140_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n141;
-  reg [5:0] n141_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n142;
-  reg [5:0] n142_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n143;
-  reg [5:0] n143_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n144;
-  reg [5:0] n144_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n145;
-  reg [5:0] n145_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n146;
-  reg [5:0] n146_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n147;
-  (* keep = 32'd1 *)
-  wire [5:0] n148;
-  (* keep = 32'd1 *)
-  wire [5:0] n149;
-  (* keep = 32'd1 *)
-  wire [5:0] n150;
-  reg [5:0] n150_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n151;
-  reg [5:0] n151_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n152;
-  reg [5:0] n152_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n153;
-  reg [5:0] n153_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n154;
-  reg [5:0] n154_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n155;
-  reg [5:0] n155_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n156;
-  reg [5:0] n156_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n157;
-  reg [5:0] n157_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n158;
-  (* keep = 32'd1 *)
-  wire [6:0] n159;
-  (* keep = 32'd1 *)
-  wire [6:0] n160;
-  (* keep = 32'd1 *)
-  wire [6:0] n161;
-  (* keep = 32'd1 *)
-  wire [6:0] n162;
-  reg [6:0] n162_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n163;
-  (* keep = 32'd1 *)
-  wire [4:0] n164;
-  (* keep = 32'd1 *)
-  wire [5:0] n165;
-  reg [5:0] n165_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n166;
-  (* keep = 32'd1 *)
-  wire [6:0] n167;
-  (* keep = 32'd1 *)
-  wire [6:0] n169;
-  reg [6:0] n169_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n170;
-  wire [6:0] n170_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n171;
-  reg [8:0] n171_d1 = 9'h000;
-  wire [6:0] n171_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n173;
-  reg [9:0] n173_d1 = 10'h000;
-  reg [9:0] n173_d2 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n174;
-  reg [4:0] n174_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n175;
-  (* keep = 32'd1 *)
-  wire [6:0] n176;
-  (* keep = 32'd1 *)
-  wire [5:0] n177;
-  reg [5:0] n177_d1 = 6'h00;
-  reg [5:0] n177_d2 = 6'h00;
-  reg [5:0] n177_d3 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n178;
-  (* keep = 32'd1 *)
-  wire [5:0] n179;
-  (* keep = 32'd1 *)
-  wire [5:0] n180;
-  reg [5:0] n180_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n181;
-  reg [5:0] n181_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n182;
-  (* keep = 32'd1 *)
-  wire [6:0] n183;
-  (* keep = 32'd1 *)
-  wire [6:0] n184;
-  reg [6:0] n184_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n185;
-  reg [5:0] n185_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n187;
-  reg [6:0] n187_d1 = 7'h00;
-  wire [4:0] n187_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n188;
-  reg [8:0] n188_d1 = 9'h000;
-  wire [5:0] n188_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n189;
-  wire [8:0] n189_h;
-  reg [3:0] n18_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [10:0] n190;
-  reg [10:0] n190_d1 = 11'h000;
-  wire [8:0] n190_h;
-  (* keep = 32'd1 *)
-  wire [11:0] n191;
-  reg [11:0] n191_d1 = 12'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n192;
-  reg [4:0] n192_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n193;
-  reg [5:0] n193_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n194;
-  (* keep = 32'd1 *)
-  wire [6:0] n195;
-  (* keep = 32'd1 *)
-  wire [7:0] n196;
-  (* keep = 32'd1 *)
-  wire [7:0] n197;
-  reg [7:0] n197_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n198;
-  (* keep = 32'd1 *)
-  wire [4:0] n199;
-  reg [3:0] n19_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [5:0] n200;
-  reg [5:0] n200_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n201;
-  reg [5:0] n201_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n202;
-  reg [5:0] n202_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n203;
-  (* keep = 32'd1 *)
-  wire [6:0] n204;
-  reg [6:0] n204_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n205;
-  reg [7:0] n205_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n206;
-  (* keep = 32'd1 *)
-  wire [8:0] n207;
-  (* keep = 32'd1 *)
-  wire [5:0] n208;
-  reg [5:0] n208_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n209;
-  (* keep = 32'd1 *)
-  wire [7:0] n210;
-  (* keep = 32'd1 *)
-  wire [7:0] n211;
-  reg [7:0] n211_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n212;
-  reg [4:0] n212_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n213;
-  reg [5:0] n213_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n214;
-  (* keep = 32'd1 *)
-  wire [6:0] n215;
-  (* keep = 32'd1 *)
-  wire [7:0] n216;
-  (* keep = 32'd1 *)
-  wire [7:0] n217;
-  reg [7:0] n217_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n218;
-  reg [3:0] n218_d1 = 4'h0;
-  reg [3:0] n218_d2 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [4:0] n219;
-  (* keep = 32'd1 *)
-  wire [5:0] n220;
-  (* keep = 32'd1 *)
-  wire [5:0] n221;
-  reg [5:0] n221_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n223;
-  reg [7:0] n223_d1 = 8'h00;
-  wire [5:0] n223_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n224;
-  wire [8:0] n224_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n225;
-  reg [9:0] n225_d1 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [7:0] n226;
-  wire [5:0] n226_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n227;
-  reg [8:0] n227_d1 = 9'h000;
-  wire [7:0] n227_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n228;
-  reg [10:0] n228_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n229;
-  (* keep = 32'd1 *)
-  wire [3:0] n230;
-  (* keep = 32'd1 *)
-  wire [5:0] n231;
-  (* keep = 32'd1 *)
-  wire [5:0] n232;
-  reg [5:0] n232_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n234;
-  wire [4:0] n234_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n235;
-  reg [6:0] n235_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n236;
-  wire [5:0] n236_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n238;
-  reg [8:0] n238_d1 = 9'h000;
-  reg [8:0] n238_d2 = 9'h000;
-  reg [8:0] n238_d3 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n239;
-  reg [5:0] n239_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n240;
-  (* keep = 32'd1 *)
-  wire [6:0] n241;
-  (* keep = 32'd1 *)
-  wire [6:0] n242;
-  (* keep = 32'd1 *)
-  wire [5:0] n244;
-  reg [5:0] n244_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n245;
-  wire [6:0] n245_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n246;
-  reg [8:0] n246_d1 = 9'h000;
-  wire [6:0] n246_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n248;
-  reg [9:0] n248_d1 = 10'h000;
-  reg [9:0] n248_d2 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [6:0] n249;
-  (* keep = 32'd1 *)
-  wire [7:0] n250;
-  (* keep = 32'd1 *)
-  wire [7:0] n251;
-  reg [7:0] n251_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n252;
-  reg [5:0] n252_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n253;
-  reg [5:0] n253_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n254;
-  reg [5:0] n254_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n255;
-  (* keep = 32'd1 *)
-  wire [6:0] n256;
-  reg [6:0] n256_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n257;
-  reg [7:0] n257_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n258;
-  (* keep = 32'd1 *)
-  wire [8:0] n259;
-  (* keep = 32'd1 *)
-  wire [4:0] n260;
-  reg [4:0] n260_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n261;
-  (* keep = 32'd1 *)
-  wire [6:0] n262;
-  (* keep = 32'd1 *)
-  wire [6:0] n263;
-  reg [6:0] n263_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n264;
-  reg [4:0] n264_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n265;
-  reg [5:0] n265_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n266;
-  reg [5:0] n266_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n267;
-  (* keep = 32'd1 *)
-  wire [6:0] n268;
-  (* keep = 32'd1 *)
-  wire [7:0] n269;
-  (* keep = 32'd1 *)
-  wire [7:0] n270;
-  reg [7:0] n270_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n271;
-  reg [3:0] n271_d1 = 4'h0;
-  reg [3:0] n271_d2 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [4:0] n272;
-  (* keep = 32'd1 *)
-  wire [5:0] n273;
-  (* keep = 32'd1 *)
-  wire [5:0] n274;
-  reg [5:0] n274_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n276;
-  reg [5:0] n276_d1 = 6'h00;
-  wire [4:0] n276_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n277;
-  wire [7:0] n277_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n278;
-  reg [9:0] n278_d1 = 10'h000;
-  wire [8:0] n278_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n279;
-  wire [5:0] n279_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n280;
-  reg [8:0] n280_d1 = 9'h000;
-  wire [7:0] n280_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n281;
-  reg [10:0] n281_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n282;
-  reg [5:0] n282_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n283;
-  (* keep = 32'd1 *)
-  wire [6:0] n284;
-  (* keep = 32'd1 *)
-  wire [6:0] n285;
-  reg [6:0] n285_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n286;
-  (* keep = 32'd1 *)
-  wire [4:0] n287;
-  (* keep = 32'd1 *)
-  wire [5:0] n288;
-  reg [5:0] n288_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n289;
-  (* keep = 32'd1 *)
-  wire [7:0] n290;
-  (* keep = 32'd1 *)
-  wire [7:0] n291;
-  reg [7:0] n291_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n292;
-  reg [5:0] n292_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n293;
-  (* keep = 32'd1 *)
-  wire [6:0] n294;
-  (* keep = 32'd1 *)
-  wire [7:0] n295;
-  (* keep = 32'd1 *)
-  wire [7:0] n296;
-  reg [7:0] n296_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n297;
-  reg [5:0] n297_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n298;
-  reg [5:0] n298_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n299;
-  (* keep = 32'd1 *)
-  wire [6:0] n300;
-  (* keep = 32'd1 *)
-  wire [7:0] n301;
-  (* keep = 32'd1 *)
-  wire [7:0] n302;
-  reg [7:0] n302_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n303;
-  (* keep = 32'd1 *)
-  wire [4:0] n304;
-  (* keep = 32'd1 *)
-  wire [5:0] n305;
-  (* keep = 32'd1 *)
-  wire [5:0] n306;
-  reg [5:0] n306_d1 = 6'h00;
-  reg [5:0] n306_d2 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n308;
-  wire [6:0] n308_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n309;
-  reg [9:0] n309_d1 = 10'h000;
-  wire [8:0] n309_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n310;
-  reg [6:0] n310_d1 = 7'h00;
-  reg [6:0] n310_d2 = 7'h00;
-  wire [4:0] n310_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n311;
-  (* keep = 32'd1 *)
-  wire [9:0] n312;
-  reg [9:0] n312_d1 = 10'h000;
-  wire [8:0] n312_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n313;
-  reg [10:0] n313_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n314;
-  reg [5:0] n314_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n315;
-  (* keep = 32'd1 *)
-  wire [7:0] n316;
-  (* keep = 32'd1 *)
-  wire [7:0] n317;
-  reg [7:0] n317_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n319;
-  (* keep = 32'd1 *)
-  wire [8:0] n320;
-  reg [8:0] n320_d1 = 9'h000;
-  wire [7:0] n320_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n321;
-  wire [7:0] n321_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n323;
-  reg [10:0] n323_d1 = 11'h000;
-  reg [10:0] n323_d2 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n324;
-  reg [5:0] n324_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n325;
-  reg [5:0] n325_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n326;
-  (* keep = 32'd1 *)
-  wire [6:0] n327;
-  reg [6:0] n327_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n328;
-  reg [7:0] n328_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n329;
-  (* keep = 32'd1 *)
-  wire [7:0] n330;
-  (* keep = 32'd1 *)
-  wire [4:0] n331;
-  (* keep = 32'd1 *)
-  wire [5:0] n332;
-  reg [5:0] n332_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n333;
-  reg [5:0] n333_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n334;
-  (* keep = 32'd1 *)
-  wire [7:0] n335;
-  (* keep = 32'd1 *)
-  wire [7:0] n336;
-  reg [7:0] n336_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n337;
-  reg [5:0] n337_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n338;
-  (* keep = 32'd1 *)
-  wire [6:0] n339;
-  (* keep = 32'd1 *)
-  wire [4:0] n340;
-  reg [4:0] n340_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n341;
-  reg [5:0] n341_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n342;
-  reg [5:0] n342_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n343;
-  (* keep = 32'd1 *)
-  wire [6:0] n344;
-  (* keep = 32'd1 *)
-  wire [7:0] n345;
-  (* keep = 32'd1 *)
-  wire [7:0] n346;
-  reg [7:0] n346_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n347;
-  (* keep = 32'd1 *)
-  wire [4:0] n348;
-  reg [4:0] n348_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n350;
-  (* keep = 32'd1 *)
-  wire [9:0] n351;
-  reg [9:0] n351_d1 = 10'h000;
-  wire [8:0] n351_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n352;
-  reg [7:0] n352_d1 = 8'h00;
-  wire [6:0] n352_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n353;
-  reg [9:0] n353_d1 = 10'h000;
-  wire [8:0] n353_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n354;
-  reg [10:0] n354_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n355;
-  (* keep = 32'd1 *)
-  wire [4:0] n356;
-  (* keep = 32'd1 *)
-  wire [5:0] n357;
-  reg [5:0] n357_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n358;
-  reg [5:0] n358_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n359;
-  (* keep = 32'd1 *)
-  wire [7:0] n360;
-  (* keep = 32'd1 *)
-  wire [7:0] n361;
-  reg [7:0] n361_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n362;
-  (* keep = 32'd1 *)
-  wire [4:0] n363;
-  (* keep = 32'd1 *)
-  wire [4:0] n364;
-  reg [4:0] n364_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n365;
-  reg [5:0] n365_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n366;
-  reg [5:0] n366_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n367;
-  reg [5:0] n367_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n368;
-  (* keep = 32'd1 *)
-  wire [6:0] n369;
-  reg [6:0] n369_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n370;
-  reg [7:0] n370_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n371;
-  (* keep = 32'd1 *)
-  wire [7:0] n372;
-  (* keep = 32'd1 *)
-  wire [4:0] n373;
-  reg [4:0] n373_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n374;
-  reg [5:0] n374_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n375;
-  reg [6:0] n375_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n376;
-  reg [7:0] n376_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n377;
-  (* keep = 32'd1 *)
-  wire [7:0] n378;
-  (* keep = 32'd1 *)
-  wire [4:0] n379;
-  (* keep = 32'd1 *)
-  wire [5:0] n380;
-  reg [5:0] n380_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n381;
-  reg [5:0] n381_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n382;
-  reg [5:0] n382_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n383;
-  (* keep = 32'd1 *)
-  wire [7:0] n384;
-  (* keep = 32'd1 *)
-  wire [7:0] n385;
-  reg [7:0] n385_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n386;
-  reg [3:0] n386_d1 = 4'h0;
-  reg [3:0] n386_d2 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [5:0] n387;
-  reg [5:0] n387_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n388;
-  (* keep = 32'd1 *)
-  wire [6:0] n389;
-  (* keep = 32'd1 *)
-  wire [8:0] n391;
-  reg [8:0] n391_d1 = 9'h000;
-  wire [6:0] n391_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n392;
-  wire [8:0] n392_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n393;
-  reg [9:0] n393_d1 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [7:0] n394;
-  wire [5:0] n394_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n395;
-  reg [9:0] n395_d1 = 10'h000;
-  wire [8:0] n395_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n396;
-  reg [10:0] n396_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n397;
-  reg [4:0] n397_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n398;
-  reg [5:0] n398_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n399;
-  reg [5:0] n399_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n400;
-  (* keep = 32'd1 *)
-  wire [6:0] n401;
-  reg [6:0] n401_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n402;
-  reg [7:0] n402_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n403;
-  (* keep = 32'd1 *)
-  wire [8:0] n404;
-  (* keep = 32'd1 *)
-  wire [4:0] n405;
-  (* keep = 32'd1 *)
-  wire [4:0] n406;
-  (* keep = 32'd1 *)
-  wire [5:0] n407;
-  reg [5:0] n407_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n408;
-  reg [5:0] n408_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n409;
-  reg [5:0] n409_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n410;
-  (* keep = 32'd1 *)
-  wire [6:0] n411;
-  (* keep = 32'd1 *)
-  wire [7:0] n412;
-  (* keep = 32'd1 *)
-  wire [7:0] n413;
-  reg [7:0] n413_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n414;
-  reg [4:0] n414_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n415;
-  reg [5:0] n415_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n416;
-  reg [5:0] n416_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n417;
-  (* keep = 32'd1 *)
-  wire [7:0] n418;
-  (* keep = 32'd1 *)
-  wire [7:0] n419;
-  reg [7:0] n419_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n420;
-  reg [5:0] n420_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n421;
-  (* keep = 32'd1 *)
-  wire [6:0] n422;
-  (* keep = 32'd1 *)
-  wire [7:0] n423;
-  (* keep = 32'd1 *)
-  wire [7:0] n424;
-  reg [7:0] n424_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n425;
-  reg [4:0] n425_d1 = 5'h00;
-  reg [4:0] n425_d2 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n427;
-  (* keep = 32'd1 *)
-  wire [9:0] n428;
-  reg [9:0] n428_d1 = 10'h000;
-  wire [8:0] n428_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n429;
-  wire [6:0] n429_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n430;
-  reg [9:0] n430_d1 = 10'h000;
-  wire [8:0] n430_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n431;
-  reg [10:0] n431_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n432;
-  (* keep = 32'd1 *)
-  wire [4:0] n433;
-  reg [4:0] n433_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n434;
-  reg [5:0] n434_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n435;
-  reg [6:0] n435_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n436;
-  reg [6:0] n436_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n437;
-  (* keep = 32'd1 *)
-  wire [7:0] n438;
-  (* keep = 32'd1 *)
-  wire [4:0] n439;
-  reg [4:0] n439_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n440;
-  reg [5:0] n440_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n441;
-  reg [6:0] n441_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n442;
-  reg [6:0] n442_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n443;
-  (* keep = 32'd1 *)
-  wire [7:0] n444;
-  (* keep = 32'd1 *)
-  wire [5:0] n445;
-  reg [5:0] n445_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n446;
-  reg [5:0] n446_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n447;
-  (* keep = 32'd1 *)
-  wire [7:0] n448;
-  (* keep = 32'd1 *)
-  wire [7:0] n449;
-  reg [7:0] n449_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n450;
-  reg [5:0] n450_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n451;
-  (* keep = 32'd1 *)
-  wire [7:0] n452;
-  (* keep = 32'd1 *)
-  wire [7:0] n453;
-  reg [7:0] n453_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n454;
-  reg [3:0] n454_d1 = 4'h0;
-  reg [3:0] n454_d2 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [4:0] n455;
-  (* keep = 32'd1 *)
-  wire [5:0] n456;
-  (* keep = 32'd1 *)
-  wire [5:0] n457;
-  reg [5:0] n457_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n459;
-  reg [8:0] n459_d1 = 9'h000;
-  wire [6:0] n459_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n460;
-  wire [8:0] n460_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n461;
-  reg [9:0] n461_d1 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [7:0] n462;
-  wire [6:0] n462_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n463;
-  reg [9:0] n463_d1 = 10'h000;
-  wire [8:0] n463_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n464;
-  reg [10:0] n464_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n465;
-  reg [5:0] n465_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n466;
-  reg [5:0] n466_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n467;
-  (* keep = 32'd1 *)
-  wire [7:0] n468;
-  (* keep = 32'd1 *)
-  wire [7:0] n469;
-  reg [7:0] n469_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n470;
-  reg [4:0] n470_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n471;
-  reg [5:0] n471_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n472;
-  reg [6:0] n472_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n473;
-  reg [7:0] n473_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n474;
-  (* keep = 32'd1 *)
-  wire [7:0] n475;
-  (* keep = 32'd1 *)
-  wire [5:0] n476;
-  reg [5:0] n476_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n477;
-  reg [5:0] n477_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n478;
-  (* keep = 32'd1 *)
-  wire [6:0] n479;
-  (* keep = 32'd1 *)
-  wire [5:0] n480;
-  reg [5:0] n480_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n481;
-  reg [5:0] n481_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n482;
-  (* keep = 32'd1 *)
-  wire [6:0] n483;
-  (* keep = 32'd1 *)
-  wire [6:0] n484;
-  reg [6:0] n484_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n485;
-  reg [7:0] n485_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n486;
-  (* keep = 32'd1 *)
-  wire [8:0] n487;
-  reg [8:0] n487_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n488;
-  (* keep = 32'd1 *)
-  wire [5:0] n489;
-  reg [5:0] n489_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n490;
-  (* keep = 32'd1 *)
-  wire [7:0] n492;
-  reg [7:0] n492_d1 = 8'h00;
-  reg [7:0] n492_d2 = 8'h00;
-  wire [5:0] n492_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n493;
-  reg [8:0] n493_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [9:0] n494;
-  wire [8:0] n494_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n495;
-  reg [7:0] n495_d1 = 8'h00;
-  wire [6:0] n495_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n496;
-  reg [9:0] n496_d1 = 10'h000;
-  wire [8:0] n496_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n497;
-  reg [10:0] n497_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n498;
-  reg [5:0] n498_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n499;
-  reg [5:0] n499_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n500;
-  reg [5:0] n500_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n501;
-  (* keep = 32'd1 *)
-  wire [6:0] n502;
-  reg [6:0] n502_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n503;
-  reg [7:0] n503_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n504;
-  (* keep = 32'd1 *)
-  wire [7:0] n505;
-  (* keep = 32'd1 *)
-  wire [5:0] n506;
-  reg [5:0] n506_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n507;
-  reg [5:0] n507_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n508;
-  (* keep = 32'd1 *)
-  wire [7:0] n509;
-  reg [7:0] n509_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n510;
-  (* keep = 32'd1 *)
-  wire [7:0] n511;
-  (* keep = 32'd1 *)
-  wire [5:0] n512;
-  reg [5:0] n512_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n513;
-  (* keep = 32'd1 *)
-  wire [6:0] n514;
-  reg [6:0] n514_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n515;
-  reg [6:0] n515_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n516;
-  (* keep = 32'd1 *)
-  wire [7:0] n517;
-  reg [7:0] n517_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n518;
-  reg [5:0] n518_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n519;
-  (* keep = 32'd1 *)
-  wire [7:0] n520;
-  (* keep = 32'd1 *)
-  wire [7:0] n521;
-  reg [7:0] n521_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n522;
-  (* keep = 32'd1 *)
-  wire [4:0] n523;
-  reg [4:0] n523_d1 = 5'h00;
-  reg [4:0] n523_d2 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n525;
-  wire [6:0] n525_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n526;
-  reg [9:0] n526_d1 = 10'h000;
-  wire [8:0] n526_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n527;
-  reg [7:0] n527_d1 = 8'h00;
-  reg [7:0] n527_d2 = 8'h00;
-  wire [5:0] n527_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n528;
-  reg [8:0] n528_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [9:0] n529;
-  wire [8:0] n529_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n530;
-  reg [10:0] n530_d1 = 11'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n531;
-  (* keep = 32'd1 *)
-  wire [5:0] n532;
-  (* keep = 32'd1 *)
-  wire [5:0] n533;
-  reg [5:0] n533_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n534;
-  reg [3:0] n534_d1 = 4'h0;
-  reg [3:0] n534_d2 = 4'h0;
-  reg [3:0] n534_d3 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [7:0] n535;
-  (* keep = 32'd1 *)
-  wire [7:0] n536;
-  reg [7:0] n536_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n537;
-  reg [5:0] n537_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n538;
-  (* keep = 32'd1 *)
-  wire [7:0] n539;
-  (* keep = 32'd1 *)
-  wire [7:0] n540;
-  reg [7:0] n540_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n541;
-  (* keep = 32'd1 *)
-  wire [7:0] n543;
-  reg [7:0] n543_d1 = 8'h00;
-  wire [4:0] n543_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n544;
-  reg [8:0] n544_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [9:0] n545;
-  wire [8:0] n545_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n546;
-  reg [10:0] n546_d1 = 11'h000;
-  wire [8:0] n546_h;
-  (* keep = 32'd1 *)
-  wire [11:0] n547;
-  reg [11:0] n547_d1 = 12'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n548;
-  reg [5:0] n548_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n549;
-  (* keep = 32'd1 *)
-  wire [6:0] n550;
-  (* keep = 32'd1 *)
-  wire [6:0] n551;
-  reg [6:0] n551_d1 = 7'h00;
-  (* keep = 32'd1 *)
-  wire [7:0] n553;
-  reg [7:0] n553_d1 = 8'h00;
-  wire [6:0] n553_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n554;
-  wire [7:0] n554_h;
-  (* keep = 32'd1 *)
-  wire [10:0] n555;
-  reg [10:0] n555_d1 = 11'h000;
-  reg [10:0] n555_d2 = 11'h000;
-  reg [3:0] n58_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [4:0] n64;
-  (* keep = 32'd1 *)
-  wire [4:0] n65;
-  (* keep = 32'd1 *)
-  wire [4:0] n66;
-  reg [4:0] n66_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n67;
-  (* keep = 32'd1 *)
-  wire [4:0] n68;
-  (* keep = 32'd1 *)
-  wire [4:0] n69;
-  (* keep = 32'd1 *)
-  wire [4:0] n70;
-  (* keep = 32'd1 *)
-  wire [4:0] n71;
-  (* keep = 32'd1 *)
-  wire [4:0] n72;
-  (* keep = 32'd1 *)
-  wire [4:0] n73;
-  (* keep = 32'd1 *)
-  wire [4:0] n74;
-  reg [4:0] n74_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n75;
-  (* keep = 32'd1 *)
-  wire [4:0] n76;
-  (* keep = 32'd1 *)
-  wire [4:0] n77;
-  reg [4:0] n77_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n78;
-  (* keep = 32'd1 *)
-  wire [4:0] n79;
-  (* keep = 32'd1 *)
-  wire [4:0] n80;
-  reg [4:0] n80_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n81;
-  (* keep = 32'd1 *)
-  wire [4:0] n82;
-  (* keep = 32'd1 *)
-  wire [4:0] n83;
-  (* keep = 32'd1 *)
-  wire [4:0] n84;
-  reg [4:0] n84_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n85;
-  (* keep = 32'd1 *)
-  wire [4:0] n86;
-  (* keep = 32'd1 *)
-  wire [4:0] n87;
-  (* keep = 32'd1 *)
-  wire [4:0] n88;
-  (* keep = 32'd1 *)
-  wire [5:0] n89;
-  reg [5:0] n89_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n90;
-  (* keep = 32'd1 *)
-  wire [4:0] n91;
-  reg [4:0] n91_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n92;
-  (* keep = 32'd1 *)
-  wire [4:0] n93;
-  (* keep = 32'd1 *)
-  wire [4:0] n94;
-  reg [4:0] n94_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n95;
-  reg [4:0] n95_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n96;
-  (* keep = 32'd1 *)
-  wire [4:0] n97;
-  (* keep = 32'd1 *)
-  wire [4:0] n98;
-  (* keep = 32'd1 *)
-  wire [4:0] n99;
   output [191:0] o__payload;
   wire [191:0] o__payload;
   wire [11:0] \o__payload[0] ;
@@ -2270,3120 +608,46 @@ module \ddnhw_top.fc0 (i__valid, clk, rst, ce, o__ready, o__payload, o__valid, i
   input rst;
   wire rst;
   reg [3:0] valid = 4'h0;
-  always @(posedge clk)
-    n288_d1 <= \$188 ;
-  always @(posedge clk)
-    n291_d1 <= \$189 ;
-  always @(posedge clk)
-    n306_d1 <= \$190 ;
-  always @(posedge clk)
-    n306_d2 <= \$191 ;
-  always @(posedge clk)
-    n142_d1 <= \$192 ;
-  always @(posedge clk)
-    n297_d1 <= \$193 ;
-  always @(posedge clk)
-    n298_d1 <= \$194 ;
-  always @(posedge clk)
-    n302_d1 <= \$195 ;
-  always @(posedge clk)
-    n95_d1 <= \$196 ;
-  always @(posedge clk)
-    n282_d1 <= \$197 ;
-  always @(posedge clk)
-    n310_d1 <= \$198 ;
-  always @(posedge clk)
-    n310_d2 <= \$199 ;
-  always @(posedge clk)
-    n285_d1 <= \$200 ;
-  always @(posedge clk)
-    n77_d1 <= \$201 ;
-  always @(posedge clk)
-    n134_d1 <= \$202 ;
-  always @(posedge clk)
-    n292_d1 <= \$203 ;
-  always @(posedge clk)
-    n296_d1 <= \$204 ;
-  always @(posedge clk)
-    n309_d1 <= \$205 ;
-  always @(posedge clk)
-    n312_d1 <= \$206 ;
-  always @(posedge clk)
-    n314_d1 <= \$207 ;
-  always @(posedge clk)
-    n80_d1 <= \$208 ;
-  always @(posedge clk)
-    n154_d1 <= \$209 ;
-  always @(posedge clk)
-    n320_d1 <= \$210 ;
-  always @(posedge clk)
-    n317_d1 <= \$211 ;
-  always @(posedge clk)
-    n146_d1 <= \$212 ;
-  always @(posedge clk)
-    n332_d1 <= \$213 ;
-  always @(posedge clk)
-    n333_d1 <= \$214 ;
-  always @(posedge clk)
-    n336_d1 <= \$215 ;
-  always @(posedge clk)
-    n340_d1 <= \$216 ;
-  always @(posedge clk)
-    n341_d1 <= \$217 ;
-  always @(posedge clk)
-    n152_d1 <= \$218 ;
-  always @(posedge clk)
-    n342_d1 <= \$219 ;
-  always @(posedge clk)
-    n346_d1 <= \$220 ;
-  always @(posedge clk)
-    n324_d1 <= \$221 ;
-  always @(posedge clk)
-    n135_d1 <= \$222 ;
-  always @(posedge clk)
-    n325_d1 <= \$223 ;
-  always @(posedge clk)
-    n327_d1 <= \$224 ;
-  always @(posedge clk)
-    n328_d1 <= \$225 ;
-  always @(posedge clk)
-    n337_d1 <= \$226 ;
-  always @(posedge clk)
-    n348_d1 <= \$227 ;
-  always @(posedge clk)
-    n352_d1 <= \$228 ;
-  always @(posedge clk)
-    n351_d1 <= \$229 ;
-  always @(posedge clk)
-    n353_d1 <= \$230 ;
-  always @(posedge clk)
-    n365_d1 <= \$231 ;
-  always @(posedge clk)
-    n366_d1 <= \$232 ;
-  always @(posedge clk)
-    n364_d1 <= \$233 ;
-  always @(posedge clk)
-    n143_d1 <= \$234 ;
-  always @(posedge clk)
-    n367_d1 <= \$235 ;
-  always @(posedge clk)
-    n369_d1 <= \$236 ;
-  always @(posedge clk)
-    n370_d1 <= \$237 ;
-  always @(posedge clk)
-    n94_d1 <= \$238 ;
-  always @(posedge clk)
-    n387_d1 <= \$239 ;
-  always @(posedge clk)
-    n380_d1 <= \$240 ;
-  always @(posedge clk)
-    n381_d1 <= \$241 ;
-  always @(posedge clk)
-    n382_d1 <= \$242 ;
-  always @(posedge clk)
-    n391_d1 <= \$243 ;
-  always @(posedge clk)
-    n385_d1 <= \$244 ;
-  always @(posedge clk)
-    n357_d1 <= \$245 ;
-  always @(posedge clk)
-    n358_d1 <= \$246 ;
-  always @(posedge clk)
-    n361_d1 <= \$247 ;
-  always @(posedge clk)
-    n386_d1 <= \$248 ;
-  always @(posedge clk)
-    n386_d2 <= \$249 ;
-  always @(posedge clk)
-    n373_d1 <= \$250 ;
-  always @(posedge clk)
-    n374_d1 <= \$251 ;
-  always @(posedge clk)
-    n105_d1 <= \$252 ;
-  always @(posedge clk)
-    n144_d1 <= \$253 ;
-  always @(posedge clk)
-    n155_d1 <= \$254 ;
-  always @(posedge clk)
-    n375_d1 <= \$255 ;
-  always @(posedge clk)
-    n376_d1 <= \$256 ;
-  always @(posedge clk)
-    n393_d1 <= \$257 ;
-  always @(posedge clk)
-    n395_d1 <= \$258 ;
-  always @(posedge clk)
-    n407_d1 <= \$259 ;
-  always @(posedge clk)
-    n408_d1 <= \$260 ;
-  always @(posedge clk)
-    n409_d1 <= \$261 ;
-  always @(posedge clk)
-    n413_d1 <= \$262 ;
-  always @(posedge clk)
-    n120_d1 <= \$263 ;
-  always @(posedge clk)
-    n141_d1 <= \$264 ;
-  always @(posedge clk)
-    n420_d1 <= \$265 ;
-  always @(posedge clk)
-    n424_d1 <= \$266 ;
-  always @(posedge clk)
-    n398_d1 <= \$267 ;
-  always @(posedge clk)
-    n399_d1 <= \$268 ;
-  always @(posedge clk)
-    n125_d1 <= \$269 ;
-  always @(posedge clk)
-    n397_d1 <= \$270 ;
-  always @(posedge clk)
-    n137_d1 <= \$271 ;
-  always @(posedge clk)
-    n401_d1 <= \$272 ;
-  always @(posedge clk)
-    n402_d1 <= \$273 ;
-  always @(posedge clk)
-    n414_d1 <= \$274 ;
-  always @(posedge clk)
-    n415_d1 <= \$275 ;
-  always @(posedge clk)
-    n416_d1 <= \$276 ;
-  always @(posedge clk)
-    n419_d1 <= \$277 ;
-  always @(posedge clk)
-    n425_d1 <= \$278 ;
-  always @(posedge clk)
-    n425_d2 <= \$279 ;
-  always @(posedge clk)
-    n428_d1 <= \$280 ;
-  always @(posedge clk)
-    n430_d1 <= \$281 ;
-  always @(posedge clk)
-    n439_d1 <= \$282 ;
-  always @(posedge clk)
-    n58_d1 <= \$283 ;
-  always @(posedge clk)
-    n440_d1 <= \$284 ;
-  always @(posedge clk)
-    n441_d1 <= \$285 ;
-  always @(posedge clk)
-    n442_d1 <= \$286 ;
-  always @(posedge clk)
-    n457_d1 <= \$287 ;
-  always @(posedge clk)
-    n74_d1 <= \$288 ;
-  always @(posedge clk)
-    n450_d1 <= \$289 ;
-  always @(posedge clk)
-    n459_d1 <= \$290 ;
-  always @(posedge clk)
-    n453_d1 <= \$291 ;
-  always @(posedge clk)
-    n433_d1 <= \$292 ;
-  always @(posedge clk)
-    n138_d1 <= \$293 ;
-  always @(posedge clk)
-    n434_d1 <= \$294 ;
-  always @(posedge clk)
-    n435_d1 <= \$295 ;
-  always @(posedge clk)
-    n436_d1 <= \$296 ;
-  always @(posedge clk)
-    n127_d1 <= \$297 ;
-  always @(posedge clk)
-    n445_d1 <= \$298 ;
-  always @(posedge clk)
-    n446_d1 <= \$299 ;
-  always @(posedge clk)
-    n449_d1 <= \$300 ;
-  always @(posedge clk)
-    n454_d1 <= \$301 ;
-  always @(posedge clk)
-    n454_d2 <= \$302 ;
-  always @(posedge clk)
-    n461_d1 <= \$303 ;
-  always @(posedge clk)
-    n463_d1 <= \$304 ;
-  always @(posedge clk)
-    n470_d1 <= \$305 ;
-  always @(posedge clk)
-    n471_d1 <= \$306 ;
-  always @(posedge clk)
-    n472_d1 <= \$307 ;
-  always @(posedge clk)
-    n473_d1 <= \$308 ;
-  always @(posedge clk)
-    n492_d1 <= \$309 ;
-  always @(posedge clk)
-    n492_d2 <= \$310 ;
-  always @(posedge clk)
-    n481_d1 <= \$311 ;
-  always @(posedge clk)
-    n124_d1 <= \$312 ;
-  always @(posedge clk)
-    n130_d1 <= \$313 ;
-  always @(posedge clk)
-    n480_d1 <= \$314 ;
-  always @(posedge clk)
-    n484_d1 <= \$315 ;
-  always @(posedge clk)
-    n485_d1 <= \$316 ;
-  always @(posedge clk)
-    n493_d1 <= \$317 ;
-  always @(posedge clk)
-    n487_d1 <= \$318 ;
-  always @(posedge clk)
-    n465_d1 <= \$319 ;
-  always @(posedge clk)
-    n466_d1 <= \$320 ;
-  always @(posedge clk)
-    n476_d1 <= \$321 ;
-  always @(posedge clk)
-    n477_d1 <= \$322 ;
-  always @(posedge clk)
-    n489_d1 <= \$323 ;
-  always @(posedge clk)
-    n469_d1 <= \$324 ;
-  always @(posedge clk)
-    n495_d1 <= \$325 ;
-  always @(posedge clk)
-    n496_d1 <= \$326 ;
-  always @(posedge clk)
-    n506_d1 <= \$327 ;
-  always @(posedge clk)
-    n507_d1 <= \$328 ;
-  always @(posedge clk)
-    n162_d1 <= \$329 ;
-  always @(posedge clk)
-    n509_d1 <= \$330 ;
-  always @(posedge clk)
-    n518_d1 <= \$331 ;
-  always @(posedge clk)
-    n521_d1 <= \$332 ;
-  always @(posedge clk)
-    n523_d1 <= \$333 ;
-  always @(posedge clk)
-    n523_d2 <= \$334 ;
-  always @(posedge clk)
-    n498_d1 <= \$335 ;
-  always @(posedge clk)
-    n499_d1 <= \$336 ;
-  always @(posedge clk)
-    n500_d1 <= \$337 ;
-  always @(posedge clk)
-    n502_d1 <= \$338 ;
-  always @(posedge clk)
-    n503_d1 <= \$339 ;
-  always @(posedge clk)
-    n527_d1 <= \$340 ;
-  always @(posedge clk)
-    n527_d2 <= \$341 ;
-  always @(posedge clk)
-    n512_d1 <= \$342 ;
-  always @(posedge clk)
-    n514_d1 <= \$343 ;
-  always @(posedge clk)
-    n515_d1 <= \$344 ;
-  always @(posedge clk)
-    n528_d1 <= \$345 ;
-  always @(posedge clk)
-    n517_d1 <= \$346 ;
-  always @(posedge clk)
-    n526_d1 <= \$347 ;
-  always @(posedge clk)
-    n543_d1 <= \$348 ;
-  always @(posedge clk)
-    n533_d1 <= \$349 ;
-  always @(posedge clk)
-    n133_d1 <= \$350 ;
-  always @(posedge clk)
-    n157_d1 <= \$351 ;
-  always @(posedge clk)
-    n121_d1 <= \$352 ;
-  always @(posedge clk)
-    n544_d1 <= \$353 ;
-  always @(posedge clk)
-    n536_d1 <= \$354 ;
-  always @(posedge clk)
-    n100_d1 <= \$355 ;
-  always @(posedge clk)
-    n537_d1 <= \$356 ;
-  always @(posedge clk)
-    n540_d1 <= \$357 ;
-  always @(posedge clk)
-    n534_d1 <= \$358 ;
-  always @(posedge clk)
-    n534_d2 <= \$359 ;
-  always @(posedge clk)
-    n534_d3 <= \$360 ;
-  always @(posedge clk)
-    n546_d1 <= \$361 ;
-  always @(posedge clk)
-    n18_d1 <= \$362 ;
-  always @(posedge clk)
-    n548_d1 <= \$363 ;
-  always @(posedge clk)
-    n139_d1 <= \$364 ;
-  always @(posedge clk)
-    n553_d1 <= \$365 ;
-  always @(posedge clk)
-    n551_d1 <= \$366 ;
-  always @(posedge clk)
-    n173_d1 <= \$367 ;
-  always @(posedge clk)
-    n173_d2 <= \$368 ;
-  always @(posedge clk)
-    n191_d1 <= \$369 ;
-  always @(posedge clk)
-    n228_d1 <= \$370 ;
-  always @(posedge clk)
-    n238_d1 <= \$371 ;
-  always @(posedge clk)
-    n238_d2 <= \$372 ;
-  always @(posedge clk)
-    n238_d3 <= \$373 ;
-  always @(posedge clk)
-    n248_d1 <= \$374 ;
-  always @(posedge clk)
-    n248_d2 <= \$375 ;
-  always @(posedge clk)
-    n281_d1 <= \$376 ;
-  always @(posedge clk)
-    n313_d1 <= \$377 ;
-  always @(posedge clk)
-    n323_d1 <= \$378 ;
-  always @(posedge clk)
-    n323_d2 <= \$379 ;
-  always @(posedge clk)
-    n354_d1 <= \$380 ;
-  always @(posedge clk)
-    n396_d1 <= \$381 ;
-  always @(posedge clk)
-    n431_d1 <= \$382 ;
-  always @(posedge clk)
-    n464_d1 <= \$383 ;
-  always @(posedge clk)
-    n497_d1 <= \$384 ;
-  always @(posedge clk)
-    n530_d1 <= \$385 ;
-  always @(posedge clk)
-    n547_d1 <= \$386 ;
-  always @(posedge clk)
-    n555_d1 <= \$387 ;
-  always @(posedge clk)
-    n555_d2 <= \$388 ;
+  wire [191:0] y;
   assign \$1  = ~ valid[3];
   assign ce = \$1  | o__ready;
-  assign n91 = i__payload[11:8] + i__payload[175:172];
-  assign n169 = 6'h23 + n91;
-  assign n86 = i__payload[51:48] + i__payload[143:140];
-  assign n108 = i__payload[111:108] + n86;
-  assign \$3  = \$2  + n165_d1;
-  assign n166 = n91_d1 + n108_d1;
-  assign \$5  = \$4  + n166;
-  assign n173 = 1'h0 - n171_d1;
-  assign n98 = i__payload[79:76] + i__payload[123:120];
-  assign n147 = i__payload[243:240] + n98;
-  assign n174 = i__payload[139:136] + i__payload[247:244];
-  assign n70 = i__payload[103:100] + i__payload[171:168];
-  assign n140 = i__payload[175:172] + n70;
-  assign n175 = n174_d1 + n140_d1;
-  assign \$7  = \$6  + n185_d1;
-  assign n178 = i__payload[27:24] + i__payload[55:52];
-  assign n179 = i__payload[207:204] + n178;
-  assign \$9  = \$8  + 4'hd;
-  assign \$11  = \$10  + n187_d1;
-  assign n181 = i__payload[55:52] + n70;
-  assign n84 = i__payload[27:24] + i__payload[247:244];
-  assign n66 = i__payload[175:172] + i__payload[207:204];
-  assign n109 = i__payload[139:136] + n66;
-  assign n182 = n84_d1 + n109_d1;
-  assign \$12  = n181_d1 + n182;
-  assign \$14  = \$13  + n184_d1;
-  assign n191 = n177_d3 - n190_d1;
-  assign n93 = i__payload[23:20] + i__payload[135:132];
-  assign n96 = i__payload[67:64] + i__payload[143:140];
-  assign n201 = n93 + n96;
-  assign n198 = i__payload[55:52] + i__payload[147:144];
-  assign n199 = i__payload[167:164] + i__payload[227:224];
-  assign n202 = n198 + n199;
-  assign n204 = n201_d1 + n202_d1;
-  assign n71 = i__payload[215:212] + i__payload[219:216];
-  assign n110 = i__payload[211:208] + n71;
-  assign n158 = n66_d1 + n110_d1;
-  assign n73 = i__payload[11:8] + i__payload[47:44];
-  assign n89 = i__payload[75:72] + n73;
-  assign n87 = i__payload[63:60] + i__payload[191:188];
-  assign n200 = i__payload[239:236] + n87;
-  assign n203 = n89_d1 + n200_d1;
-  assign n205 = n158 + n203;
-  assign n206 = n204_d1 + n205_d1;
-  assign n219 = i__payload[35:32] + i__payload[171:168];
-  assign n220 = i__payload[175:172] + n219;
-  assign \$16  = 4'h2 + n221_d1;
-  assign n212 = i__payload[91:88] + i__payload[255:252];
-  assign n83 = i__payload[203:200] + i__payload[231:228];
-  assign n111 = i__payload[247:244] + n83;
-  assign n214 = n212_d1 + n111_d1;
-  assign n88 = i__payload[195:192] + i__payload[227:224];
-  assign n145 = i__payload[215:212] + n88;
-  assign n116 = i__payload[31:28] + i__payload[243:240];
-  assign n213 = n87 + n116;
-  assign n215 = n145_d1 + n213_d1;
-  assign n216 = n214 + n215;
-  assign n224_h = \$17  + n217_d1;
-  assign \$18  = n206 + { n224_h, n223_d1[0] };
-  assign n192 = i__payload[115:112] + i__payload[151:148];
-  assign n92 = i__payload[15:12] + i__payload[19:16];
-  assign n107 = i__payload[87:84] + n92;
-  assign n194 = n192_d1 + n107_d1;
-  assign n65 = i__payload[163:160] + i__payload[223:220];
-  assign n193 = i__payload[155:152] + n65;
-  assign n78 = i__payload[79:76] + i__payload[83:80];
-  assign n90 = i__payload[7:4] + i__payload[183:180];
-  assign n112 = n78 + n90;
-  assign n195 = n193_d1 + n112_d1;
-  assign n196 = n194 + n195;
-  assign \$20  = \$19  + n218_d2;
-  assign n69 = i__payload[87:84] + i__payload[123:120];
-  assign n81 = i__payload[119:116] + i__payload[199:196];
-  assign n208 = n69 + n81;
-  assign n115 = i__payload[27:24] + i__payload[107:104];
-  assign n132 = i__payload[103:100] + n65;
-  assign n209 = n115_d1 + n132_d1;
-  assign n210 = n208_d1 + n209;
-  assign \$22  = \$21  + n211_d1;
-  assign n228 = n225_d1 - n227_d1;
-  assign n75 = i__payload[43:40] + i__payload[111:108];
-  assign n234_h = 3'h2 + i__payload[215:212];
-  assign n235 = n75 + { n234_h, 1'h1 };
-  assign n231 = i__payload[215:212] + n75;
-  assign \$25  = \$24  + n232_d1;
-  assign n238 = 1'h0 - { \$25 [5:0], n235_d1[1:0] };
-  assign n64 = i__payload[107:104] + i__payload[167:164];
-  assign n103 = i__payload[199:196] + i__payload[219:216];
-  assign n150 = n64 + n103;
-  assign n244 = 5'h1b + i__payload[79:76];
-  assign n245_h = \$26  + n244_d1;
-  assign n241 = n19_d1 + n150_d1;
-  assign \$28  = \$27  + n241;
-  assign n248 = 1'h0 - n246_d1;
-  assign n80 = i__payload[115:112] + i__payload[139:136];
-  assign n123 = i__payload[127:124] + i__payload[151:148];
-  assign n156 = n80 + n123;
-  assign n79 = i__payload[95:92] + i__payload[123:120];
-  assign n253 = n78 + n79;
-  assign n256 = n156_d1 + n253_d1;
-  assign n102 = i__payload[167:164] + i__payload[207:204];
-  assign n104 = i__payload[223:220] + i__payload[255:252];
-  assign n254 = n102 + n104;
-  assign n136 = i__payload[155:152] + n70;
-  assign n72 = i__payload[7:4] + i__payload[27:24];
-  assign n252 = i__payload[111:108] + n72;
-  assign n255 = n136_d1 + n252_d1;
-  assign n257 = n254_d1 + n255;
-  assign n258 = n256_d1 + n257_d1;
-  assign n264 = i__payload[79:76] + i__payload[175:172];
-  assign n267 = n264_d1 + n156_d1;
-  assign n77 = i__payload[67:64] + i__payload[183:180];
-  assign n265 = n65 + n77;
-  assign n121 = i__payload[107:104] + i__payload[147:144];
-  assign n266 = n93 + n121;
-  assign n268 = n265_d1 + n266_d1;
-  assign n269 = n267 + n268;
-  assign n272 = i__payload[35:32] + i__payload[155:152];
-  assign n273 = i__payload[179:176] + n272;
-  assign \$30  = \$29  + 1'h1;
-  assign \$32  = \$31  + n276_d1;
-  assign \$34  = \$33  + { \$32 [7:0], n270_d1[0] };
-  assign n74 = i__payload[15:12] + i__payload[227:224];
-  assign n129 = i__payload[219:216] + i__payload[251:248];
-  assign n153 = n74 + n129;
-  assign n128 = i__payload[191:188] + i__payload[239:236];
-  assign n249 = n128_d1 + n111_d1;
-  assign n250 = n153_d1 + n249;
-  assign \$36  = \$35  + n271_d2;
-  assign n260 = i__payload[87:84] + i__payload[191:188];
-  assign n67 = i__payload[19:16] + i__payload[59:56];
-  assign n106 = i__payload[43:40] + n67;
-  assign n261 = n260_d1 + n106_d1;
-  assign \$37  = n145_d1 + n261;
-  assign \$39  = \$38  + n263_d1;
-  assign n281 = n278_d1 - n280_d1;
-  assign n286 = i__payload[27:24] + i__payload[59:56];
-  assign n287 = i__payload[175:172] + i__payload[223:220];
-  assign n288 = n286 + n287;
-  assign n131 = i__payload[51:48] + n69;
-  assign n68 = i__payload[23:20] + i__payload[71:68];
-  assign n97 = i__payload[79:76] + i__payload[119:116];
-  assign n151 = n68 + n97;
-  assign n289 = n131_d1 + n151_d1;
-  assign n290 = n288_d1 + n289;
-  assign n99 = i__payload[83:80] + i__payload[91:88];
-  assign n305 = i__payload[255:252] + n99;
-  assign \$41  = \$40  + n306_d2;
-  assign n142 = i__payload[195:192] + n81;
-  assign n297 = i__payload[39:36] + n86;
-  assign n299 = n142_d1 + n297_d1;
-  assign n122 = i__payload[115:112] + i__payload[147:144];
-  assign n298 = n104 + n122;
-  assign n300 = n153_d1 + n298_d1;
-  assign n301 = n299 + n300;
-  assign \$43  = \$42  + n302_d1;
-  assign n303 = i__payload[35:32] + i__payload[191:188];
-  assign \$45  = 3'h1 + n303;
-  assign n282 = i__payload[151:148] + n77;
-  assign n95 = i__payload[43:40] + i__payload[103:100];
-  assign n283 = n95_d1 + n89_d1;
-  assign \$46  = n282_d1 + n283;
-  assign n311 = n310_d2 + n285_d1;
-  assign n82 = i__payload[127:124] + i__payload[179:176];
-  assign n134 = i__payload[135:132] + n82;
-  assign n293 = n77_d1 + n134_d1;
-  assign n292 = i__payload[187:184] + n64;
-  assign n294 = n136_d1 + n292_d1;
-  assign n295 = n293 + n294;
-  assign n312_h = \$47  + n296_d1;
-  assign n313 = n309_d1 - n312_d1;
-  assign n319 = 5'h1b + n314_d1;
-  assign n76 = i__payload[51:48] + i__payload[211:208];
-  assign n154 = n75 + n76;
-  assign n159 = n80_d1 + n154_d1;
-  assign n320_h = \$48  + n159;
-  assign n316 = n112_d1 + n159;
-  assign \$50  = \$49  + n317_d1;
-  assign n323 = 1'h0 - { \$50 [7:0], n320_d1[1:0] };
-  assign n146 = i__payload[243:240] + n68;
-  assign n162 = n89_d1 + n146_d1;
-  assign n94 = i__payload[35:32] + i__payload[111:108];
-  assign n105 = i__payload[231:228] + i__payload[235:232];
-  assign n332 = n94 + n105;
-  assign n114 = i__payload[19:16] + i__payload[187:184];
-  assign n331 = i__payload[115:112] + i__payload[191:188];
-  assign n333 = n114 + n331;
-  assign n334 = n332_d1 + n333_d1;
-  assign n335 = n162 + n334;
-  assign \$51  = 1'h1 + n336_d1;
-  assign n340 = i__payload[59:56] + i__payload[103:100];
-  assign n341 = i__payload[111:108] + n77;
-  assign n343 = n340_d1 + n341_d1;
-  assign n152 = n71 + n84;
-  assign n101 = i__payload[115:112] + i__payload[143:140];
-  assign n342 = n101 + n128;
-  assign n344 = n152_d1 + n342_d1;
-  assign n345 = n343 + n344;
-  assign n351_h = \$52  + n346_d1;
-  assign n324 = i__payload[211:208] + n65;
-  assign n327 = n142_d1 + n324_d1;
-  assign n85 = i__payload[39:36] + i__payload[91:88];
-  assign n325 = n85 + n102;
-  assign n135 = i__payload[147:144] + n69;
-  assign n326 = n134_d1 + n135_d1;
-  assign n328 = n325_d1 + n326;
-  assign \$53  = n327_d1 + n328_d1;
-  assign n337 = i__payload[167:164] + n99;
-  assign n338 = n131_d1 + n337_d1;
-  assign n347 = i__payload[175:172] + i__payload[255:252];
-  assign \$55  = \$54  + n348_d1;
-  assign n353_h = \$56  + n352_d1;
-  assign n354 = n351_d1 - n353_d1;
-  assign n113 = i__payload[15:12] + i__payload[107:104];
-  assign n365 = n81 + n113;
-  assign n118 = i__payload[35:32] + i__payload[223:220];
-  assign n366 = n116 + n118;
-  assign n369 = n365_d1 + n366_d1;
-  assign n362 = i__payload[43:40] + i__payload[59:56];
-  assign n363 = i__payload[67:64] + i__payload[71:68];
-  assign n367 = n362 + n363;
-  assign n364 = i__payload[127:124] + i__payload[139:136];
-  assign n119 = i__payload[55:52] + i__payload[63:60];
-  assign n143 = i__payload[203:200] + n119;
-  assign n368 = n364_d1 + n143_d1;
-  assign n370 = n367_d1 + n368;
-  assign \$57  = n369_d1 + n370_d1;
-  assign n387 = i__payload[75:72] + n69;
-  assign n388 = n94_d1 + n387_d1;
-  assign \$59  = 4'h2 + n388;
-  assign n379 = i__payload[91:88] + i__payload[95:92];
-  assign n382 = n97 + n379;
-  assign n380 = n64 + n65;
-  assign n381 = n70 + n96;
-  assign n383 = n380_d1 + n381_d1;
-  assign n384 = n382_d1 + n383;
-  assign \$61  = \$60  + n385_d1;
-  assign \$62  = \$57 [7:0] + { \$61 [8:0], n391_d1[0] };
-  assign n355 = i__payload[187:184] + i__payload[227:224];
-  assign n356 = i__payload[231:228] + i__payload[251:248];
-  assign n358 = n355 + n356;
-  assign n100 = i__payload[83:80] + i__payload[147:144];
-  assign n357 = i__payload[255:252] + n100;
-  assign n359 = n357_d1 + n152_d1;
-  assign n360 = n358_d1 + n359;
-  assign \$64  = \$63  + n386_d2;
-  assign n373 = i__payload[23:20] + i__payload[155:152];
-  assign n374 = i__payload[255:252] + n122;
-  assign n375 = n373_d1 + n374_d1;
-  assign n155 = n76 + n88;
-  assign n144 = i__payload[207:204] + n72;
-  assign n160 = n105_d1 + n144_d1;
-  assign n376 = n155_d1 + n160;
-  assign \$65  = n375_d1 + n376_d1;
-  assign n395_h = \$66  + \$65 [7:0];
-  assign n396 = n393_d1 - n395_d1;
-  assign n407 = i__payload[243:240] + n67;
-  assign n410 = n108_d1 + n407_d1;
-  assign n408 = n71 + n85;
-  assign n405 = i__payload[47:44] + i__payload[183:180];
-  assign n406 = i__payload[203:200] + i__payload[239:236];
-  assign n409 = n405 + n406;
-  assign n411 = n408_d1 + n409_d1;
-  assign n412 = n410 + n411;
-  assign \$67  = 3'h7 + n413_d1;
-  assign n120 = i__payload[55:52] + i__payload[87:84];
-  assign n421 = n120_d1 + n110_d1;
-  assign n141 = i__payload[187:184] + n67;
-  assign n420 = i__payload[83:80] + n74;
-  assign n422 = n141_d1 + n420_d1;
-  assign n423 = n421 + n422;
-  assign n428_h = \$68  + n424_d1;
-  assign n398 = n64 + n79;
-  assign n399 = n81 + n93;
-  assign n401 = n398_d1 + n399_d1;
-  assign n125 = i__payload[151:148] + i__payload[235:232];
-  assign n161 = n109_d1 + n125_d1;
-  assign n397 = i__payload[11:8] + i__payload[35:32];
-  assign n137 = i__payload[163:160] + n82;
-  assign n400 = n397_d1 + n137_d1;
-  assign n402 = n161 + n400;
-  assign n403 = n401_d1 + n402_d1;
-  assign n126 = i__payload[155:152] + i__payload[191:188];
-  assign n416 = n115 + n126;
-  assign n414 = i__payload[67:64] + i__payload[75:72];
-  assign n415 = n91 + n98;
-  assign n417 = n414_d1 + n415_d1;
-  assign n418 = n416_d1 + n417;
-  assign \$70  = \$69  + n425_d2;
-  assign \$72  = \$71  + { \$70 [6:0], n419_d1[0] };
-  assign n431 = n428_d1 - n430_d1;
-  assign n439 = i__payload[7:4] + i__payload[23:20];
-  assign n441 = n439_d1 + n143_d1;
-  assign n440 = i__payload[227:224] + n101;
-  assign \$73  = n58_d1 + n106_d1;
-  assign n442 = n440_d1 + \$73 [5:0];
-  assign n443 = n441_d1 + n442_d1;
-  assign n455 = i__payload[39:36] + i__payload[231:228];
-  assign n456 = n72 + n455;
-  assign n459_h = 5'h05 + n457_d1;
-  assign n450 = i__payload[51:48] + n73;
-  assign n451 = n74_d1 + n450_d1;
-  assign n452 = \$73 [5:0] + n451;
-  assign \$76  = \$75  + n453_d1;
-  assign \$77  = n443 + { \$76 [8:0], n459_d1[0] };
-  assign n433 = i__payload[223:220] + i__payload[247:244];
-  assign n138 = i__payload[171:168] + n79;
-  assign n435 = n433_d1 + n138_d1;
-  assign n432 = i__payload[71:68] + i__payload[75:72];
-  assign n434 = i__payload[251:248] + n432;
-  assign \$78  = n434_d1 + n158;
-  assign n437 = n435_d1 + n436_d1;
-  assign n117 = i__payload[35:32] + i__payload[167:164];
-  assign n446 = n99 + n117;
-  assign n127 = i__payload[191:188] + i__payload[199:196];
-  assign n445 = i__payload[175:172] + n82;
-  assign n447 = n127_d1 + n445_d1;
-  assign n448 = n446_d1 + n447;
-  assign \$80  = \$79  + n454_d2;
-  assign n463_h = \$81  + { \$80 [6:0], n449_d1[0] };
-  assign n464 = n461_d1 - n463_d1;
-  assign n492_h = 4'h3 + n126;
-  assign n470 = i__payload[47:44] + i__payload[123:120];
-  assign n472 = n470_d1 + n111_d1;
-  assign n471 = n72 + n74;
-  assign n473 = n471_d1 + n161;
-  assign \$83  = n472_d1 + n473_d1;
-  assign n493 = n492_d2 + \$83 [7:0];
-  assign n481 = n102 + n114;
-  assign n484 = n155_d1 + n481_d1;
-  assign n124 = i__payload[135:132] + i__payload[251:248];
-  assign n130 = i__payload[31:28] + n85;
-  assign n482 = n124_d1 + n130_d1;
-  assign n480 = i__payload[7:4] + n87;
-  assign n483 = n138_d1 + n480_d1;
-  assign n485 = n482 + n483;
-  assign n486 = n484_d1 + n485_d1;
-  assign \$85  = \$84  + n487_d1;
-  assign n466 = n78 + n120;
-  assign n465 = i__payload[255:252] + n68;
-  assign n467 = n132_d1 + n465_d1;
-  assign n468 = n466_d1 + n467;
-  assign n476 = n65 + n68;
-  assign n477 = n100 + n101;
-  assign n478 = n476_d1 + n477_d1;
-  assign n488 = i__payload[67:64] + n94;
-  assign \$87  = \$86  + n489_d1;
-  assign n496_h = \$88  + n495_d1;
-  assign n497 = { \$85 [8:0], n493_d1[0] } - n496_d1;
-  assign n507 = n84 + n113;
-  assign n506 = i__payload[215:212] + n80;
-  assign n508 = n124_d1 + n506_d1;
-  assign n509 = n507_d1 + n508;
-  assign \$89  = n162_d1 + n509_d1;
-  assign n518 = i__payload[239:236] + n76;
-  assign n519 = n518_d1 + n151_d1;
-  assign n520 = n160 + n519;
-  assign \$91  = \$90  + n523_d2;
-  assign n526_h = \$92  + { \$91 [6:0], n521_d1[0] };
-  assign n527_h = 4'h3 + n117;
-  assign n498 = i__payload[179:176] + n75;
-  assign n499 = n77 + n79;
-  assign n502 = n498_d1 + n499_d1;
-  assign n500 = n87 + n103;
-  assign n501 = n140_d1 + n141_d1;
-  assign n503 = n500_d1 + n501;
-  assign \$94  = n502_d1 + n503_d1;
-  assign n528 = n527_d2 + \$94 [7:0];
-  assign n514 = n135_d1 + n137_d1;
-  assign n512 = i__payload[187:184] + n96;
-  assign n513 = n127_d1 + n130_d1;
-  assign \$95  = n512_d1 + n513;
-  assign n516 = n514_d1 + n515_d1;
-  assign \$97  = \$96  + n517_d1;
-  assign n530 = n526_d1 - { \$97 [8:0], n528_d1[0] };
-  assign \$99  = 7'h0b + i__payload[143:140];
-  assign n531 = i__payload[83:80] + i__payload[167:164];
-  assign n532 = i__payload[183:180] + n531;
-  assign n544 = n543_d1 + n533_d1;
-  assign n133 = i__payload[119:116] + n66;
-  assign n157 = n83 + n95;
-  assign n163 = n133_d1 + n157_d1;
-  assign n535 = n121_d1 + n163;
-  assign \$101  = \$100  + n536_d1;
-  assign n537 = i__payload[183:180] + n64;
-  assign n538 = n100_d1 + n537_d1;
-  assign n539 = n538 + n163;
-  assign \$103  = \$102  + n540_d1;
-  assign n547 = n534_d3 - n546_d1;
-  assign n139 = i__payload[175:172] + n64;
-  assign \$104  = n18_d1 + n107_d1;
-  assign n553_h = \$105  + \$104 [5:0];
-  assign n550 = n139_d1 + \$104 [5:0];
-  assign \$107  = \$106  + n551_d1;
-  assign n555 = 4'h9 - { \$107 [7:0], n553_d1[1:0] };
   always @(posedge clk)
-    valid <= \$108 ;
-  always @(posedge clk)
-    n169_d1 <= \$109 ;
-  always @(posedge clk)
-    n165_d1 <= \$110 ;
-  always @(posedge clk)
-    n91_d1 <= \$111 ;
-  always @(posedge clk)
-    n108_d1 <= \$112 ;
-  always @(posedge clk)
-    n171_d1 <= \$113 ;
-  always @(posedge clk)
-    n174_d1 <= \$114 ;
-  always @(posedge clk)
-    n140_d1 <= \$115 ;
-  always @(posedge clk)
-    n185_d1 <= \$116 ;
-  always @(posedge clk)
-    n180_d1 <= \$117 ;
-  always @(posedge clk)
-    n188_d1 <= \$118 ;
-  always @(posedge clk)
-    n187_d1 <= \$119 ;
-  always @(posedge clk)
-    n84_d1 <= \$120 ;
-  always @(posedge clk)
-    n109_d1 <= \$121 ;
-  always @(posedge clk)
-    n181_d1 <= \$122 ;
-  always @(posedge clk)
-    n184_d1 <= \$123 ;
-  always @(posedge clk)
-    n177_d1 <= \$124 ;
-  always @(posedge clk)
-    n177_d2 <= \$125 ;
-  always @(posedge clk)
-    n177_d3 <= \$126 ;
-  always @(posedge clk)
-    n190_d1 <= \$127 ;
-  always @(posedge clk)
-    n201_d1 <= \$128 ;
-  always @(posedge clk)
-    n202_d1 <= \$129 ;
-  always @(posedge clk)
-    n66_d1 <= \$130 ;
-  always @(posedge clk)
-    n110_d1 <= \$131 ;
-  always @(posedge clk)
-    n89_d1 <= \$132 ;
-  always @(posedge clk)
-    n200_d1 <= \$133 ;
-  always @(posedge clk)
-    n204_d1 <= \$134 ;
-  always @(posedge clk)
-    n205_d1 <= \$135 ;
-  always @(posedge clk)
-    n221_d1 <= \$136 ;
-  always @(posedge clk)
-    n212_d1 <= \$137 ;
-  always @(posedge clk)
-    n111_d1 <= \$138 ;
-  always @(posedge clk)
-    n145_d1 <= \$139 ;
-  always @(posedge clk)
-    n213_d1 <= \$140 ;
-  always @(posedge clk)
-    n223_d1 <= \$141 ;
-  always @(posedge clk)
-    n217_d1 <= \$142 ;
-  always @(posedge clk)
-    n192_d1 <= \$143 ;
-  always @(posedge clk)
-    n107_d1 <= \$144 ;
-  always @(posedge clk)
-    n193_d1 <= \$145 ;
-  always @(posedge clk)
-    n112_d1 <= \$146 ;
-  always @(posedge clk)
-    n197_d1 <= \$147 ;
-  always @(posedge clk)
-    n218_d1 <= \$148 ;
-  always @(posedge clk)
-    n218_d2 <= \$149 ;
-  always @(posedge clk)
-    n115_d1 <= \$150 ;
-  always @(posedge clk)
-    n132_d1 <= \$151 ;
-  always @(posedge clk)
-    n208_d1 <= \$152 ;
-  always @(posedge clk)
-    n211_d1 <= \$153 ;
-  always @(posedge clk)
-    n225_d1 <= \$154 ;
-  always @(posedge clk)
-    n227_d1 <= \$155 ;
-  always @(posedge clk)
-    n235_d1 <= \$156 ;
-  always @(posedge clk)
-    n232_d1 <= \$157 ;
-  always @(posedge clk)
-    n239_d1 <= \$158 ;
-  always @(posedge clk)
-    n244_d1 <= \$159 ;
-  always @(posedge clk)
-    n19_d1 <= \$160 ;
-  always @(posedge clk)
-    n150_d1 <= \$161 ;
-  always @(posedge clk)
-    n246_d1 <= \$162 ;
-  always @(posedge clk)
-    n156_d1 <= \$163 ;
-  always @(posedge clk)
-    n253_d1 <= \$164 ;
-  always @(posedge clk)
-    n136_d1 <= \$165 ;
-  always @(posedge clk)
-    n252_d1 <= \$166 ;
-  always @(posedge clk)
-    n254_d1 <= \$167 ;
-  always @(posedge clk)
-    n256_d1 <= \$168 ;
-  always @(posedge clk)
-    n257_d1 <= \$169 ;
-  always @(posedge clk)
-    n264_d1 <= \$170 ;
-  always @(posedge clk)
-    n265_d1 <= \$171 ;
-  always @(posedge clk)
-    n266_d1 <= \$172 ;
-  always @(posedge clk)
-    n274_d1 <= \$173 ;
-  always @(posedge clk)
-    n270_d1 <= \$174 ;
-  always @(posedge clk)
-    n276_d1 <= \$175 ;
-  always @(posedge clk)
-    n128_d1 <= \$176 ;
-  always @(posedge clk)
-    n153_d1 <= \$177 ;
-  always @(posedge clk)
-    n251_d1 <= \$178 ;
-  always @(posedge clk)
-    n271_d1 <= \$179 ;
-  always @(posedge clk)
-    n271_d2 <= \$180 ;
-  always @(posedge clk)
-    n260_d1 <= \$181 ;
-  always @(posedge clk)
-    n106_d1 <= \$182 ;
-  always @(posedge clk)
-    n263_d1 <= \$183 ;
-  always @(posedge clk)
-    n278_d1 <= \$184 ;
-  always @(posedge clk)
-    n280_d1 <= \$185 ;
-  always @(posedge clk)
-    n131_d1 <= \$186 ;
-  always @(posedge clk)
-    n151_d1 <= \$187 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = n291_d1;
-    if (ce) begin
-      \$189  = n290;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = n306_d1;
-    if (ce) begin
-      \$190  = n305;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = n306_d2;
-    if (ce) begin
-      \$191  = n306_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = n142_d1;
-    if (ce) begin
-      \$192  = n142;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = n297_d1;
-    if (ce) begin
-      \$193  = n297;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = n298_d1;
-    if (ce) begin
-      \$194  = n298;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = n302_d1;
-    if (ce) begin
-      \$195  = n301;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = n95_d1;
-    if (ce) begin
-      \$196  = n95;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = n282_d1;
-    if (ce) begin
-      \$197  = n282;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = n310_d1;
-    if (ce) begin
-      \$198  = { \$45 [4:0], 2'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = n310_d2;
-    if (ce) begin
-      \$199  = n310_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = n285_d1;
-    if (ce) begin
-      \$200  = \$46 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = n77_d1;
-    if (ce) begin
-      \$201  = n77;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = n134_d1;
-    if (ce) begin
-      \$202  = n134;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = n292_d1;
-    if (ce) begin
-      \$203  = n292;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = n296_d1;
-    if (ce) begin
-      \$204  = n295;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = n309_d1;
-    if (ce) begin
-      \$205  = { \$43 [8:0], n291_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = n312_d1;
-    if (ce) begin
-      \$206  = { n312_h, n311[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = n314_d1;
-    if (ce) begin
-      \$207  = n112;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = n80_d1;
-    if (ce) begin
-      \$208  = n80;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = n154_d1;
-    if (ce) begin
-      \$209  = n154;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = n320_d1;
-    if (ce) begin
-      \$210  = { n320_h, n319[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = n317_d1;
-    if (ce) begin
-      \$211  = n316;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = n146_d1;
-    if (ce) begin
-      \$212  = n146;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = n332_d1;
-    if (ce) begin
-      \$213  = n332;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = n333_d1;
-    if (ce) begin
-      \$214  = n333;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = n336_d1;
-    if (ce) begin
-      \$215  = n335;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = n340_d1;
-    if (ce) begin
-      \$216  = n340;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = n341_d1;
-    if (ce) begin
-      \$217  = n341;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = n152_d1;
-    if (ce) begin
-      \$218  = n152;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = n342_d1;
-    if (ce) begin
-      \$219  = n342;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = n346_d1;
-    if (ce) begin
-      \$220  = n345;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = n324_d1;
-    if (ce) begin
-      \$221  = n324;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = n135_d1;
-    if (ce) begin
-      \$222  = n135;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = n325_d1;
-    if (ce) begin
-      \$223  = n325;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = n327_d1;
-    if (ce) begin
-      \$224  = n327;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = n328_d1;
-    if (ce) begin
-      \$225  = n328;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = n337_d1;
-    if (ce) begin
-      \$226  = n337;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = n348_d1;
-    if (ce) begin
-      \$227  = n347;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = n352_d1;
-    if (ce) begin
-      \$228  = { \$55 [6:0], n338[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = n351_d1;
-    if (ce) begin
-      \$229  = { n351_h, \$51 [0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = n353_d1;
-    if (ce) begin
-      \$230  = { n353_h, \$53 [0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = n365_d1;
-    if (ce) begin
-      \$231  = n365;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = n366_d1;
-    if (ce) begin
-      \$232  = n366;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = n364_d1;
-    if (ce) begin
-      \$233  = n364;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = n143_d1;
-    if (ce) begin
-      \$234  = n143;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = n367_d1;
-    if (ce) begin
-      \$235  = n367;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = n369_d1;
-    if (ce) begin
-      \$236  = n369;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = n370_d1;
-    if (ce) begin
-      \$237  = n370;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = n94_d1;
-    if (ce) begin
-      \$238  = n94;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = n387_d1;
-    if (ce) begin
-      \$239  = n387;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = n380_d1;
-    if (ce) begin
-      \$240  = n380;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = n381_d1;
-    if (ce) begin
-      \$241  = n381;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = n382_d1;
-    if (ce) begin
-      \$242  = n382;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = n391_d1;
-    if (ce) begin
-      \$243  = { \$59 [6:0], 2'h3 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = n385_d1;
-    if (ce) begin
-      \$244  = n384;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = n357_d1;
-    if (ce) begin
-      \$245  = n357;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = n358_d1;
-    if (ce) begin
-      \$246  = n358;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = n361_d1;
-    if (ce) begin
-      \$247  = n360;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = n386_d1;
-    if (ce) begin
-      \$248  = i__payload[7:4];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = n386_d2;
-    if (ce) begin
-      \$249  = n386_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = n373_d1;
-    if (ce) begin
-      \$250  = n373;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = n374_d1;
-    if (ce) begin
-      \$251  = n374;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = n105_d1;
-    if (ce) begin
-      \$252  = n105;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = n144_d1;
-    if (ce) begin
-      \$253  = n144;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = n155_d1;
-    if (ce) begin
-      \$254  = n155;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = n375_d1;
-    if (ce) begin
-      \$255  = n375;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = n376_d1;
-    if (ce) begin
-      \$256  = n376;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = n393_d1;
-    if (ce) begin
-      \$257  = \$62 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = n395_d1;
-    if (ce) begin
-      \$258  = { n395_h, n361_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = n407_d1;
-    if (ce) begin
-      \$259  = n407;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = n408_d1;
-    if (ce) begin
-      \$260  = n408;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = n409_d1;
-    if (ce) begin
-      \$261  = n409;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = n413_d1;
-    if (ce) begin
-      \$262  = n412;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = n120_d1;
-    if (ce) begin
-      \$263  = n120;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = n141_d1;
-    if (ce) begin
-      \$264  = n141;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = n420_d1;
-    if (ce) begin
-      \$265  = n420;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = n424_d1;
-    if (ce) begin
-      \$266  = n423;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = n398_d1;
-    if (ce) begin
-      \$267  = n398;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = n399_d1;
-    if (ce) begin
-      \$268  = n399;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = n125_d1;
-    if (ce) begin
-      \$269  = n125;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = n397_d1;
-    if (ce) begin
-      \$270  = n397;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = n137_d1;
-    if (ce) begin
-      \$271  = n137;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = n401_d1;
-    if (ce) begin
-      \$272  = n401;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = n402_d1;
-    if (ce) begin
-      \$273  = n402;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = n414_d1;
-    if (ce) begin
-      \$274  = n414;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = n415_d1;
-    if (ce) begin
-      \$275  = n415;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = n416_d1;
-    if (ce) begin
-      \$276  = n416;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = n419_d1;
-    if (ce) begin
-      \$277  = n418;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = n425_d1;
-    if (ce) begin
-      \$278  = n118;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = n425_d2;
-    if (ce) begin
-      \$279  = n425_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = n428_d1;
-    if (ce) begin
-      \$280  = { n428_h, \$67 [0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = n430_d1;
-    if (ce) begin
-      \$281  = { \$72 [8:0], n403[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = n439_d1;
-    if (ce) begin
-      \$282  = n439;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = n58_d1;
-    if (ce) begin
-      \$283  = i__payload[235:232];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = n440_d1;
-    if (ce) begin
-      \$284  = n440;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = n441_d1;
-    if (ce) begin
-      \$285  = n441;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = n442_d1;
-    if (ce) begin
-      \$286  = n442;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = n457_d1;
-    if (ce) begin
-      \$287  = n456;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = n74_d1;
-    if (ce) begin
-      \$288  = n74;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = n450_d1;
-    if (ce) begin
-      \$289  = n450;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = n459_d1;
-    if (ce) begin
-      \$290  = { n459_h, 2'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = n453_d1;
-    if (ce) begin
-      \$291  = n452;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = n433_d1;
-    if (ce) begin
-      \$292  = n433;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = n138_d1;
-    if (ce) begin
-      \$293  = n138;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = n434_d1;
-    if (ce) begin
-      \$294  = n434;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = n435_d1;
-    if (ce) begin
-      \$295  = n435;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = n436_d1;
-    if (ce) begin
-      \$296  = \$78 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = n127_d1;
-    if (ce) begin
-      \$297  = n127;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = n445_d1;
-    if (ce) begin
-      \$298  = n445;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = n446_d1;
-    if (ce) begin
-      \$299  = n446;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = n449_d1;
-    if (ce) begin
-      \$300  = n448;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = n454_d1;
-    if (ce) begin
-      \$301  = i__payload[79:76];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = n454_d2;
-    if (ce) begin
-      \$302  = n454_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = n461_d1;
-    if (ce) begin
-      \$303  = \$77 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = n463_d1;
-    if (ce) begin
-      \$304  = { n463_h, n437[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = n470_d1;
-    if (ce) begin
-      \$305  = n470;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = n471_d1;
-    if (ce) begin
-      \$306  = n471;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = n472_d1;
-    if (ce) begin
-      \$307  = n472;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = n473_d1;
-    if (ce) begin
-      \$308  = n473;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = n492_d1;
-    if (ce) begin
-      \$309  = { n492_h, 2'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = n492_d2;
-    if (ce) begin
-      \$310  = n492_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = n481_d1;
-    if (ce) begin
-      \$311  = n481;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = n124_d1;
-    if (ce) begin
-      \$312  = n124;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = n130_d1;
-    if (ce) begin
-      \$313  = n130;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = n480_d1;
-    if (ce) begin
-      \$314  = n480;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = n484_d1;
-    if (ce) begin
-      \$315  = n484;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = n485_d1;
-    if (ce) begin
-      \$316  = n485;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = n493_d1;
-    if (ce) begin
-      \$317  = n493;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = n487_d1;
-    if (ce) begin
-      \$318  = n486;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = n465_d1;
-    if (ce) begin
-      \$319  = n465;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = n466_d1;
-    if (ce) begin
-      \$320  = n466;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = n476_d1;
-    if (ce) begin
-      \$321  = n476;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = n477_d1;
-    if (ce) begin
-      \$322  = n477;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = n489_d1;
-    if (ce) begin
-      \$323  = n488;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = n469_d1;
-    if (ce) begin
-      \$324  = n468;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = n495_d1;
-    if (ce) begin
-      \$325  = { \$87 [6:0], n478[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = n496_d1;
-    if (ce) begin
-      \$326  = { n496_h, n469_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = n506_d1;
-    if (ce) begin
-      \$327  = n506;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = n507_d1;
-    if (ce) begin
-      \$328  = n507;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = n162_d1;
-    if (ce) begin
-      \$329  = n162;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = n509_d1;
-    if (ce) begin
-      \$330  = n509;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = n518_d1;
-    if (ce) begin
-      \$331  = n518;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = n521_d1;
-    if (ce) begin
-      \$332  = n520;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = n523_d1;
-    if (ce) begin
-      \$333  = n104;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = n523_d2;
-    if (ce) begin
-      \$334  = n523_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = n498_d1;
-    if (ce) begin
-      \$335  = n498;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = n499_d1;
-    if (ce) begin
-      \$336  = n499;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = n500_d1;
-    if (ce) begin
-      \$337  = n500;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = n502_d1;
-    if (ce) begin
-      \$338  = n502;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = n503_d1;
-    if (ce) begin
-      \$339  = n503;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = n527_d1;
-    if (ce) begin
-      \$340  = { n527_h, 2'h3 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = n527_d2;
-    if (ce) begin
-      \$341  = n527_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = n512_d1;
-    if (ce) begin
-      \$342  = n512;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = n514_d1;
-    if (ce) begin
-      \$343  = n514;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = n515_d1;
-    if (ce) begin
-      \$344  = \$95 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = n528_d1;
-    if (ce) begin
-      \$345  = n528;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = n517_d1;
-    if (ce) begin
-      \$346  = n516;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = n526_d1;
-    if (ce) begin
-      \$347  = { n526_h, \$89 [0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = n543_d1;
-    if (ce) begin
-      \$348  = { \$99 [4:0], 3'h5 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = n533_d1;
-    if (ce) begin
-      \$349  = n532;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = n133_d1;
-    if (ce) begin
-      \$350  = n133;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = n157_d1;
-    if (ce) begin
-      \$351  = n157;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = n121_d1;
-    if (ce) begin
-      \$352  = n121;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = n544_d1;
-    if (ce) begin
-      \$353  = n544;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = n536_d1;
-    if (ce) begin
-      \$354  = n535;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = n100_d1;
-    if (ce) begin
-      \$355  = n100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = n537_d1;
-    if (ce) begin
-      \$356  = n537;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = n540_d1;
-    if (ce) begin
-      \$357  = n539;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = n534_d1;
-    if (ce) begin
-      \$358  = i__payload[143:140];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = n534_d2;
-    if (ce) begin
-      \$359  = n534_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = n534_d3;
-    if (ce) begin
-      \$360  = n534_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = n546_d1;
-    if (ce) begin
-      \$361  = { \$103 [8:0], \$101 [0], n544_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = n18_d1;
-    if (ce) begin
-      \$362  = i__payload[75:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = n548_d1;
-    if (ce) begin
-      \$363  = n139;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = n139_d1;
-    if (ce) begin
-      \$364  = n139;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = n553_d1;
-    if (ce) begin
-      \$365  = { n553_h, n548_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = n551_d1;
-    if (ce) begin
-      \$366  = n550;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = n173_d1;
-    if (ce) begin
-      \$367  = n173;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = n173_d2;
-    if (ce) begin
-      \$368  = n173_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = n191_d1;
-    if (ce) begin
-      \$369  = n191;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = n228_d1;
-    if (ce) begin
-      \$370  = n228;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = n238_d1;
-    if (ce) begin
-      \$371  = n238;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = n238_d2;
-    if (ce) begin
-      \$372  = n238_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = n238_d3;
-    if (ce) begin
-      \$373  = n238_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = n248_d1;
-    if (ce) begin
-      \$374  = n248;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = n248_d2;
-    if (ce) begin
-      \$375  = n248_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = n281_d1;
-    if (ce) begin
-      \$376  = n281;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = n313_d1;
-    if (ce) begin
-      \$377  = n313;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = n323_d1;
-    if (ce) begin
-      \$378  = n323;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = n323_d2;
-    if (ce) begin
-      \$379  = n323_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = n354_d1;
-    if (ce) begin
-      \$380  = n354;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = n396_d1;
-    if (ce) begin
-      \$381  = n396;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = n431_d1;
-    if (ce) begin
-      \$382  = n431;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = n464_d1;
-    if (ce) begin
-      \$383  = n464;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = n497_d1;
-    if (ce) begin
-      \$384  = n497;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = n530_d1;
-    if (ce) begin
-      \$385  = n530;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = n547_d1;
-    if (ce) begin
-      \$386  = n547;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = n555_d1;
-    if (ce) begin
-      \$387  = n555;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = n555_d2;
-    if (ce) begin
-      \$388  = n555_d1;
-    end
-  end
+    valid <= \$2 ;
+  ddnhw_dense_44c0a226631e175f datapath (
+    .ce(ce),
+    .clk(clk),
+    .x(i__payload),
+    .y(o__payload)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = valid;
+    \$2  = valid;
     if (ce) begin
-      \$108  = { valid[2:0], i__valid };
+      \$2  = { valid[2:0], i__valid };
     end
     if (rst) begin
-      \$108  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = n169_d1;
-    if (ce) begin
-      \$109  = n169;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = n165_d1;
-    if (ce) begin
-      \$110  = n108;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = n91_d1;
-    if (ce) begin
-      \$111  = n91;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = n108_d1;
-    if (ce) begin
-      \$112  = n108;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = n171_d1;
-    if (ce) begin
-      \$113  = { \$5 [6:0], \$3 [0], n169_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = n174_d1;
-    if (ce) begin
-      \$114  = n174;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = n140_d1;
-    if (ce) begin
-      \$115  = n140;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = n185_d1;
-    if (ce) begin
-      \$116  = n147;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = n180_d1;
-    if (ce) begin
-      \$117  = n179;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = n188_d1;
-    if (ce) begin
-      \$118  = { \$7 [5:0], n175[2:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = n187_d1;
-    if (ce) begin
-      \$119  = { \$9 [4:0], n180_d1[1:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = n84_d1;
-    if (ce) begin
-      \$120  = n84;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = n109_d1;
-    if (ce) begin
-      \$121  = n109;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = n181_d1;
-    if (ce) begin
-      \$122  = n181;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = n184_d1;
-    if (ce) begin
-      \$123  = \$12 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = n177_d1;
-    if (ce) begin
-      \$124  = n147;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = n177_d2;
-    if (ce) begin
-      \$125  = n177_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = n177_d3;
-    if (ce) begin
-      \$126  = n177_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = n190_d1;
-    if (ce) begin
-      \$127  = { \$14 [8:0], \$11 [0], n188_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = n201_d1;
-    if (ce) begin
-      \$128  = n201;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = n202_d1;
-    if (ce) begin
-      \$129  = n202;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = n66_d1;
-    if (ce) begin
-      \$130  = n66;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = n110_d1;
-    if (ce) begin
-      \$131  = n110;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = n89_d1;
-    if (ce) begin
-      \$132  = n89;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = n200_d1;
-    if (ce) begin
-      \$133  = n200;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = n204_d1;
-    if (ce) begin
-      \$134  = n204;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = n205_d1;
-    if (ce) begin
-      \$135  = n205;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = n221_d1;
-    if (ce) begin
-      \$136  = n220;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = n212_d1;
-    if (ce) begin
-      \$137  = n212;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = n111_d1;
-    if (ce) begin
-      \$138  = n111;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = n145_d1;
-    if (ce) begin
-      \$139  = n145;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = n213_d1;
-    if (ce) begin
-      \$140  = n213;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = n223_d1;
-    if (ce) begin
-      \$141  = { \$16 [5:0], 2'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = n217_d1;
-    if (ce) begin
-      \$142  = n216;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = n192_d1;
-    if (ce) begin
-      \$143  = n192;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = n107_d1;
-    if (ce) begin
-      \$144  = n107;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = n193_d1;
-    if (ce) begin
-      \$145  = n193;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = n112_d1;
-    if (ce) begin
-      \$146  = n112;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = n197_d1;
-    if (ce) begin
-      \$147  = n196;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = n218_d1;
-    if (ce) begin
-      \$148  = i__payload[155:152];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = n218_d2;
-    if (ce) begin
-      \$149  = n218_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = n115_d1;
-    if (ce) begin
-      \$150  = n115;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = n132_d1;
-    if (ce) begin
-      \$151  = n132;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = n208_d1;
-    if (ce) begin
-      \$152  = n208;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = n211_d1;
-    if (ce) begin
-      \$153  = n210;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = n225_d1;
-    if (ce) begin
-      \$154  = \$18 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = n227_d1;
-    if (ce) begin
-      \$155  = { \$22 [7:0], n197_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = n235_d1;
-    if (ce) begin
-      \$156  = n235;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = n232_d1;
-    if (ce) begin
-      \$157  = n231;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = n239_d1;
-    if (ce) begin
-      \$158  = n150;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = n244_d1;
-    if (ce) begin
-      \$159  = n244;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = n19_d1;
-    if (ce) begin
-      \$160  = i__payload[79:76];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = n150_d1;
-    if (ce) begin
-      \$161  = n150;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = n246_d1;
-    if (ce) begin
-      \$162  = { \$28 [6:0], n245_h[0], n239_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = n156_d1;
-    if (ce) begin
-      \$163  = n156;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = n253_d1;
-    if (ce) begin
-      \$164  = n253;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = n136_d1;
-    if (ce) begin
-      \$165  = n136;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = n252_d1;
-    if (ce) begin
-      \$166  = n252;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = n254_d1;
-    if (ce) begin
-      \$167  = n254;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = n256_d1;
-    if (ce) begin
-      \$168  = n256;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = n257_d1;
-    if (ce) begin
-      \$169  = n257;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = n264_d1;
-    if (ce) begin
-      \$170  = n264;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = n265_d1;
-    if (ce) begin
-      \$171  = n265;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = n266_d1;
-    if (ce) begin
-      \$172  = n266;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = n274_d1;
-    if (ce) begin
-      \$173  = n273;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = n270_d1;
-    if (ce) begin
-      \$174  = n269;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = n276_d1;
-    if (ce) begin
-      \$175  = { \$30 [4:0], n274_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = n128_d1;
-    if (ce) begin
-      \$176  = n128;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = n153_d1;
-    if (ce) begin
-      \$177  = n153;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = n251_d1;
-    if (ce) begin
-      \$178  = n250;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = n271_d1;
-    if (ce) begin
-      \$179  = i__payload[39:36];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = n271_d2;
-    if (ce) begin
-      \$180  = n271_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = n260_d1;
-    if (ce) begin
-      \$181  = n260;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = n106_d1;
-    if (ce) begin
-      \$182  = n106;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = n263_d1;
-    if (ce) begin
-      \$183  = \$37 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = n278_d1;
-    if (ce) begin
-      \$184  = { \$34 [8:0], n258[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = n280_d1;
-    if (ce) begin
-      \$185  = { \$39 [7:0], n251_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = n131_d1;
-    if (ce) begin
-      \$186  = n131;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = n151_d1;
-    if (ce) begin
-      \$187  = n151;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = n288_d1;
-    if (ce) begin
-      \$188  = n288;
+      \$2  = 4'h0;
     end
   end
   assign i__ready = ce;
-  assign n164 = n91;
-  assign n165 = n108;
-  assign n170_h = \$3 [6:0];
-  assign n170 = { \$3 [6:0], n169_d1[0] };
-  assign n167 = n166;
-  assign n171_h = \$5 [6:0];
-  assign n171 = { \$5 [6:0], \$3 [0], n169_d1[0] };
-  assign n177 = n147;
-  assign n176 = n175;
-  assign n185 = n147;
-  assign n188_h = \$7 [5:0];
-  assign n188 = { \$7 [5:0], n175[2:0] };
-  assign n180 = n179;
-  assign n187_h = \$9 [4:0];
-  assign n187 = { \$9 [4:0], n180_d1[1:0] };
-  assign n189_h = \$11 [8:0];
-  assign n189 = { \$11 [8:0], n188_d1[0] };
-  assign n183 = \$12 [6:0];
-  assign n184 = \$12 [6:0];
-  assign n190_h = \$14 [8:0];
-  assign n190 = { \$14 [8:0], \$11 [0], n188_d1[0] };
-  assign n207 = n206;
-  assign n221 = n220;
-  assign n223_h = \$16 [5:0];
-  assign n223 = { \$16 [5:0], 2'h1 };
-  assign n217 = n216;
-  assign n224 = { n224_h, n223_d1[0] };
-  assign n225 = \$18 [9:0];
-  assign n197 = n196;
-  assign n218 = i__payload[155:152];
-  assign n226_h = \$20 [5:0];
-  assign n226 = { \$20 [5:0], n197_d1[1:0] };
-  assign n211 = n210;
-  assign n227_h = \$22 [7:0];
-  assign n227 = { \$22 [7:0], n197_d1[0] };
-  assign n229 = n75;
-  assign n230 = i__payload[215:212];
-  assign n234 = { n234_h, 1'h1 };
-  assign n232 = n231;
-  assign n236_h = \$25 [5:0];
-  assign n236 = { \$25 [5:0], n235_d1[1:0] };
-  assign n239 = n150;
-  assign n240 = i__payload[79:76];
-  assign n245 = { n245_h, n239_d1[0] };
-  assign n242 = n241;
-  assign n246_h = \$28 [6:0];
-  assign n246 = { \$28 [6:0], n245_h[0], n239_d1[0] };
-  assign n259 = n258;
-  assign n270 = n269;
-  assign n274 = n273;
-  assign n276_h = \$30 [4:0];
-  assign n276 = { \$30 [4:0], n274_d1[0] };
-  assign n277_h = \$32 [7:0];
-  assign n277 = { \$32 [7:0], n270_d1[0] };
-  assign n278_h = \$34 [8:0];
-  assign n278 = { \$34 [8:0], n258[0] };
-  assign n251 = n250;
-  assign n271 = i__payload[39:36];
-  assign n279_h = \$36 [5:0];
-  assign n279 = { \$36 [5:0], n251_d1[1:0] };
-  assign n262 = \$37 [6:0];
-  assign n263 = \$37 [6:0];
-  assign n280_h = \$39 [7:0];
-  assign n280 = { \$39 [7:0], n251_d1[0] };
-  assign n291 = n290;
-  assign n306 = n305;
-  assign n308_h = \$41 [6:0];
-  assign n308 = { \$41 [6:0], n291_d1[1:0] };
-  assign n302 = n301;
-  assign n309_h = \$43 [8:0];
-  assign n309 = { \$43 [8:0], n291_d1[0] };
-  assign n304 = n303;
-  assign n310_h = \$45 [4:0];
-  assign n310 = { \$45 [4:0], 2'h1 };
-  assign n284 = \$46 [6:0];
-  assign n285 = \$46 [6:0];
-  assign n296 = n295;
-  assign n312 = { n312_h, n311[0] };
-  assign n314 = n112;
-  assign n315 = n159;
-  assign n320 = { n320_h, n319[0] };
-  assign n317 = n316;
-  assign n321_h = \$50 [7:0];
-  assign n321 = { \$50 [7:0], n320_d1[1:0] };
-  assign n336 = n335;
-  assign n350 = \$51 [7:0];
-  assign n346 = n345;
-  assign n351 = { n351_h, \$51 [0] };
-  assign n329 = \$53 [7:0];
-  assign n330 = \$53 [7:0];
-  assign n339 = n338;
-  assign n348 = n347;
-  assign n352_h = \$55 [6:0];
-  assign n352 = { \$55 [6:0], n338[0] };
-  assign n353 = { n353_h, \$53 [0] };
-  assign n371 = \$57 [7:0];
-  assign n372 = \$57 [7:0];
-  assign n389 = n388;
-  assign n391_h = \$59 [6:0];
-  assign n391 = { \$59 [6:0], 2'h3 };
-  assign n385 = n384;
-  assign n392_h = \$61 [8:0];
-  assign n392 = { \$61 [8:0], n391_d1[0] };
-  assign n393 = \$62 [9:0];
-  assign n361 = n360;
-  assign n386 = i__payload[7:4];
-  assign n394_h = \$64 [5:0];
-  assign n394 = { \$64 [5:0], n361_d1[1:0] };
-  assign n377 = \$65 [7:0];
-  assign n378 = \$65 [7:0];
-  assign n395 = { n395_h, n361_d1[0] };
-  assign n413 = n412;
-  assign n427 = \$67 [7:0];
-  assign n424 = n423;
-  assign n428 = { n428_h, \$67 [0] };
-  assign n404 = n403;
-  assign n419 = n418;
-  assign n425 = n118;
-  assign n429_h = \$70 [6:0];
-  assign n429 = { \$70 [6:0], n419_d1[0] };
-  assign n430_h = \$72 [8:0];
-  assign n430 = { \$72 [8:0], n403[0] };
-  assign n149 = \$73 [5:0];
-  assign n444 = n443;
-  assign n457 = n456;
-  assign n459 = { n459_h, 2'h1 };
-  assign n453 = n452;
-  assign n460_h = \$76 [8:0];
-  assign n460 = { \$76 [8:0], n459_d1[0] };
-  assign n461 = \$77 [9:0];
-  assign n436 = \$78 [6:0];
-  assign n438 = n437;
-  assign n449 = n448;
-  assign n454 = i__payload[79:76];
-  assign n462_h = \$80 [6:0];
-  assign n462 = { \$80 [6:0], n449_d1[0] };
-  assign n463 = { n463_h, n437[0] };
-  assign n490 = n126;
-  assign n492 = { n492_h, 2'h1 };
-  assign n474 = \$83 [7:0];
-  assign n475 = \$83 [7:0];
-  assign n487 = n486;
-  assign n494_h = \$85 [8:0];
-  assign n494 = { \$85 [8:0], n493_d1[0] };
-  assign n469 = n468;
-  assign n479 = n478;
-  assign n489 = n488;
-  assign n495_h = \$87 [6:0];
-  assign n495 = { \$87 [6:0], n478[0] };
-  assign n496 = { n496_h, n469_d1[0] };
-  assign n510 = \$89 [7:0];
-  assign n511 = \$89 [7:0];
-  assign n521 = n520;
-  assign n523 = n104;
-  assign n525_h = \$91 [6:0];
-  assign n525 = { \$91 [6:0], n521_d1[0] };
-  assign n526 = { n526_h, \$89 [0] };
-  assign n522 = n117;
-  assign n527 = { n527_h, 2'h3 };
-  assign n504 = \$94 [7:0];
-  assign n505 = \$94 [7:0];
-  assign n515 = \$95 [6:0];
-  assign n517 = n516;
-  assign n529_h = \$97 [8:0];
-  assign n529 = { \$97 [8:0], n528_d1[0] };
-  assign n534 = i__payload[143:140];
-  assign n541 = i__payload[143:140];
-  assign n543_h = \$99 [4:0];
-  assign n543 = { \$99 [4:0], 3'h5 };
-  assign n533 = n532;
-  assign n536 = n535;
-  assign n545_h = \$101 [8:0];
-  assign n545 = { \$101 [8:0], n544_d1[0] };
-  assign n540 = n539;
-  assign n546_h = \$103 [8:0];
-  assign n546 = { \$103 [8:0], \$101 [0], n544_d1[0] };
-  assign n548 = n139;
-  assign n148 = \$104 [5:0];
-  assign n549 = \$104 [5:0];
-  assign n553 = { n553_h, n548_d1[0] };
-  assign n551 = n550;
-  assign n554_h = \$107 [7:0];
-  assign n554 = { \$107 [7:0], n553_d1[1:0] };
+  assign y = o__payload;
   assign o__valid = valid[3];
+  assign \o__payload[0]  = o__payload[11:0];
+  assign \o__payload[1]  = o__payload[23:12];
+  assign \o__payload[2]  = o__payload[35:24];
+  assign \o__payload[3]  = o__payload[47:36];
+  assign \o__payload[4]  = o__payload[59:48];
+  assign \o__payload[5]  = o__payload[71:60];
+  assign \o__payload[6]  = o__payload[83:72];
+  assign \o__payload[7]  = o__payload[95:84];
+  assign \o__payload[8]  = o__payload[107:96];
+  assign \o__payload[9]  = o__payload[119:108];
+  assign \o__payload[10]  = o__payload[131:120];
+  assign \o__payload[11]  = o__payload[143:132];
+  assign \o__payload[12]  = o__payload[155:144];
+  assign \o__payload[13]  = o__payload[167:156];
+  assign \o__payload[14]  = o__payload[179:168];
+  assign \o__payload[15]  = o__payload[191:180];
   assign \i__payload[0]  = i__payload[3:0];
   assign \i__payload[1]  = i__payload[7:4];
   assign \i__payload[2]  = i__payload[11:8];
@@ -5448,94 +712,10 @@ module \ddnhw_top.fc0 (i__valid, clk, rst, ce, o__ready, o__payload, o__valid, i
   assign \i__payload[61]  = i__payload[247:244];
   assign \i__payload[62]  = i__payload[251:248];
   assign \i__payload[63]  = i__payload[255:252];
-  assign \o__payload[0]  = o__payload[11:0];
-  assign \o__payload[1]  = o__payload[23:12];
-  assign \o__payload[2]  = o__payload[35:24];
-  assign \o__payload[3]  = o__payload[47:36];
-  assign \o__payload[4]  = o__payload[59:48];
-  assign \o__payload[5]  = o__payload[71:60];
-  assign \o__payload[6]  = o__payload[83:72];
-  assign \o__payload[7]  = o__payload[95:84];
-  assign \o__payload[8]  = o__payload[107:96];
-  assign \o__payload[9]  = o__payload[119:108];
-  assign \o__payload[10]  = o__payload[131:120];
-  assign \o__payload[11]  = o__payload[143:132];
-  assign \o__payload[12]  = o__payload[155:144];
-  assign \o__payload[13]  = o__payload[167:156];
-  assign \o__payload[14]  = o__payload[179:168];
-  assign \o__payload[15]  = o__payload[191:180];
-  assign o__payload[191:180] = { n555_d2[10], n555_d2 };
-  assign o__payload[179:168] = n547_d1;
-  assign o__payload[167:156] = { n530_d1[10], n530_d1 };
-  assign o__payload[155:144] = { n497_d1[10], n497_d1 };
-  assign o__payload[143:132] = { n464_d1[10], n464_d1 };
-  assign o__payload[131:120] = { n431_d1[10], n431_d1 };
-  assign o__payload[119:108] = { n396_d1[10], n396_d1 };
-  assign o__payload[107:96] = { n354_d1[10], n354_d1 };
-  assign o__payload[95:84] = { n323_d2[10], n323_d2 };
-  assign o__payload[83:72] = { n313_d1[10], n313_d1 };
-  assign o__payload[71:60] = { n281_d1[10], n281_d1 };
-  assign o__payload[59:48] = { n248_d2[9], n248_d2[9], n248_d2 };
-  assign o__payload[47:36] = { n238_d3[8], n238_d3[8], n238_d3[8], n238_d3 };
-  assign o__payload[35:24] = { n228_d1[10], n228_d1 };
-  assign o__payload[23:12] = n191_d1;
-  assign o__payload[11:0] = { n173_d2[9], n173_d2[9], n173_d2 };
-  assign \$2  = { 1'h0, n169_d1[6:1] };
-  assign \$4  = { 2'h0, \$3 [6:1] };
-  assign \$6  = { 3'h0, n175[6:3] };
-  assign \$8  = { 2'h0, n180_d1[5:2] };
-  assign \$10  = { 1'h0, n188_d1[8:1] };
-  assign \$13  = { 2'h0, \$11 [8:1] };
-  assign \$15  = 4'h2;
-  assign \$17  = { 1'h0, n223_d1[7:1] };
-  assign \$19  = { 2'h0, n197_d1[7:2] };
-  assign \$21  = { 1'h0, \$20 [5:0], n197_d1[1] };
-  assign \$23  = 3'h2;
-  assign \$24  = { 2'h0, n235_d1[6:2] };
-  assign \$26  = { 1'h0, n239_d1[5:1] };
-  assign \$27  = { 2'h0, n245_h[6:1] };
-  assign \$29  = { 1'h0, n274_d1[5:1] };
-  assign \$31  = { 1'h0, n270_d1[7:1] };
-  assign \$33  = { 1'h0, n258[8:1] };
-  assign \$35  = { 2'h0, n251_d1[7:2] };
-  assign \$38  = { 1'h0, \$36 [5:0], n251_d1[1] };
-  assign \$40  = { 2'h0, n291_d1[7:2] };
-  assign \$42  = { 1'h0, \$41 [6:0], n291_d1[1] };
-  assign \$44  = 3'h1;
-  assign \$47  = { 1'h0, n311[7:1] };
-  assign \$48  = { 1'h0, n319[6:1] };
-  assign \$49  = { 2'h0, n320_d1[8:2] };
-  assign \$52  = { 1'h0, \$51 [7:1] };
-  assign \$54  = { 1'h0, n338[6:1] };
-  assign \$56  = { 1'h0, \$53 [7:1] };
-  assign \$58  = 4'h2;
-  assign \$60  = { 1'h0, n391_d1[8:1] };
-  assign \$63  = { 2'h0, n361_d1[7:2] };
-  assign \$66  = { 1'h0, \$64 [5:0], n361_d1[1] };
-  assign \$68  = { 1'h0, \$67 [7:1] };
-  assign \$69  = { 1'h0, n419_d1[7:1] };
-  assign \$71  = { 1'h0, n403[8:1] };
-  assign \$74  = 5'h05;
-  assign \$75  = { 1'h0, n459_d1[8:1] };
-  assign \$79  = { 1'h0, n449_d1[7:1] };
-  assign \$81  = { 1'h0, n437[7:1] };
-  assign \$82  = 4'h3;
-  assign \$84  = { 1'h0, n493_d1[8:1] };
-  assign \$86  = { 1'h0, n478[6:1] };
-  assign \$88  = { 1'h0, n469_d1[7:1] };
-  assign \$90  = { 1'h0, n521_d1[7:1] };
-  assign \$92  = { 1'h0, \$89 [7:1] };
-  assign \$93  = 4'h3;
-  assign \$96  = { 1'h0, n528_d1[8:1] };
-  assign \$98  = 7'h0b;
-  assign \$100  = { 1'h0, n544_d1[8:1] };
-  assign \$102  = { 2'h0, \$101 [8:1] };
-  assign \$105  = { 1'h0, n548_d1[5:1] };
-  assign \$106  = { 2'h0, n553_d1[7:2] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \ddnhw_top.fc0_rq (rst, ce, o__ready, i__payload, i__valid, o__valid, o__payload, clk);
+module \ddnhw_top.fc0_rq (rst, i__payload, ce, o__ready, i__valid, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5984,124 +1164,10 @@ module \ddnhw_top.fc0_rq (rst, ce, o__ready, i__payload, i__valid, o__valid, o__
 endmodule
 
 (* generator = "Amaranth" *)
-module \ddnhw_top.fc1 (clk, rst, ce, i__valid, i__payload, o__payload, o__valid, o__ready);
+module \ddnhw_top.fc1 (clk, rst, ce, o__payload, i__valid, i__payload, o__valid, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire [4:0] \$10 ;
-  reg [3:0] \$100 ;
-  reg [6:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [9:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [8:0] \$109 ;
-  wire [5:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  wire [6:0] \$12 ;
-  wire [5:0] \$13 ;
-  wire [3:0] \$14 ;
-  wire [5:0] \$15 ;
-  wire [7:0] \$16 ;
-  wire [4:0] \$17 ;
-  wire [6:0] \$18 ;
-  wire [7:0] \$19 ;
-  wire [5:0] \$2 ;
-  wire [5:0] \$20 ;
-  wire [6:0] \$21 ;
-  wire [5:0] \$22 ;
-  wire [6:0] \$23 ;
-  wire [6:0] \$24 ;
-  wire [3:0] \$25 ;
-  wire [6:0] \$26 ;
-  wire [7:0] \$27 ;
-  wire [4:0] \$28 ;
-  wire [5:0] \$29 ;
-  wire [6:0] \$3 ;
-  wire [6:0] \$30 ;
-  wire [7:0] \$31 ;
-  wire \$32 ;
-  wire [4:0] \$33 ;
-  wire [4:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [6:0] \$36 ;
-  wire [5:0] \$37 ;
-  wire [4:0] \$38 ;
-  wire [6:0] \$39 ;
-  wire [5:0] \$4 ;
-  wire [5:0] \$40 ;
-  wire [6:0] \$41 ;
-  wire [6:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire [3:0] \$44 ;
-  wire [3:0] \$45 ;
-  wire [5:0] \$46 ;
-  wire [5:0] \$47 ;
-  wire [6:0] \$48 ;
-  wire [3:0] \$49 ;
-  wire [6:0] \$5 ;
-  wire [5:0] \$50 ;
-  wire [6:0] \$51 ;
-  reg [2:0] \$52 ;
-  reg [5:0] \$53 ;
-  reg [4:0] \$54 ;
-  reg [5:0] \$55 ;
-  reg [3:0] \$56 ;
-  reg [5:0] \$57 ;
-  reg [6:0] \$58 ;
-  reg [7:0] \$59 ;
-  wire [6:0] \$6 ;
-  reg [4:0] \$60 ;
-  reg [5:0] \$61 ;
-  reg [6:0] \$62 ;
-  reg [5:0] \$63 ;
-  reg [5:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [5:0] \$66 ;
-  reg [5:0] \$67 ;
-  reg [5:0] \$68 ;
-  reg [6:0] \$69 ;
-  wire [7:0] \$7 ;
-  reg [4:0] \$70 ;
-  reg [5:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg [6:0] \$73 ;
-  reg [6:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [5:0] \$76 ;
-  reg [4:0] \$77 ;
-  reg [5:0] \$78 ;
-  reg [5:0] \$79 ;
-  wire \$8 ;
-  reg [4:0] \$80 ;
-  reg [6:0] \$81 ;
-  reg [8:0] \$82 ;
-  reg [6:0] \$83 ;
-  reg [5:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [5:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [5:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [4:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg [5:0] \$91 ;
-  reg [3:0] \$92 ;
-  reg [5:0] \$93 ;
-  reg [6:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [5:0] \$96 ;
-  reg [5:0] \$97 ;
-  reg [6:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [2:0] \$2 ;
   output ce;
   wire ce;
   input clk;
@@ -6127,358 +1193,6 @@ module \ddnhw_top.fc1 (clk, rst, ce, i__valid, i__payload, o__payload, o__valid,
   wire i__ready;
   input i__valid;
   wire i__valid;
-  (* keep = 32'd1 *)
-  wire [8:0] n100;
-  reg [8:0] n100_d1 = 9'h000;
-  reg [8:0] n100_d2 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n101;
-  (* keep = 32'd1 *)
-  wire [5:0] n102;
-  (* keep = 32'd1 *)
-  wire [5:0] n103;
-  reg [5:0] n103_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n104;
-  (* keep = 32'd1 *)
-  wire [4:0] n105;
-  (* keep = 32'd1 *)
-  wire [5:0] n106;
-  (* keep = 32'd1 *)
-  wire [5:0] n107;
-  reg [5:0] n107_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n108;
-  (* keep = 32'd1 *)
-  wire [4:0] n110;
-  wire [3:0] n110_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n111;
-  reg [7:0] n111_d1 = 8'h00;
-  wire [5:0] n111_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n112;
-  (* keep = 32'd1 *)
-  wire [8:0] n113;
-  reg [8:0] n113_d1 = 9'h000;
-  reg [8:0] n113_d2 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n114;
-  (* keep = 32'd1 *)
-  wire [4:0] n115;
-  (* keep = 32'd1 *)
-  wire [5:0] n116;
-  (* keep = 32'd1 *)
-  wire [5:0] n117;
-  reg [5:0] n117_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n118;
-  (* keep = 32'd1 *)
-  wire [5:0] n119;
-  (* keep = 32'd1 *)
-  wire [5:0] n120;
-  reg [5:0] n120_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n121;
-  (* keep = 32'd1 *)
-  wire [5:0] n122;
-  reg [5:0] n122_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n123;
-  reg [3:0] n123_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [4:0] n125;
-  reg [4:0] n125_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n126;
-  reg [6:0] n126_d1 = 7'h00;
-  wire [5:0] n126_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n127;
-  wire [4:0] n127_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n128;
-  reg [7:0] n128_d1 = 8'h00;
-  wire [6:0] n128_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n129;
-  reg [8:0] n129_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n130;
-  (* keep = 32'd1 *)
-  wire [5:0] n131;
-  reg [5:0] n131_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n132;
-  (* keep = 32'd1 *)
-  wire [3:0] n133;
-  (* keep = 32'd1 *)
-  wire [4:0] n134;
-  (* keep = 32'd1 *)
-  wire [3:0] n135;
-  (* keep = 32'd1 *)
-  wire [6:0] n136;
-  reg [6:0] n136_d1 = 7'h00;
-  wire [5:0] n136_h;
-  (* keep = 32'd1 *)
-  wire [5:0] n137;
-  reg [5:0] n137_d1 = 6'h00;
-  wire [4:0] n137_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n138;
-  wire [6:0] n138_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n139;
-  reg [8:0] n139_d1 = 9'h000;
-  reg [8:0] n139_d2 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [3:0] n140;
-  (* keep = 32'd1 *)
-  wire [5:0] n141;
-  (* keep = 32'd1 *)
-  wire [5:0] n142;
-  reg [5:0] n142_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n143;
-  (* keep = 32'd1 *)
-  wire [3:0] n144;
-  reg [3:0] n144_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [3:0] n145;
-  (* keep = 32'd1 *)
-  wire [6:0] n146;
-  wire [5:0] n146_h;
-  (* keep = 32'd1 *)
-  wire [5:0] n147;
-  wire [4:0] n147_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n148;
-  reg [6:0] n148_d1 = 7'h00;
-  wire [4:0] n148_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n149;
-  reg [7:0] n149_d1 = 8'h00;
-  reg [7:0] n149_d2 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n16;
-  (* keep = 32'd1 *)
-  wire [4:0] n17;
-  reg [4:0] n17_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n18;
-  reg [4:0] n18_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n19;
-  (* keep = 32'd1 *)
-  wire [4:0] n20;
-  (* keep = 32'd1 *)
-  wire [4:0] n21;
-  (* keep = 32'd1 *)
-  wire [4:0] n22;
-  (* keep = 32'd1 *)
-  wire [4:0] n23;
-  (* keep = 32'd1 *)
-  wire [4:0] n24;
-  (* keep = 32'd1 *)
-  wire [5:0] n25;
-  reg [5:0] n25_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n26;
-  reg [5:0] n26_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n27;
-  (* keep = 32'd1 *)
-  wire [5:0] n28;
-  (* keep = 32'd1 *)
-  wire [5:0] n29;
-  reg [5:0] n29_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n30;
-  (* keep = 32'd1 *)
-  wire [5:0] n31;
-  reg [5:0] n31_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n32;
-  (* keep = 32'd1 *)
-  wire [5:0] n33;
-  reg [5:0] n33_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n34;
-  reg [4:0] n34_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n35;
-  reg [3:0] n35_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [6:0] n36;
-  reg [6:0] n36_d1 = 7'h00;
-  wire [5:0] n36_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n37;
-  wire [4:0] n37_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n38;
-  reg [7:0] n38_d1 = 8'h00;
-  wire [6:0] n38_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n39;
-  reg [8:0] n39_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [6:0] n40;
-  (* keep = 32'd1 *)
-  wire [6:0] n41;
-  (* keep = 32'd1 *)
-  wire [3:0] n42;
-  (* keep = 32'd1 *)
-  wire [5:0] n43;
-  (* keep = 32'd1 *)
-  wire [5:0] n44;
-  reg [5:0] n44_d1 = 6'h00;
-  reg [5:0] n44_d2 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n45;
-  (* keep = 32'd1 *)
-  wire [4:0] n47;
-  wire [3:0] n47_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n48;
-  reg [6:0] n48_d1 = 7'h00;
-  wire [4:0] n48_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n49;
-  reg [7:0] n49_d1 = 8'h00;
-  (* keep = 32'd1 *)
-  wire [8:0] n50;
-  reg [8:0] n50_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [5:0] n51;
-  (* keep = 32'd1 *)
-  wire [5:0] n52;
-  reg [5:0] n52_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n53;
-  (* keep = 32'd1 *)
-  wire [5:0] n54;
-  reg [5:0] n54_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n55;
-  (* keep = 32'd1 *)
-  wire [5:0] n56;
-  (* keep = 32'd1 *)
-  wire [5:0] n57;
-  reg [5:0] n57_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n58;
-  (* keep = 32'd1 *)
-  wire [4:0] n59;
-  (* keep = 32'd1 *)
-  wire [7:0] n60;
-  wire [6:0] n60_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n61;
-  reg [6:0] n61_d1 = 7'h00;
-  wire [5:0] n61_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n62;
-  wire [6:0] n62_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n63;
-  reg [8:0] n63_d1 = 9'h000;
-  reg [8:0] n63_d2 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [6:0] n64;
-  (* keep = 32'd1 *)
-  wire [6:0] n65;
-  (* keep = 32'd1 *)
-  wire [4:0] n66;
-  (* keep = 32'd1 *)
-  wire [4:0] n67;
-  (* keep = 32'd1 *)
-  wire [4:0] n68;
-  (* keep = 32'd1 *)
-  wire [3:0] n69;
-  reg [3:0] n69_d1 = 4'h0;
-  (* keep = 32'd1 *)
-  wire [6:0] n70;
-  reg [6:0] n70_d1 = 7'h00;
-  reg [6:0] n70_d2 = 7'h00;
-  wire [5:0] n70_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n71;
-  reg [7:0] n71_d1 = 8'h00;
-  wire [5:0] n71_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n72;
-  reg [8:0] n72_d1 = 9'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n73;
-  (* keep = 32'd1 *)
-  wire [5:0] n74;
-  reg [5:0] n74_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n75;
-  (* keep = 32'd1 *)
-  wire [6:0] n76;
-  (* keep = 32'd1 *)
-  wire [5:0] n77;
-  reg [5:0] n77_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [5:0] n78;
-  (* keep = 32'd1 *)
-  wire [5:0] n79;
-  reg [5:0] n79_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [3:0] n80;
-  (* keep = 32'd1 *)
-  wire [4:0] n81;
-  reg [4:0] n81_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n83;
-  reg [4:0] n83_d1 = 5'h00;
-  (* keep = 32'd1 *)
-  wire [6:0] n84;
-  reg [6:0] n84_d1 = 7'h00;
-  wire [5:0] n84_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n85;
-  wire [5:0] n85_h;
-  (* keep = 32'd1 *)
-  wire [8:0] n86;
-  reg [8:0] n86_d1 = 9'h000;
-  wire [7:0] n86_h;
-  (* keep = 32'd1 *)
-  wire [9:0] n87;
-  reg [9:0] n87_d1 = 10'h000;
-  (* keep = 32'd1 *)
-  wire [4:0] n88;
-  (* keep = 32'd1 *)
-  wire [4:0] n89;
-  (* keep = 32'd1 *)
-  wire [3:0] n90;
-  (* keep = 32'd1 *)
-  wire [5:0] n91;
-  (* keep = 32'd1 *)
-  wire [5:0] n92;
-  reg [5:0] n92_d1 = 6'h00;
-  (* keep = 32'd1 *)
-  wire [4:0] n93;
-  (* keep = 32'd1 *)
-  wire [3:0] n94;
-  (* keep = 32'd1 *)
-  wire [3:0] n95;
-  (* keep = 32'd1 *)
-  wire [6:0] n96;
-  wire [4:0] n96_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n97;
-  reg [7:0] n97_d1 = 8'h00;
-  wire [6:0] n97_h;
-  (* keep = 32'd1 *)
-  wire [6:0] n98;
-  reg [6:0] n98_d1 = 7'h00;
-  wire [4:0] n98_h;
-  (* keep = 32'd1 *)
-  wire [7:0] n99;
-  wire [6:0] n99_h;
   output [99:0] o__payload;
   wire [99:0] o__payload;
   wire [9:0] \o__payload[0] ;
@@ -6498,776 +1212,40 @@ module \ddnhw_top.fc1 (clk, rst, ce, i__valid, i__payload, o__payload, o__valid,
   input rst;
   wire rst;
   reg [2:0] valid = 3'h0;
+  wire [99:0] y;
   assign \$1  = ~ valid[2];
   assign ce = \$1  | o__ready;
-  assign n17 = i__payload[39:36] + i__payload[51:48];
-  assign n30 = i__payload[55:52] + n17;
-  assign \$3  = \$2  + n34_d1;
-  assign n16 = i__payload[35:32] + i__payload[47:44];
-  assign n27 = i__payload[11:8] + i__payload[59:56];
-  assign n28 = n16 + n27;
-  assign \$5  = \$4  + n35_d1;
-  assign n21 = i__payload[23:20] + i__payload[27:24];
-  assign n32 = i__payload[35:32] + n21;
-  assign \$7  = \$6  + n33_d1;
-  assign n39 = n36_d1 - n38_d1;
-  assign n43 = i__payload[55:52] + n21;
-  assign \$9  = 1'h0 + i__payload[51:48];
-  assign \$11  = \$10  + i__payload[47:44];
-  assign n26 = i__payload[43:40] + n16;
-  assign n40 = n17_d1 + n26_d1;
-  assign n49 = n48_d1 + n40;
-  assign n50 = \$12  - n49_d1;
-  assign n18 = i__payload[11:8] + i__payload[27:24];
-  assign n53 = i__payload[55:52] + n18;
-  assign n56 = i__payload[51:48] + n18;
-  assign n60_h = \$13  + n57_d1;
-  assign n20 = i__payload[23:20] + i__payload[47:44];
-  assign n51 = i__payload[15:12] + n20;
-  assign n58 = i__payload[23:20] + i__payload[39:36];
-  assign n61_h = \$14  + n58;
-  assign \$16  = \$15  + n61_d1;
-  assign n63 = { n60_h, n54_d1[0] } - { \$16 [6:0], n52_d1[0] };
-  assign n23 = i__payload[35:32] + i__payload[43:40];
-  assign n67 = i__payload[43:40] + i__payload[47:44];
-  assign n70_h = \$17  + n67;
-  assign n25 = i__payload[23:20] + n17;
-  assign n64 = n18_d1 + n25_d1;
-  assign \$19  = \$18  + n69_d1;
-  assign n72 = n70_d2 - n71_d1;
-  assign n83 = 1'h1 + i__payload[23:20];
-  assign \$21  = \$20  + n83_d1;
-  assign n73 = i__payload[31:28] + i__payload[59:56];
-  assign n74 = n18 + n73;
-  assign n75 = n26_d1 + n74_d1;
-  assign n78 = i__payload[55:52] + n16;
-  assign n24 = i__payload[43:40] + i__payload[55:52];
-  assign \$23  = \$22  + n81_d1;
-  assign n86_h = \$24  + { \$23 [5:0], n79_d1[0] };
-  assign n87 = n84_d1 - n86_d1;
-  assign n96_h = \$25  + i__payload[55:52];
-  assign \$27  = \$26  + n16;
-  assign n88 = i__payload[43:40] + i__payload[51:48];
-  assign \$29  = \$28  + i__payload[27:24];
-  assign n19 = i__payload[11:8] + i__payload[39:36];
-  assign n91 = i__payload[43:40] + n19;
-  assign \$31  = \$30  + n92_d1;
-  assign n100 = n97_d1 - { \$31 [6:0], n98_d1[0] };
-  assign n105 = i__payload[11:8] + i__payload[35:32];
-  assign n106 = i__payload[51:48] + n105;
-  assign n101 = i__payload[15:12] + i__payload[43:40];
-  assign n102 = i__payload[63:60] + n101;
-  assign \$33  = 1'h0 + i__payload[55:52];
-  assign n22 = i__payload[27:24] + i__payload[47:44];
-  assign n111_h = \$34  + n22;
-  assign \$35  = n103_d1 + n111_d1;
-  assign n113 = \$36  - \$35 [7:0];
-  assign \$37  = 1'h1 + n22;
-  assign n121 = i__payload[51:48] + n20;
-  assign \$39  = \$38  + n122_d1;
-  assign n114 = i__payload[3:0] + i__payload[15:12];
-  assign n115 = i__payload[35:32] + i__payload[55:52];
-  assign n116 = n114 + n115;
-  assign \$41  = \$40  + n123_d1;
-  assign n119 = n19 + n24;
-  assign \$43  = \$42  + n120_d1;
-  assign n129 = n126_d1 - n128_d1;
-  assign n136_h = \$44  + n19;
-  assign n130 = i__payload[55:52] + n20;
-  assign n137_h = \$45  + i__payload[51:48];
-  assign n138_h = \$46  + n137_d1;
-  assign n139 = n136_d1 - { n138_h, n131_d1[0] };
-  assign n141 = i__payload[27:24] + n23;
-  assign \$48  = \$47  + n144_d1;
-  assign n147_h = \$49  + i__payload[23:20];
-  assign \$51  = \$50  + i__payload[11:8];
-  assign n149 = { \$48 [5:0], n142_d1[0] } - n148_d1;
   always @(posedge clk)
-    valid <= \$52 ;
-  always @(posedge clk)
-    n31_d1 <= \$53 ;
-  always @(posedge clk)
-    n34_d1 <= \$54 ;
-  always @(posedge clk)
-    n29_d1 <= \$55 ;
-  always @(posedge clk)
-    n35_d1 <= \$56 ;
-  always @(posedge clk)
-    n33_d1 <= \$57 ;
-  always @(posedge clk)
-    n36_d1 <= \$58 ;
-  always @(posedge clk)
-    n38_d1 <= \$59 ;
-  always @(posedge clk)
-    n17_d1 <= \$60 ;
-  always @(posedge clk)
-    n26_d1 <= \$61 ;
-  always @(posedge clk)
-    n48_d1 <= \$62 ;
-  always @(posedge clk)
-    n44_d1 <= \$63 ;
-  always @(posedge clk)
-    n44_d2 <= \$64 ;
-  always @(posedge clk)
-    n49_d1 <= \$65 ;
-  always @(posedge clk)
-    n54_d1 <= \$66 ;
-  always @(posedge clk)
-    n57_d1 <= \$67 ;
-  always @(posedge clk)
-    n52_d1 <= \$68 ;
-  always @(posedge clk)
-    n61_d1 <= \$69 ;
-  always @(posedge clk)
-    n18_d1 <= \$70 ;
-  always @(posedge clk)
-    n25_d1 <= \$71 ;
-  always @(posedge clk)
-    n69_d1 <= \$72 ;
-  always @(posedge clk)
-    n70_d1 <= \$73 ;
-  always @(posedge clk)
-    n70_d2 <= \$74 ;
-  always @(posedge clk)
-    n71_d1 <= \$75 ;
-  always @(posedge clk)
-    n77_d1 <= \$76 ;
-  always @(posedge clk)
-    n83_d1 <= \$77 ;
-  always @(posedge clk)
-    n74_d1 <= \$78 ;
-  always @(posedge clk)
-    n79_d1 <= \$79 ;
-  always @(posedge clk)
-    n81_d1 <= \$80 ;
-  always @(posedge clk)
-    n84_d1 <= \$81 ;
-  always @(posedge clk)
-    n86_d1 <= \$82 ;
-  always @(posedge clk)
-    n98_d1 <= \$83 ;
-  always @(posedge clk)
-    n92_d1 <= \$84 ;
-  always @(posedge clk)
-    n97_d1 <= \$85 ;
-  always @(posedge clk)
-    n103_d1 <= \$86 ;
-  always @(posedge clk)
-    n111_d1 <= \$87 ;
-  always @(posedge clk)
-    n107_d1 <= \$88 ;
-  always @(posedge clk)
-    n125_d1 <= \$89 ;
-  always @(posedge clk)
-    n122_d1 <= \$90 ;
-  always @(posedge clk)
-    n117_d1 <= \$91 ;
-  always @(posedge clk)
-    n123_d1 <= \$92 ;
-  always @(posedge clk)
-    n120_d1 <= \$93 ;
-  always @(posedge clk)
-    n126_d1 <= \$94 ;
-  always @(posedge clk)
-    n128_d1 <= \$95 ;
-  always @(posedge clk)
-    n131_d1 <= \$96 ;
-  always @(posedge clk)
-    n137_d1 <= \$97 ;
-  always @(posedge clk)
-    n136_d1 <= \$98 ;
-  always @(posedge clk)
-    n142_d1 <= \$99 ;
-  always @(posedge clk)
-    n144_d1 <= \$100 ;
-  always @(posedge clk)
-    n148_d1 <= \$101 ;
-  always @(posedge clk)
-    n39_d1 <= \$102 ;
-  always @(posedge clk)
-    n50_d1 <= \$103 ;
-  always @(posedge clk)
-    n63_d1 <= \$104 ;
-  always @(posedge clk)
-    n63_d2 <= \$105 ;
-  always @(posedge clk)
-    n72_d1 <= \$106 ;
-  always @(posedge clk)
-    n87_d1 <= \$107 ;
-  always @(posedge clk)
-    n100_d1 <= \$108 ;
-  always @(posedge clk)
-    n100_d2 <= \$109 ;
-  always @(posedge clk)
-    n113_d1 <= \$110 ;
-  always @(posedge clk)
-    n113_d2 <= \$111 ;
-  always @(posedge clk)
-    n129_d1 <= \$112 ;
-  always @(posedge clk)
-    n139_d1 <= \$113 ;
-  always @(posedge clk)
-    n139_d2 <= \$114 ;
-  always @(posedge clk)
-    n149_d1 <= \$115 ;
-  always @(posedge clk)
-    n149_d2 <= \$116 ;
+    valid <= \$2 ;
+  ddnhw_dense_078adb7e5e31e572 datapath (
+    .ce(ce),
+    .clk(clk),
+    .x(i__payload),
+    .y(o__payload)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = valid;
+    \$2  = valid;
     if (ce) begin
-      \$52  = { valid[1:0], i__valid };
+      \$2  = { valid[1:0], i__valid };
     end
     if (rst) begin
-      \$52  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = n31_d1;
-    if (ce) begin
-      \$53  = n30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = n34_d1;
-    if (ce) begin
-      \$54  = n17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = n29_d1;
-    if (ce) begin
-      \$55  = n28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = n35_d1;
-    if (ce) begin
-      \$56  = i__payload[27:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = n33_d1;
-    if (ce) begin
-      \$57  = n32;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = n36_d1;
-    if (ce) begin
-      \$58  = { \$3 [5:0], n31_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = n38_d1;
-    if (ce) begin
-      \$59  = { \$7 [6:0], n29_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = n17_d1;
-    if (ce) begin
-      \$60  = n17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = n26_d1;
-    if (ce) begin
-      \$61  = n26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = n48_d1;
-    if (ce) begin
-      \$62  = { \$11 [4:0], \$9 [0], 1'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = n44_d1;
-    if (ce) begin
-      \$63  = n43;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = n44_d2;
-    if (ce) begin
-      \$64  = n44_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = n49_d1;
-    if (ce) begin
-      \$65  = n49;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = n54_d1;
-    if (ce) begin
-      \$66  = n53;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = n57_d1;
-    if (ce) begin
-      \$67  = n56;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = n52_d1;
-    if (ce) begin
-      \$68  = n51;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = n61_d1;
-    if (ce) begin
-      \$69  = { n61_h, i__payload[32] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = n18_d1;
-    if (ce) begin
-      \$70  = n18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = n25_d1;
-    if (ce) begin
-      \$71  = n25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = n69_d1;
-    if (ce) begin
-      \$72  = i__payload[39:36];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = n70_d1;
-    if (ce) begin
-      \$73  = { n70_h, n23[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = n70_d2;
-    if (ce) begin
-      \$74  = n70_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = n71_d1;
-    if (ce) begin
-      \$75  = { \$19 [5:0], n64[1:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = n77_d1;
-    if (ce) begin
-      \$76  = n25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = n83_d1;
-    if (ce) begin
-      \$77  = n83;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = n74_d1;
-    if (ce) begin
-      \$78  = n74;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = n79_d1;
-    if (ce) begin
-      \$79  = n78;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = n81_d1;
-    if (ce) begin
-      \$80  = n24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = n84_d1;
-    if (ce) begin
-      \$81  = { \$21 [5:0], n77_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = n86_d1;
-    if (ce) begin
-      \$82  = { n86_h, n75[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = n98_d1;
-    if (ce) begin
-      \$83  = { \$29 [4:0], n88[1:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = n92_d1;
-    if (ce) begin
-      \$84  = n91;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = n97_d1;
-    if (ce) begin
-      \$85  = { \$27 [6:0], i__payload[32] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = n103_d1;
-    if (ce) begin
-      \$86  = n102;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = n111_d1;
-    if (ce) begin
-      \$87  = { n111_h, \$33 [0], 1'h1 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = n107_d1;
-    if (ce) begin
-      \$88  = n106;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = n125_d1;
-    if (ce) begin
-      \$89  = \$37 [4:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = n122_d1;
-    if (ce) begin
-      \$90  = n121;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = n117_d1;
-    if (ce) begin
-      \$91  = n116;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = n123_d1;
-    if (ce) begin
-      \$92  = i__payload[35:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = n120_d1;
-    if (ce) begin
-      \$93  = n119;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = n126_d1;
-    if (ce) begin
-      \$94  = { \$39 [5:0], n125_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = n128_d1;
-    if (ce) begin
-      \$95  = { \$43 [6:0], n117_d1[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = n131_d1;
-    if (ce) begin
-      \$96  = n130;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$97  = n137_d1;
-    if (ce) begin
-      \$97  = { n137_h, i__payload[52] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = n136_d1;
-    if (ce) begin
-      \$98  = { n136_h, i__payload[40] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = n142_d1;
-    if (ce) begin
-      \$99  = n141;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$100  = n144_d1;
-    if (ce) begin
-      \$100  = i__payload[39:36];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = n148_d1;
-    if (ce) begin
-      \$101  = { \$51 [4:0], n147_h[0], i__payload[48] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$102  = n39_d1;
-    if (ce) begin
-      \$102  = n39;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$103  = n50_d1;
-    if (ce) begin
-      \$103  = n50;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$104  = n63_d1;
-    if (ce) begin
-      \$104  = n63;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$105  = n63_d2;
-    if (ce) begin
-      \$105  = n63_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$106  = n72_d1;
-    if (ce) begin
-      \$106  = n72;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = n87_d1;
-    if (ce) begin
-      \$107  = n87;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = n100_d1;
-    if (ce) begin
-      \$108  = n100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$109  = n100_d2;
-    if (ce) begin
-      \$109  = n100_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$110  = n113_d1;
-    if (ce) begin
-      \$110  = n113;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$111  = n113_d2;
-    if (ce) begin
-      \$111  = n113_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = n129_d1;
-    if (ce) begin
-      \$112  = n129;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = n139_d1;
-    if (ce) begin
-      \$113  = n139;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = n139_d2;
-    if (ce) begin
-      \$114  = n139_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = n149_d1;
-    if (ce) begin
-      \$115  = n149;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = n149_d2;
-    if (ce) begin
-      \$116  = n149_d1;
+      \$2  = 3'h0;
     end
   end
   assign i__ready = ce;
-  assign n31 = n30;
-  assign n34 = n17;
-  assign n36_h = \$3 [5:0];
-  assign n36 = { \$3 [5:0], n31_d1[0] };
-  assign n29 = n28;
-  assign n35 = i__payload[27:24];
-  assign n37_h = \$5 [4:0];
-  assign n37 = { \$5 [4:0], n29_d1[1:0] };
-  assign n33 = n32;
-  assign n38_h = \$7 [6:0];
-  assign n38 = { \$7 [6:0], n29_d1[0] };
-  assign n44 = n43;
-  assign n42 = i__payload[51:48];
-  assign n47_h = \$9 [3:0];
-  assign n47 = { \$9 [3:0], 1'h1 };
-  assign n45 = i__payload[47:44];
-  assign n48_h = \$11 [4:0];
-  assign n48 = { \$11 [4:0], \$9 [0], 1'h1 };
-  assign n41 = n40;
-  assign n54 = n53;
-  assign n57 = n56;
-  assign n60 = { n60_h, n54_d1[0] };
-  assign n52 = n51;
-  assign n55 = i__payload[35:32];
-  assign n59 = n58;
-  assign n61 = { n61_h, i__payload[32] };
-  assign n62_h = \$16 [6:0];
-  assign n62 = { \$16 [6:0], n52_d1[0] };
-  assign n66 = n23;
-  assign n68 = n67;
-  assign n70 = { n70_h, n23[0] };
-  assign n65 = n64;
-  assign n69 = i__payload[39:36];
-  assign n71_h = \$19 [5:0];
-  assign n71 = { \$19 [5:0], n64[1:0] };
-  assign n77 = n25;
-  assign n80 = i__payload[23:20];
-  assign n84_h = \$21 [5:0];
-  assign n84 = { \$21 [5:0], n77_d1[0] };
-  assign n76 = n75;
-  assign n79 = n78;
-  assign n81 = n24;
-  assign n85_h = \$23 [5:0];
-  assign n85 = { \$23 [5:0], n79_d1[0] };
-  assign n86 = { n86_h, n75[0] };
-  assign n90 = i__payload[35:32];
-  assign n95 = i__payload[55:52];
-  assign n96 = { n96_h, i__payload[33:32] };
-  assign n93 = n16;
-  assign n97_h = \$27 [6:0];
-  assign n97 = { \$27 [6:0], i__payload[32] };
-  assign n89 = n88;
-  assign n94 = i__payload[27:24];
-  assign n98_h = \$29 [4:0];
-  assign n98 = { \$29 [4:0], n88[1:0] };
-  assign n92 = n91;
-  assign n99_h = \$31 [6:0];
-  assign n99 = { \$31 [6:0], n98_d1[0] };
-  assign n107 = n106;
-  assign n103 = n102;
-  assign n104 = i__payload[55:52];
-  assign n110_h = \$33 [3:0];
-  assign n110 = { \$33 [3:0], 1'h1 };
-  assign n108 = n22;
-  assign n111 = { n111_h, \$33 [0], 1'h1 };
-  assign n112 = \$35 [7:0];
-  assign n118 = n22;
-  assign n125 = \$37 [4:0];
-  assign n122 = n121;
-  assign n126_h = \$39 [5:0];
-  assign n126 = { \$39 [5:0], n125_d1[0] };
-  assign n117 = n116;
-  assign n123 = i__payload[35:32];
-  assign n127_h = \$41 [4:0];
-  assign n127 = { \$41 [4:0], n117_d1[1:0] };
-  assign n120 = n119;
-  assign n128_h = \$43 [6:0];
-  assign n128 = { \$43 [6:0], n117_d1[0] };
-  assign n132 = i__payload[43:40];
-  assign n134 = n19;
-  assign n136 = { n136_h, i__payload[40] };
-  assign n131 = n130;
-  assign n133 = i__payload[55:52];
-  assign n135 = i__payload[51:48];
-  assign n137 = { n137_h, i__payload[52] };
-  assign n138 = { n138_h, n131_d1[0] };
-  assign n142 = n141;
-  assign n144 = i__payload[39:36];
-  assign n146_h = \$48 [5:0];
-  assign n146 = { \$48 [5:0], n142_d1[0] };
-  assign n140 = i__payload[51:48];
-  assign n143 = i__payload[23:20];
-  assign n147 = { n147_h, i__payload[48] };
-  assign n145 = i__payload[11:8];
-  assign n148_h = \$51 [4:0];
-  assign n148 = { \$51 [4:0], n147_h[0], i__payload[48] };
+  assign y = o__payload;
   assign o__valid = valid[2];
+  assign \o__payload[0]  = o__payload[9:0];
+  assign \o__payload[1]  = o__payload[19:10];
+  assign \o__payload[2]  = o__payload[29:20];
+  assign \o__payload[3]  = o__payload[39:30];
+  assign \o__payload[4]  = o__payload[49:40];
+  assign \o__payload[5]  = o__payload[59:50];
+  assign \o__payload[6]  = o__payload[69:60];
+  assign \o__payload[7]  = o__payload[79:70];
+  assign \o__payload[8]  = o__payload[89:80];
+  assign \o__payload[9]  = o__payload[99:90];
   assign \i__payload[0]  = i__payload[3:0];
   assign \i__payload[1]  = i__payload[7:4];
   assign \i__payload[2]  = i__payload[11:8];
@@ -7284,54 +1262,2547 @@ module \ddnhw_top.fc1 (clk, rst, ce, i__valid, i__payload, o__payload, o__valid,
   assign \i__payload[13]  = i__payload[55:52];
   assign \i__payload[14]  = i__payload[59:56];
   assign \i__payload[15]  = i__payload[63:60];
-  assign \o__payload[0]  = o__payload[9:0];
-  assign \o__payload[1]  = o__payload[19:10];
-  assign \o__payload[2]  = o__payload[29:20];
-  assign \o__payload[3]  = o__payload[39:30];
-  assign \o__payload[4]  = o__payload[49:40];
-  assign \o__payload[5]  = o__payload[59:50];
-  assign \o__payload[6]  = o__payload[69:60];
-  assign \o__payload[7]  = o__payload[79:70];
-  assign \o__payload[8]  = o__payload[89:80];
-  assign \o__payload[9]  = o__payload[99:90];
-  assign o__payload[99:90] = { n149_d2[7], n149_d2[7], n149_d2 };
-  assign o__payload[89:80] = { n139_d2[8], n139_d2 };
-  assign o__payload[79:70] = { n129_d1[8], n129_d1 };
-  assign o__payload[69:60] = { n113_d2[8], n113_d2 };
-  assign o__payload[59:50] = { n100_d2[8], n100_d2 };
-  assign o__payload[49:40] = n87_d1;
-  assign o__payload[39:30] = { n72_d1[8], n72_d1 };
-  assign o__payload[29:20] = { n63_d2[8], n63_d2 };
-  assign o__payload[19:10] = { n50_d1[8], n50_d1 };
-  assign o__payload[9:0] = { n39_d1[8], n39_d1 };
-  assign \$2  = { 1'h0, n31_d1[5:1] };
-  assign \$4  = { 2'h0, n29_d1[5:2] };
-  assign \$6  = { 1'h0, \$5 [4:0], n29_d1[1] };
-  assign \$8  = 1'h0;
-  assign \$10  = { 2'h0, \$9 [3:1] };
-  assign \$12  = { n44_d2, 1'h0 };
-  assign \$13  = { 1'h0, n54_d1[5:1] };
-  assign \$14  = { 1'h0, i__payload[35:33] };
-  assign \$15  = { 1'h0, n52_d1[5:1] };
-  assign \$17  = { 1'h0, n23[4:1] };
-  assign \$18  = { 2'h0, n64[6:2] };
-  assign \$20  = { 1'h0, n77_d1[5:1] };
-  assign \$22  = { 1'h0, n79_d1[5:1] };
-  assign \$24  = { 1'h0, n75[6:1] };
-  assign \$25  = { 2'h0, i__payload[35:34] };
-  assign \$26  = { 1'h0, n96_h, i__payload[33] };
-  assign \$28  = { 2'h0, n88[4:2] };
-  assign \$30  = { 1'h0, n98_d1[6:1] };
-  assign \$32  = 1'h0;
-  assign \$34  = { 2'h0, \$33 [3:1] };
-  assign \$36  = { n107_d1, 1'h0 };
-  assign \$38  = { 1'h0, n125_d1[4:1] };
-  assign \$40  = { 2'h0, n117_d1[5:2] };
-  assign \$42  = { 1'h0, \$41 [4:0], n117_d1[1] };
-  assign \$44  = { 1'h0, i__payload[43:41] };
-  assign \$45  = { 1'h0, i__payload[55:53] };
-  assign \$46  = { 1'h0, n131_d1[5:1] };
-  assign \$47  = { 1'h0, n142_d1[5:1] };
-  assign \$49  = { 1'h0, i__payload[51:49] };
-  assign \$50  = { 2'h0, n147_h[4:1] };
+endmodule
+module ddnhw_dense_078adb7e5e31e572 (
+  input clk,
+  input ce,
+  input [63:0] x,
+  output [99:0] y
+);
+  wire [3:0] x8 = x[35:32];
+  wire [3:0] x12 = x[51:48];
+  wire [4:0] n16;
+  (* keep *) wire n16_k0 = n16[0], n16_k1 = n16[1], n16_k2 = n16[2], n16_k3 = n16[3], n16_k4 = n16[4];
+  wire [3:0] x6 = x[27:24];
+  wire [3:0] n28;
+  wire [6:0] n29;
+  wire [5:0] n29_h;
+  (* keep *) wire n29_h_k0 = n29_h[0], n29_h_k1 = n29_h[1], n29_h_k2 = n29_h[2], n29_h_k3 = n29_h[3], n29_h_k4 = n29_h[4], n29_h_k5 = n29_h[5];
+  wire [3:0] x2 = x[11:8];
+  wire [3:0] x13 = x[55:52];
+  wire [4:0] n20;
+  (* keep *) wire n20_k0 = n20[0], n20_k1 = n20[1], n20_k2 = n20[2], n20_k3 = n20[3], n20_k4 = n20[4];
+  wire [3:0] x14 = x[59:56];
+  wire [3:0] x9 = x[39:36];
+  wire [3:0] x11 = x[47:44];
+  wire [4:0] n19;
+  (* keep *) wire n19_k0 = n19[0], n19_k1 = n19[1], n19_k2 = n19[2], n19_k3 = n19[3], n19_k4 = n19[4];
+  wire [5:0] n32;
+  (* keep *) wire n32_k0 = n32[0], n32_k1 = n32[1], n32_k2 = n32[2], n32_k3 = n32[3], n32_k4 = n32[4], n32_k5 = n32[5];
+  reg [4:0] n20_d1;
+  reg [5:0] n32_d1;
+  wire [6:0] n37;
+  (* keep *) wire n37_k0 = n37[0], n37_k1 = n37[1], n37_k2 = n37[2], n37_k3 = n37[3], n37_k4 = n37[4], n37_k5 = n37[5], n37_k6 = n37[6];
+  reg [6:0] n29_d1;
+  wire [7:0] n38;
+  (* keep *) wire n38_k0 = n38[0], n38_k1 = n38[1], n38_k2 = n38[2], n38_k3 = n38[3], n38_k4 = n38[4], n38_k5 = n38[5], n38_k6 = n38[6], n38_k7 = n38[7];
+  wire [7:0] n39;
+  wire [3:0] x5 = x[23:20];
+  wire [4:0] n23;
+  (* keep *) wire n23_k0 = n23[0], n23_k1 = n23[1], n23_k2 = n23[2], n23_k3 = n23[3], n23_k4 = n23[4];
+  reg [4:0] n23_d1;
+  wire [6:0] n40;
+  (* keep *) wire n40_k0 = n40[0], n40_k1 = n40[1], n40_k2 = n40[2], n40_k3 = n40[3], n40_k4 = n40[4], n40_k5 = n40[5], n40_k6 = n40[6];
+  wire [6:0] n41;
+  reg [7:0] n39_d1;
+  reg [6:0] n41_d1;
+  wire [8:0] n42;
+  wire [7:0] n42_h;
+  (* keep *) wire n42_h_k0 = n42_h[0], n42_h_k1 = n42_h[1], n42_h_k2 = n42_h[2], n42_h_k3 = n42_h[3], n42_h_k4 = n42_h[4], n42_h_k5 = n42_h[5], n42_h_k6 = n42_h[6], n42_h_k7 = n42_h[7];
+  wire [0:0] c43 = 1'd0;
+  wire [8:0] n44;
+  (* keep *) wire n44_k0 = n44[0], n44_k1 = n44[1], n44_k2 = n44[2], n44_k3 = n44[3], n44_k4 = n44[4], n44_k5 = n44[5], n44_k6 = n44[6], n44_k7 = n44[7], n44_k8 = n44[8];
+  wire [3:0] n49;
+  wire [3:0] n50;
+  wire [0:0] c51 = 1'd1;
+  wire [5:0] n52;
+  wire [3:0] n52_h;
+  (* keep *) wire n52_h_k0 = n52_h[0], n52_h_k1 = n52_h[1], n52_h_k2 = n52_h[2], n52_h_k3 = n52_h[3];
+  wire [4:0] n26;
+  (* keep *) wire n26_k0 = n26[0], n26_k1 = n26[1], n26_k2 = n26[2], n26_k3 = n26[3], n26_k4 = n26[4];
+  wire [4:0] n48;
+  wire [7:0] n53;
+  wire [6:0] n53_h;
+  (* keep *) wire n53_h_k0 = n53_h[0], n53_h_k1 = n53_h[1], n53_h_k2 = n53_h[2], n53_h_k3 = n53_h[3], n53_h_k4 = n53_h[4], n53_h_k5 = n53_h[5], n53_h_k6 = n53_h[6];
+  wire [3:0] x10 = x[43:40];
+  wire [4:0] n25;
+  (* keep *) wire n25_k0 = n25[0], n25_k1 = n25[1], n25_k2 = n25[2], n25_k3 = n25[3], n25_k4 = n25[4];
+  wire [5:0] n45;
+  (* keep *) wire n45_k0 = n45[0], n45_k1 = n45[1], n45_k2 = n45[2], n45_k3 = n45[3], n45_k4 = n45[4], n45_k5 = n45[5];
+  wire [3:0] n21;
+  wire [5:0] n22;
+  (* keep *) wire n22_k0 = n22[0], n22_k1 = n22[1], n22_k2 = n22[2], n22_k3 = n22[3], n22_k4 = n22[4], n22_k5 = n22[5];
+  wire [5:0] n34;
+  (* keep *) wire n34_k0 = n34[0], n34_k1 = n34[1], n34_k2 = n34[2], n34_k3 = n34[3], n34_k4 = n34[4], n34_k5 = n34[5];
+  reg [5:0] n45_d1;
+  reg [5:0] n34_d1;
+  wire [7:0] n46;
+  (* keep *) wire n46_k0 = n46[0], n46_k1 = n46[1], n46_k2 = n46[2], n46_k3 = n46[3], n46_k4 = n46[4], n46_k5 = n46[5], n46_k6 = n46[6], n46_k7 = n46[7];
+  wire [7:0] n47;
+  reg [7:0] n53_d1;
+  wire [8:0] n54;
+  (* keep *) wire n54_k0 = n54[0], n54_k1 = n54[1], n54_k2 = n54[2], n54_k3 = n54[3], n54_k4 = n54[4], n54_k5 = n54[5], n54_k6 = n54[6], n54_k7 = n54[7], n54_k8 = n54[8];
+  reg [3:0] n49_d1;
+  reg [3:0] n49_d2;
+  reg [8:0] n54_d1;
+  wire [8:0] n55;
+  (* keep *) wire n55_k0 = n55[0], n55_k1 = n55[1], n55_k2 = n55[2], n55_k3 = n55[3], n55_k4 = n55[4], n55_k5 = n55[5], n55_k6 = n55[6], n55_k7 = n55[7], n55_k8 = n55[8];
+  wire [4:0] n17;
+  (* keep *) wire n17_k0 = n17[0], n17_k1 = n17[1], n17_k2 = n17[2], n17_k3 = n17[3], n17_k4 = n17[4];
+  wire [4:0] n59;
+  wire [4:0] n24;
+  (* keep *) wire n24_k0 = n24[0], n24_k1 = n24[1], n24_k2 = n24[2], n24_k3 = n24[3], n24_k4 = n24[4];
+  wire [3:0] x3 = x[15:12];
+  wire [4:0] n56;
+  (* keep *) wire n56_k0 = n56[0], n56_k1 = n56[1], n56_k2 = n56[2], n56_k3 = n56[3], n56_k4 = n56[4];
+  wire [6:0] n57;
+  (* keep *) wire n57_k0 = n57[0], n57_k1 = n57[1], n57_k2 = n57[2], n57_k3 = n57[3], n57_k4 = n57[4], n57_k5 = n57[5], n57_k6 = n57[6];
+  wire [6:0] n58;
+  wire [4:0] n61;
+  (* keep *) wire n61_k0 = n61[0], n61_k1 = n61[1], n61_k2 = n61[2], n61_k3 = n61[3], n61_k4 = n61[4];
+  wire [4:0] n62;
+  reg [6:0] n58_d1;
+  reg [4:0] n62_d1;
+  wire [8:0] n63;
+  wire [6:0] n63_h;
+  (* keep *) wire n63_h_k0 = n63_h[0], n63_h_k1 = n63_h[1], n63_h_k2 = n63_h[2], n63_h_k3 = n63_h[3], n63_h_k4 = n63_h[4], n63_h_k5 = n63_h[5], n63_h_k6 = n63_h[6];
+  wire [6:0] n33;
+  (* keep *) wire n33_k0 = n33[0], n33_k1 = n33[1], n33_k2 = n33[2], n33_k3 = n33[3], n33_k4 = n33[4], n33_k5 = n33[5], n33_k6 = n33[6];
+  wire [6:0] n60;
+  reg [6:0] n60_d1;
+  wire [8:0] n64;
+  wire [7:0] n64_h;
+  (* keep *) wire n64_h_k0 = n64_h[0], n64_h_k1 = n64_h[1], n64_h_k2 = n64_h[2], n64_h_k3 = n64_h[3], n64_h_k4 = n64_h[4], n64_h_k5 = n64_h[5], n64_h_k6 = n64_h[6], n64_h_k7 = n64_h[7];
+  reg [4:0] n59_d1;
+  reg [4:0] n59_d2;
+  reg [8:0] n64_d1;
+  wire [8:0] n65;
+  (* keep *) wire n65_k0 = n65[0], n65_k1 = n65[1], n65_k2 = n65[2], n65_k3 = n65[3], n65_k4 = n65[4], n65_k5 = n65[5], n65_k6 = n65[6], n65_k7 = n65[7], n65_k8 = n65[8];
+  wire [6:0] n68;
+  wire [4:0] n69;
+  reg [6:0] n68_d1;
+  reg [4:0] n69_d1;
+  wire [7:0] n71;
+  wire [6:0] n71_h;
+  (* keep *) wire n71_h_k0 = n71_h[0], n71_h_k1 = n71_h[1], n71_h_k2 = n71_h[2], n71_h_k3 = n71_h[3], n71_h_k4 = n71_h[4], n71_h_k5 = n71_h[5], n71_h_k6 = n71_h[6];
+  wire [4:0] n18;
+  (* keep *) wire n18_k0 = n18[0], n18_k1 = n18[1], n18_k2 = n18[2], n18_k3 = n18[3], n18_k4 = n18[4];
+  wire [5:0] n66;
+  (* keep *) wire n66_k0 = n66[0], n66_k1 = n66[1], n66_k2 = n66[2], n66_k3 = n66[3], n66_k4 = n66[4], n66_k5 = n66[5];
+  wire [5:0] n67;
+  wire [3:0] n70;
+  reg [5:0] n67_d1;
+  reg [3:0] n70_d1;
+  wire [7:0] n72;
+  wire [5:0] n72_h;
+  (* keep *) wire n72_h_k0 = n72_h[0], n72_h_k1 = n72_h[1], n72_h_k2 = n72_h[2], n72_h_k3 = n72_h[3], n72_h_k4 = n72_h[4], n72_h_k5 = n72_h[5];
+  wire [8:0] n73;
+  (* keep *) wire n73_k0 = n73[0], n73_k1 = n73[1], n73_k2 = n73[2], n73_k3 = n73[3], n73_k4 = n73[4], n73_k5 = n73[5], n73_k6 = n73[6], n73_k7 = n73[7], n73_k8 = n73[8];
+  wire [4:0] n80;
+  wire [0:0] c82 = 1'd1;
+  wire [5:0] n83;
+  (* keep *) wire n83_k0 = n83[0], n83_k1 = n83[1], n83_k2 = n83[2], n83_k3 = n83[3], n83_k4 = n83[4], n83_k5 = n83[5];
+  wire [3:0] x7 = x[31:28];
+  wire [5:0] n74;
+  (* keep *) wire n74_k0 = n74[0], n74_k1 = n74[1], n74_k2 = n74[2], n74_k3 = n74[3], n74_k4 = n74[4], n74_k5 = n74[5];
+  reg [5:0] n74_d1;
+  wire [7:0] n75;
+  (* keep *) wire n75_k0 = n75[0], n75_k1 = n75[1], n75_k2 = n75[2], n75_k3 = n75[3], n75_k4 = n75[4], n75_k5 = n75[5], n75_k6 = n75[6], n75_k7 = n75[7];
+  wire [3:0] n30;
+  wire [6:0] n31;
+  (* keep *) wire n31_k0 = n31[0], n31_k1 = n31[1], n31_k2 = n31[2], n31_k3 = n31[3], n31_k4 = n31[4], n31_k5 = n31[5], n31_k6 = n31[6];
+  wire [3:0] n35;
+  wire [7:0] n36;
+  wire [5:0] n36_h;
+  (* keep *) wire n36_h_k0 = n36_h[0], n36_h_k1 = n36_h[1], n36_h_k2 = n36_h[2], n36_h_k3 = n36_h[3], n36_h_k4 = n36_h[4], n36_h_k5 = n36_h[5];
+  reg [6:0] n31_d1;
+  reg [7:0] n36_d1;
+  wire [7:0] n76;
+  (* keep *) wire n76_k0 = n76[0], n76_k1 = n76[1], n76_k2 = n76[2], n76_k3 = n76[3], n76_k4 = n76[4], n76_k5 = n76[5], n76_k6 = n76[6], n76_k7 = n76[7];
+  wire [8:0] n77;
+  (* keep *) wire n77_k0 = n77[0], n77_k1 = n77[1], n77_k2 = n77[2], n77_k3 = n77[3], n77_k4 = n77[4], n77_k5 = n77[5], n77_k6 = n77[6], n77_k7 = n77[7], n77_k8 = n77[8];
+  wire [8:0] n78;
+  wire [3:0] n79;
+  wire [3:0] n81;
+  wire [5:0] n84;
+  wire [4:0] n84_h;
+  (* keep *) wire n84_h_k0 = n84_h[0], n84_h_k1 = n84_h[1], n84_h_k2 = n84_h[2], n84_h_k3 = n84_h[3], n84_h_k4 = n84_h[4];
+  reg [8:0] n78_d1;
+  reg [5:0] n84_d1;
+  reg [5:0] n84_d2;
+  wire [9:0] n85;
+  wire [8:0] n85_h;
+  (* keep *) wire n85_h_k0 = n85_h[0], n85_h_k1 = n85_h[1], n85_h_k2 = n85_h[2], n85_h_k3 = n85_h[3], n85_h_k4 = n85_h[4], n85_h_k5 = n85_h[5], n85_h_k6 = n85_h[6], n85_h_k7 = n85_h[7], n85_h_k8 = n85_h[8];
+  reg [5:0] n83_d1;
+  reg [5:0] n83_d2;
+  wire [9:0] n86;
+  (* keep *) wire n86_k0 = n86[0], n86_k1 = n86[1], n86_k2 = n86[2], n86_k3 = n86[3], n86_k4 = n86[4], n86_k5 = n86[5], n86_k6 = n86[6], n86_k7 = n86[7], n86_k8 = n86[8], n86_k9 = n86[9];
+  wire [7:0] n88;
+  wire [3:0] n87;
+  wire [5:0] n27;
+  (* keep *) wire n27_k0 = n27[0], n27_k1 = n27[1], n27_k2 = n27[2], n27_k3 = n27[3], n27_k4 = n27[4], n27_k5 = n27[5];
+  wire [6:0] n89;
+  (* keep *) wire n89_k0 = n89[0], n89_k1 = n89[1], n89_k2 = n89[2], n89_k3 = n89[3], n89_k4 = n89[4], n89_k5 = n89[5], n89_k6 = n89[6];
+  reg [5:0] n27_d1;
+  reg [6:0] n89_d1;
+  wire [7:0] n90;
+  (* keep *) wire n90_k0 = n90[0], n90_k1 = n90[1], n90_k2 = n90[2], n90_k3 = n90[3], n90_k4 = n90[4], n90_k5 = n90[5], n90_k6 = n90[6], n90_k7 = n90[7];
+  wire [7:0] n91;
+  reg [3:0] n87_d1;
+  wire [8:0] n92;
+  wire [7:0] n92_h;
+  (* keep *) wire n92_h_k0 = n92_h[0], n92_h_k1 = n92_h[1], n92_h_k2 = n92_h[2], n92_h_k3 = n92_h[3], n92_h_k4 = n92_h[4], n92_h_k5 = n92_h[5], n92_h_k6 = n92_h[6], n92_h_k7 = n92_h[7];
+  reg [7:0] n88_d1;
+  reg [7:0] n88_d2;
+  reg [8:0] n92_d1;
+  wire [8:0] n93;
+  (* keep *) wire n93_k0 = n93[0], n93_k1 = n93[1], n93_k2 = n93[2], n93_k3 = n93[3], n93_k4 = n93[4], n93_k5 = n93[5], n93_k6 = n93[6], n93_k7 = n93[7], n93_k8 = n93[8];
+  wire [6:0] n97;
+  (* keep *) wire n97_k0 = n97[0], n97_k1 = n97[1], n97_k2 = n97[2], n97_k3 = n97[3], n97_k4 = n97[4], n97_k5 = n97[5], n97_k6 = n97[6];
+  wire [6:0] n98;
+  wire [3:0] n99;
+  wire [0:0] c100 = 1'd1;
+  wire [5:0] n101;
+  wire [3:0] n101_h;
+  (* keep *) wire n101_h_k0 = n101_h[0], n101_h_k1 = n101_h[1], n101_h_k2 = n101_h[2], n101_h_k3 = n101_h[3];
+  wire [3:0] x15 = x[63:60];
+  wire [4:0] n94;
+  (* keep *) wire n94_k0 = n94[0], n94_k1 = n94[1], n94_k2 = n94[2], n94_k3 = n94[3], n94_k4 = n94[4];
+  wire [5:0] n95;
+  (* keep *) wire n95_k0 = n95[0], n95_k1 = n95[1], n95_k2 = n95[2], n95_k3 = n95[3], n95_k4 = n95[4], n95_k5 = n95[5];
+  wire [5:0] n96;
+  reg [5:0] n101_d1;
+  reg [5:0] n96_d1;
+  wire [6:0] n102;
+  (* keep *) wire n102_k0 = n102[0], n102_k1 = n102[1], n102_k2 = n102[2], n102_k3 = n102[3], n102_k4 = n102[4], n102_k5 = n102[5], n102_k6 = n102[6];
+  wire [8:0] n103;
+  (* keep *) wire n103_k0 = n103[0], n103_k1 = n103[1], n103_k2 = n103[2], n103_k3 = n103[3], n103_k4 = n103[4], n103_k5 = n103[5], n103_k6 = n103[6], n103_k7 = n103[7], n103_k8 = n103[8];
+  wire [4:0] n108;
+  (* keep *) wire n108_k0 = n108[0], n108_k1 = n108[1], n108_k2 = n108[2], n108_k3 = n108[3], n108_k4 = n108[4];
+  wire [4:0] n109;
+  wire [0:0] c113 = 1'd1;
+  wire [4:0] n114;
+  (* keep *) wire n114_k0 = n114[0], n114_k1 = n114[1], n114_k2 = n114[2], n114_k3 = n114[3], n114_k4 = n114[4];
+  wire [4:0] n112;
+  reg [4:0] n114_d1;
+  reg [4:0] n112_d1;
+  wire [6:0] n115;
+  wire [5:0] n115_h;
+  (* keep *) wire n115_h_k0 = n115_h[0], n115_h_k1 = n115_h[1], n115_h_k2 = n115_h[2], n115_h_k3 = n115_h[3], n115_h_k4 = n115_h[4], n115_h_k5 = n115_h[5];
+  wire [3:0] x0 = x[3:0];
+  wire [4:0] n104;
+  (* keep *) wire n104_k0 = n104[0], n104_k1 = n104[1], n104_k2 = n104[2], n104_k3 = n104[3], n104_k4 = n104[4];
+  wire [4:0] n105;
+  (* keep *) wire n105_k0 = n105[0], n105_k1 = n105[1], n105_k2 = n105[2], n105_k3 = n105[3], n105_k4 = n105[4];
+  wire [5:0] n106;
+  (* keep *) wire n106_k0 = n106[0], n106_k1 = n106[1], n106_k2 = n106[2], n106_k3 = n106[3], n106_k4 = n106[4], n106_k5 = n106[5];
+  wire [5:0] n107;
+  wire [7:0] n110;
+  (* keep *) wire n110_k0 = n110[0], n110_k1 = n110[1], n110_k2 = n110[2], n110_k3 = n110[3], n110_k4 = n110[4], n110_k5 = n110[5], n110_k6 = n110[6], n110_k7 = n110[7];
+  wire [7:0] n111;
+  reg [5:0] n107_d1;
+  wire [8:0] n116;
+  wire [7:0] n116_h;
+  (* keep *) wire n116_h_k0 = n116_h[0], n116_h_k1 = n116_h[1], n116_h_k2 = n116_h[2], n116_h_k3 = n116_h[3], n116_h_k4 = n116_h[4], n116_h_k5 = n116_h[5], n116_h_k6 = n116_h[6], n116_h_k7 = n116_h[7];
+  reg [6:0] n115_d1;
+  reg [8:0] n116_d1;
+  wire [8:0] n117;
+  (* keep *) wire n117_k0 = n117[0], n117_k1 = n117[1], n117_k2 = n117[2], n117_k3 = n117[3], n117_k4 = n117[4], n117_k5 = n117[5], n117_k6 = n117[6], n117_k7 = n117[7], n117_k8 = n117[8];
+  wire [5:0] n121;
+  (* keep *) wire n121_k0 = n121[0], n121_k1 = n121[1], n121_k2 = n121[2], n121_k3 = n121[3], n121_k4 = n121[4], n121_k5 = n121[5];
+  wire [5:0] n122;
+  wire [4:0] n118;
+  (* keep *) wire n118_k0 = n118[0], n118_k1 = n118[1], n118_k2 = n118[2], n118_k3 = n118[3], n118_k4 = n118[4];
+  wire [6:0] n119;
+  (* keep *) wire n119_k0 = n119[0], n119_k1 = n119[1], n119_k2 = n119[2], n119_k3 = n119[3], n119_k4 = n119[4], n119_k5 = n119[5], n119_k6 = n119[6];
+  wire [6:0] n120;
+  wire [3:0] n123;
+  reg [6:0] n120_d1;
+  reg [3:0] n123_d1;
+  wire [7:0] n124;
+  wire [5:0] n124_h;
+  (* keep *) wire n124_h_k0 = n124_h[0], n124_h_k1 = n124_h[1], n124_h_k2 = n124_h[2], n124_h_k3 = n124_h[3], n124_h_k4 = n124_h[4], n124_h_k5 = n124_h[5];
+  reg [5:0] n122_d1;
+  wire [8:0] n125;
+  (* keep *) wire n125_k0 = n125[0], n125_k1 = n125[1], n125_k2 = n125[2], n125_k3 = n125[3], n125_k4 = n125[4], n125_k5 = n125[5], n125_k6 = n125[6], n125_k7 = n125[7], n125_k8 = n125[8];
+  wire [4:0] n126;
+  (* keep *) wire n126_k0 = n126[0], n126_k1 = n126[1], n126_k2 = n126[2], n126_k3 = n126[3], n126_k4 = n126[4];
+  wire [6:0] n127;
+  (* keep *) wire n127_k0 = n127[0], n127_k1 = n127[1], n127_k2 = n127[2], n127_k3 = n127[3], n127_k4 = n127[4], n127_k5 = n127[5], n127_k6 = n127[6];
+  wire [6:0] n128;
+  wire [4:0] n129;
+  wire [3:0] n130;
+  wire [6:0] n131;
+  wire [5:0] n131_h;
+  (* keep *) wire n131_h_k0 = n131_h[0], n131_h_k1 = n131_h[1], n131_h_k2 = n131_h[2], n131_h_k3 = n131_h[3], n131_h_k4 = n131_h[4], n131_h_k5 = n131_h[5];
+  reg [6:0] n128_d1;
+  reg [6:0] n131_d1;
+  wire [7:0] n132;
+  wire [6:0] n132_h;
+  (* keep *) wire n132_h_k0 = n132_h[0], n132_h_k1 = n132_h[1], n132_h_k2 = n132_h[2], n132_h_k3 = n132_h[3], n132_h_k4 = n132_h[4], n132_h_k5 = n132_h[5], n132_h_k6 = n132_h[6];
+  reg [8:0] n44_d1;
+  reg [8:0] n55_d1;
+  reg [8:0] n65_d1;
+  reg [8:0] n73_d1;
+  reg [8:0] n73_d2;
+  reg [9:0] n86_d1;
+  reg [8:0] n93_d1;
+  reg [8:0] n103_d1;
+  reg [8:0] n103_d2;
+  reg [8:0] n117_d1;
+  reg [8:0] n125_d1;
+  reg [8:0] n125_d2;
+  reg [7:0] n132_d1;
+  reg [7:0] n132_d2;
+  assign n16 = {1'd0, x8} - {1'd0, x12};
+  assign n28 = x6;
+  assign n29_h = {{2{n16[4]}}, n16[4:1]} + {2'd0, n28};
+  assign n29 = {n29_h, n16[0]};
+  assign n20 = {1'd0, x2} - {1'd0, x13};
+  assign n19 = {1'd0, x9} - {1'd0, x11};
+  assign n32 = {2'd0, x14} - {{1{n19[4]}}, n19};
+  assign n37 = {{2{n20_d1[4]}}, n20_d1} + {{1{n32_d1[5]}}, n32_d1};
+  assign n38 = {{1{n29_d1[6]}}, n29_d1} + {{1{n37[6]}}, n37};
+  assign n39 = n38;
+  assign n23 = {1'd0, x5} - {1'd0, x9};
+  assign n40 = {{2{n23_d1[4]}}, n23_d1} + n29_d1;
+  assign n41 = n40;
+  assign n42_h = {{1{n39_d1[7]}}, n39_d1[7:1]} + {{1{n41_d1[6]}}, n41_d1};
+  assign n42 = {n42_h, n39_d1[0]};
+  assign n44 = {8'd0, c43} - n42;
+  assign n49 = x5;
+  assign n50 = x11;
+  assign n52_h = 4'd0 + n50;
+  assign n52 = {n52_h, {1'd0, c51}};
+  assign n26 = {1'd0, x12} - {1'd0, x13};
+  assign n48 = n26;
+  assign n53_h = {2'd0, n52[5:1]} + {{2{n48[4]}}, n48};
+  assign n53 = {n53_h, n52[0]};
+  assign n25 = {1'd0, x10} + {1'd0, x11};
+  assign n45 = {2'd0, x9} + {1'd0, n25};
+  assign n21 = x6;
+  assign n22 = {{1'd0, n21}, 1'd0} - {2'd0, x8};
+  assign n34 = {2'd0, x12} - n22;
+  assign n46 = {2'd0, n45_d1} + {{2{n34_d1[5]}}, n34_d1};
+  assign n47 = n46;
+  assign n54 = {{1{n53_d1[7]}}, n53_d1} + {{1{n47[7]}}, n47};
+  assign n55 = {{4'd0, n49_d2}, 1'd0} - n54_d1;
+  assign n17 = {1'd0, x2} + {1'd0, x6};
+  assign n59 = n17;
+  assign n24 = {1'd0, x5} - {1'd0, x13};
+  assign n56 = {1'd0, x3} + {1'd0, x11};
+  assign n57 = {{2{n24[4]}}, n24} + {2'd0, n56};
+  assign n58 = n57;
+  assign n61 = {1'd0, x5} + {1'd0, x9};
+  assign n62 = n61;
+  assign n63_h = {{2{n58_d1[6]}}, n58_d1[6:2]} + {2'd0, n62_d1};
+  assign n63 = {n63_h, n58_d1[1:0]};
+  assign n33 = {{2{n16[4]}}, n16} - {2'd0, n17};
+  assign n60 = n33;
+  assign n64_h = n63[8:1] + {{1{n60_d1[6]}}, n60_d1};
+  assign n64 = {n64_h, n63[0]};
+  assign n65 = {4'd0, n59_d2} - n64_d1;
+  assign n68 = n33;
+  assign n69 = n25;
+  assign n71_h = {{1{n68_d1[6]}}, n68_d1[6:1]} + {2'd0, n69_d1};
+  assign n71 = {n71_h, n68_d1[0]};
+  assign n18 = {1'd0, x5} - {1'd0, x10};
+  assign n66 = {2'd0, x9} + {{1{n18[4]}}, n18};
+  assign n67 = n66;
+  assign n70 = x9;
+  assign n72_h = {{2{n67_d1[5]}}, n67_d1[5:2]} + {2'd0, n70_d1};
+  assign n72 = {n72_h, n67_d1[1:0]};
+  assign n73 = {{1{n71[7]}}, n71} - {{1{n72[7]}}, n72};
+  assign n80 = n24;
+  assign n83 = {5'd0, c82} + {{1{n80[4]}}, n80};
+  assign n74 = {2'd0, x7} + {1'd0, n17};
+  assign n75 = {{2{n32_d1[5]}}, n32_d1} + {2'd0, n74_d1};
+  assign n30 = x8;
+  assign n31 = {{2'd0, n30}, 1'd0} - {{2{n18[4]}}, n18};
+  assign n35 = x13;
+  assign n36_h = {{3{n16[4]}}, n16[4:2]} + {2'd0, n35};
+  assign n36 = {n36_h, n16[1:0]};
+  assign n76 = {{1{n31_d1[6]}}, n31_d1} + n36_d1;
+  assign n77 = {{1{n75[7]}}, n75} + {{1{n76[7]}}, n76};
+  assign n78 = n77;
+  assign n79 = x11;
+  assign n81 = x10;
+  assign n84_h = {2'd0, n79[3:1]} + {1'd0, n81};
+  assign n84 = {n84_h, n79[0]};
+  assign n85_h = {{1{n78_d1[8]}}, n78_d1[8:1]} + {3'd0, n84_d2};
+  assign n85 = {n85_h, n78_d1[0]};
+  assign n86 = {{{3{n83_d2[5]}}, n83_d2}, 1'd0} - n85;
+  assign n88 = n36;
+  assign n87 = x10;
+  assign n27 = {2'd0, x2} + {{1{n19[4]}}, n19};
+  assign n89 = {3'd0, x10} + {{1{n22[5]}}, n22};
+  assign n90 = {{2{n27_d1[5]}}, n27_d1} + {{1{n89_d1[6]}}, n89_d1};
+  assign n91 = n90;
+  assign n92_h = {5'd0, n87_d1[3:1]} + n91;
+  assign n92 = {n92_h, n87_d1[0]};
+  assign n93 = {{1{n88_d2[7]}}, n88_d2} - n92_d1;
+  assign n97 = {{2{n20_d1[4]}}, n20_d1} + {{1{n34_d1[5]}}, n34_d1};
+  assign n98 = n97;
+  assign n99 = x11;
+  assign n101_h = 4'd0 + n99;
+  assign n101 = {n101_h, {1'd0, c100}};
+  assign n94 = {1'd0, x3} + {1'd0, x10};
+  assign n95 = {2'd0, x15} + {1'd0, n94};
+  assign n96 = n95;
+  assign n102 = {1'd0, n101_d1} + {1'd0, n96_d1};
+  assign n103 = {{{1{n98[6]}}, n98}, 1'd0} - {2'd0, n102};
+  assign n108 = {1'd0, x6} + {1'd0, x11};
+  assign n109 = n108;
+  assign n114 = {4'd0, c113} + n109;
+  assign n112 = n26;
+  assign n115_h = {2'd0, n114_d1[4:1]} + {{1{n112_d1[4]}}, n112_d1};
+  assign n115 = {n115_h, n114_d1[0]};
+  assign n104 = {1'd0, x0} + {1'd0, x3};
+  assign n105 = {1'd0, x8} + {1'd0, x13};
+  assign n106 = {1'd0, n104} + {1'd0, n105};
+  assign n107 = n106;
+  assign n110 = {{2{n27_d1[5]}}, n27_d1} + {{1{n31_d1[6]}}, n31_d1};
+  assign n111 = n110;
+  assign n116_h = {3'd0, n107_d1[5:1]} + n111;
+  assign n116 = {n116_h, n107_d1[0]};
+  assign n117 = {{2{n115_d1[6]}}, n115_d1} - n116_d1;
+  assign n121 = {2'd0, x9} + {{1{n20[4]}}, n20};
+  assign n122 = n121;
+  assign n118 = {1'd0, x11} + {1'd0, x13};
+  assign n119 = {{2{n18[4]}}, n18} + {2'd0, n118};
+  assign n120 = n119;
+  assign n123 = x12;
+  assign n124_h = {{1{n120_d1[6]}}, n120_d1[6:2]} + {2'd0, n123_d1};
+  assign n124 = {n124_h, n120_d1[1:0]};
+  assign n125 = {{{2{n122_d1[5]}}, n122_d1}, 1'd0} - {{1{n124[7]}}, n124};
+  assign n126 = {1'd0, x6} + {1'd0, x10};
+  assign n127 = {{2{n16[4]}}, n16} + {2'd0, n126};
+  assign n128 = n127;
+  assign n129 = n23;
+  assign n130 = x2;
+  assign n131_h = {{2{n129[4]}}, n129[4:1]} + {2'd0, n130};
+  assign n131 = {n131_h, n129[0]};
+  assign n132_h = {{1{n128_d1[6]}}, n128_d1[6:1]} - n131_d1;
+  assign n132 = {n132_h, n128_d1[0]};
+  assign y[9:0] = {{1{n44_d1[8]}}, n44_d1};
+  assign y[19:10] = {{1{n55_d1[8]}}, n55_d1};
+  assign y[29:20] = {{1{n65_d1[8]}}, n65_d1};
+  assign y[39:30] = {{1{n73_d2[8]}}, n73_d2};
+  assign y[49:40] = n86_d1;
+  assign y[59:50] = {{1{n93_d1[8]}}, n93_d1};
+  assign y[69:60] = {{1{n103_d2[8]}}, n103_d2};
+  assign y[79:70] = {{1{n117_d1[8]}}, n117_d1};
+  assign y[89:80] = {{1{n125_d2[8]}}, n125_d2};
+  assign y[99:90] = {{2{n132_d2[7]}}, n132_d2};
+  always @(posedge clk)
+    if (ce) begin
+      n20_d1 <= n20;
+      n32_d1 <= n32;
+      n29_d1 <= n29;
+      n23_d1 <= n23;
+      n39_d1 <= n39;
+      n41_d1 <= n41;
+      n45_d1 <= n45;
+      n34_d1 <= n34;
+      n53_d1 <= n53;
+      n49_d1 <= n49;
+      n49_d2 <= n49_d1;
+      n54_d1 <= n54;
+      n58_d1 <= n58;
+      n62_d1 <= n62;
+      n60_d1 <= n60;
+      n59_d1 <= n59;
+      n59_d2 <= n59_d1;
+      n64_d1 <= n64;
+      n68_d1 <= n68;
+      n69_d1 <= n69;
+      n67_d1 <= n67;
+      n70_d1 <= n70;
+      n74_d1 <= n74;
+      n31_d1 <= n31;
+      n36_d1 <= n36;
+      n78_d1 <= n78;
+      n84_d1 <= n84;
+      n84_d2 <= n84_d1;
+      n83_d1 <= n83;
+      n83_d2 <= n83_d1;
+      n27_d1 <= n27;
+      n89_d1 <= n89;
+      n87_d1 <= n87;
+      n88_d1 <= n88;
+      n88_d2 <= n88_d1;
+      n92_d1 <= n92;
+      n101_d1 <= n101;
+      n96_d1 <= n96;
+      n114_d1 <= n114;
+      n112_d1 <= n112;
+      n107_d1 <= n107;
+      n115_d1 <= n115;
+      n116_d1 <= n116;
+      n120_d1 <= n120;
+      n123_d1 <= n123;
+      n122_d1 <= n122;
+      n128_d1 <= n128;
+      n131_d1 <= n131;
+      n44_d1 <= n44;
+      n55_d1 <= n55;
+      n65_d1 <= n65;
+      n73_d1 <= n73;
+      n73_d2 <= n73_d1;
+      n86_d1 <= n86;
+      n93_d1 <= n93;
+      n103_d1 <= n103;
+      n103_d2 <= n103_d1;
+      n117_d1 <= n117;
+      n125_d1 <= n125;
+      n125_d2 <= n125_d1;
+      n132_d1 <= n132;
+      n132_d2 <= n132_d1;
+    end
+endmodule
+module ddnhw_dense_44c0a226631e175f (
+  input clk,
+  input ce,
+  input [255:0] x,
+  output [191:0] y
+);
+  wire [3:0] x2 = x[11:8];
+  wire [3:0] x43 = x[175:172];
+  wire [4:0] n98;
+  (* keep *) wire n98_k0 = n98[0], n98_k1 = n98[1], n98_k2 = n98[2], n98_k3 = n98[3], n98_k4 = n98[4];
+  wire [4:0] n202;
+  wire [5:0] c206 = 6'd35;
+  wire [6:0] n207;
+  (* keep *) wire n207_k0 = n207[0], n207_k1 = n207[1], n207_k2 = n207[2], n207_k3 = n207[3], n207_k4 = n207[4], n207_k5 = n207[5], n207_k6 = n207[6];
+  wire [3:0] x12 = x[51:48];
+  wire [3:0] x27 = x[111:108];
+  wire [3:0] x35 = x[143:140];
+  wire [4:0] n90;
+  (* keep *) wire n90_k0 = n90[0], n90_k1 = n90[1], n90_k2 = n90[2], n90_k3 = n90[3], n90_k4 = n90[4];
+  wire [5:0] n111;
+  (* keep *) wire n111_k0 = n111[0], n111_k1 = n111[1], n111_k2 = n111[2], n111_k3 = n111[3], n111_k4 = n111[4], n111_k5 = n111[5];
+  wire [5:0] n203;
+  reg [6:0] n207_d1;
+  reg [5:0] n203_d1;
+  wire [7:0] n208;
+  wire [6:0] n208_h;
+  (* keep *) wire n208_h_k0 = n208_h[0], n208_h_k1 = n208_h[1], n208_h_k2 = n208_h[2], n208_h_k3 = n208_h[3], n208_h_k4 = n208_h[4], n208_h_k5 = n208_h[5], n208_h_k6 = n208_h[6];
+  reg [4:0] n98_d1;
+  reg [5:0] n111_d1;
+  wire [6:0] n204;
+  (* keep *) wire n204_k0 = n204[0], n204_k1 = n204[1], n204_k2 = n204[2], n204_k3 = n204[3], n204_k4 = n204[4], n204_k5 = n204[5], n204_k6 = n204[6];
+  wire [6:0] n205;
+  wire [8:0] n209;
+  wire [6:0] n209_h;
+  (* keep *) wire n209_h_k0 = n209_h[0], n209_h_k1 = n209_h[1], n209_h_k2 = n209_h[2], n209_h_k3 = n209_h[3], n209_h_k4 = n209_h[4], n209_h_k5 = n209_h[5], n209_h_k6 = n209_h[6];
+  wire [0:0] c210 = 1'd0;
+  reg [8:0] n209_d1;
+  wire [9:0] n211;
+  (* keep *) wire n211_k0 = n211[0], n211_k1 = n211[1], n211_k2 = n211[2], n211_k3 = n211[3], n211_k4 = n211[4], n211_k5 = n211[5], n211_k6 = n211[6], n211_k7 = n211[7], n211_k8 = n211[8], n211_k9 = n211[9];
+  wire [3:0] x19 = x[79:76];
+  wire [3:0] x61 = x[247:244];
+  wire [4:0] n105;
+  (* keep *) wire n105_k0 = n105[0], n105_k1 = n105[1], n105_k2 = n105[2], n105_k3 = n105[3], n105_k4 = n105[4];
+  wire [3:0] x30 = x[123:120];
+  wire [3:0] x60 = x[243:240];
+  wire [4:0] n144;
+  (* keep *) wire n144_k0 = n144[0], n144_k1 = n144[1], n144_k2 = n144[2], n144_k3 = n144[3], n144_k4 = n144[4];
+  wire [6:0] n215;
+  (* keep *) wire n215_k0 = n215[0], n215_k1 = n215[1], n215_k2 = n215[2], n215_k3 = n215[3], n215_k4 = n215[4], n215_k5 = n215[5], n215_k6 = n215[6];
+  wire [6:0] n216;
+  wire [3:0] x25 = x[103:100];
+  wire [3:0] x42 = x[171:168];
+  wire [4:0] n71;
+  (* keep *) wire n71_k0 = n71[0], n71_k1 = n71[1], n71_k2 = n71[2], n71_k3 = n71[3], n71_k4 = n71[4];
+  wire [3:0] x34 = x[139:136];
+  wire [4:0] n212;
+  (* keep *) wire n212_k0 = n212[0], n212_k1 = n212[1], n212_k2 = n212[2], n212_k3 = n212[3], n212_k4 = n212[4];
+  wire [5:0] n213;
+  (* keep *) wire n213_k0 = n213[0], n213_k1 = n213[1], n213_k2 = n213[2], n213_k3 = n213[3], n213_k4 = n213[4], n213_k5 = n213[5];
+  wire [5:0] n214;
+  wire [3:0] x51 = x[207:204];
+  wire [3:0] x6 = x[27:24];
+  wire [3:0] x13 = x[55:52];
+  wire [4:0] n217;
+  (* keep *) wire n217_k0 = n217[0], n217_k1 = n217[1], n217_k2 = n217[2], n217_k3 = n217[3], n217_k4 = n217[4];
+  wire [5:0] n218;
+  (* keep *) wire n218_k0 = n218[0], n218_k1 = n218[1], n218_k2 = n218[2], n218_k3 = n218[3], n218_k4 = n218[4], n218_k5 = n218[5];
+  wire [5:0] n219;
+  reg [5:0] n214_d1;
+  reg [5:0] n219_d1;
+  wire [7:0] n227;
+  wire [6:0] n227_h;
+  (* keep *) wire n227_h_k0 = n227_h[0], n227_h_k1 = n227_h[1], n227_h_k2 = n227_h[2], n227_h_k3 = n227_h[3], n227_h_k4 = n227_h[4], n227_h_k5 = n227_h[5], n227_h_k6 = n227_h[6];
+  wire [4:0] n224;
+  wire [3:0] c225 = 4'd13;
+  wire [5:0] n226;
+  (* keep *) wire n226_k0 = n226[0], n226_k1 = n226[1], n226_k2 = n226[2], n226_k3 = n226[3], n226_k4 = n226[4], n226_k5 = n226[5];
+  reg [5:0] n226_d1;
+  wire [8:0] n228;
+  wire [5:0] n228_h;
+  (* keep *) wire n228_h_k0 = n228_h[0], n228_h_k1 = n228_h[1], n228_h_k2 = n228_h[2], n228_h_k3 = n228_h[3], n228_h_k4 = n228_h[4], n228_h_k5 = n228_h[5];
+  wire [4:0] n88;
+  (* keep *) wire n88_k0 = n88[0], n88_k1 = n88[1], n88_k2 = n88[2], n88_k3 = n88[3], n88_k4 = n88[4];
+  wire [5:0] n220;
+  (* keep *) wire n220_k0 = n220[0], n220_k1 = n220[1], n220_k2 = n220[2], n220_k3 = n220[3], n220_k4 = n220[4], n220_k5 = n220[5];
+  wire [3:0] n73;
+  wire [5:0] n74;
+  wire [4:0] n74_h;
+  (* keep *) wire n74_h_k0 = n74_h[0], n74_h_k1 = n74_h[1], n74_h_k2 = n74_h[2], n74_h_k3 = n74_h[3], n74_h_k4 = n74_h[4];
+  wire [4:0] n66;
+  (* keep *) wire n66_k0 = n66[0], n66_k1 = n66[1], n66_k2 = n66[2], n66_k3 = n66[3], n66_k4 = n66[4];
+  wire [5:0] n154;
+  (* keep *) wire n154_k0 = n154[0], n154_k1 = n154[1], n154_k2 = n154[2], n154_k3 = n154[3], n154_k4 = n154[4], n154_k5 = n154[5];
+  reg [5:0] n74_d1;
+  reg [5:0] n154_d1;
+  wire [6:0] n221;
+  (* keep *) wire n221_k0 = n221[0], n221_k1 = n221[1], n221_k2 = n221[2], n221_k3 = n221[3], n221_k4 = n221[4], n221_k5 = n221[5], n221_k6 = n221[6];
+  reg [5:0] n220_d1;
+  wire [7:0] n222;
+  (* keep *) wire n222_k0 = n222[0], n222_k1 = n222[1], n222_k2 = n222[2], n222_k3 = n222[3], n222_k4 = n222[4], n222_k5 = n222[5], n222_k6 = n222[6], n222_k7 = n222[7];
+  wire [7:0] n223;
+  reg [8:0] n228_d1;
+  reg [7:0] n223_d1;
+  wire [10:0] n229;
+  wire [8:0] n229_h;
+  (* keep *) wire n229_h_k0 = n229_h[0], n229_h_k1 = n229_h[1], n229_h_k2 = n229_h[2], n229_h_k3 = n229_h[3], n229_h_k4 = n229_h[4], n229_h_k5 = n229_h[5], n229_h_k6 = n229_h[6], n229_h_k7 = n229_h[7], n229_h_k8 = n229_h[8];
+  reg [6:0] n216_d1;
+  reg [6:0] n216_d2;
+  wire [11:0] n230;
+  (* keep *) wire n230_k0 = n230[0], n230_k1 = n230[1], n230_k2 = n230[2], n230_k3 = n230[3], n230_k4 = n230[4], n230_k5 = n230[5], n230_k6 = n230[6], n230_k7 = n230[7], n230_k8 = n230[8], n230_k9 = n230[9], n230_k10 = n230[10], n230_k11 = n230[11];
+  wire [3:0] n252;
+  wire [3:0] c253 = 4'd9;
+  wire [6:0] n254;
+  wire [4:0] n254_h;
+  (* keep *) wire n254_h_k0 = n254_h[0], n254_h_k1 = n254_h[1], n254_h_k2 = n254_h[2], n254_h_k3 = n254_h[3], n254_h_k4 = n254_h[4];
+  wire [3:0] x52 = x[211:208];
+  wire [3:0] x53 = x[215:212];
+  wire [3:0] x54 = x[219:216];
+  wire [4:0] n72;
+  (* keep *) wire n72_k0 = n72[0], n72_k1 = n72[1], n72_k2 = n72[2], n72_k3 = n72[3], n72_k4 = n72[4];
+  wire [5:0] n120;
+  (* keep *) wire n120_k0 = n120[0], n120_k1 = n120[1], n120_k2 = n120[2], n120_k3 = n120[3], n120_k4 = n120[4], n120_k5 = n120[5];
+  reg [5:0] n120_d1;
+  wire [6:0] n240;
+  (* keep *) wire n240_k0 = n240[0], n240_k1 = n240[1], n240_k2 = n240[2], n240_k3 = n240[3], n240_k4 = n240[4], n240_k5 = n240[5], n240_k6 = n240[6];
+  wire [3:0] x41 = x[167:164];
+  wire [3:0] x36 = x[147:144];
+  wire [4:0] n91;
+  (* keep *) wire n91_k0 = n91[0], n91_k1 = n91[1], n91_k2 = n91[2], n91_k3 = n91[3], n91_k4 = n91[4];
+  wire [5:0] n238;
+  (* keep *) wire n238_k0 = n238[0], n238_k1 = n238[1], n238_k2 = n238[2], n238_k3 = n238[3], n238_k4 = n238[4], n238_k5 = n238[5];
+  wire [3:0] x5 = x[23:20];
+  wire [3:0] x33 = x[135:132];
+  wire [4:0] n101;
+  (* keep *) wire n101_k0 = n101[0], n101_k1 = n101[1], n101_k2 = n101[2], n101_k3 = n101[3], n101_k4 = n101[4];
+  wire [3:0] x15 = x[63:60];
+  wire [3:0] x16 = x[67:64];
+  wire [4:0] n137;
+  (* keep *) wire n137_k0 = n137[0], n137_k1 = n137[1], n137_k2 = n137[2], n137_k3 = n137[3], n137_k4 = n137[4];
+  wire [5:0] n239;
+  (* keep *) wire n239_k0 = n239[0], n239_k1 = n239[1], n239_k2 = n239[2], n239_k3 = n239[3], n239_k4 = n239[4], n239_k5 = n239[5];
+  reg [5:0] n238_d1;
+  reg [5:0] n239_d1;
+  wire [6:0] n241;
+  (* keep *) wire n241_k0 = n241[0], n241_k1 = n241[1], n241_k2 = n241[2], n241_k3 = n241[3], n241_k4 = n241[4], n241_k5 = n241[5], n241_k6 = n241[6];
+  wire [7:0] n242;
+  (* keep *) wire n242_k0 = n242[0], n242_k1 = n242[1], n242_k2 = n242[2], n242_k3 = n242[3], n242_k4 = n242[4], n242_k5 = n242[5], n242_k6 = n242[6], n242_k7 = n242[7];
+  wire [7:0] n243;
+  reg [6:0] n254_d1;
+  reg [6:0] n254_d2;
+  reg [7:0] n243_d1;
+  wire [8:0] n255;
+  (* keep *) wire n255_k0 = n255[0], n255_k1 = n255[1], n255_k2 = n255[2], n255_k3 = n255[3], n255_k4 = n255[4], n255_k5 = n255[5], n255_k6 = n255[6], n255_k7 = n255[7], n255_k8 = n255[8];
+  wire [3:0] x8 = x[35:32];
+  wire [4:0] n134;
+  (* keep *) wire n134_k0 = n134[0], n134_k1 = n134[1], n134_k2 = n134[2], n134_k3 = n134[3], n134_k4 = n134[4];
+  wire [4:0] n181;
+  wire [6:0] n182;
+  wire [5:0] n182_h;
+  (* keep *) wire n182_h_k0 = n182_h[0], n182_h_k1 = n182_h[1], n182_h_k2 = n182_h[2], n182_h_k3 = n182_h[3], n182_h_k4 = n182_h[4], n182_h_k5 = n182_h[5];
+  wire [3:0] x22 = x[91:88];
+  wire [4:0] n139;
+  (* keep *) wire n139_k0 = n139[0], n139_k1 = n139[1], n139_k2 = n139[2], n139_k3 = n139[3], n139_k4 = n139[4];
+  wire [3:0] x48 = x[195:192];
+  wire [3:0] x50 = x[203:200];
+  wire [3:0] x57 = x[231:228];
+  wire [4:0] n84;
+  (* keep *) wire n84_k0 = n84[0], n84_k1 = n84[1], n84_k2 = n84[2], n84_k3 = n84[3], n84_k4 = n84[4];
+  wire [5:0] n248;
+  (* keep *) wire n248_k0 = n248[0], n248_k1 = n248[1], n248_k2 = n248[2], n248_k3 = n248[3], n248_k4 = n248[4], n248_k5 = n248[5];
+  reg [4:0] n139_d1;
+  reg [5:0] n248_d1;
+  wire [6:0] n249;
+  (* keep *) wire n249_k0 = n249[0], n249_k1 = n249[1], n249_k2 = n249[2], n249_k3 = n249[3], n249_k4 = n249[4], n249_k5 = n249[5], n249_k6 = n249[6];
+  reg [6:0] n182_d1;
+  wire [8:0] n250;
+  (* keep *) wire n250_k0 = n250[0], n250_k1 = n250[1], n250_k2 = n250[2], n250_k3 = n250[3], n250_k4 = n250[4], n250_k5 = n250[5], n250_k6 = n250[6], n250_k7 = n250[7], n250_k8 = n250[8];
+  wire [8:0] n251;
+  reg [8:0] n251_d1;
+  wire [10:0] n256;
+  wire [9:0] n256_h;
+  (* keep *) wire n256_h_k0 = n256_h[0], n256_h_k1 = n256_h[1], n256_h_k2 = n256_h[2], n256_h_k3 = n256_h[3], n256_h_k4 = n256_h[4], n256_h_k5 = n256_h[5], n256_h_k6 = n256_h[6], n256_h_k7 = n256_h[7], n256_h_k8 = n256_h[8], n256_h_k9 = n256_h[9];
+  wire [3:0] x21 = x[87:84];
+  wire [4:0] n70;
+  (* keep *) wire n70_k0 = n70[0], n70_k1 = n70[1], n70_k2 = n70[2], n70_k3 = n70[3], n70_k4 = n70[4];
+  wire [4:0] n127;
+  wire [3:0] x18 = x[75:72];
+  wire [3:0] x11 = x[47:44];
+  wire [4:0] n77;
+  (* keep *) wire n77_k0 = n77[0], n77_k1 = n77[1], n77_k2 = n77[2], n77_k3 = n77[3], n77_k4 = n77[4];
+  wire [5:0] n95;
+  (* keep *) wire n95_k0 = n95[0], n95_k1 = n95[1], n95_k2 = n95[2], n95_k3 = n95[3], n95_k4 = n95[4], n95_k5 = n95[5];
+  reg [4:0] n127_d1;
+  reg [5:0] n95_d1;
+  wire [6:0] n128;
+  (* keep *) wire n128_k0 = n128[0], n128_k1 = n128[1], n128_k2 = n128[2], n128_k3 = n128[3], n128_k4 = n128[4], n128_k5 = n128[5], n128_k6 = n128[6];
+  wire [3:0] x40 = x[163:160];
+  wire [3:0] x55 = x[223:220];
+  wire [3:0] x56 = x[227:224];
+  wire [4:0] n64;
+  (* keep *) wire n64_k0 = n64[0], n64_k1 = n64[1], n64_k2 = n64[2], n64_k3 = n64[3], n64_k4 = n64[4];
+  wire [5:0] n75;
+  (* keep *) wire n75_k0 = n75[0], n75_k1 = n75[1], n75_k2 = n75[2], n75_k3 = n75[3], n75_k4 = n75[4], n75_k5 = n75[5];
+  wire [3:0] x7 = x[31:28];
+  wire [4:0] n102;
+  (* keep *) wire n102_k0 = n102[0], n102_k1 = n102[1], n102_k2 = n102[2], n102_k3 = n102[3], n102_k4 = n102[4];
+  wire [4:0] n184;
+  reg [5:0] n75_d1;
+  reg [4:0] n184_d1;
+  wire [7:0] n185;
+  wire [6:0] n185_h;
+  (* keep *) wire n185_h_k0 = n185_h[0], n185_h_k1 = n185_h[1], n185_h_k2 = n185_h[2], n185_h_k3 = n185_h[3], n185_h_k4 = n185_h[4], n185_h_k5 = n185_h[5], n185_h_k6 = n185_h[6];
+  wire [7:0] n234;
+  (* keep *) wire n234_k0 = n234[0], n234_k1 = n234[1], n234_k2 = n234[2], n234_k3 = n234[3], n234_k4 = n234[4], n234_k5 = n234[5], n234_k6 = n234[6], n234_k7 = n234[7];
+  wire [3:0] x20 = x[83:80];
+  wire [3:0] x47 = x[191:188];
+  wire [4:0] n69;
+  (* keep *) wire n69_k0 = n69[0], n69_k1 = n69[1], n69_k2 = n69[2], n69_k3 = n69[3], n69_k4 = n69[4];
+  wire [3:0] x28 = x[115:112];
+  wire [3:0] n85;
+  wire [5:0] n86;
+  wire [4:0] n86_h;
+  (* keep *) wire n86_h_k0 = n86_h[0], n86_h_k1 = n86_h[1], n86_h_k2 = n86_h[2], n86_h_k3 = n86_h[3], n86_h_k4 = n86_h[4];
+  wire [6:0] n126;
+  (* keep *) wire n126_k0 = n126[0], n126_k1 = n126[1], n126_k2 = n126[2], n126_k3 = n126[3], n126_k4 = n126[4], n126_k5 = n126[5], n126_k6 = n126[6];
+  wire [3:0] n164;
+  wire [3:0] x37 = x[151:148];
+  wire [3:0] x59 = x[239:236];
+  wire [4:0] n106;
+  (* keep *) wire n106_k0 = n106[0], n106_k1 = n106[1], n106_k2 = n106[2], n106_k3 = n106[3], n106_k4 = n106[4];
+  wire [6:0] n165;
+  (* keep *) wire n165_k0 = n165[0], n165_k1 = n165[1], n165_k2 = n165[2], n165_k3 = n165[3], n165_k4 = n165[4], n165_k5 = n165[5], n165_k6 = n165[6];
+  reg [6:0] n126_d1;
+  reg [6:0] n165_d1;
+  wire [7:0] n197;
+  (* keep *) wire n197_k0 = n197[0], n197_k1 = n197[1], n197_k2 = n197[2], n197_k3 = n197[3], n197_k4 = n197[4], n197_k5 = n197[5], n197_k6 = n197[6], n197_k7 = n197[7];
+  wire [3:0] x38 = x[155:152];
+  wire [3:0] x1 = x[7:4];
+  wire [4:0] n132;
+  (* keep *) wire n132_k0 = n132[0], n132_k1 = n132[1], n132_k2 = n132[2], n132_k3 = n132[3], n132_k4 = n132[4];
+  wire [5:0] n231;
+  (* keep *) wire n231_k0 = n231[0], n231_k1 = n231[1], n231_k2 = n231[2], n231_k3 = n231[3], n231_k4 = n231[4], n231_k5 = n231[5];
+  wire [3:0] x45 = x[183:180];
+  wire [3:0] x63 = x[255:252];
+  wire [3:0] n96;
+  wire [5:0] n97;
+  wire [4:0] n97_h;
+  (* keep *) wire n97_h_k0 = n97_h[0], n97_h_k1 = n97_h[1], n97_h_k2 = n97_h[2], n97_h_k3 = n97_h[3], n97_h_k4 = n97_h[4];
+  wire [3:0] x4 = x[19:16];
+  wire [3:0] x3 = x[15:12];
+  wire [4:0] n87;
+  (* keep *) wire n87_k0 = n87[0], n87_k1 = n87[1], n87_k2 = n87[2], n87_k3 = n87[3], n87_k4 = n87[4];
+  wire [5:0] n108;
+  (* keep *) wire n108_k0 = n108[0], n108_k1 = n108[1], n108_k2 = n108[2], n108_k3 = n108[3], n108_k4 = n108[4], n108_k5 = n108[5];
+  reg [5:0] n97_d1;
+  reg [5:0] n108_d1;
+  wire [6:0] n232;
+  (* keep *) wire n232_k0 = n232[0], n232_k1 = n232[1], n232_k2 = n232[2], n232_k3 = n232[3], n232_k4 = n232[4], n232_k5 = n232[5], n232_k6 = n232[6];
+  reg [5:0] n231_d1;
+  wire [7:0] n233;
+  (* keep *) wire n233_k0 = n233[0], n233_k1 = n233[1], n233_k2 = n233[2], n233_k3 = n233[3], n233_k4 = n233[4], n233_k5 = n233[5], n233_k6 = n233[6], n233_k7 = n233[7];
+  reg [7:0] n197_d1;
+  reg [7:0] n233_d1;
+  wire [8:0] n235;
+  (* keep *) wire n235_k0 = n235[0], n235_k1 = n235[1], n235_k2 = n235[2], n235_k3 = n235[3], n235_k4 = n235[4], n235_k5 = n235[5], n235_k6 = n235[6], n235_k7 = n235[7], n235_k8 = n235[8];
+  reg [7:0] n234_d1;
+  wire [8:0] n236;
+  (* keep *) wire n236_k0 = n236[0], n236_k1 = n236[1], n236_k2 = n236[2], n236_k3 = n236[3], n236_k4 = n236[4], n236_k5 = n236[5], n236_k6 = n236[6], n236_k7 = n236[7], n236_k8 = n236[8];
+  wire [8:0] n237;
+  wire [3:0] x29 = x[119:116];
+  wire [3:0] x49 = x[199:196];
+  wire [4:0] n82;
+  (* keep *) wire n82_k0 = n82[0], n82_k1 = n82[1], n82_k2 = n82[2], n82_k3 = n82[3], n82_k4 = n82[4];
+  wire [3:0] n114;
+  wire [5:0] n115;
+  (* keep *) wire n115_k0 = n115[0], n115_k1 = n115[1], n115_k2 = n115[2], n115_k3 = n115[3], n115_k4 = n115[4], n115_k5 = n115[5];
+  wire [6:0] n186;
+  (* keep *) wire n186_k0 = n186[0], n186_k1 = n186[1], n186_k2 = n186[2], n186_k3 = n186[3], n186_k4 = n186[4], n186_k5 = n186[5], n186_k6 = n186[6];
+  wire [3:0] x26 = x[107:104];
+  wire [4:0] n244;
+  (* keep *) wire n244_k0 = n244[0], n244_k1 = n244[1], n244_k2 = n244[2], n244_k3 = n244[3], n244_k4 = n244[4];
+  reg [4:0] n244_d1;
+  wire [6:0] n245;
+  (* keep *) wire n245_k0 = n245[0], n245_k1 = n245[1], n245_k2 = n245[2], n245_k3 = n245[3], n245_k4 = n245[4], n245_k5 = n245[5], n245_k6 = n245[6];
+  reg [6:0] n186_d1;
+  wire [7:0] n246;
+  (* keep *) wire n246_k0 = n246[0], n246_k1 = n246[1], n246_k2 = n246[2], n246_k3 = n246[3], n246_k4 = n246[4], n246_k5 = n246[5], n246_k6 = n246[6], n246_k7 = n246[7];
+  wire [7:0] n247;
+  reg [8:0] n237_d1;
+  reg [7:0] n247_d1;
+  reg [7:0] n247_d2;
+  wire [9:0] n257;
+  wire [8:0] n257_h;
+  (* keep *) wire n257_h_k0 = n257_h[0], n257_h_k1 = n257_h[1], n257_h_k2 = n257_h[2], n257_h_k3 = n257_h[3], n257_h_k4 = n257_h[4], n257_h_k5 = n257_h[5], n257_h_k6 = n257_h[6], n257_h_k7 = n257_h[7], n257_h_k8 = n257_h[8];
+  reg [10:0] n256_d1;
+  wire [10:0] n258;
+  (* keep *) wire n258_k0 = n258[0], n258_k1 = n258[1], n258_k2 = n258[2], n258_k3 = n258[3], n258_k4 = n258[4], n258_k5 = n258[5], n258_k6 = n258[6], n258_k7 = n258[7], n258_k8 = n258[8], n258_k9 = n258[9], n258_k10 = n258[10];
+  wire [3:0] x10 = x[43:40];
+  wire [4:0] n78;
+  (* keep *) wire n78_k0 = n78[0], n78_k1 = n78[1], n78_k2 = n78[2], n78_k3 = n78[3], n78_k4 = n78[4];
+  wire [4:0] n259;
+  wire [3:0] n260;
+  wire [2:0] c263 = 3'd5;
+  wire [5:0] n264;
+  wire [4:0] n264_h;
+  (* keep *) wire n264_h_k0 = n264_h[0], n264_h_k1 = n264_h[1], n264_h_k2 = n264_h[2], n264_h_k3 = n264_h[3], n264_h_k4 = n264_h[4];
+  wire [6:0] n265;
+  (* keep *) wire n265_k0 = n265[0], n265_k1 = n265[1], n265_k2 = n265[2], n265_k3 = n265[3], n265_k4 = n265[4], n265_k5 = n265[5], n265_k6 = n265[6];
+  wire [5:0] n261;
+  (* keep *) wire n261_k0 = n261[0], n261_k1 = n261[1], n261_k2 = n261[2], n261_k3 = n261[3], n261_k4 = n261[4], n261_k5 = n261[5];
+  wire [5:0] n262;
+  reg [6:0] n265_d1;
+  reg [5:0] n262_d1;
+  wire [7:0] n266;
+  wire [5:0] n266_h;
+  (* keep *) wire n266_h_k0 = n266_h[0], n266_h_k1 = n266_h[1], n266_h_k2 = n266_h[2], n266_h_k3 = n266_h[3], n266_h_k4 = n266_h[4], n266_h_k5 = n266_h[5];
+  wire [0:0] c267 = 1'd0;
+  wire [8:0] n268;
+  (* keep *) wire n268_k0 = n268[0], n268_k1 = n268[1], n268_k2 = n268[2], n268_k3 = n268[3], n268_k4 = n268[4], n268_k5 = n268[5], n268_k6 = n268[6], n268_k7 = n268[7], n268_k8 = n268[8];
+  wire [4:0] n65;
+  (* keep *) wire n65_k0 = n65[0], n65_k1 = n65[1], n65_k2 = n65[2], n65_k3 = n65[3], n65_k4 = n65[4];
+  wire [4:0] n107;
+  (* keep *) wire n107_k0 = n107[0], n107_k1 = n107[1], n107_k2 = n107[2], n107_k3 = n107[3], n107_k4 = n107[4];
+  wire [5:0] n170;
+  (* keep *) wire n170_k0 = n170[0], n170_k1 = n170[1], n170_k2 = n170[2], n170_k3 = n170[3], n170_k4 = n170[4], n170_k5 = n170[5];
+  wire [5:0] n269;
+  wire [3:0] n270;
+  wire [4:0] c273 = 5'd27;
+  wire [5:0] n274;
+  (* keep *) wire n274_k0 = n274[0], n274_k1 = n274[1], n274_k2 = n274[2], n274_k3 = n274[3], n274_k4 = n274[4], n274_k5 = n274[5];
+  reg [5:0] n269_d1;
+  reg [5:0] n274_d1;
+  wire [7:0] n275;
+  wire [6:0] n275_h;
+  (* keep *) wire n275_h_k0 = n275_h[0], n275_h_k1 = n275_h[1], n275_h_k2 = n275_h[2], n275_h_k3 = n275_h[3], n275_h_k4 = n275_h[4], n275_h_k5 = n275_h[5], n275_h_k6 = n275_h[6];
+  reg [3:0] n19_d1;
+  reg [5:0] n170_d1;
+  wire [6:0] n271;
+  (* keep *) wire n271_k0 = n271[0], n271_k1 = n271[1], n271_k2 = n271[2], n271_k3 = n271[3], n271_k4 = n271[4], n271_k5 = n271[5], n271_k6 = n271[6];
+  wire [6:0] n272;
+  wire [8:0] n276;
+  wire [6:0] n276_h;
+  (* keep *) wire n276_h_k0 = n276_h[0], n276_h_k1 = n276_h[1], n276_h_k2 = n276_h[2], n276_h_k3 = n276_h[3], n276_h_k4 = n276_h[4], n276_h_k5 = n276_h[5], n276_h_k6 = n276_h[6];
+  wire [0:0] c277 = 1'd0;
+  reg [8:0] n276_d1;
+  wire [9:0] n278;
+  (* keep *) wire n278_k0 = n278[0], n278_k1 = n278[1], n278_k2 = n278[2], n278_k3 = n278[3], n278_k4 = n278[4], n278_k5 = n278[5], n278_k6 = n278[6], n278_k7 = n278[7], n278_k8 = n278[8], n278_k9 = n278[9];
+  wire [3:0] x62 = x[251:248];
+  wire [4:0] n100;
+  (* keep *) wire n100_k0 = n100[0], n100_k1 = n100[1], n100_k2 = n100[2], n100_k3 = n100[3], n100_k4 = n100[4];
+  wire [5:0] n123;
+  (* keep *) wire n123_k0 = n123[0], n123_k1 = n123[1], n123_k2 = n123[2], n123_k3 = n123[3], n123_k4 = n123[4], n123_k5 = n123[5];
+  wire [4:0] n145;
+  (* keep *) wire n145_k0 = n145[0], n145_k1 = n145[1], n145_k2 = n145[2], n145_k3 = n145[3], n145_k4 = n145[4];
+  reg [5:0] n123_d1;
+  reg [4:0] n145_d1;
+  wire [6:0] n191;
+  (* keep *) wire n191_k0 = n191[0], n191_k1 = n191[1], n191_k2 = n191[2], n191_k3 = n191[3], n191_k4 = n191[4], n191_k5 = n191[5], n191_k6 = n191[6];
+  wire [5:0] n283;
+  (* keep *) wire n283_k0 = n283[0], n283_k1 = n283[1], n283_k2 = n283[2], n283_k3 = n283[3], n283_k4 = n283[4], n283_k5 = n283[5];
+  wire [3:0] x31 = x[127:124];
+  wire [4:0] n281;
+  (* keep *) wire n281_k0 = n281[0], n281_k1 = n281[1], n281_k2 = n281[2], n281_k3 = n281[3], n281_k4 = n281[4];
+  wire [4:0] n282;
+  (* keep *) wire n282_k0 = n282[0], n282_k1 = n282[1], n282_k2 = n282[2], n282_k3 = n282[3], n282_k4 = n282[4];
+  wire [5:0] n284;
+  (* keep *) wire n284_k0 = n284[0], n284_k1 = n284[1], n284_k2 = n284[2], n284_k3 = n284[3], n284_k4 = n284[4], n284_k5 = n284[5];
+  reg [5:0] n283_d1;
+  reg [5:0] n284_d1;
+  wire [7:0] n285;
+  (* keep *) wire n285_k0 = n285[0], n285_k1 = n285[1], n285_k2 = n285[2], n285_k3 = n285[3], n285_k4 = n285[4], n285_k5 = n285[5], n285_k6 = n285[6], n285_k7 = n285[7];
+  wire [8:0] n287;
+  (* keep *) wire n287_k0 = n287[0], n287_k1 = n287[1], n287_k2 = n287[2], n287_k3 = n287[3], n287_k4 = n287[4], n287_k5 = n287[5], n287_k6 = n287[6], n287_k7 = n287[7], n287_k8 = n287[8];
+  wire [3:0] x23 = x[95:92];
+  wire [4:0] n81;
+  (* keep *) wire n81_k0 = n81[0], n81_k1 = n81[1], n81_k2 = n81[2], n81_k3 = n81[3], n81_k4 = n81[4];
+  wire [6:0] n183;
+  (* keep *) wire n183_k0 = n183[0], n183_k1 = n183[1], n183_k2 = n183[2], n183_k3 = n183[3], n183_k4 = n183[4], n183_k5 = n183[5], n183_k6 = n183[6];
+  wire [4:0] n76;
+  (* keep *) wire n76_k0 = n76[0], n76_k1 = n76[1], n76_k2 = n76[2], n76_k3 = n76[3], n76_k4 = n76[4];
+  wire [3:0] n178;
+  wire [6:0] n179;
+  wire [4:0] n179_h;
+  (* keep *) wire n179_h_k0 = n179_h[0], n179_h_k1 = n179_h[1], n179_h_k2 = n179_h[2], n179_h_k3 = n179_h[3], n179_h_k4 = n179_h[4];
+  reg [6:0] n183_d1;
+  reg [6:0] n179_d1;
+  wire [7:0] n286;
+  (* keep *) wire n286_k0 = n286[0], n286_k1 = n286[1], n286_k2 = n286[2], n286_k3 = n286[3], n286_k4 = n286[4], n286_k5 = n286[5], n286_k6 = n286[6], n286_k7 = n286[7];
+  wire [8:0] n288;
+  (* keep *) wire n288_k0 = n288[0], n288_k1 = n288[1], n288_k2 = n288[2], n288_k3 = n288[3], n288_k4 = n288[4], n288_k5 = n288[5], n288_k6 = n288[6], n288_k7 = n288[7], n288_k8 = n288[8];
+  reg [8:0] n287_d1;
+  reg [8:0] n288_d1;
+  wire [9:0] n289;
+  (* keep *) wire n289_k0 = n289[0], n289_k1 = n289[1], n289_k2 = n289[2], n289_k3 = n289[3], n289_k4 = n289[4], n289_k5 = n289[5], n289_k6 = n289[6], n289_k7 = n289[7], n289_k8 = n289[8], n289_k9 = n289[9];
+  wire [9:0] n290;
+  wire [3:0] x44 = x[179:176];
+  wire [3:0] n297;
+  wire [0:0] c298 = 1'd1;
+  wire [4:0] n299;
+  wire [3:0] n299_h;
+  (* keep *) wire n299_h_k0 = n299_h[0], n299_h_k1 = n299_h[1], n299_h_k2 = n299_h[2], n299_h_k3 = n299_h[3];
+  reg [4:0] n299_d1;
+  reg [4:0] n299_d2;
+  wire [9:0] n300;
+  wire [7:0] n300_h;
+  (* keep *) wire n300_h_k0 = n300_h[0], n300_h_k1 = n300_h[1], n300_h_k2 = n300_h[2], n300_h_k3 = n300_h[3], n300_h_k4 = n300_h[4], n300_h_k5 = n300_h[5], n300_h_k6 = n300_h[6], n300_h_k7 = n300_h[7];
+  wire [4:0] n138;
+  (* keep *) wire n138_k0 = n138[0], n138_k1 = n138[1], n138_k2 = n138[2], n138_k3 = n138[3], n138_k4 = n138[4];
+  wire [5:0] n158;
+  (* keep *) wire n158_k0 = n158[0], n158_k1 = n158[1], n158_k2 = n158[2], n158_k3 = n158[3], n158_k4 = n158[4], n158_k5 = n158[5];
+  wire [4:0] n141;
+  (* keep *) wire n141_k0 = n141[0], n141_k1 = n141[1], n141_k2 = n141[2], n141_k3 = n141[3], n141_k4 = n141[4];
+  wire [5:0] n291;
+  (* keep *) wire n291_k0 = n291[0], n291_k1 = n291[1], n291_k2 = n291[2], n291_k3 = n291[3], n291_k4 = n291[4], n291_k5 = n291[5];
+  reg [5:0] n158_d1;
+  reg [5:0] n291_d1;
+  wire [7:0] n293;
+  (* keep *) wire n293_k0 = n293[0], n293_k1 = n293[1], n293_k2 = n293[2], n293_k3 = n293[3], n293_k4 = n293[4], n293_k5 = n293[5], n293_k6 = n293[6], n293_k7 = n293[7];
+  wire [4:0] n147;
+  (* keep *) wire n147_k0 = n147[0], n147_k1 = n147[1], n147_k2 = n147[2], n147_k3 = n147[3], n147_k4 = n147[4];
+  wire [4:0] n104;
+  (* keep *) wire n104_k0 = n104[0], n104_k1 = n104[1], n104_k2 = n104[2], n104_k3 = n104[3], n104_k4 = n104[4];
+  wire [5:0] n157;
+  (* keep *) wire n157_k0 = n157[0], n157_k1 = n157[1], n157_k2 = n157[2], n157_k3 = n157[3], n157_k4 = n157[4], n157_k5 = n157[5];
+  reg [4:0] n147_d1;
+  reg [5:0] n157_d1;
+  wire [6:0] n292;
+  (* keep *) wire n292_k0 = n292[0], n292_k1 = n292[1], n292_k2 = n292[2], n292_k3 = n292[3], n292_k4 = n292[4], n292_k5 = n292[5], n292_k6 = n292[6];
+  wire [3:0] n93;
+  wire [5:0] n94;
+  (* keep *) wire n94_k0 = n94[0], n94_k1 = n94[1], n94_k2 = n94[2], n94_k3 = n94[3], n94_k4 = n94[4], n94_k5 = n94[5];
+  reg [5:0] n94_d1;
+  wire [6:0] n129;
+  (* keep *) wire n129_k0 = n129[0], n129_k1 = n129[1], n129_k2 = n129[2], n129_k3 = n129[3], n129_k4 = n129[4], n129_k5 = n129[5], n129_k6 = n129[6];
+  wire [8:0] n294;
+  (* keep *) wire n294_k0 = n294[0], n294_k1 = n294[1], n294_k2 = n294[2], n294_k3 = n294[3], n294_k4 = n294[4], n294_k5 = n294[5], n294_k6 = n294[6], n294_k7 = n294[7], n294_k8 = n294[8];
+  reg [7:0] n293_d1;
+  reg [8:0] n294_d1;
+  wire [8:0] n295;
+  (* keep *) wire n295_k0 = n295[0], n295_k1 = n295[1], n295_k2 = n295[2], n295_k3 = n295[3], n295_k4 = n295[4], n295_k5 = n295[5], n295_k6 = n295[6], n295_k7 = n295[7], n295_k8 = n295[8];
+  wire [8:0] n296;
+  reg [9:0] n300_d1;
+  reg [8:0] n296_d1;
+  wire [10:0] n301;
+  wire [9:0] n301_h;
+  (* keep *) wire n301_h_k0 = n301_h[0], n301_h_k1 = n301_h[1], n301_h_k2 = n301_h[2], n301_h_k3 = n301_h[3], n301_h_k4 = n301_h[4], n301_h_k5 = n301_h[5], n301_h_k6 = n301_h[6], n301_h_k7 = n301_h[7], n301_h_k8 = n301_h[8], n301_h_k9 = n301_h[9];
+  wire [3:0] n150;
+  wire [6:0] n151;
+  (* keep *) wire n151_k0 = n151[0], n151_k1 = n151[1], n151_k2 = n151[2], n151_k3 = n151[3], n151_k4 = n151[4], n151_k5 = n151[5], n151_k6 = n151[6];
+  wire [3:0] x14 = x[59:56];
+  wire [4:0] n67;
+  (* keep *) wire n67_k0 = n67[0], n67_k1 = n67[1], n67_k2 = n67[2], n67_k3 = n67[3], n67_k4 = n67[4];
+  wire [3:0] x9 = x[39:36];
+  wire [3:0] n109;
+  wire [5:0] n110;
+  wire [4:0] n110_h;
+  (* keep *) wire n110_h_k0 = n110_h[0], n110_h_k1 = n110_h[1], n110_h_k2 = n110_h[2], n110_h_k3 = n110_h[3], n110_h_k4 = n110_h[4];
+  wire [5:0] n195;
+  reg [6:0] n151_d1;
+  reg [5:0] n195_d1;
+  wire [8:0] n196;
+  wire [7:0] n196_h;
+  (* keep *) wire n196_h_k0 = n196_h[0], n196_h_k1 = n196_h[1], n196_h_k2 = n196_h[2], n196_h_k3 = n196_h[3], n196_h_k4 = n196_h[4], n196_h_k5 = n196_h[5], n196_h_k6 = n196_h[6], n196_h_k7 = n196_h[7];
+  reg [4:0] n84_d1;
+  wire [8:0] n279;
+  (* keep *) wire n279_k0 = n279[0], n279_k1 = n279[1], n279_k2 = n279[2], n279_k3 = n279[3], n279_k4 = n279[4], n279_k5 = n279[5], n279_k6 = n279[6], n279_k7 = n279[7], n279_k8 = n279[8];
+  wire [8:0] n280;
+  reg [8:0] n280_d1;
+  reg [8:0] n280_d2;
+  wire [10:0] n302;
+  (* keep *) wire n302_k0 = n302[0], n302_k1 = n302[1], n302_k2 = n302[2], n302_k3 = n302[3], n302_k4 = n302[4], n302_k5 = n302[5], n302_k6 = n302[6], n302_k7 = n302[7], n302_k8 = n302[8], n302_k9 = n302[9], n302_k10 = n302[10];
+  wire [5:0] n166;
+  (* keep *) wire n166_k0 = n166[0], n166_k1 = n166[1], n166_k2 = n166[2], n166_k3 = n166[3], n166_k4 = n166[4], n166_k5 = n166[5];
+  wire [4:0] n79;
+  (* keep *) wire n79_k0 = n79[0], n79_k1 = n79[1], n79_k2 = n79[2], n79_k3 = n79[3], n79_k4 = n79[4];
+  wire [6:0] n130;
+  (* keep *) wire n130_k0 = n130[0], n130_k1 = n130[1], n130_k2 = n130[2], n130_k3 = n130[3], n130_k4 = n130[4], n130_k5 = n130[5], n130_k6 = n130[6];
+  wire [6:0] n200;
+  reg [5:0] n166_d1;
+  reg [6:0] n200_d1;
+  wire [8:0] n201;
+  wire [7:0] n201_h;
+  (* keep *) wire n201_h_k0 = n201_h[0], n201_h_k1 = n201_h[1], n201_h_k2 = n201_h[2], n201_h_k3 = n201_h[3], n201_h_k4 = n201_h[4], n201_h_k5 = n201_h[5], n201_h_k6 = n201_h[6], n201_h_k7 = n201_h[7];
+  wire [4:0] n307;
+  (* keep *) wire n307_k0 = n307[0], n307_k1 = n307[1], n307_k2 = n307[2], n307_k3 = n307[3], n307_k4 = n307[4];
+  wire [3:0] n148;
+  wire [5:0] n149;
+  wire [4:0] n149_h;
+  (* keep *) wire n149_h_k0 = n149_h[0], n149_h_k1 = n149_h[1], n149_h_k2 = n149_h[2], n149_h_k3 = n149_h[3], n149_h_k4 = n149_h[4];
+  wire [6:0] n309;
+  (* keep *) wire n309_k0 = n309[0], n309_k1 = n309[1], n309_k2 = n309[2], n309_k3 = n309[3], n309_k4 = n309[4], n309_k5 = n309[5], n309_k6 = n309[6];
+  wire [3:0] x17 = x[71:68];
+  wire [4:0] n68;
+  (* keep *) wire n68_k0 = n68[0], n68_k1 = n68[1], n68_k2 = n68[2], n68_k3 = n68[3], n68_k4 = n68[4];
+  wire [4:0] n306;
+  (* keep *) wire n306_k0 = n306[0], n306_k1 = n306[1], n306_k2 = n306[2], n306_k3 = n306[3], n306_k4 = n306[4];
+  wire [5:0] n308;
+  (* keep *) wire n308_k0 = n308[0], n308_k1 = n308[1], n308_k2 = n308[2], n308_k3 = n308[3], n308_k4 = n308[4], n308_k5 = n308[5];
+  reg [5:0] n308_d1;
+  reg [6:0] n130_d1;
+  wire [7:0] n310;
+  (* keep *) wire n310_k0 = n310[0], n310_k1 = n310[1], n310_k2 = n310[2], n310_k3 = n310[3], n310_k4 = n310[4], n310_k5 = n310[5], n310_k6 = n310[6], n310_k7 = n310[7];
+  reg [6:0] n309_d1;
+  wire [8:0] n311;
+  (* keep *) wire n311_k0 = n311[0], n311_k1 = n311[1], n311_k2 = n311[2], n311_k3 = n311[3], n311_k4 = n311[4], n311_k5 = n311[5], n311_k6 = n311[6], n311_k7 = n311[7], n311_k8 = n311[8];
+  reg [8:0] n201_d1;
+  reg [8:0] n311_d1;
+  wire [9:0] n312;
+  (* keep *) wire n312_k0 = n312[0], n312_k1 = n312[1], n312_k2 = n312[2], n312_k3 = n312[3], n312_k4 = n312[4], n312_k5 = n312[5], n312_k6 = n312[6], n312_k7 = n312[7], n312_k8 = n312[8], n312_k9 = n312[9];
+  wire [9:0] n313;
+  wire [4:0] n124;
+  wire [6:0] n125;
+  wire [5:0] n125_h;
+  (* keep *) wire n125_h_k0 = n125_h[0], n125_h_k1 = n125_h[1], n125_h_k2 = n125_h[2], n125_h_k3 = n125_h[3], n125_h_k4 = n125_h[4], n125_h_k5 = n125_h[5];
+  wire [4:0] n140;
+  (* keep *) wire n140_k0 = n140[0], n140_k1 = n140[1], n140_k2 = n140[2], n140_k3 = n140[3], n140_k4 = n140[4];
+  wire [5:0] n319;
+  (* keep *) wire n319_k0 = n319[0], n319_k1 = n319[1], n319_k2 = n319[2], n319_k3 = n319[3], n319_k4 = n319[4], n319_k5 = n319[5];
+  reg [4:0] n140_d1;
+  reg [5:0] n319_d1;
+  wire [6:0] n320;
+  (* keep *) wire n320_k0 = n320[0], n320_k1 = n320[1], n320_k2 = n320[2], n320_k3 = n320[3], n320_k4 = n320[4], n320_k5 = n320[5], n320_k6 = n320[6];
+  reg [6:0] n125_d1;
+  wire [7:0] n321;
+  (* keep *) wire n321_k0 = n321[0], n321_k1 = n321[1], n321_k2 = n321[2], n321_k3 = n321[3], n321_k4 = n321[4], n321_k5 = n321[5], n321_k6 = n321[6], n321_k7 = n321[7];
+  wire [7:0] n322;
+  wire [3:0] n323;
+  reg [7:0] n322_d1;
+  reg [3:0] n323_d1;
+  reg [3:0] n323_d2;
+  wire [8:0] n325;
+  wire [7:0] n325_h;
+  (* keep *) wire n325_h_k0 = n325_h[0], n325_h_k1 = n325_h[1], n325_h_k2 = n325_h[2], n325_h_k3 = n325_h[3], n325_h_k4 = n325_h[4], n325_h_k5 = n325_h[5], n325_h_k6 = n325_h[6], n325_h_k7 = n325_h[7];
+  wire [10:0] n326;
+  wire [9:0] n326_h;
+  (* keep *) wire n326_h_k0 = n326_h[0], n326_h_k1 = n326_h[1], n326_h_k2 = n326_h[2], n326_h_k3 = n326_h[3], n326_h_k4 = n326_h[4], n326_h_k5 = n326_h[5], n326_h_k6 = n326_h[6], n326_h_k7 = n326_h[7], n326_h_k8 = n326_h[8], n326_h_k9 = n326_h[9];
+  wire [4:0] n103;
+  (* keep *) wire n103_k0 = n103[0], n103_k1 = n103[1], n103_k2 = n103[2], n103_k3 = n103[3], n103_k4 = n103[4];
+  wire [5:0] n303;
+  (* keep *) wire n303_k0 = n303[0], n303_k1 = n303[1], n303_k2 = n303[2], n303_k3 = n303[3], n303_k4 = n303[4], n303_k5 = n303[5];
+  reg [5:0] n303_d1;
+  wire [6:0] n304;
+  (* keep *) wire n304_k0 = n304[0], n304_k1 = n304[1], n304_k2 = n304[2], n304_k3 = n304[3], n304_k4 = n304[4], n304_k5 = n304[5], n304_k6 = n304[6];
+  wire [6:0] n305;
+  wire [2:0] c324 = 3'd5;
+  wire [6:0] n327;
+  (* keep *) wire n327_k0 = n327[0], n327_k1 = n327[1], n327_k2 = n327[2], n327_k3 = n327[3], n327_k4 = n327[4], n327_k5 = n327[5], n327_k6 = n327[6];
+  wire [3:0] x46 = x[187:184];
+  wire [5:0] n119;
+  (* keep *) wire n119_k0 = n119[0], n119_k1 = n119[1], n119_k2 = n119[2], n119_k3 = n119[3], n119_k4 = n119[4], n119_k5 = n119[5];
+  reg [5:0] n119_d1;
+  wire [6:0] n315;
+  (* keep *) wire n315_k0 = n315[0], n315_k1 = n315[1], n315_k2 = n315[2], n315_k3 = n315[3], n315_k4 = n315[4], n315_k5 = n315[5], n315_k6 = n315[6];
+  wire [4:0] n83;
+  (* keep *) wire n83_k0 = n83[0], n83_k1 = n83[1], n83_k2 = n83[2], n83_k3 = n83[3], n83_k4 = n83[4];
+  wire [5:0] n314;
+  (* keep *) wire n314_k0 = n314[0], n314_k1 = n314[1], n314_k2 = n314[2], n314_k3 = n314[3], n314_k4 = n314[4], n314_k5 = n314[5];
+  reg [5:0] n314_d1;
+  wire [7:0] n316;
+  (* keep *) wire n316_k0 = n316[0], n316_k1 = n316[1], n316_k2 = n316[2], n316_k3 = n316[3], n316_k4 = n316[4], n316_k5 = n316[5], n316_k6 = n316[6], n316_k7 = n316[7];
+  reg [6:0] n315_d1;
+  reg [7:0] n316_d1;
+  wire [8:0] n317;
+  (* keep *) wire n317_k0 = n317[0], n317_k1 = n317[1], n317_k2 = n317[2], n317_k3 = n317[3], n317_k4 = n317[4], n317_k5 = n317[5], n317_k6 = n317[6], n317_k7 = n317[7], n317_k8 = n317[8];
+  wire [8:0] n318;
+  reg [6:0] n327_d1;
+  wire [9:0] n328;
+  wire [8:0] n328_h;
+  (* keep *) wire n328_h_k0 = n328_h[0], n328_h_k1 = n328_h[1], n328_h_k2 = n328_h[2], n328_h_k3 = n328_h[3], n328_h_k4 = n328_h[4], n328_h_k5 = n328_h[5], n328_h_k6 = n328_h[6], n328_h_k7 = n328_h[7], n328_h_k8 = n328_h[8];
+  reg [10:0] n326_d1;
+  reg [9:0] n328_d1;
+  wire [10:0] n329;
+  (* keep *) wire n329_k0 = n329[0], n329_k1 = n329[1], n329_k2 = n329[2], n329_k3 = n329[3], n329_k4 = n329[4], n329_k5 = n329[5], n329_k6 = n329[6], n329_k7 = n329[7], n329_k8 = n329[8], n329_k9 = n329[9], n329_k10 = n329[10];
+  wire [4:0] n89;
+  (* keep *) wire n89_k0 = n89[0], n89_k1 = n89[1], n89_k2 = n89[2], n89_k3 = n89[3], n89_k4 = n89[4];
+  wire [4:0] n193;
+  wire [7:0] n194;
+  wire [5:0] n194_h;
+  (* keep *) wire n194_h_k0 = n194_h[0], n194_h_k1 = n194_h[1], n194_h_k2 = n194_h[2], n194_h_k3 = n194_h[3], n194_h_k4 = n194_h[4], n194_h_k5 = n194_h[5];
+  reg [4:0] n132_d1;
+  reg [7:0] n194_d1;
+  wire [7:0] n330;
+  (* keep *) wire n330_k0 = n330[0], n330_k1 = n330[1], n330_k2 = n330[2], n330_k3 = n330[3], n330_k4 = n330[4], n330_k5 = n330[5], n330_k6 = n330[6], n330_k7 = n330[7];
+  wire [7:0] n331;
+  wire [4:0] c338 = 5'd27;
+  wire [7:0] n339;
+  (* keep *) wire n339_k0 = n339[0], n339_k1 = n339[1], n339_k2 = n339[2], n339_k3 = n339[3], n339_k4 = n339[4], n339_k5 = n339[5], n339_k6 = n339[6], n339_k7 = n339[7];
+  wire [4:0] n142;
+  (* keep *) wire n142_k0 = n142[0], n142_k1 = n142[1], n142_k2 = n142[2], n142_k3 = n142[3], n142_k4 = n142[4];
+  wire [5:0] n173;
+  (* keep *) wire n173_k0 = n173[0], n173_k1 = n173[1], n173_k2 = n173[2], n173_k3 = n173[3], n173_k4 = n173[4], n173_k5 = n173[5];
+  wire [5:0] n332;
+  (* keep *) wire n332_k0 = n332[0], n332_k1 = n332[1], n332_k2 = n332[2], n332_k3 = n332[3], n332_k4 = n332[4], n332_k5 = n332[5];
+  reg [5:0] n173_d1;
+  reg [5:0] n332_d1;
+  wire [6:0] n333;
+  (* keep *) wire n333_k0 = n333[0], n333_k1 = n333[1], n333_k2 = n333[2], n333_k3 = n333[3], n333_k4 = n333[4], n333_k5 = n333[5], n333_k6 = n333[6];
+  wire [6:0] n334;
+  wire [4:0] n131;
+  (* keep *) wire n131_k0 = n131[0], n131_k1 = n131[1], n131_k2 = n131[2], n131_k3 = n131[3], n131_k4 = n131[4];
+  wire [5:0] n335;
+  (* keep *) wire n335_k0 = n335[0], n335_k1 = n335[1], n335_k2 = n335[2], n335_k3 = n335[3], n335_k4 = n335[4], n335_k5 = n335[5];
+  reg [5:0] n335_d1;
+  wire [6:0] n336;
+  (* keep *) wire n336_k0 = n336[0], n336_k1 = n336[1], n336_k2 = n336[2], n336_k3 = n336[3], n336_k4 = n336[4], n336_k5 = n336[5], n336_k6 = n336[6];
+  wire [6:0] n337;
+  wire [8:0] n340;
+  wire [7:0] n340_h;
+  (* keep *) wire n340_h_k0 = n340_h[0], n340_h_k1 = n340_h[1], n340_h_k2 = n340_h[2], n340_h_k3 = n340_h[3], n340_h_k4 = n340_h[4], n340_h_k5 = n340_h[5], n340_h_k6 = n340_h[6], n340_h_k7 = n340_h[7];
+  reg [7:0] n339_d1;
+  reg [8:0] n340_d1;
+  wire [9:0] n341;
+  wire [8:0] n341_h;
+  (* keep *) wire n341_h_k0 = n341_h[0], n341_h_k1 = n341_h[1], n341_h_k2 = n341_h[2], n341_h_k3 = n341_h[3], n341_h_k4 = n341_h[4], n341_h_k5 = n341_h[5], n341_h_k6 = n341_h[6], n341_h_k7 = n341_h[7], n341_h_k8 = n341_h[8];
+  wire [0:0] c342 = 1'd0;
+  wire [10:0] n343;
+  (* keep *) wire n343_k0 = n343[0], n343_k1 = n343[1], n343_k2 = n343[2], n343_k3 = n343[3], n343_k4 = n343[4], n343_k5 = n343[5], n343_k6 = n343[6], n343_k7 = n343[7], n343_k8 = n343[8], n343_k9 = n343[9], n343_k10 = n343[10];
+  reg [3:0] n57_d1;
+  wire [5:0] n180;
+  (* keep *) wire n180_k0 = n180[0], n180_k1 = n180[1], n180_k2 = n180[2], n180_k3 = n180[3], n180_k4 = n180[4], n180_k5 = n180[5];
+  wire [4:0] n133;
+  (* keep *) wire n133_k0 = n133[0], n133_k1 = n133[1], n133_k2 = n133[2], n133_k3 = n133[3], n133_k4 = n133[4];
+  wire [5:0] n352;
+  (* keep *) wire n352_k0 = n352[0], n352_k1 = n352[1], n352_k2 = n352[2], n352_k3 = n352[3], n352_k4 = n352[4], n352_k5 = n352[5];
+  wire [4:0] n351;
+  (* keep *) wire n351_k0 = n351[0], n351_k1 = n351[1], n351_k2 = n351[2], n351_k3 = n351[3], n351_k4 = n351[4];
+  wire [6:0] n353;
+  (* keep *) wire n353_k0 = n353[0], n353_k1 = n353[1], n353_k2 = n353[2], n353_k3 = n353[3], n353_k4 = n353[4], n353_k5 = n353[5], n353_k6 = n353[6];
+  reg [5:0] n352_d1;
+  reg [6:0] n353_d1;
+  wire [7:0] n354;
+  (* keep *) wire n354_k0 = n354[0], n354_k1 = n354[1], n354_k2 = n354[2], n354_k3 = n354[3], n354_k4 = n354[4], n354_k5 = n354[5], n354_k6 = n354[6], n354_k7 = n354[7];
+  wire [7:0] n355;
+  (* keep *) wire n355_k0 = n355[0], n355_k1 = n355[1], n355_k2 = n355[2], n355_k3 = n355[3], n355_k4 = n355[4], n355_k5 = n355[5], n355_k6 = n355[6], n355_k7 = n355[7];
+  wire [7:0] n356;
+  wire [5:0] n172;
+  (* keep *) wire n172_k0 = n172[0], n172_k1 = n172[1], n172_k2 = n172[2], n172_k3 = n172[3], n172_k4 = n172[4], n172_k5 = n172[5];
+  wire [4:0] n358;
+  (* keep *) wire n358_k0 = n358[0], n358_k1 = n358[1], n358_k2 = n358[2], n358_k3 = n358[3], n358_k4 = n358[4];
+  wire [5:0] n359;
+  (* keep *) wire n359_k0 = n359[0], n359_k1 = n359[1], n359_k2 = n359[2], n359_k3 = n359[3], n359_k4 = n359[4], n359_k5 = n359[5];
+  reg [5:0] n172_d1;
+  reg [5:0] n359_d1;
+  wire [6:0] n360;
+  (* keep *) wire n360_k0 = n360[0], n360_k1 = n360[1], n360_k2 = n360[2], n360_k3 = n360[3], n360_k4 = n360[4], n360_k5 = n360[5], n360_k6 = n360[6];
+  wire [6:0] n361;
+  wire [0:0] c363 = 1'd1;
+  wire [7:0] n364;
+  wire [6:0] n364_h;
+  (* keep *) wire n364_h_k0 = n364_h[0], n364_h_k1 = n364_h[1], n364_h_k2 = n364_h[2], n364_h_k3 = n364_h[3], n364_h_k4 = n364_h[4], n364_h_k5 = n364_h[5], n364_h_k6 = n364_h[6];
+  reg [7:0] n356_d1;
+  reg [7:0] n364_d1;
+  wire [9:0] n365;
+  (* keep *) wire n365_k0 = n365[0], n365_k1 = n365[1], n365_k2 = n365[2], n365_k3 = n365[3], n365_k4 = n365[4], n365_k5 = n365[5], n365_k6 = n365[6], n365_k7 = n365[7], n365_k8 = n365[8], n365_k9 = n365[9];
+  wire [5:0] n116;
+  (* keep *) wire n116_k0 = n116[0], n116_k1 = n116[1], n116_k2 = n116[2], n116_k3 = n116[3], n116_k4 = n116[4], n116_k5 = n116[5];
+  wire [3:0] n117;
+  wire [5:0] n118;
+  (* keep *) wire n118_k0 = n118[0], n118_k1 = n118[1], n118_k2 = n118[2], n118_k3 = n118[3], n118_k4 = n118[4], n118_k5 = n118[5];
+  reg [5:0] n116_d1;
+  reg [5:0] n118_d1;
+  wire [7:0] n188;
+  (* keep *) wire n188_k0 = n188[0], n188_k1 = n188[1], n188_k2 = n188[2], n188_k3 = n188[3], n188_k4 = n188[4], n188_k5 = n188[5], n188_k6 = n188[6], n188_k7 = n188[7];
+  wire [8:0] n347;
+  (* keep *) wire n347_k0 = n347[0], n347_k1 = n347[1], n347_k2 = n347[2], n347_k3 = n347[3], n347_k4 = n347[4], n347_k5 = n347[5], n347_k6 = n347[6], n347_k7 = n347[7], n347_k8 = n347[8];
+  wire [3:0] n167;
+  wire [5:0] n168;
+  wire [4:0] n168_h;
+  (* keep *) wire n168_h_k0 = n168_h[0], n168_h_k1 = n168_h[1], n168_h_k2 = n168_h[2], n168_h_k3 = n168_h[3], n168_h_k4 = n168_h[4];
+  reg [5:0] n168_d1;
+  wire [7:0] n198;
+  (* keep *) wire n198_k0 = n198[0], n198_k1 = n198[1], n198_k2 = n198[2], n198_k3 = n198[3], n198_k4 = n198[4], n198_k5 = n198[5], n198_k6 = n198[6], n198_k7 = n198[7];
+  wire [3:0] x58 = x[235:232];
+  wire [4:0] n80;
+  (* keep *) wire n80_k0 = n80[0], n80_k1 = n80[1], n80_k2 = n80[2], n80_k3 = n80[3], n80_k4 = n80[4];
+  wire [5:0] n159;
+  (* keep *) wire n159_k0 = n159[0], n159_k1 = n159[1], n159_k2 = n159[2], n159_k3 = n159[3], n159_k4 = n159[4], n159_k5 = n159[5];
+  wire [4:0] n92;
+  (* keep *) wire n92_k0 = n92[0], n92_k1 = n92[1], n92_k2 = n92[2], n92_k3 = n92[3], n92_k4 = n92[4];
+  wire [5:0] n344;
+  (* keep *) wire n344_k0 = n344[0], n344_k1 = n344[1], n344_k2 = n344[2], n344_k3 = n344[3], n344_k4 = n344[4], n344_k5 = n344[5];
+  reg [5:0] n159_d1;
+  reg [5:0] n344_d1;
+  wire [7:0] n345;
+  (* keep *) wire n345_k0 = n345[0], n345_k1 = n345[1], n345_k2 = n345[2], n345_k3 = n345[3], n345_k4 = n345[4], n345_k5 = n345[5], n345_k6 = n345[6], n345_k7 = n345[7];
+  wire [7:0] n346;
+  (* keep *) wire n346_k0 = n346[0], n346_k1 = n346[1], n346_k2 = n346[2], n346_k3 = n346[3], n346_k4 = n346[4], n346_k5 = n346[5], n346_k6 = n346[6], n346_k7 = n346[7];
+  reg [7:0] n198_d1;
+  reg [7:0] n346_d1;
+  wire [8:0] n348;
+  (* keep *) wire n348_k0 = n348[0], n348_k1 = n348[1], n348_k2 = n348[2], n348_k3 = n348[3], n348_k4 = n348[4], n348_k5 = n348[5], n348_k6 = n348[6], n348_k7 = n348[7], n348_k8 = n348[8];
+  reg [8:0] n347_d1;
+  wire [9:0] n349;
+  (* keep *) wire n349_k0 = n349[0], n349_k1 = n349[1], n349_k2 = n349[2], n349_k3 = n349[3], n349_k4 = n349[4], n349_k5 = n349[5], n349_k6 = n349[6], n349_k7 = n349[7], n349_k8 = n349[8], n349_k9 = n349[9];
+  wire [9:0] n350;
+  wire [4:0] n357;
+  wire [3:0] n362;
+  wire [6:0] n366;
+  wire [5:0] n366_h;
+  (* keep *) wire n366_h_k0 = n366_h[0], n366_h_k1 = n366_h[1], n366_h_k2 = n366_h[2], n366_h_k3 = n366_h[3], n366_h_k4 = n366_h[4], n366_h_k5 = n366_h[5];
+  reg [9:0] n350_d1;
+  reg [6:0] n366_d1;
+  reg [6:0] n366_d2;
+  reg [6:0] n366_d3;
+  wire [9:0] n367;
+  wire [8:0] n367_h;
+  (* keep *) wire n367_h_k0 = n367_h[0], n367_h_k1 = n367_h[1], n367_h_k2 = n367_h[2], n367_h_k3 = n367_h[3], n367_h_k4 = n367_h[4], n367_h_k5 = n367_h[5], n367_h_k6 = n367_h[6], n367_h_k7 = n367_h[7], n367_h_k8 = n367_h[8];
+  reg [9:0] n365_d1;
+  wire [10:0] n368;
+  (* keep *) wire n368_k0 = n368[0], n368_k1 = n368[1], n368_k2 = n368[2], n368_k3 = n368[3], n368_k4 = n368[4], n368_k5 = n368[5], n368_k6 = n368[6], n368_k7 = n368[7], n368_k8 = n368[8], n368_k9 = n368[9], n368_k10 = n368[10];
+  wire [4:0] n393;
+  wire [3:0] c394 = 4'd11;
+  wire [7:0] n395;
+  wire [5:0] n395_h;
+  (* keep *) wire n395_h_k0 = n395_h[0], n395_h_k1 = n395_h[1], n395_h_k2 = n395_h[2], n395_h_k3 = n395_h[3], n395_h_k4 = n395_h[4], n395_h_k5 = n395_h[5];
+  wire [6:0] n376;
+  (* keep *) wire n376_k0 = n376[0], n376_k1 = n376[1], n376_k2 = n376[2], n376_k3 = n376[3], n376_k4 = n376[4], n376_k5 = n376[5], n376_k6 = n376[6];
+  wire [4:0] n135;
+  (* keep *) wire n135_k0 = n135[0], n135_k1 = n135[1], n135_k2 = n135[2], n135_k3 = n135[3], n135_k4 = n135[4];
+  wire [4:0] n374;
+  (* keep *) wire n374_k0 = n374[0], n374_k1 = n374[1], n374_k2 = n374[2], n374_k3 = n374[3], n374_k4 = n374[4];
+  wire [5:0] n377;
+  (* keep *) wire n377_k0 = n377[0], n377_k1 = n377[1], n377_k2 = n377[2], n377_k3 = n377[3], n377_k4 = n377[4], n377_k5 = n377[5];
+  reg [6:0] n376_d1;
+  reg [5:0] n377_d1;
+  wire [7:0] n379;
+  (* keep *) wire n379_k0 = n379[0], n379_k1 = n379[1], n379_k2 = n379[2], n379_k3 = n379[3], n379_k4 = n379[4], n379_k5 = n379[5], n379_k6 = n379[6], n379_k7 = n379[7];
+  wire [3:0] n176;
+  wire [6:0] n177;
+  wire [5:0] n177_h;
+  (* keep *) wire n177_h_k0 = n177_h[0], n177_h_k1 = n177_h[1], n177_h_k2 = n177_h[2], n177_h_k3 = n177_h[3], n177_h_k4 = n177_h[4], n177_h_k5 = n177_h[5];
+  wire [5:0] n375;
+  (* keep *) wire n375_k0 = n375[0], n375_k1 = n375[1], n375_k2 = n375[2], n375_k3 = n375[3], n375_k4 = n375[4], n375_k5 = n375[5];
+  reg [5:0] n375_d1;
+  wire [7:0] n378;
+  (* keep *) wire n378_k0 = n378[0], n378_k1 = n378[1], n378_k2 = n378[2], n378_k3 = n378[3], n378_k4 = n378[4], n378_k5 = n378[5], n378_k6 = n378[6], n378_k7 = n378[7];
+  reg [6:0] n177_d1;
+  wire [8:0] n380;
+  (* keep *) wire n380_k0 = n380[0], n380_k1 = n380[1], n380_k2 = n380[2], n380_k3 = n380[3], n380_k4 = n380[4], n380_k5 = n380[5], n380_k6 = n380[6], n380_k7 = n380[7], n380_k8 = n380[8];
+  reg [7:0] n379_d1;
+  reg [8:0] n380_d1;
+  wire [8:0] n381;
+  (* keep *) wire n381_k0 = n381[0], n381_k1 = n381[1], n381_k2 = n381[2], n381_k3 = n381[3], n381_k4 = n381[4], n381_k5 = n381[5], n381_k6 = n381[6], n381_k7 = n381[7], n381_k8 = n381[8];
+  wire [8:0] n382;
+  reg [7:0] n395_d1;
+  reg [7:0] n395_d2;
+  wire [9:0] n396;
+  (* keep *) wire n396_k0 = n396[0], n396_k1 = n396[1], n396_k2 = n396[2], n396_k3 = n396[3], n396_k4 = n396[4], n396_k5 = n396[5], n396_k6 = n396[6], n396_k7 = n396[7], n396_k8 = n396[8], n396_k9 = n396[9];
+  wire [3:0] n112;
+  wire [5:0] n113;
+  wire [4:0] n113_h;
+  (* keep *) wire n113_h_k0 = n113_h[0], n113_h_k1 = n113_h[1], n113_h_k2 = n113_h[2], n113_h_k3 = n113_h[3], n113_h_k4 = n113_h[4];
+  wire [4:0] n387;
+  (* keep *) wire n387_k0 = n387[0], n387_k1 = n387[1], n387_k2 = n387[2], n387_k3 = n387[3], n387_k4 = n387[4];
+  wire [5:0] n388;
+  (* keep *) wire n388_k0 = n388[0], n388_k1 = n388[1], n388_k2 = n388[2], n388_k3 = n388[3], n388_k4 = n388[4], n388_k5 = n388[5];
+  reg [5:0] n113_d1;
+  reg [5:0] n388_d1;
+  wire [6:0] n389;
+  (* keep *) wire n389_k0 = n389[0], n389_k1 = n389[1], n389_k2 = n389[2], n389_k3 = n389[3], n389_k4 = n389[4], n389_k5 = n389[5], n389_k6 = n389[6];
+  wire [3:0] n155;
+  wire [5:0] n156;
+  (* keep *) wire n156_k0 = n156[0], n156_k1 = n156[1], n156_k2 = n156[2], n156_k3 = n156[3], n156_k4 = n156[4], n156_k5 = n156[5];
+  reg [5:0] n156_d1;
+  wire [7:0] n199;
+  (* keep *) wire n199_k0 = n199[0], n199_k1 = n199[1], n199_k2 = n199[2], n199_k3 = n199[3], n199_k4 = n199[4], n199_k5 = n199[5], n199_k6 = n199[6], n199_k7 = n199[7];
+  reg [6:0] n389_d1;
+  reg [7:0] n199_d1;
+  wire [8:0] n390;
+  (* keep *) wire n390_k0 = n390[0], n390_k1 = n390[1], n390_k2 = n390[2], n390_k3 = n390[3], n390_k4 = n390[4], n390_k5 = n390[5], n390_k6 = n390[6], n390_k7 = n390[7], n390_k8 = n390[8];
+  wire [8:0] n391;
+  reg [9:0] n396_d1;
+  reg [8:0] n391_d1;
+  wire [10:0] n397;
+  wire [9:0] n397_h;
+  (* keep *) wire n397_h_k0 = n397_h[0], n397_h_k1 = n397_h[1], n397_h_k2 = n397_h[2], n397_h_k3 = n397_h[3], n397_h_k4 = n397_h[4], n397_h_k5 = n397_h[5], n397_h_k6 = n397_h[6], n397_h_k7 = n397_h[7], n397_h_k8 = n397_h[8], n397_h_k9 = n397_h[9];
+  wire [4:0] n99;
+  (* keep *) wire n99_k0 = n99[0], n99_k1 = n99[1], n99_k2 = n99[2], n99_k3 = n99[3], n99_k4 = n99[4];
+  wire [5:0] n169;
+  (* keep *) wire n169_k0 = n169[0], n169_k1 = n169[1], n169_k2 = n169[2], n169_k3 = n169[3], n169_k4 = n169[4], n169_k5 = n169[5];
+  reg [5:0] n169_d1;
+  wire [7:0] n370;
+  (* keep *) wire n370_k0 = n370[0], n370_k1 = n370[1], n370_k2 = n370[2], n370_k3 = n370[3], n370_k4 = n370[4], n370_k5 = n370[5], n370_k6 = n370[6], n370_k7 = n370[7];
+  wire [6:0] n369;
+  (* keep *) wire n369_k0 = n369[0], n369_k1 = n369[1], n369_k2 = n369[2], n369_k3 = n369[3], n369_k4 = n369[4], n369_k5 = n369[5], n369_k6 = n369[6];
+  reg [6:0] n369_d1;
+  wire [7:0] n371;
+  (* keep *) wire n371_k0 = n371[0], n371_k1 = n371[1], n371_k2 = n371[2], n371_k3 = n371[3], n371_k4 = n371[4], n371_k5 = n371[5], n371_k6 = n371[6], n371_k7 = n371[7];
+  reg [7:0] n370_d1;
+  reg [7:0] n371_d1;
+  wire [8:0] n372;
+  (* keep *) wire n372_k0 = n372[0], n372_k1 = n372[1], n372_k2 = n372[2], n372_k3 = n372[3], n372_k4 = n372[4], n372_k5 = n372[5], n372_k6 = n372[6], n372_k7 = n372[7], n372_k8 = n372[8];
+  wire [8:0] n373;
+  wire [4:0] n383;
+  (* keep *) wire n383_k0 = n383[0], n383_k1 = n383[1], n383_k2 = n383[2], n383_k3 = n383[3], n383_k4 = n383[4];
+  wire [5:0] n384;
+  (* keep *) wire n384_k0 = n384[0], n384_k1 = n384[1], n384_k2 = n384[2], n384_k3 = n384[3], n384_k4 = n384[4], n384_k5 = n384[5];
+  wire [5:0] n121;
+  (* keep *) wire n121_k0 = n121[0], n121_k1 = n121[1], n121_k2 = n121[2], n121_k3 = n121[3], n121_k4 = n121[4], n121_k5 = n121[5];
+  wire [5:0] n174;
+  (* keep *) wire n174_k0 = n174[0], n174_k1 = n174[1], n174_k2 = n174[2], n174_k3 = n174[3], n174_k4 = n174[4], n174_k5 = n174[5];
+  reg [5:0] n121_d1;
+  reg [5:0] n174_d1;
+  wire [7:0] n189;
+  (* keep *) wire n189_k0 = n189[0], n189_k1 = n189[1], n189_k2 = n189[2], n189_k3 = n189[3], n189_k4 = n189[4], n189_k5 = n189[5], n189_k6 = n189[6], n189_k7 = n189[7];
+  reg [5:0] n384_d1;
+  wire [8:0] n385;
+  (* keep *) wire n385_k0 = n385[0], n385_k1 = n385[1], n385_k2 = n385[2], n385_k3 = n385[3], n385_k4 = n385[4], n385_k5 = n385[5], n385_k6 = n385[6], n385_k7 = n385[7], n385_k8 = n385[8];
+  wire [8:0] n386;
+  wire [3:0] n392;
+  reg [8:0] n386_d1;
+  reg [3:0] n392_d1;
+  reg [3:0] n392_d2;
+  wire [8:0] n398;
+  wire [7:0] n398_h;
+  (* keep *) wire n398_h_k0 = n398_h[0], n398_h_k1 = n398_h[1], n398_h_k2 = n398_h[2], n398_h_k3 = n398_h[3], n398_h_k4 = n398_h[4], n398_h_k5 = n398_h[5], n398_h_k6 = n398_h[6], n398_h_k7 = n398_h[7];
+  wire [9:0] n399;
+  wire [8:0] n399_h;
+  (* keep *) wire n399_h_k0 = n399_h[0], n399_h_k1 = n399_h[1], n399_h_k2 = n399_h[2], n399_h_k3 = n399_h[3], n399_h_k4 = n399_h[4], n399_h_k5 = n399_h[5], n399_h_k6 = n399_h[6], n399_h_k7 = n399_h[7], n399_h_k8 = n399_h[8];
+  reg [9:0] n399_d1;
+  wire [10:0] n400;
+  (* keep *) wire n400_k0 = n400[0], n400_k1 = n400[1], n400_k2 = n400[2], n400_k3 = n400[3], n400_k4 = n400[4], n400_k5 = n400[5], n400_k6 = n400[6], n400_k7 = n400[7], n400_k8 = n400[8], n400_k9 = n400[9], n400_k10 = n400[10];
+  wire [5:0] n419;
+  (* keep *) wire n419_k0 = n419[0], n419_k1 = n419[1], n419_k2 = n419[2], n419_k3 = n419[3], n419_k4 = n419[4], n419_k5 = n419[5];
+  wire [4:0] n136;
+  (* keep *) wire n136_k0 = n136[0], n136_k1 = n136[1], n136_k2 = n136[2], n136_k3 = n136[3], n136_k4 = n136[4];
+  reg [4:0] n136_d1;
+  wire [6:0] n420;
+  (* keep *) wire n420_k0 = n420[0], n420_k1 = n420[1], n420_k2 = n420[2], n420_k3 = n420[3], n420_k4 = n420[4], n420_k5 = n420[5], n420_k6 = n420[6];
+  reg [5:0] n419_d1;
+  wire [7:0] n421;
+  (* keep *) wire n421_k0 = n421[0], n421_k1 = n421[1], n421_k2 = n421[2], n421_k3 = n421[3], n421_k4 = n421[4], n421_k5 = n421[5], n421_k6 = n421[6], n421_k7 = n421[7];
+  wire [7:0] n422;
+  wire [2:0] c424 = 3'd7;
+  reg [7:0] n422_d1;
+  wire [8:0] n425;
+  wire [7:0] n425_h;
+  (* keep *) wire n425_h_k0 = n425_h[0], n425_h_k1 = n425_h[1], n425_h_k2 = n425_h[2], n425_h_k3 = n425_h[3], n425_h_k4 = n425_h[4], n425_h_k5 = n425_h[5], n425_h_k6 = n425_h[6], n425_h_k7 = n425_h[7];
+  wire [3:0] n152;
+  wire [5:0] n153;
+  wire [4:0] n153_h;
+  (* keep *) wire n153_h_k0 = n153_h[0], n153_h_k1 = n153_h[1], n153_h_k2 = n153_h[2], n153_h_k3 = n153_h[3], n153_h_k4 = n153_h[4];
+  wire [6:0] n410;
+  (* keep *) wire n410_k0 = n410[0], n410_k1 = n410[1], n410_k2 = n410[2], n410_k3 = n410[3], n410_k4 = n410[4], n410_k5 = n410[5], n410_k6 = n410[6];
+  reg [6:0] n410_d1;
+  wire [7:0] n412;
+  (* keep *) wire n412_k0 = n412[0], n412_k1 = n412[1], n412_k2 = n412[2], n412_k3 = n412[3], n412_k4 = n412[4], n412_k5 = n412[5], n412_k6 = n412[6], n412_k7 = n412[7];
+  wire [5:0] n409;
+  (* keep *) wire n409_k0 = n409[0], n409_k1 = n409[1], n409_k2 = n409[2], n409_k3 = n409[3], n409_k4 = n409[4], n409_k5 = n409[5];
+  reg [5:0] n409_d1;
+  wire [6:0] n411;
+  (* keep *) wire n411_k0 = n411[0], n411_k1 = n411[1], n411_k2 = n411[2], n411_k3 = n411[3], n411_k4 = n411[4], n411_k5 = n411[5], n411_k6 = n411[6];
+  wire [3:0] n162;
+  wire [5:0] n163;
+  wire [4:0] n163_h;
+  (* keep *) wire n163_h_k0 = n163_h[0], n163_h_k1 = n163_h[1], n163_h_k2 = n163_h[2], n163_h_k3 = n163_h[3], n163_h_k4 = n163_h[4];
+  wire [5:0] n171;
+  (* keep *) wire n171_k0 = n171[0], n171_k1 = n171[1], n171_k2 = n171[2], n171_k3 = n171[3], n171_k4 = n171[4], n171_k5 = n171[5];
+  reg [5:0] n163_d1;
+  reg [5:0] n171_d1;
+  wire [7:0] n192;
+  (* keep *) wire n192_k0 = n192[0], n192_k1 = n192[1], n192_k2 = n192[2], n192_k3 = n192[3], n192_k4 = n192[4], n192_k5 = n192[5], n192_k6 = n192[6], n192_k7 = n192[7];
+  wire [8:0] n413;
+  (* keep *) wire n413_k0 = n413[0], n413_k1 = n413[1], n413_k2 = n413[2], n413_k3 = n413[3], n413_k4 = n413[4], n413_k5 = n413[5], n413_k6 = n413[6], n413_k7 = n413[7], n413_k8 = n413[8];
+  reg [7:0] n412_d1;
+  reg [8:0] n413_d1;
+  wire [9:0] n414;
+  (* keep *) wire n414_k0 = n414[0], n414_k1 = n414[1], n414_k2 = n414[2], n414_k3 = n414[3], n414_k4 = n414[4], n414_k5 = n414[5], n414_k6 = n414[6], n414_k7 = n414[7], n414_k8 = n414[8], n414_k9 = n414[9];
+  wire [9:0] n415;
+  wire [10:0] n426;
+  (* keep *) wire n426_k0 = n426[0], n426_k1 = n426[1], n426_k2 = n426[2], n426_k3 = n426[3], n426_k4 = n426[4], n426_k5 = n426[5], n426_k6 = n426[6], n426_k7 = n426[7], n426_k8 = n426[8], n426_k9 = n426[9], n426_k10 = n426[10];
+  wire [8:0] n405;
+  (* keep *) wire n405_k0 = n405[0], n405_k1 = n405[1], n405_k2 = n405[2], n405_k3 = n405[3], n405_k4 = n405[4], n405_k5 = n405[5], n405_k6 = n405[6], n405_k7 = n405[7], n405_k8 = n405[8];
+  wire [4:0] n401;
+  (* keep *) wire n401_k0 = n401[0], n401_k1 = n401[1], n401_k2 = n401[2], n401_k3 = n401[3], n401_k4 = n401[4];
+  reg [4:0] n401_d1;
+  wire [6:0] n403;
+  (* keep *) wire n403_k0 = n403[0], n403_k1 = n403[1], n403_k2 = n403[2], n403_k3 = n403[3], n403_k4 = n403[4], n403_k5 = n403[5], n403_k6 = n403[6];
+  wire [6:0] n402;
+  (* keep *) wire n402_k0 = n402[0], n402_k1 = n402[1], n402_k2 = n402[2], n402_k3 = n402[3], n402_k4 = n402[4], n402_k5 = n402[5], n402_k6 = n402[6];
+  reg [6:0] n402_d1;
+  wire [7:0] n404;
+  (* keep *) wire n404_k0 = n404[0], n404_k1 = n404[1], n404_k2 = n404[2], n404_k3 = n404[3], n404_k4 = n404[4], n404_k5 = n404[5], n404_k6 = n404[6], n404_k7 = n404[7];
+  wire [8:0] n406;
+  (* keep *) wire n406_k0 = n406[0], n406_k1 = n406[1], n406_k2 = n406[2], n406_k3 = n406[3], n406_k4 = n406[4], n406_k5 = n406[5], n406_k6 = n406[6], n406_k7 = n406[7], n406_k8 = n406[8];
+  reg [8:0] n405_d1;
+  reg [8:0] n406_d1;
+  wire [9:0] n407;
+  (* keep *) wire n407_k0 = n407[0], n407_k1 = n407[1], n407_k2 = n407[2], n407_k3 = n407[3], n407_k4 = n407[4], n407_k5 = n407[5], n407_k6 = n407[6], n407_k7 = n407[7], n407_k8 = n407[8], n407_k9 = n407[9];
+  wire [9:0] n408;
+  wire [5:0] n416;
+  (* keep *) wire n416_k0 = n416[0], n416_k1 = n416[1], n416_k2 = n416[2], n416_k3 = n416[3], n416_k4 = n416[4], n416_k5 = n416[5];
+  reg [5:0] n149_d1;
+  reg [5:0] n416_d1;
+  wire [6:0] n417;
+  (* keep *) wire n417_k0 = n417[0], n417_k1 = n417[1], n417_k2 = n417[2], n417_k3 = n417[3], n417_k4 = n417[4], n417_k5 = n417[5], n417_k6 = n417[6];
+  wire [6:0] n418;
+  wire [3:0] n423;
+  reg [3:0] n423_d1;
+  wire [7:0] n427;
+  wire [6:0] n427_h;
+  (* keep *) wire n427_h_k0 = n427_h[0], n427_h_k1 = n427_h[1], n427_h_k2 = n427_h[2], n427_h_k3 = n427_h[3], n427_h_k4 = n427_h[4], n427_h_k5 = n427_h[5], n427_h_k6 = n427_h[6];
+  reg [7:0] n427_d1;
+  wire [10:0] n428;
+  wire [9:0] n428_h;
+  (* keep *) wire n428_h_k0 = n428_h[0], n428_h_k1 = n428_h[1], n428_h_k2 = n428_h[2], n428_h_k3 = n428_h[3], n428_h_k4 = n428_h[4], n428_h_k5 = n428_h[5], n428_h_k6 = n428_h[6], n428_h_k7 = n428_h[7], n428_h_k8 = n428_h[8], n428_h_k9 = n428_h[9];
+  reg [10:0] n426_d1;
+  reg [10:0] n428_d1;
+  wire [10:0] n429;
+  (* keep *) wire n429_k0 = n429[0], n429_k1 = n429[1], n429_k2 = n429[2], n429_k3 = n429[3], n429_k4 = n429[4], n429_k5 = n429[5], n429_k6 = n429[6], n429_k7 = n429[7], n429_k8 = n429[8], n429_k9 = n429[9], n429_k10 = n429[10];
+  wire [5:0] n450;
+  wire [4:0] c451 = 5'd21;
+  reg [5:0] n450_d1;
+  wire [7:0] n452;
+  wire [5:0] n452_h;
+  (* keep *) wire n452_h_k0 = n452_h[0], n452_h_k1 = n452_h[1], n452_h_k2 = n452_h[2], n452_h_k3 = n452_h[3], n452_h_k4 = n452_h[4], n452_h_k5 = n452_h[5];
+  wire [5:0] n446;
+  (* keep *) wire n446_k0 = n446[0], n446_k1 = n446[1], n446_k2 = n446[2], n446_k3 = n446[3], n446_k4 = n446[4], n446_k5 = n446[5];
+  reg [4:0] n99_d1;
+  reg [5:0] n446_d1;
+  wire [6:0] n447;
+  (* keep *) wire n447_k0 = n447[0], n447_k1 = n447[1], n447_k2 = n447[2], n447_k3 = n447[3], n447_k4 = n447[4], n447_k5 = n447[5], n447_k6 = n447[6];
+  wire [6:0] n448;
+  wire [9:0] n453;
+  wire [8:0] n453_h;
+  (* keep *) wire n453_h_k0 = n453_h[0], n453_h_k1 = n453_h[1], n453_h_k2 = n453_h[2], n453_h_k3 = n453_h[3], n453_h_k4 = n453_h[4], n453_h_k5 = n453_h[5], n453_h_k6 = n453_h[6], n453_h_k7 = n453_h[7], n453_h_k8 = n453_h[8];
+  wire [3:0] n160;
+  wire [5:0] n161;
+  wire [4:0] n161_h;
+  (* keep *) wire n161_h_k0 = n161_h[0], n161_h_k1 = n161_h[1], n161_h_k2 = n161_h[2], n161_h_k3 = n161_h[3], n161_h_k4 = n161_h[4];
+  reg [5:0] n86_d1;
+  reg [5:0] n161_d1;
+  wire [7:0] n187;
+  (* keep *) wire n187_k0 = n187[0], n187_k1 = n187[1], n187_k2 = n187[2], n187_k3 = n187[3], n187_k4 = n187[4], n187_k5 = n187[5], n187_k6 = n187[6], n187_k7 = n187[7];
+  wire [7:0] n440;
+  (* keep *) wire n440_k0 = n440[0], n440_k1 = n440[1], n440_k2 = n440[2], n440_k3 = n440[3], n440_k4 = n440[4], n440_k5 = n440[5], n440_k6 = n440[6], n440_k7 = n440[7];
+  wire [5:0] n437;
+  (* keep *) wire n437_k0 = n437[0], n437_k1 = n437[1], n437_k2 = n437[2], n437_k3 = n437[3], n437_k4 = n437[4], n437_k5 = n437[5];
+  wire [4:0] n435;
+  (* keep *) wire n435_k0 = n435[0], n435_k1 = n435[1], n435_k2 = n435[2], n435_k3 = n435[3], n435_k4 = n435[4];
+  wire [4:0] n436;
+  (* keep *) wire n436_k0 = n436[0], n436_k1 = n436[1], n436_k2 = n436[2], n436_k3 = n436[3], n436_k4 = n436[4];
+  wire [5:0] n438;
+  (* keep *) wire n438_k0 = n438[0], n438_k1 = n438[1], n438_k2 = n438[2], n438_k3 = n438[3], n438_k4 = n438[4], n438_k5 = n438[5];
+  reg [5:0] n437_d1;
+  reg [5:0] n438_d1;
+  wire [6:0] n439;
+  (* keep *) wire n439_k0 = n439[0], n439_k1 = n439[1], n439_k2 = n439[2], n439_k3 = n439[3], n439_k4 = n439[4], n439_k5 = n439[5], n439_k6 = n439[6];
+  wire [9:0] n441;
+  (* keep *) wire n441_k0 = n441[0], n441_k1 = n441[1], n441_k2 = n441[2], n441_k3 = n441[3], n441_k4 = n441[4], n441_k5 = n441[5], n441_k6 = n441[6], n441_k7 = n441[7], n441_k8 = n441[8], n441_k9 = n441[9];
+  reg [7:0] n440_d1;
+  reg [9:0] n441_d1;
+  wire [9:0] n442;
+  (* keep *) wire n442_k0 = n442[0], n442_k1 = n442[1], n442_k2 = n442[2], n442_k3 = n442[3], n442_k4 = n442[4], n442_k5 = n442[5], n442_k6 = n442[6], n442_k7 = n442[7], n442_k8 = n442[8], n442_k9 = n442[9];
+  wire [9:0] n443;
+  reg [9:0] n453_d1;
+  wire [10:0] n454;
+  (* keep *) wire n454_k0 = n454[0], n454_k1 = n454[1], n454_k2 = n454[2], n454_k3 = n454[3], n454_k4 = n454[4], n454_k5 = n454[5], n454_k6 = n454[6], n454_k7 = n454[7], n454_k8 = n454[8], n454_k9 = n454[9], n454_k10 = n454[10];
+  wire [4:0] n146;
+  (* keep *) wire n146_k0 = n146[0], n146_k1 = n146[1], n146_k2 = n146[2], n146_k3 = n146[3], n146_k4 = n146[4];
+  wire [4:0] n430;
+  (* keep *) wire n430_k0 = n430[0], n430_k1 = n430[1], n430_k2 = n430[2], n430_k3 = n430[3], n430_k4 = n430[4];
+  wire [5:0] n431;
+  (* keep *) wire n431_k0 = n431[0], n431_k1 = n431[1], n431_k2 = n431[2], n431_k3 = n431[3], n431_k4 = n431[4], n431_k5 = n431[5];
+  reg [5:0] n431_d1;
+  wire [6:0] n432;
+  (* keep *) wire n432_k0 = n432[0], n432_k1 = n432[1], n432_k2 = n432[2], n432_k3 = n432[3], n432_k4 = n432[4], n432_k5 = n432[5], n432_k6 = n432[6];
+  wire [7:0] n433;
+  (* keep *) wire n433_k0 = n433[0], n433_k1 = n433[1], n433_k2 = n433[2], n433_k3 = n433[3], n433_k4 = n433[4], n433_k5 = n433[5], n433_k6 = n433[6], n433_k7 = n433[7];
+  wire [7:0] n434;
+  reg [4:0] n83_d1;
+  wire [6:0] n444;
+  (* keep *) wire n444_k0 = n444[0], n444_k1 = n444[1], n444_k2 = n444[2], n444_k3 = n444[3], n444_k4 = n444[4], n444_k5 = n444[5], n444_k6 = n444[6];
+  wire [6:0] n445;
+  wire [3:0] n449;
+  reg [3:0] n449_d1;
+  wire [7:0] n455;
+  wire [6:0] n455_h;
+  (* keep *) wire n455_h_k0 = n455_h[0], n455_h_k1 = n455_h[1], n455_h_k2 = n455_h[2], n455_h_k3 = n455_h[3], n455_h_k4 = n455_h[4], n455_h_k5 = n455_h[5], n455_h_k6 = n455_h[6];
+  reg [7:0] n434_d1;
+  reg [7:0] n455_d1;
+  wire [9:0] n456;
+  wire [8:0] n456_h;
+  (* keep *) wire n456_h_k0 = n456_h[0], n456_h_k1 = n456_h[1], n456_h_k2 = n456_h[2], n456_h_k3 = n456_h[3], n456_h_k4 = n456_h[4], n456_h_k5 = n456_h[5], n456_h_k6 = n456_h[6], n456_h_k7 = n456_h[7], n456_h_k8 = n456_h[8];
+  reg [10:0] n454_d1;
+  reg [9:0] n456_d1;
+  wire [10:0] n457;
+  (* keep *) wire n457_k0 = n457[0], n457_k1 = n457[1], n457_k2 = n457[2], n457_k3 = n457[3], n457_k4 = n457[4], n457_k5 = n457[5], n457_k6 = n457[6], n457_k7 = n457[7], n457_k8 = n457[8], n457_k9 = n457[9], n457_k10 = n457[10];
+  wire [4:0] n473;
+  (* keep *) wire n473_k0 = n473[0], n473_k1 = n473[1], n473_k2 = n473[2], n473_k3 = n473[3], n473_k4 = n473[4];
+  wire [5:0] n476;
+  (* keep *) wire n476_k0 = n476[0], n476_k1 = n476[1], n476_k2 = n476[2], n476_k3 = n476[3], n476_k4 = n476[4], n476_k5 = n476[5];
+  wire [4:0] n474;
+  (* keep *) wire n474_k0 = n474[0], n474_k1 = n474[1], n474_k2 = n474[2], n474_k3 = n474[3], n474_k4 = n474[4];
+  wire [5:0] n475;
+  (* keep *) wire n475_k0 = n475[0], n475_k1 = n475[1], n475_k2 = n475[2], n475_k3 = n475[3], n475_k4 = n475[4], n475_k5 = n475[5];
+  reg [4:0] n474_d1;
+  reg [5:0] n475_d1;
+  wire [6:0] n477;
+  (* keep *) wire n477_k0 = n477[0], n477_k1 = n477[1], n477_k2 = n477[2], n477_k3 = n477[3], n477_k4 = n477[4], n477_k5 = n477[5], n477_k6 = n477[6];
+  reg [5:0] n476_d1;
+  wire [7:0] n478;
+  (* keep *) wire n478_k0 = n478[0], n478_k1 = n478[1], n478_k2 = n478[2], n478_k3 = n478[3], n478_k4 = n478[4], n478_k5 = n478[5], n478_k6 = n478[6], n478_k7 = n478[7];
+  wire [7:0] n479;
+  wire [3:0] c481 = 4'd13;
+  reg [7:0] n479_d1;
+  wire [8:0] n482;
+  wire [7:0] n482_h;
+  (* keep *) wire n482_h_k0 = n482_h[0], n482_h_k1 = n482_h[1], n482_h_k2 = n482_h[2], n482_h_k3 = n482_h[3], n482_h_k4 = n482_h[4], n482_h_k5 = n482_h[5], n482_h_k6 = n482_h[6], n482_h_k7 = n482_h[7];
+  wire [5:0] n122;
+  (* keep *) wire n122_k0 = n122[0], n122_k1 = n122[1], n122_k2 = n122[2], n122_k3 = n122[3], n122_k4 = n122[4], n122_k5 = n122[5];
+  wire [5:0] n463;
+  (* keep *) wire n463_k0 = n463[0], n463_k1 = n463[1], n463_k2 = n463[2], n463_k3 = n463[3], n463_k4 = n463[4], n463_k5 = n463[5];
+  reg [5:0] n122_d1;
+  reg [5:0] n463_d1;
+  wire [6:0] n465;
+  (* keep *) wire n465_k0 = n465[0], n465_k1 = n465[1], n465_k2 = n465[2], n465_k3 = n465[3], n465_k4 = n465[4], n465_k5 = n465[5], n465_k6 = n465[6];
+  wire [6:0] n464;
+  (* keep *) wire n464_k0 = n464[0], n464_k1 = n464[1], n464_k2 = n464[2], n464_k3 = n464[3], n464_k4 = n464[4], n464_k5 = n464[5], n464_k6 = n464[6];
+  wire [8:0] n466;
+  (* keep *) wire n466_k0 = n466[0], n466_k1 = n466[1], n466_k2 = n466[2], n466_k3 = n466[3], n466_k4 = n466[4], n466_k5 = n466[5], n466_k6 = n466[6], n466_k7 = n466[7], n466_k8 = n466[8];
+  reg [6:0] n465_d1;
+  reg [8:0] n466_d1;
+  wire [9:0] n467;
+  (* keep *) wire n467_k0 = n467[0], n467_k1 = n467[1], n467_k2 = n467[2], n467_k3 = n467[3], n467_k4 = n467[4], n467_k5 = n467[5], n467_k6 = n467[6], n467_k7 = n467[7], n467_k8 = n467[8], n467_k9 = n467[9];
+  wire [9:0] n468;
+  wire [10:0] n483;
+  (* keep *) wire n483_k0 = n483[0], n483_k1 = n483[1], n483_k2 = n483[2], n483_k3 = n483[3], n483_k4 = n483[4], n483_k5 = n483[5], n483_k6 = n483[6], n483_k7 = n483[7], n483_k8 = n483[8], n483_k9 = n483[9], n483_k10 = n483[10];
+  wire [5:0] n458;
+  (* keep *) wire n458_k0 = n458[0], n458_k1 = n458[1], n458_k2 = n458[2], n458_k3 = n458[3], n458_k4 = n458[4], n458_k5 = n458[5];
+  wire [6:0] n459;
+  (* keep *) wire n459_k0 = n459[0], n459_k1 = n459[1], n459_k2 = n459[2], n459_k3 = n459[3], n459_k4 = n459[4], n459_k5 = n459[5], n459_k6 = n459[6];
+  reg [5:0] n458_d1;
+  wire [7:0] n460;
+  (* keep *) wire n460_k0 = n460[0], n460_k1 = n460[1], n460_k2 = n460[2], n460_k3 = n460[3], n460_k4 = n460[4], n460_k5 = n460[5], n460_k6 = n460[6], n460_k7 = n460[7];
+  reg [7:0] n185_d1;
+  reg [7:0] n460_d1;
+  wire [7:0] n461;
+  (* keep *) wire n461_k0 = n461[0], n461_k1 = n461[1], n461_k2 = n461[2], n461_k3 = n461[3], n461_k4 = n461[4], n461_k5 = n461[5], n461_k6 = n461[6], n461_k7 = n461[7];
+  wire [7:0] n462;
+  wire [3:0] n480;
+  reg [3:0] n480_d1;
+  reg [3:0] n480_d2;
+  wire [8:0] n484;
+  wire [6:0] n484_h;
+  (* keep *) wire n484_h_k0 = n484_h[0], n484_h_k1 = n484_h[1], n484_h_k2 = n484_h[2], n484_h_k3 = n484_h[3], n484_h_k4 = n484_h[4], n484_h_k5 = n484_h[5], n484_h_k6 = n484_h[6];
+  wire [5:0] n469;
+  (* keep *) wire n469_k0 = n469[0], n469_k1 = n469[1], n469_k2 = n469[2], n469_k3 = n469[3], n469_k4 = n469[4], n469_k5 = n469[5];
+  reg [5:0] n469_d1;
+  wire [7:0] n470;
+  (* keep *) wire n470_k0 = n470[0], n470_k1 = n470[1], n470_k2 = n470[2], n470_k3 = n470[3], n470_k4 = n470[4], n470_k5 = n470[5], n470_k6 = n470[6], n470_k7 = n470[7];
+  reg [7:0] n470_d1;
+  wire [8:0] n471;
+  (* keep *) wire n471_k0 = n471[0], n471_k1 = n471[1], n471_k2 = n471[2], n471_k3 = n471[3], n471_k4 = n471[4], n471_k5 = n471[5], n471_k6 = n471[6], n471_k7 = n471[7], n471_k8 = n471[8];
+  wire [8:0] n472;
+  reg [8:0] n484_d1;
+  reg [8:0] n472_d1;
+  wire [10:0] n485;
+  wire [9:0] n485_h;
+  (* keep *) wire n485_h_k0 = n485_h[0], n485_h_k1 = n485_h[1], n485_h_k2 = n485_h[2], n485_h_k3 = n485_h[3], n485_h_k4 = n485_h[4], n485_h_k5 = n485_h[5], n485_h_k6 = n485_h[6], n485_h_k7 = n485_h[7], n485_h_k8 = n485_h[8], n485_h_k9 = n485_h[9];
+  reg [10:0] n483_d1;
+  wire [10:0] n486;
+  (* keep *) wire n486_k0 = n486[0], n486_k1 = n486[1], n486_k2 = n486[2], n486_k3 = n486[3], n486_k4 = n486[4], n486_k5 = n486[5], n486_k6 = n486[6], n486_k7 = n486[7], n486_k8 = n486[8], n486_k9 = n486[9], n486_k10 = n486[10];
+  wire [5:0] n498;
+  (* keep *) wire n498_k0 = n498[0], n498_k1 = n498[1], n498_k2 = n498[2], n498_k3 = n498[3], n498_k4 = n498[4], n498_k5 = n498[5];
+  wire [4:0] n497;
+  (* keep *) wire n497_k0 = n497[0], n497_k1 = n497[1], n497_k2 = n497[2], n497_k3 = n497[3], n497_k4 = n497[4];
+  wire [5:0] n499;
+  (* keep *) wire n499_k0 = n499[0], n499_k1 = n499[1], n499_k2 = n499[2], n499_k3 = n499[3], n499_k4 = n499[4], n499_k5 = n499[5];
+  reg [5:0] n498_d1;
+  reg [5:0] n499_d1;
+  wire [6:0] n500;
+  (* keep *) wire n500_k0 = n500[0], n500_k1 = n500[1], n500_k2 = n500[2], n500_k3 = n500[3], n500_k4 = n500[4], n500_k5 = n500[5], n500_k6 = n500[6];
+  wire [7:0] n501;
+  (* keep *) wire n501_k0 = n501[0], n501_k1 = n501[1], n501_k2 = n501[2], n501_k3 = n501[3], n501_k4 = n501[4], n501_k5 = n501[5], n501_k6 = n501[6], n501_k7 = n501[7];
+  reg [6:0] n500_d1;
+  reg [7:0] n501_d1;
+  wire [8:0] n502;
+  (* keep *) wire n502_k0 = n502[0], n502_k1 = n502[1], n502_k2 = n502[2], n502_k3 = n502[3], n502_k4 = n502[4], n502_k5 = n502[5], n502_k6 = n502[6], n502_k7 = n502[7], n502_k8 = n502[8];
+  wire [8:0] n503;
+  reg [4:0] n92_d1;
+  wire [7:0] n508;
+  (* keep *) wire n508_k0 = n508[0], n508_k1 = n508[1], n508_k2 = n508[2], n508_k3 = n508[3], n508_k4 = n508[4], n508_k5 = n508[5], n508_k6 = n508[6], n508_k7 = n508[7];
+  wire [7:0] n509;
+  wire [4:0] n511;
+  (* keep *) wire n511_k0 = n511[0], n511_k1 = n511[1], n511_k2 = n511[2], n511_k3 = n511[3], n511_k4 = n511[4];
+  wire [4:0] n512;
+  reg [7:0] n509_d1;
+  reg [4:0] n512_d1;
+  reg [4:0] n512_d2;
+  wire [8:0] n514;
+  wire [7:0] n514_h;
+  (* keep *) wire n514_h_k0 = n514_h[0], n514_h_k1 = n514_h[1], n514_h_k2 = n514_h[2], n514_h_k3 = n514_h[3], n514_h_k4 = n514_h[4], n514_h_k5 = n514_h[5], n514_h_k6 = n514_h[6], n514_h_k7 = n514_h[7];
+  wire [10:0] n515;
+  wire [9:0] n515_h;
+  (* keep *) wire n515_h_k0 = n515_h[0], n515_h_k1 = n515_h[1], n515_h_k2 = n515_h[2], n515_h_k3 = n515_h[3], n515_h_k4 = n515_h[4], n515_h_k5 = n515_h[5], n515_h_k6 = n515_h[6], n515_h_k7 = n515_h[7], n515_h_k8 = n515_h[8], n515_h_k9 = n515_h[9];
+  wire [3:0] n510;
+  wire [3:0] c513 = 4'd15;
+  wire [6:0] n516;
+  wire [4:0] n516_h;
+  (* keep *) wire n516_h_k0 = n516_h[0], n516_h_k1 = n516_h[1], n516_h_k2 = n516_h[2], n516_h_k3 = n516_h[3], n516_h_k4 = n516_h[4];
+  wire [4:0] n504;
+  (* keep *) wire n504_k0 = n504[0], n504_k1 = n504[1], n504_k2 = n504[2], n504_k3 = n504[3], n504_k4 = n504[4];
+  wire [5:0] n505;
+  (* keep *) wire n505_k0 = n505[0], n505_k1 = n505[1], n505_k2 = n505[2], n505_k3 = n505[3], n505_k4 = n505[4], n505_k5 = n505[5];
+  reg [5:0] n505_d1;
+  wire [8:0] n506;
+  (* keep *) wire n506_k0 = n506[0], n506_k1 = n506[1], n506_k2 = n506[2], n506_k3 = n506[3], n506_k4 = n506[4], n506_k5 = n506[5], n506_k6 = n506[6], n506_k7 = n506[7], n506_k8 = n506[8];
+  wire [8:0] n507;
+  reg [6:0] n516_d1;
+  reg [6:0] n516_d2;
+  reg [8:0] n507_d1;
+  wire [9:0] n517;
+  wire [8:0] n517_h;
+  (* keep *) wire n517_h_k0 = n517_h[0], n517_h_k1 = n517_h[1], n517_h_k2 = n517_h[2], n517_h_k3 = n517_h[3], n517_h_k4 = n517_h[4], n517_h_k5 = n517_h[5], n517_h_k6 = n517_h[6], n517_h_k7 = n517_h[7], n517_h_k8 = n517_h[8];
+  wire [4:0] n487;
+  (* keep *) wire n487_k0 = n487[0], n487_k1 = n487[1], n487_k2 = n487[2], n487_k3 = n487[3], n487_k4 = n487[4];
+  wire [5:0] n490;
+  (* keep *) wire n490_k0 = n490[0], n490_k1 = n490[1], n490_k2 = n490[2], n490_k3 = n490[3], n490_k4 = n490[4], n490_k5 = n490[5];
+  wire [5:0] n488;
+  (* keep *) wire n488_k0 = n488[0], n488_k1 = n488[1], n488_k2 = n488[2], n488_k3 = n488[3], n488_k4 = n488[4], n488_k5 = n488[5];
+  reg [5:0] n488_d1;
+  reg [5:0] n110_d1;
+  wire [6:0] n491;
+  (* keep *) wire n491_k0 = n491[0], n491_k1 = n491[1], n491_k2 = n491[2], n491_k3 = n491[3], n491_k4 = n491[4], n491_k5 = n491[5], n491_k6 = n491[6];
+  reg [5:0] n490_d1;
+  wire [7:0] n493;
+  (* keep *) wire n493_k0 = n493[0], n493_k1 = n493[1], n493_k2 = n493[2], n493_k3 = n493[3], n493_k4 = n493[4], n493_k5 = n493[5], n493_k6 = n493[6], n493_k7 = n493[7];
+  wire [5:0] n489;
+  (* keep *) wire n489_k0 = n489[0], n489_k1 = n489[1], n489_k2 = n489[2], n489_k3 = n489[3], n489_k4 = n489[4], n489_k5 = n489[5];
+  reg [5:0] n489_d1;
+  wire [7:0] n492;
+  (* keep *) wire n492_k0 = n492[0], n492_k1 = n492[1], n492_k2 = n492[2], n492_k3 = n492[3], n492_k4 = n492[4], n492_k5 = n492[5], n492_k6 = n492[6], n492_k7 = n492[7];
+  reg [7:0] n492_d1;
+  wire [8:0] n494;
+  (* keep *) wire n494_k0 = n494[0], n494_k1 = n494[1], n494_k2 = n494[2], n494_k3 = n494[3], n494_k4 = n494[4], n494_k5 = n494[5], n494_k6 = n494[6], n494_k7 = n494[7], n494_k8 = n494[8];
+  reg [7:0] n493_d1;
+  wire [9:0] n495;
+  (* keep *) wire n495_k0 = n495[0], n495_k1 = n495[1], n495_k2 = n495[2], n495_k3 = n495[3], n495_k4 = n495[4], n495_k5 = n495[5], n495_k6 = n495[6], n495_k7 = n495[7], n495_k8 = n495[8], n495_k9 = n495[9];
+  wire [9:0] n496;
+  reg [9:0] n517_d1;
+  reg [9:0] n496_d1;
+  wire [10:0] n518;
+  (* keep *) wire n518_k0 = n518[0], n518_k1 = n518[1], n518_k2 = n518[2], n518_k3 = n518[3], n518_k4 = n518[4], n518_k5 = n518[5], n518_k6 = n518[6], n518_k7 = n518[7], n518_k8 = n518[8], n518_k9 = n518[9], n518_k10 = n518[10];
+  reg [10:0] n515_d1;
+  wire [10:0] n519;
+  (* keep *) wire n519_k0 = n519[0], n519_k1 = n519[1], n519_k2 = n519[2], n519_k3 = n519[3], n519_k4 = n519[4], n519_k5 = n519[5], n519_k6 = n519[6], n519_k7 = n519[7], n519_k8 = n519[8], n519_k9 = n519[9], n519_k10 = n519[10];
+  wire [3:0] n522;
+  wire [3:0] n527;
+  wire [6:0] c528 = 7'd93;
+  wire [7:0] n529;
+  wire [4:0] n529_h;
+  (* keep *) wire n529_h_k0 = n529_h[0], n529_h_k1 = n529_h[1], n529_h_k2 = n529_h[2], n529_h_k3 = n529_h[3], n529_h_k4 = n529_h[4];
+  reg [3:0] n41_d1;
+  wire [7:0] n520;
+  (* keep *) wire n520_k0 = n520[0], n520_k1 = n520[1], n520_k2 = n520[2], n520_k3 = n520[3], n520_k4 = n520[4], n520_k5 = n520[5], n520_k6 = n520[6], n520_k7 = n520[7];
+  wire [7:0] n521;
+  reg [7:0] n529_d1;
+  wire [8:0] n530;
+  (* keep *) wire n530_k0 = n530[0], n530_k1 = n530[1], n530_k2 = n530[2], n530_k3 = n530[3], n530_k4 = n530[4], n530_k5 = n530[5], n530_k6 = n530[6], n530_k7 = n530[7], n530_k8 = n530[8];
+  wire [4:0] n143;
+  (* keep *) wire n143_k0 = n143[0], n143_k1 = n143[1], n143_k2 = n143[2], n143_k3 = n143[3], n143_k4 = n143[4];
+  wire [5:0] n175;
+  (* keep *) wire n175_k0 = n175[0], n175_k1 = n175[1], n175_k2 = n175[2], n175_k3 = n175[3], n175_k4 = n175[4], n175_k5 = n175[5];
+  reg [5:0] n175_d1;
+  wire [6:0] n190;
+  (* keep *) wire n190_k0 = n190[0], n190_k1 = n190[1], n190_k2 = n190[2], n190_k3 = n190[3], n190_k4 = n190[4], n190_k5 = n190[5], n190_k6 = n190[6];
+  reg [3:0] n26_d1;
+  wire [7:0] n523;
+  (* keep *) wire n523_k0 = n523[0], n523_k1 = n523[1], n523_k2 = n523[2], n523_k3 = n523[3], n523_k4 = n523[4], n523_k5 = n523[5], n523_k6 = n523[6], n523_k7 = n523[7];
+  wire [7:0] n524;
+  reg [8:0] n530_d1;
+  reg [7:0] n524_d1;
+  wire [9:0] n531;
+  wire [8:0] n531_h;
+  (* keep *) wire n531_h_k0 = n531_h[0], n531_h_k1 = n531_h[1], n531_h_k2 = n531_h[2], n531_h_k3 = n531_h[3], n531_h_k4 = n531_h[4], n531_h_k5 = n531_h[5], n531_h_k6 = n531_h[6], n531_h_k7 = n531_h[7], n531_h_k8 = n531_h[8];
+  reg [4:0] n65_d1;
+  wire [7:0] n525;
+  (* keep *) wire n525_k0 = n525[0], n525_k1 = n525[1], n525_k2 = n525[2], n525_k3 = n525[3], n525_k4 = n525[4], n525_k5 = n525[5], n525_k6 = n525[6], n525_k7 = n525[7];
+  wire [7:0] n526;
+  reg [7:0] n526_d1;
+  wire [10:0] n532;
+  wire [8:0] n532_h;
+  (* keep *) wire n532_h_k0 = n532_h[0], n532_h_k1 = n532_h[1], n532_h_k2 = n532_h[2], n532_h_k3 = n532_h[3], n532_h_k4 = n532_h[4], n532_h_k5 = n532_h[5], n532_h_k6 = n532_h[6], n532_h_k7 = n532_h[7], n532_h_k8 = n532_h[8];
+  reg [3:0] n522_d1;
+  reg [3:0] n522_d2;
+  reg [3:0] n522_d3;
+  reg [10:0] n532_d1;
+  wire [11:0] n533;
+  (* keep *) wire n533_k0 = n533[0], n533_k1 = n533[1], n533_k2 = n533[2], n533_k3 = n533[3], n533_k4 = n533[4], n533_k5 = n533[5], n533_k6 = n533[6], n533_k7 = n533[7], n533_k8 = n533[8], n533_k9 = n533[9], n533_k10 = n533[10], n533_k11 = n533[11];
+  reg [3:0] n43_d1;
+  wire [6:0] n534;
+  (* keep *) wire n534_k0 = n534[0], n534_k1 = n534[1], n534_k2 = n534[2], n534_k3 = n534[3], n534_k4 = n534[4], n534_k5 = n534[5], n534_k6 = n534[6];
+  wire [6:0] n535;
+  wire [5:0] n536;
+  reg [5:0] n536_d1;
+  wire [7:0] n542;
+  wire [6:0] n542_h;
+  (* keep *) wire n542_h_k0 = n542_h[0], n542_h_k1 = n542_h[1], n542_h_k2 = n542_h[2], n542_h_k3 = n542_h[3], n542_h_k4 = n542_h[4], n542_h_k5 = n542_h[5], n542_h_k6 = n542_h[6];
+  wire [4:0] n537;
+  (* keep *) wire n537_k0 = n537[0], n537_k1 = n537[1], n537_k2 = n537[2], n537_k3 = n537[3], n537_k4 = n537[4];
+  wire [5:0] n538;
+  (* keep *) wire n538_k0 = n538[0], n538_k1 = n538[1], n538_k2 = n538[2], n538_k3 = n538[3], n538_k4 = n538[4], n538_k5 = n538[5];
+  reg [5:0] n538_d1;
+  wire [6:0] n539;
+  (* keep *) wire n539_k0 = n539[0], n539_k1 = n539[1], n539_k2 = n539[2], n539_k3 = n539[3], n539_k4 = n539[4], n539_k5 = n539[5], n539_k6 = n539[6];
+  wire [6:0] n540;
+  reg [7:0] n542_d1;
+  reg [6:0] n540_d1;
+  wire [9:0] n543;
+  wire [7:0] n543_h;
+  (* keep *) wire n543_h_k0 = n543_h[0], n543_h_k1 = n543_h[1], n543_h_k2 = n543_h[2], n543_h_k3 = n543_h[3], n543_h_k4 = n543_h[4], n543_h_k5 = n543_h[5], n543_h_k6 = n543_h[6], n543_h_k7 = n543_h[7];
+  wire [3:0] c541 = 4'd9;
+  wire [10:0] n544;
+  (* keep *) wire n544_k0 = n544[0], n544_k1 = n544[1], n544_k2 = n544[2], n544_k3 = n544[3], n544_k4 = n544[4], n544_k5 = n544[5], n544_k6 = n544[6], n544_k7 = n544[7], n544_k8 = n544[8], n544_k9 = n544[9], n544_k10 = n544[10];
+  reg [9:0] n211_d1;
+  reg [9:0] n211_d2;
+  reg [11:0] n230_d1;
+  reg [11:0] n230_d2;
+  reg [10:0] n258_d1;
+  reg [8:0] n268_d1;
+  reg [8:0] n268_d2;
+  reg [8:0] n268_d3;
+  reg [9:0] n278_d1;
+  reg [9:0] n278_d2;
+  reg [10:0] n302_d1;
+  reg [10:0] n329_d1;
+  reg [10:0] n343_d1;
+  reg [10:0] n343_d2;
+  reg [10:0] n368_d1;
+  reg [10:0] n400_d1;
+  reg [10:0] n429_d1;
+  reg [10:0] n457_d1;
+  reg [10:0] n486_d1;
+  reg [10:0] n519_d1;
+  reg [11:0] n533_d1;
+  reg [10:0] n544_d1;
+  reg [10:0] n544_d2;
+  assign n98 = {1'd0, x2} + {1'd0, x43};
+  assign n202 = n98;
+  assign n207 = {1'd0, c206} + {2'd0, n202};
+  assign n90 = {1'd0, x27} + {1'd0, x35};
+  assign n111 = {2'd0, x12} + {1'd0, n90};
+  assign n203 = n111;
+  assign n208_h = {1'd0, n207_d1[6:1]} + {1'd0, n203_d1};
+  assign n208 = {n208_h, n207_d1[0]};
+  assign n204 = {2'd0, n98_d1} + {1'd0, n111_d1};
+  assign n205 = n204;
+  assign n209_h = {1'd0, n208[7:2]} + n205;
+  assign n209 = {n209_h, n208[1:0]};
+  assign n211 = {9'd0, c210} - {1'd0, n209_d1};
+  assign n105 = {1'd0, x19} - {1'd0, x61};
+  assign n144 = {1'd0, x30} + {1'd0, x60};
+  assign n215 = {{2{n105[4]}}, n105} + {2'd0, n144};
+  assign n216 = n215;
+  assign n71 = {1'd0, x25} + {1'd0, x42};
+  assign n212 = {1'd0, x34} + {1'd0, x43};
+  assign n213 = {1'd0, n71} + {1'd0, n212};
+  assign n214 = n213;
+  assign n217 = {1'd0, x6} + {1'd0, x13};
+  assign n218 = {2'd0, x51} + {1'd0, n217};
+  assign n219 = n218;
+  assign n227_h = {2'd0, n214_d1[5:1]} + {1'd0, n219_d1};
+  assign n227 = {n227_h, n214_d1[0]};
+  assign n224 = n144;
+  assign n226 = {2'd0, c225} + {1'd0, n224};
+  assign n228_h = {1'd0, n227[7:3]} + n226_d1;
+  assign n228 = {n228_h, n227[2:0]};
+  assign n88 = {1'd0, x6} + {1'd0, x61};
+  assign n220 = {1'd0, n71} + {1'd0, n88};
+  assign n73 = x19;
+  assign n74_h = {2'd0, x34[3:1]} + {1'd0, n73};
+  assign n74 = {n74_h, x34[0]};
+  assign n66 = {1'd0, x43} + {1'd0, x51};
+  assign n154 = {2'd0, x13} + {1'd0, n66};
+  assign n221 = {1'd0, n74_d1} + {1'd0, n154_d1};
+  assign n222 = {2'd0, n220_d1} + {1'd0, n221};
+  assign n223 = n222;
+  assign n229_h = {2'd0, n228_d1[8:2]} + {1'd0, n223_d1};
+  assign n229 = {n229_h, n228_d1[1:0]};
+  assign n230 = {{5{n216_d2[6]}}, n216_d2} - {1'd0, n229};
+  assign n252 = x42;
+  assign n254_h = {3'd0, c253[3:2]} + {1'd0, n252};
+  assign n254 = {n254_h, c253[1:0]};
+  assign n72 = {1'd0, x53} + {1'd0, x54};
+  assign n120 = {2'd0, x52} + {1'd0, n72};
+  assign n240 = {1'd0, n120_d1} + {1'd0, n154_d1};
+  assign n91 = {1'd0, x35} + {1'd0, x36};
+  assign n238 = {2'd0, x41} + {1'd0, n91};
+  assign n101 = {1'd0, x5} + {1'd0, x33};
+  assign n137 = {1'd0, x15} + {1'd0, x16};
+  assign n239 = {1'd0, n101} + {1'd0, n137};
+  assign n241 = {1'd0, n238_d1} + {1'd0, n239_d1};
+  assign n242 = {1'd0, n240} + {1'd0, n241};
+  assign n243 = n242;
+  assign n255 = {2'd0, n254_d2} + {1'd0, n243_d1};
+  assign n134 = {1'd0, x8} + {1'd0, x43};
+  assign n181 = n134;
+  assign n182_h = {3'd0, x61[3:1]} + {1'd0, n181};
+  assign n182 = {n182_h, x61[0]};
+  assign n139 = {1'd0, x22} - {1'd0, x25};
+  assign n84 = {1'd0, x50} + {1'd0, x57};
+  assign n248 = {2'd0, x48} + {1'd0, n84};
+  assign n249 = {{2{n139_d1[4]}}, n139_d1} + {1'd0, n248_d1};
+  assign n250 = {2'd0, n182_d1} + {{2{n249[6]}}, n249};
+  assign n251 = n250;
+  assign n256_h = {2'd0, n255[8:1]} + {{1{n251_d1[8]}}, n251_d1};
+  assign n256 = {n256_h, n255[0]};
+  assign n70 = {1'd0, x21} + {1'd0, x30};
+  assign n127 = n70;
+  assign n77 = {1'd0, x2} + {1'd0, x11};
+  assign n95 = {2'd0, x18} + {1'd0, n77};
+  assign n128 = {{1'd0, n127_d1}, 1'd0} - {1'd0, n95_d1};
+  assign n64 = {1'd0, x55} - {1'd0, x56};
+  assign n75 = {2'd0, x40} + {{1{n64[4]}}, n64};
+  assign n102 = {1'd0, x7} + {1'd0, x15};
+  assign n184 = n102;
+  assign n185_h = {{2{n75_d1[5]}}, n75_d1[5:1]} - {2'd0, n184_d1};
+  assign n185 = {n185_h, n75_d1[0]};
+  assign n234 = {{1{n128[6]}}, n128} + n185;
+  assign n69 = {1'd0, x20} - {1'd0, x47};
+  assign n85 = x47;
+  assign n86_h = {2'd0, x28[3:1]} - {1'd0, n85};
+  assign n86 = {n86_h, x28[0]};
+  assign n126 = {{2{n69[4]}}, n69} + {{1{n86[5]}}, n86};
+  assign n164 = x53;
+  assign n106 = {1'd0, x37} - {1'd0, x59};
+  assign n165 = {{2'd0, n164}, 1'd0} - {{2{n106[4]}}, n106};
+  assign n197 = {{1{n126_d1[6]}}, n126_d1} - {{1{n165_d1[6]}}, n165_d1};
+  assign n132 = {1'd0, x1} + {1'd0, x19};
+  assign n231 = {2'd0, x38} + {1'd0, n132};
+  assign n96 = x63;
+  assign n97_h = {2'd0, x45[3:1]} - {1'd0, n96};
+  assign n97 = {n97_h, x45[0]};
+  assign n87 = {1'd0, x3} + {1'd0, x21};
+  assign n108 = {2'd0, x4} + {1'd0, n87};
+  assign n232 = {{1{n97_d1[5]}}, n97_d1} + {1'd0, n108_d1};
+  assign n233 = {2'd0, n231_d1} + {{1{n232[6]}}, n232};
+  assign n235 = {{1{n197_d1[7]}}, n197_d1} + {{1{n233_d1[7]}}, n233_d1};
+  assign n236 = {{1{n234_d1[7]}}, n234_d1} + n235;
+  assign n237 = n236;
+  assign n82 = {1'd0, x29} + {1'd0, x49};
+  assign n114 = x38;
+  assign n115 = {{1'd0, n114}, 1'd0} - {2'd0, x60};
+  assign n186 = {2'd0, n82} + {{1{n115[5]}}, n115};
+  assign n244 = {1'd0, x6} + {1'd0, x26};
+  assign n245 = {2'd0, n244_d1} + {{1{n75_d1[5]}}, n75_d1};
+  assign n246 = {{1{n186_d1[6]}}, n186_d1} + {{1{n245[6]}}, n245};
+  assign n247 = n246;
+  assign n257_h = {{1{n237_d1[8]}}, n237_d1[8:1]} + {{1{n247_d2[7]}}, n247_d2};
+  assign n257 = {n257_h, n237_d1[0]};
+  assign n258 = n256_d1 - {{1{n257[9]}}, n257};
+  assign n78 = {1'd0, x10} + {1'd0, x27};
+  assign n259 = n78;
+  assign n260 = x53;
+  assign n264_h = {3'd0, c263[2:1]} + {1'd0, n260};
+  assign n264 = {n264_h, c263[0]};
+  assign n265 = {2'd0, n259} + {1'd0, n264};
+  assign n261 = {2'd0, x53} + {1'd0, n78};
+  assign n262 = n261;
+  assign n266_h = {1'd0, n265_d1[6:2]} + n262_d1;
+  assign n266 = {n266_h, n265_d1[1:0]};
+  assign n268 = {8'd0, c267} - {1'd0, n266};
+  assign n65 = {1'd0, x26} + {1'd0, x41};
+  assign n107 = {1'd0, x49} + {1'd0, x54};
+  assign n170 = {1'd0, n65} + {1'd0, n107};
+  assign n269 = n170;
+  assign n270 = x19;
+  assign n274 = {1'd0, c273} + {2'd0, n270};
+  assign n275_h = {2'd0, n269_d1[5:1]} + {1'd0, n274_d1};
+  assign n275 = {n275_h, n269_d1[0]};
+  assign n271 = {3'd0, n19_d1} + {1'd0, n170_d1};
+  assign n272 = n271;
+  assign n276_h = {1'd0, n275[7:2]} + n272;
+  assign n276 = {n276_h, n275[1:0]};
+  assign n278 = {9'd0, c277} - {1'd0, n276_d1};
+  assign n100 = {1'd0, x3} + {1'd0, x62};
+  assign n123 = {1'd0, n71} - {1'd0, n100};
+  assign n145 = {1'd0, x38} - {1'd0, x54};
+  assign n191 = {{1{n123_d1[5]}}, n123_d1} + {{2{n145_d1[4]}}, n145_d1};
+  assign n283 = {2'd0, x63} + {{1{n105[4]}}, n105};
+  assign n281 = {1'd0, x27} + {1'd0, x31};
+  assign n282 = {1'd0, x41} + {1'd0, x51};
+  assign n284 = {1'd0, n281} + {1'd0, n282};
+  assign n285 = {{2{n283_d1[5]}}, n283_d1} + {2'd0, n284_d1};
+  assign n287 = {{2{n191[6]}}, n191} + {{1{n285[7]}}, n285};
+  assign n81 = {1'd0, x23} + {1'd0, x30};
+  assign n183 = {1'd0, n74} + {2'd0, n81};
+  assign n76 = {1'd0, x1} + {1'd0, x6};
+  assign n178 = x38;
+  assign n179_h = {2'd0, n76[4:2]} + {1'd0, n178};
+  assign n179 = {n179_h, n76[1:0]};
+  assign n286 = {1'd0, n183_d1} + {1'd0, n179_d1};
+  assign n288 = {{1{n197[7]}}, n197} + {1'd0, n286};
+  assign n289 = {{1{n287_d1[8]}}, n287_d1} + {{1{n288_d1[8]}}, n288_d1};
+  assign n290 = n289;
+  assign n297 = x44;
+  assign n299_h = {1'd0, n297[3:1]} + {3'd0, c298};
+  assign n299 = {n299_h, n297[0]};
+  assign n300_h = n290[9:2] + {3'd0, n299_d2};
+  assign n300 = {n300_h, n290[1:0]};
+  assign n138 = {1'd0, x21} - {1'd0, x34};
+  assign n158 = {2'd0, x37} - {{1{n138[4]}}, n138};
+  assign n141 = {1'd0, x28} + {1'd0, x36};
+  assign n291 = {1'd0, n101} + {1'd0, n141};
+  assign n293 = {{2{n158_d1[5]}}, n158_d1} + {2'd0, n291_d1};
+  assign n147 = {1'd0, x43} + {1'd0, x45};
+  assign n104 = {1'd0, x16} + {1'd0, x26};
+  assign n157 = {2'd0, x31} + {1'd0, n104};
+  assign n292 = {2'd0, n147_d1} + {1'd0, n157_d1};
+  assign n93 = x8;
+  assign n94 = {{1'd0, n93}, 1'd0} - {2'd0, x48};
+  assign n129 = {{1{n75_d1[5]}}, n75_d1} + {{1{n94_d1[5]}}, n94_d1};
+  assign n294 = {2'd0, n292} + {{2{n129[6]}}, n129};
+  assign n295 = {{1{n293_d1[7]}}, n293_d1} + n294_d1;
+  assign n296 = n295;
+  assign n301_h = {{1{n300_d1[9]}}, n300_d1[9:1]} + {{1{n296_d1[8]}}, n296_d1};
+  assign n301 = {n301_h, n300_d1[0]};
+  assign n150 = x10;
+  assign n151 = {{2'd0, n150}, 1'd0} - {{2{n64[4]}}, n64};
+  assign n67 = {1'd0, x4} + {1'd0, x14};
+  assign n109 = x9;
+  assign n110_h = {1'd0, n67[4:1]} + {1'd0, n109};
+  assign n110 = {n110_h, n67[0]};
+  assign n195 = n110;
+  assign n196_h = {{2{n151_d1[6]}}, n151_d1[6:1]} + {2'd0, n195_d1};
+  assign n196 = {n196_h, n151_d1[0]};
+  assign n279 = {4'd0, n84_d1} + n196;
+  assign n280 = n279;
+  assign n302 = n301 - {{2{n280_d2[8]}}, n280_d2};
+  assign n166 = {2'd0, x55} + {1'd0, n70};
+  assign n79 = {1'd0, x12} - {1'd0, x16};
+  assign n130 = {{2{n79[4]}}, n79} - {{1{n97[5]}}, n97};
+  assign n200 = n130;
+  assign n201_h = {3'd0, n166_d1[5:1]} + {{1{n200_d1[6]}}, n200_d1};
+  assign n201 = {n201_h, n166_d1[0]};
+  assign n307 = {1'd0, x29} + {1'd0, x43};
+  assign n148 = x55;
+  assign n149_h = {2'd0, x6[3:1]} + {1'd0, n148};
+  assign n149 = {n149_h, x6[0]};
+  assign n309 = {2'd0, n307} + {1'd0, n149};
+  assign n68 = {1'd0, x5} + {1'd0, x17};
+  assign n306 = {1'd0, x14} + {1'd0, x19};
+  assign n308 = {1'd0, n68} + {1'd0, n306};
+  assign n310 = {2'd0, n308_d1} + {{1{n130_d1[6]}}, n130_d1};
+  assign n311 = {2'd0, n309_d1} + {{1{n310[7]}}, n310};
+  assign n312 = {{1{n201_d1[8]}}, n201_d1} + {{1{n311_d1[8]}}, n311_d1};
+  assign n313 = n312;
+  assign n124 = n69;
+  assign n125_h = {3'd0, x9[3:1]} + {{1{n124[4]}}, n124};
+  assign n125 = {n125_h, x9[0]};
+  assign n140 = {1'd0, x28} - {1'd0, x33};
+  assign n319 = {2'd0, x56} + {1'd0, n91};
+  assign n320 = {{2{n140_d1[4]}}, n140_d1} + {1'd0, n319_d1};
+  assign n321 = {{1{n125_d1[6]}}, n125_d1} + {{1{n320[6]}}, n320};
+  assign n322 = n321;
+  assign n323 = x22;
+  assign n325_h = {{1{n322_d1[7]}}, n322_d1[7:1]} + {4'd0, n323_d2};
+  assign n325 = {n325_h, n322_d1[0]};
+  assign n326_h = {{1{n313[9]}}, n313[9:1]} + {{1{n325[8]}}, n325};
+  assign n326 = {n326_h, n313[0]};
+  assign n103 = {1'd0, x10} + {1'd0, x25};
+  assign n303 = {2'd0, x37} + {1'd0, n103};
+  assign n304 = {1'd0, n95_d1} + {1'd0, n303_d1};
+  assign n305 = n304;
+  assign n327 = {4'd0, c324} + n305;
+  assign n119 = {2'd0, x46} - {1'd0, n82};
+  assign n315 = {{1{n94_d1[5]}}, n94_d1} + {{1{n119_d1[5]}}, n119_d1};
+  assign n83 = {1'd0, x31} + {1'd0, x44};
+  assign n314 = {1'd0, n65} + {1'd0, n83};
+  assign n316 = {2'd0, n314_d1} + {{1{n191[6]}}, n191};
+  assign n317 = {{2{n315_d1[6]}}, n315_d1} + {{1{n316_d1[7]}}, n316_d1};
+  assign n318 = n317;
+  assign n328_h = {3'd0, n327_d1[6:1]} + n318;
+  assign n328 = {n328_h, n327_d1[0]};
+  assign n329 = n326_d1 - {{1{n328_d1[9]}}, n328_d1};
+  assign n89 = {1'd0, x20} + {1'd0, x45};
+  assign n193 = n89;
+  assign n194_h = {3'd0, n89[4:2]} + {1'd0, n193};
+  assign n194 = {n194_h, n89[1:0]};
+  assign n330 = {3'd0, n132_d1} + n194_d1;
+  assign n331 = n330;
+  assign n339 = {3'd0, c338} + n331;
+  assign n142 = {1'd0, x28} + {1'd0, x52};
+  assign n173 = {1'd0, n78} + {1'd0, n142};
+  assign n332 = {2'd0, x12} + n74;
+  assign n333 = {1'd0, n173_d1} + {1'd0, n332_d1};
+  assign n334 = n333;
+  assign n131 = {1'd0, x1} + {1'd0, x12};
+  assign n335 = {2'd0, x34} + {1'd0, n131};
+  assign n336 = {1'd0, n335_d1} + {1'd0, n173_d1};
+  assign n337 = n336;
+  assign n340_h = {2'd0, n334[6:1]} + {1'd0, n337};
+  assign n340 = {n340_h, n334[0]};
+  assign n341_h = {2'd0, n339_d1[7:1]} + n340_d1;
+  assign n341 = {n341_h, n339_d1[0]};
+  assign n343 = {10'd0, c342} - {1'd0, n341};
+  assign n180 = {2'd0, n57_d1} + n119_d1;
+  assign n133 = {1'd0, x8} - {1'd0, x36};
+  assign n352 = {2'd0, x47} + {{1{n133[4]}}, n133};
+  assign n351 = {1'd0, x4} + {1'd0, x27};
+  assign n353 = {{2{n140[4]}}, n140} + {2'd0, n351};
+  assign n354 = {{2{n352_d1[5]}}, n352_d1} + {{1{n353_d1[6]}}, n353_d1};
+  assign n355 = {{2{n180[5]}}, n180} + n354;
+  assign n356 = n355;
+  assign n172 = {1'd0, n72} + {1'd0, n88};
+  assign n358 = {1'd0, x14} + {1'd0, x28};
+  assign n359 = {1'd0, n90} + {1'd0, n358};
+  assign n360 = {1'd0, n172_d1} + {1'd0, n359_d1};
+  assign n361 = n360;
+  assign n364_h = 7'd0 + n361;
+  assign n364 = {n364_h, c363};
+  assign n365 = {{2{n356_d1[7]}}, n356_d1} + {2'd0, n364_d1};
+  assign n116 = {2'd0, x40} + {1'd0, n83};
+  assign n117 = x41;
+  assign n118 = {{1'd0, n117}, 1'd0} - {1'd0, n68};
+  assign n188 = {2'd0, n116_d1} + {{2{n118_d1[5]}}, n118_d1};
+  assign n347 = {{1{n188[7]}}, n188} + n201;
+  assign n167 = x59;
+  assign n168_h = {2'd0, x60[3:1]} + {1'd0, n167};
+  assign n168 = {n168_h, x60[0]};
+  assign n198 = {{1{n128[6]}}, n128} - {2'd0, n168_d1};
+  assign n80 = {1'd0, x22} - {1'd0, x58};
+  assign n159 = {2'd0, x41} + {{1{n80[4]}}, n80};
+  assign n92 = {1'd0, x51} + {1'd0, x52};
+  assign n344 = {2'd0, x48} + {1'd0, n92};
+  assign n345 = {{2{n159_d1[5]}}, n159_d1} + {2'd0, n344_d1};
+  assign n346 = {{1{n125_d1[6]}}, n125_d1} + n345;
+  assign n348 = {{1{n198_d1[7]}}, n198_d1} + {{1{n346_d1[7]}}, n346_d1};
+  assign n349 = {{1{n347_d1[8]}}, n347_d1} + {{1{n348[8]}}, n348};
+  assign n350 = n349;
+  assign n357 = n139;
+  assign n362 = x43;
+  assign n366_h = {{2{n357[4]}}, n357[4:1]} + {2'd0, n362};
+  assign n366 = {n366_h, n357[0]};
+  assign n367_h = n350_d1[9:1] + {{2{n366_d3[6]}}, n366_d3};
+  assign n367 = {n367_h, n350_d1[0]};
+  assign n368 = {{1{n365_d1[9]}}, n365_d1} - {{1{n367[9]}}, n367};
+  assign n393 = n70;
+  assign n395_h = {4'd0, c394[3:2]} + {1'd0, n393};
+  assign n395 = {n395_h, c394[1:0]};
+  assign n376 = {2'd0, n102} + {{2{n133[4]}}, n133};
+  assign n135 = {1'd0, x10} + {1'd0, x13};
+  assign n374 = {1'd0, x14} + {1'd0, x17};
+  assign n377 = {1'd0, n135} + {1'd0, n374};
+  assign n379 = {{1{n376_d1[6]}}, n376_d1} + {2'd0, n377_d1};
+  assign n176 = x29;
+  assign n177_h = {1'd0, n74[5:1]} + {2'd0, n176};
+  assign n177 = {n177_h, n74[0]};
+  assign n375 = {2'd0, x50} + {{1{n64[4]}}, n64};
+  assign n378 = {2'd0, n157_d1} + {{2{n375_d1[5]}}, n375_d1};
+  assign n380 = {2'd0, n177_d1} + {{1{n378[7]}}, n378};
+  assign n381 = {{1{n379_d1[7]}}, n379_d1} + n380_d1;
+  assign n382 = n381;
+  assign n396 = {2'd0, n395_d2} + {{1{n382[8]}}, n382};
+  assign n112 = x18;
+  assign n113_h = {1'd0, n65[4:1]} + {1'd0, n112};
+  assign n113 = {n113_h, n65[0]};
+  assign n387 = {1'd0, x23} + {1'd0, x35};
+  assign n388 = {1'd0, n71} + {1'd0, n387};
+  assign n389 = {1'd0, n113_d1} + {1'd0, n388_d1};
+  assign n155 = x27;
+  assign n156 = {{1'd0, n155}, 1'd0} - {1'd0, n92};
+  assign n199 = {{1{n129[6]}}, n129} + {{2{n156_d1[5]}}, n156_d1};
+  assign n390 = {2'd0, n389_d1} + {{1{n199_d1[7]}}, n199_d1};
+  assign n391 = n390;
+  assign n397_h = {{1{n396_d1[9]}}, n396_d1[9:1]} + {{1{n391_d1[8]}}, n391_d1};
+  assign n397 = {n397_h, n396_d1[0]};
+  assign n99 = {1'd0, x3} - {1'd0, x20};
+  assign n169 = {2'd0, x63} - {{1{n99[4]}}, n99};
+  assign n370 = {{2{n169_d1[5]}}, n169_d1} + {2'd0, n172_d1};
+  assign n369 = {3'd0, x62} + {{1{n115[5]}}, n115};
+  assign n371 = {{1{n369_d1[6]}}, n369_d1} + {{2{n180[5]}}, n180};
+  assign n372 = {{1{n370_d1[7]}}, n370_d1} + {{1{n371_d1[7]}}, n371_d1};
+  assign n373 = n372;
+  assign n383 = {1'd0, x5} + {1'd0, x63};
+  assign n384 = {1'd0, n141} + {1'd0, n383};
+  assign n121 = {2'd0, x57} + {1'd0, n76};
+  assign n174 = {{1{n79[4]}}, n79} - {{1{n80[4]}}, n80};
+  assign n189 = {2'd0, n121_d1} + {{2{n174_d1[5]}}, n174_d1};
+  assign n385 = {3'd0, n384_d1} + {{1{n189[7]}}, n189};
+  assign n386 = n385;
+  assign n392 = x1;
+  assign n398_h = n386_d1[8:1] + {4'd0, n392_d2};
+  assign n398 = {n398_h, n386_d1[0]};
+  assign n399_h = {{1{n373[8]}}, n373[8:1]} + n398;
+  assign n399 = {n399_h, n373[0]};
+  assign n400 = n397 - {{1{n399_d1[9]}}, n399_d1};
+  assign n419 = {1'd0, n67} + {1'd0, n87};
+  assign n136 = {1'd0, x13} - {1'd0, x30};
+  assign n420 = {{2{n136_d1[4]}}, n136_d1} + {1'd0, n120_d1};
+  assign n421 = {2'd0, n419_d1} + {{1{n420[6]}}, n420};
+  assign n422 = n421;
+  assign n425_h = {6'd0, c424[2:1]} + n422_d1;
+  assign n425 = {n425_h, c424[0]};
+  assign n152 = x46;
+  assign n153_h = {2'd0, x11[3:1]} + {1'd0, n152};
+  assign n153 = {n153_h, x11[0]};
+  assign n410 = {{2{n80[4]}}, n80} + {1'd0, n153};
+  assign n412 = {{1{n125_d1[6]}}, n125_d1} + {{1{n410_d1[6]}}, n410_d1};
+  assign n409 = {2'd0, x45} + {1'd0, n72};
+  assign n411 = {1'd0, n111_d1} + {1'd0, n409_d1};
+  assign n162 = x56;
+  assign n163_h = {2'd0, x50[3:1]} + {1'd0, n162};
+  assign n163 = {n163_h, x50[0]};
+  assign n171 = {1'd0, n66} - {1'd0, n67};
+  assign n192 = {2'd0, n163_d1} - {{2{n171_d1[5]}}, n171_d1};
+  assign n413 = {2'd0, n411} + {{1{n192[7]}}, n192};
+  assign n414 = {{2{n412_d1[7]}}, n412_d1} + {{1{n413_d1[8]}}, n413_d1};
+  assign n415 = n414;
+  assign n426 = {{2{n425[8]}}, n425} + {{1{n415[9]}}, n415};
+  assign n405 = {2'd0, n183_d1} + {{2{n186_d1[6]}}, n186_d1};
+  assign n401 = {1'd0, x2} + {1'd0, x8};
+  assign n403 = {2'd0, n401_d1} + {1'd0, n116_d1};
+  assign n402 = {2'd0, n101} + {{2{n106[4]}}, n106};
+  assign n404 = {2'd0, n113_d1} + {{1{n402_d1[6]}}, n402_d1};
+  assign n406 = {2'd0, n403} + {{1{n404[7]}}, n404};
+  assign n407 = {{1{n405_d1[8]}}, n405_d1} + {{1{n406_d1[8]}}, n406_d1};
+  assign n408 = n407;
+  assign n416 = {1'd0, n98} + {1'd0, n104};
+  assign n417 = {1'd0, n149_d1} + {1'd0, n416_d1};
+  assign n418 = n417;
+  assign n423 = x8;
+  assign n427_h = {1'd0, n418[6:1]} + {3'd0, n423_d1};
+  assign n427 = {n427_h, n418[0]};
+  assign n428_h = {{1{n408[9]}}, n408[9:1]} + {2'd0, n427_d1};
+  assign n428 = {n428_h, n408[0]};
+  assign n429 = n426_d1 - n428_d1;
+  assign n450 = n121;
+  assign n452_h = {3'd0, c451[4:2]} + n450_d1;
+  assign n452 = {n452_h, c451[1:0]};
+  assign n446 = {2'd0, x12} + {1'd0, n77};
+  assign n447 = {{2{n99_d1[4]}}, n99_d1} + {1'd0, n446_d1};
+  assign n448 = n447;
+  assign n453_h = {2'd0, n452[7:1]} + {{2{n448[6]}}, n448};
+  assign n453 = {n453_h, n452[0]};
+  assign n160 = x49;
+  assign n161_h = {1'd0, n81[4:1]} + {1'd0, n160};
+  assign n161 = {n161_h, n81[0]};
+  assign n187 = {{2{n86_d1[5]}}, n86_d1} - {2'd0, n161_d1};
+  assign n440 = n187 + n192;
+  assign n437 = {2'd0, x58} + {1'd0, n135};
+  assign n435 = {1'd0, x1} + {1'd0, x5};
+  assign n436 = {1'd0, x15} + {1'd0, x35};
+  assign n438 = {1'd0, n435} + {1'd0, n436};
+  assign n439 = {1'd0, n437_d1} + {1'd0, n438_d1};
+  assign n441 = {3'd0, n439} + {{1{n196[8]}}, n196};
+  assign n442 = {{2{n440_d1[7]}}, n440_d1} + n441_d1;
+  assign n443 = n442;
+  assign n454 = {{1{n453_d1[9]}}, n453_d1} + {{1{n443[9]}}, n443};
+  assign n146 = {1'd0, x42} + {1'd0, x62};
+  assign n430 = {1'd0, x17} + {1'd0, x18};
+  assign n431 = {1'd0, n146} + {1'd0, n430};
+  assign n432 = {1'd0, n120_d1} + {1'd0, n431_d1};
+  assign n433 = {1'd0, n182_d1} + {1'd0, n432};
+  assign n434 = n433;
+  assign n444 = {2'd0, n83_d1} + {{1{n159_d1[5]}}, n159_d1};
+  assign n445 = n444;
+  assign n449 = x19;
+  assign n455_h = {{1{n445[6]}}, n445[6:1]} + {3'd0, n449_d1};
+  assign n455 = {n455_h, n445[0]};
+  assign n456_h = {2'd0, n434_d1[7:1]} + {{1{n455_d1[7]}}, n455_d1};
+  assign n456 = {n456_h, n434_d1[0]};
+  assign n457 = n454_d1 - {{1{n456_d1[9]}}, n456_d1};
+  assign n473 = {1'd0, x4} + {1'd0, x9};
+  assign n476 = {1'd0, n146} + {1'd0, n473};
+  assign n474 = {1'd0, x22} + {1'd0, x33};
+  assign n475 = {1'd0, n81} + {1'd0, n131};
+  assign n477 = {2'd0, n474_d1} + {1'd0, n475_d1};
+  assign n478 = {2'd0, n476_d1} + {1'd0, n477};
+  assign n479 = n478;
+  assign n482_h = {5'd0, c481[3:1]} + n479_d1;
+  assign n482 = {n482_h, c481[0]};
+  assign n122 = {1'd0, n66} + {1'd0, n84};
+  assign n463 = {2'd0, x58} + n153;
+  assign n465 = {1'd0, n122_d1} + {1'd0, n463_d1};
+  assign n464 = {{1{n158_d1[5]}}, n158_d1} + {{1{n118_d1[5]}}, n118_d1};
+  assign n466 = {2'd0, n179_d1} + {{2{n464[6]}}, n464};
+  assign n467 = {3'd0, n465_d1} + {{1{n466_d1[8]}}, n466_d1};
+  assign n468 = n467;
+  assign n483 = {2'd0, n482} + {{1{n468[9]}}, n468};
+  assign n458 = {2'd0, x25} + {{1{n105[4]}}, n105};
+  assign n459 = {{2{n136_d1[4]}}, n136_d1} + {{1{n169_d1[5]}}, n169_d1};
+  assign n460 = {{2{n458_d1[5]}}, n458_d1} + {{1{n459[6]}}, n459};
+  assign n461 = n185_d1 + n460_d1;
+  assign n462 = n461;
+  assign n480 = x16;
+  assign n484_h = {{1{n462[7]}}, n462[7:2]} + {3'd0, n480_d2};
+  assign n484 = {n484_h, n462[1:0]};
+  assign n469 = {1'd0, n68} + {1'd0, n91};
+  assign n470 = {2'd0, n469_d1} + {{1{n126_d1[6]}}, n126_d1};
+  assign n471 = {{1{n470_d1[7]}}, n470_d1} + {{1{n199_d1[7]}}, n199_d1};
+  assign n472 = n471;
+  assign n485_h = {{2{n484_d1[8]}}, n484_d1[8:1]} + {{1{n472_d1[8]}}, n472_d1};
+  assign n485 = {n485_h, n484_d1[0]};
+  assign n486 = n483_d1 - n485;
+  assign n498 = {2'd0, x53} + {1'd0, n68};
+  assign n497 = {1'd0, x26} + {1'd0, x33};
+  assign n499 = {1'd0, n88} + {1'd0, n497};
+  assign n500 = {1'd0, n498_d1} + {1'd0, n499_d1};
+  assign n501 = {1'd0, n177_d1} + n187;
+  assign n502 = {2'd0, n500_d1} + {{1{n501_d1[7]}}, n501_d1};
+  assign n503 = n502;
+  assign n508 = {3'd0, n92_d1} + n189;
+  assign n509 = n508;
+  assign n511 = {1'd0, x55} + {1'd0, x63};
+  assign n512 = n511;
+  assign n514_h = {{1{n509_d1[7]}}, n509_d1[7:1]} + {3'd0, n512_d2};
+  assign n514 = {n514_h, n509_d1[0]};
+  assign n515_h = {{2{n503[8]}}, n503[8:1]} + {{1{n514[8]}}, n514};
+  assign n515 = {n515_h, n503[0]};
+  assign n510 = x8;
+  assign n516_h = {3'd0, c513[3:2]} + {1'd0, n510};
+  assign n516 = {n516_h, c513[1:0]};
+  assign n504 = {1'd0, x7} + {1'd0, x46};
+  assign n505 = {1'd0, n91} + {1'd0, n504};
+  assign n506 = {3'd0, n505_d1} + {{1{n188[7]}}, n188};
+  assign n507 = n506;
+  assign n517_h = {3'd0, n516_d2[6:1]} + n507_d1;
+  assign n517 = {n517_h, n516_d2[0]};
+  assign n487 = {1'd0, x44} + {1'd0, x46};
+  assign n490 = {1'd0, n147} + {1'd0, n487};
+  assign n488 = {2'd0, x47} + {1'd0, n78};
+  assign n491 = {1'd0, n488_d1} + {1'd0, n110_d1};
+  assign n493 = {2'd0, n490_d1} + {1'd0, n491};
+  assign n489 = {1'd0, n107} + {1'd0, n137};
+  assign n492 = {{2{n123_d1[5]}}, n123_d1} + {2'd0, n489_d1};
+  assign n494 = {{1{n492_d1[7]}}, n492_d1} + {{1{n198_d1[7]}}, n198_d1};
+  assign n495 = {2'd0, n493_d1} + {{1{n494[8]}}, n494};
+  assign n496 = n495;
+  assign n518 = {{1{n517_d1[9]}}, n517_d1} + {{1{n496_d1[9]}}, n496_d1};
+  assign n519 = n515_d1 - n518;
+  assign n522 = x35;
+  assign n527 = x35;
+  assign n529_h = {1'd0, c528[6:3]} + {1'd0, n527};
+  assign n529 = {n529_h, c528[2:0]};
+  assign n520 = {4'd0, n41_d1} + n194_d1;
+  assign n521 = n520;
+  assign n530 = {1'd0, n529_d1} + {1'd0, n521};
+  assign n143 = {1'd0, x29} + {1'd0, x36};
+  assign n175 = {1'd0, n103} + {1'd0, n143};
+  assign n190 = {1'd0, n122_d1} + {1'd0, n175_d1};
+  assign n523 = {4'd0, n26_d1} + {1'd0, n190};
+  assign n524 = n523;
+  assign n531_h = {1'd0, n530_d1[8:1]} + {1'd0, n524_d1};
+  assign n531 = {n531_h, n530_d1[0]};
+  assign n525 = {3'd0, n65_d1} + {1'd0, n190};
+  assign n526 = n525;
+  assign n532_h = {1'd0, n531[9:2]} + {1'd0, n526_d1};
+  assign n532 = {n532_h, n531[1:0]};
+  assign n533 = {8'd0, n522_d3} - {1'd0, n532_d1};
+  assign n534 = {3'd0, n43_d1} + {1'd0, n113_d1};
+  assign n535 = n534;
+  assign n536 = n108;
+  assign n542_h = {1'd0, n535[6:1]} + {1'd0, n536_d1};
+  assign n542 = {n542_h, n535[0]};
+  assign n537 = {1'd0, x18} + {1'd0, x43};
+  assign n538 = {1'd0, n65} + {1'd0, n537};
+  assign n539 = {1'd0, n108_d1} + {1'd0, n538_d1};
+  assign n540 = n539;
+  assign n543_h = {2'd0, n542_d1[7:2]} + {1'd0, n540_d1};
+  assign n543 = {n543_h, n542_d1[1:0]};
+  assign n544 = {7'd0, c541} - {1'd0, n543};
+  assign y[11:0] = {{2{n211_d2[9]}}, n211_d2};
+  assign y[23:12] = n230_d2;
+  assign y[35:24] = {{1{n258_d1[10]}}, n258_d1};
+  assign y[47:36] = {{3{n268_d3[8]}}, n268_d3};
+  assign y[59:48] = {{2{n278_d2[9]}}, n278_d2};
+  assign y[71:60] = {{1{n302_d1[10]}}, n302_d1};
+  assign y[83:72] = {{1{n329_d1[10]}}, n329_d1};
+  assign y[95:84] = {{1{n343_d2[10]}}, n343_d2};
+  assign y[107:96] = {{1{n368_d1[10]}}, n368_d1};
+  assign y[119:108] = {{1{n400_d1[10]}}, n400_d1};
+  assign y[131:120] = {{1{n429_d1[10]}}, n429_d1};
+  assign y[143:132] = {{1{n457_d1[10]}}, n457_d1};
+  assign y[155:144] = {{1{n486_d1[10]}}, n486_d1};
+  assign y[167:156] = {{1{n519_d1[10]}}, n519_d1};
+  assign y[179:168] = n533_d1;
+  assign y[191:180] = {{1{n544_d2[10]}}, n544_d2};
+  always @(posedge clk)
+    if (ce) begin
+      n207_d1 <= n207;
+      n203_d1 <= n203;
+      n98_d1 <= n98;
+      n111_d1 <= n111;
+      n209_d1 <= n209;
+      n214_d1 <= n214;
+      n219_d1 <= n219;
+      n226_d1 <= n226;
+      n74_d1 <= n74;
+      n154_d1 <= n154;
+      n220_d1 <= n220;
+      n228_d1 <= n228;
+      n223_d1 <= n223;
+      n216_d1 <= n216;
+      n216_d2 <= n216_d1;
+      n120_d1 <= n120;
+      n238_d1 <= n238;
+      n239_d1 <= n239;
+      n254_d1 <= n254;
+      n254_d2 <= n254_d1;
+      n243_d1 <= n243;
+      n139_d1 <= n139;
+      n248_d1 <= n248;
+      n182_d1 <= n182;
+      n251_d1 <= n251;
+      n127_d1 <= n127;
+      n95_d1 <= n95;
+      n75_d1 <= n75;
+      n184_d1 <= n184;
+      n126_d1 <= n126;
+      n165_d1 <= n165;
+      n97_d1 <= n97;
+      n108_d1 <= n108;
+      n231_d1 <= n231;
+      n197_d1 <= n197;
+      n233_d1 <= n233;
+      n234_d1 <= n234;
+      n244_d1 <= n244;
+      n186_d1 <= n186;
+      n237_d1 <= n237;
+      n247_d1 <= n247;
+      n247_d2 <= n247_d1;
+      n256_d1 <= n256;
+      n265_d1 <= n265;
+      n262_d1 <= n262;
+      n269_d1 <= n269;
+      n274_d1 <= n274;
+      n19_d1 <= x19;
+      n170_d1 <= n170;
+      n276_d1 <= n276;
+      n123_d1 <= n123;
+      n145_d1 <= n145;
+      n283_d1 <= n283;
+      n284_d1 <= n284;
+      n183_d1 <= n183;
+      n179_d1 <= n179;
+      n287_d1 <= n287;
+      n288_d1 <= n288;
+      n299_d1 <= n299;
+      n299_d2 <= n299_d1;
+      n158_d1 <= n158;
+      n291_d1 <= n291;
+      n147_d1 <= n147;
+      n157_d1 <= n157;
+      n94_d1 <= n94;
+      n293_d1 <= n293;
+      n294_d1 <= n294;
+      n300_d1 <= n300;
+      n296_d1 <= n296;
+      n151_d1 <= n151;
+      n195_d1 <= n195;
+      n84_d1 <= n84;
+      n280_d1 <= n280;
+      n280_d2 <= n280_d1;
+      n166_d1 <= n166;
+      n200_d1 <= n200;
+      n308_d1 <= n308;
+      n130_d1 <= n130;
+      n309_d1 <= n309;
+      n201_d1 <= n201;
+      n311_d1 <= n311;
+      n140_d1 <= n140;
+      n319_d1 <= n319;
+      n125_d1 <= n125;
+      n322_d1 <= n322;
+      n323_d1 <= n323;
+      n323_d2 <= n323_d1;
+      n303_d1 <= n303;
+      n119_d1 <= n119;
+      n314_d1 <= n314;
+      n315_d1 <= n315;
+      n316_d1 <= n316;
+      n327_d1 <= n327;
+      n326_d1 <= n326;
+      n328_d1 <= n328;
+      n132_d1 <= n132;
+      n194_d1 <= n194;
+      n173_d1 <= n173;
+      n332_d1 <= n332;
+      n335_d1 <= n335;
+      n339_d1 <= n339;
+      n340_d1 <= n340;
+      n57_d1 <= x57;
+      n352_d1 <= n352;
+      n353_d1 <= n353;
+      n172_d1 <= n172;
+      n359_d1 <= n359;
+      n356_d1 <= n356;
+      n364_d1 <= n364;
+      n116_d1 <= n116;
+      n118_d1 <= n118;
+      n168_d1 <= n168;
+      n159_d1 <= n159;
+      n344_d1 <= n344;
+      n198_d1 <= n198;
+      n346_d1 <= n346;
+      n347_d1 <= n347;
+      n350_d1 <= n350;
+      n366_d1 <= n366;
+      n366_d2 <= n366_d1;
+      n366_d3 <= n366_d2;
+      n365_d1 <= n365;
+      n376_d1 <= n376;
+      n377_d1 <= n377;
+      n375_d1 <= n375;
+      n177_d1 <= n177;
+      n379_d1 <= n379;
+      n380_d1 <= n380;
+      n395_d1 <= n395;
+      n395_d2 <= n395_d1;
+      n113_d1 <= n113;
+      n388_d1 <= n388;
+      n156_d1 <= n156;
+      n389_d1 <= n389;
+      n199_d1 <= n199;
+      n396_d1 <= n396;
+      n391_d1 <= n391;
+      n169_d1 <= n169;
+      n369_d1 <= n369;
+      n370_d1 <= n370;
+      n371_d1 <= n371;
+      n121_d1 <= n121;
+      n174_d1 <= n174;
+      n384_d1 <= n384;
+      n386_d1 <= n386;
+      n392_d1 <= n392;
+      n392_d2 <= n392_d1;
+      n399_d1 <= n399;
+      n136_d1 <= n136;
+      n419_d1 <= n419;
+      n422_d1 <= n422;
+      n410_d1 <= n410;
+      n409_d1 <= n409;
+      n163_d1 <= n163;
+      n171_d1 <= n171;
+      n412_d1 <= n412;
+      n413_d1 <= n413;
+      n401_d1 <= n401;
+      n402_d1 <= n402;
+      n405_d1 <= n405;
+      n406_d1 <= n406;
+      n149_d1 <= n149;
+      n416_d1 <= n416;
+      n423_d1 <= n423;
+      n427_d1 <= n427;
+      n426_d1 <= n426;
+      n428_d1 <= n428;
+      n450_d1 <= n450;
+      n99_d1 <= n99;
+      n446_d1 <= n446;
+      n86_d1 <= n86;
+      n161_d1 <= n161;
+      n437_d1 <= n437;
+      n438_d1 <= n438;
+      n440_d1 <= n440;
+      n441_d1 <= n441;
+      n453_d1 <= n453;
+      n431_d1 <= n431;
+      n83_d1 <= n83;
+      n449_d1 <= n449;
+      n434_d1 <= n434;
+      n455_d1 <= n455;
+      n454_d1 <= n454;
+      n456_d1 <= n456;
+      n474_d1 <= n474;
+      n475_d1 <= n475;
+      n476_d1 <= n476;
+      n479_d1 <= n479;
+      n122_d1 <= n122;
+      n463_d1 <= n463;
+      n465_d1 <= n465;
+      n466_d1 <= n466;
+      n458_d1 <= n458;
+      n185_d1 <= n185;
+      n460_d1 <= n460;
+      n480_d1 <= n480;
+      n480_d2 <= n480_d1;
+      n469_d1 <= n469;
+      n470_d1 <= n470;
+      n484_d1 <= n484;
+      n472_d1 <= n472;
+      n483_d1 <= n483;
+      n498_d1 <= n498;
+      n499_d1 <= n499;
+      n500_d1 <= n500;
+      n501_d1 <= n501;
+      n92_d1 <= n92;
+      n509_d1 <= n509;
+      n512_d1 <= n512;
+      n512_d2 <= n512_d1;
+      n505_d1 <= n505;
+      n516_d1 <= n516;
+      n516_d2 <= n516_d1;
+      n507_d1 <= n507;
+      n488_d1 <= n488;
+      n110_d1 <= n110;
+      n490_d1 <= n490;
+      n489_d1 <= n489;
+      n492_d1 <= n492;
+      n493_d1 <= n493;
+      n517_d1 <= n517;
+      n496_d1 <= n496;
+      n515_d1 <= n515;
+      n41_d1 <= x41;
+      n529_d1 <= n529;
+      n175_d1 <= n175;
+      n26_d1 <= x26;
+      n530_d1 <= n530;
+      n524_d1 <= n524;
+      n65_d1 <= n65;
+      n526_d1 <= n526;
+      n522_d1 <= n522;
+      n522_d2 <= n522_d1;
+      n522_d3 <= n522_d2;
+      n532_d1 <= n532;
+      n43_d1 <= x43;
+      n536_d1 <= n536;
+      n538_d1 <= n538;
+      n542_d1 <= n542;
+      n540_d1 <= n540;
+      n211_d1 <= n211;
+      n211_d2 <= n211_d1;
+      n230_d1 <= n230;
+      n230_d2 <= n230_d1;
+      n258_d1 <= n258;
+      n268_d1 <= n268;
+      n268_d2 <= n268_d1;
+      n268_d3 <= n268_d2;
+      n278_d1 <= n278;
+      n278_d2 <= n278_d1;
+      n302_d1 <= n302;
+      n329_d1 <= n329;
+      n343_d1 <= n343;
+      n343_d2 <= n343_d1;
+      n368_d1 <= n368;
+      n400_d1 <= n400;
+      n429_d1 <= n429;
+      n457_d1 <= n457;
+      n486_d1 <= n486;
+      n519_d1 <= n519;
+      n533_d1 <= n533;
+      n544_d1 <= n544;
+      n544_d2 <= n544_d1;
+    end
 endmodule
