@@ -1049,6 +1049,7 @@ def plot_energy_schemes(res, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (the log axes' tick labels)
     rows = res.get("summary", [])
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     n_e = min(res["settings"]["energy_seeds"], res["settings"]["seeds"])
@@ -1068,8 +1069,11 @@ def plot_energy_schemes(res, path):
             ax.step(*zip(*f), where="post", color="tab:red", lw=1, label="Pareto front")
             ax.plot(*zip(*f), "o", color="tab:red", ms=4)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_ylabel(f"test accuracy (%), mean ± std over {res['settings']['seeds']} seeds")
     fig.suptitle(f"digits MLP {'-'.join(map(str, res['settings']['sizes']))}: accuracy vs "
