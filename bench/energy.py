@@ -16,7 +16,7 @@ published measurements and prints the fit (see ddnhw/energy/calibration.py).
 else trained here briefly: ``--epochs`` caps the example's epochs, seed 0, cached in
 ``--work``) on each of ``--boards``, with the folding ``ddnhw demo`` builds for that board (the
 example's folding policy); on the first board, the examples of ``--alt`` that are unrolled
-there also get a folded row (the planner's folding for ``--alt-ii``). Inputs: the test split
+there also get a folded row (the planner's folding for ``--alt name:II``). Inputs: the test split
 (its first ``--max-vectors``). A circuit that does not fit a board is a row with its error.
 Rows already in the JSON are kept unless ``--force`` (the run can be resumed).
 """
@@ -80,7 +80,8 @@ def example_model(name, work, epochs_cap, log=print):
             m = examples.train_model(name, path, settings={"epochs": epochs}, seed=0)
             meta.write_text(json.dumps({
                 "epochs": epochs, "quant_accuracy": m["quant_accuracy"],
-                "quant_rmse": m["quant_rmse"], "train_seconds_wall": round(time.monotonic() - t0, 1),
+                "quant_rmse": m["quant_rmse"],
+                "train_seconds_wall": round(time.monotonic() - t0, 1),
                 "train_seconds_cpu": round(_cpu() - c0, 1)}) + "\n")
         info = {"model": f"trained here, {epochs} epochs (seed 0)", "path": str(path),
                 **json.loads(meta.read_text())}
@@ -108,7 +109,7 @@ def example_rows(names, boards, work, *, epochs_cap, max_vectors, alt, alt_ii, d
         for i, board in enumerate(boards):
             todo.append((board, "demo"))
             if i == 0 and name in alt:
-                todo.append((board, f"II<={alt_ii}"))
+                todo.append((board, f"II<={alt[name] or alt_ii}"))
         if not force and all((name, b, f) in done for b, f in todo):
             rows += [done[(name, b, f)] for b, f in todo]
             continue
@@ -129,7 +130,7 @@ def example_rows(names, boards, work, *, epochs_cap, max_vectors, alt, alt_ii, d
                     fold = pipeline.plan(ex, g, settings, boards=[board])["boards"][board]
                     opts = {"folding": "none" if not fold else dict(fold)}
                 else:
-                    opts = {"target_ii": alt_ii}
+                    opts = {"target_ii": int(kind.split("<=")[1])}
                 r = estimate_energy(g, board, work / "examples" / name / board / kind.replace(
                     "<=", "le"), inputs=x, **opts)
                 row.update({
@@ -239,15 +240,18 @@ def compact_table(rows):
             return "—"
         if r.get("status") != "ok":
             return r["status"]
-        return (f"{r['energy_nj_per_inference']:,.2f} nJ, {r['cycles_per_inference']:,.1f} "
+        return ((f"{r['kind']}: " if r["kind"] != "demo" else "")
+                + f"{r['energy_nj_per_inference']:,.2f} nJ, {r['cycles_per_inference']:,.1f} "
                 f"cyc ({_short_fold(r)})")
     out = ["| example | accuracy of the model used | UP5K, as `ddnhw demo` builds | UP5K, "
-           "folded (II<=16) | ECP5-85F, as `ddnhw demo` builds | gate-level mismatches |",
+           "folded (the planner's, II<=N) | ECP5-85F, as `ddnhw demo` builds | gate-level "
+           "mismatches |",
            "|---|---|---|---|---|---|"]
     for name, rs in by.items():
         get = {(r["board"], r["kind"]): r for r in rs}
         up = get.get(("icebreaker", "demo"))
-        alt = next((r for (b, k), r in get.items() if b == "icebreaker" and k != "demo"), None)
+        alts = [r for (b, k), r in get.items() if b == "icebreaker" and k != "demo"]
+        alt = next((r for r in alts if r.get("status") == "ok"), alts[0] if alts else None)
         ecp = next((r for (b, k), r in get.items() if b != "icebreaker" and k == "demo"), None)
         acc = rs[0].get("quant_accuracy")
         acc = f"{acc:.1%}" if acc is not None else (f"RMSE {rs[0]['quant_rmse']:.3f}" if
@@ -342,9 +346,10 @@ def main():
     p.add_argument("--boards", default="icebreaker,ulx3s-85f")
     p.add_argument("--epochs", type=int, default=5, help="--examples: epochs cap for training")
     p.add_argument("--max-vectors", type=int, default=360)
-    p.add_argument("--alt", default="mlp,cnn,cnn1d",
-                   help="--examples: also a folded row on the first board when unrolled there")
-    p.add_argument("--alt-ii", type=int, default=16)
+    p.add_argument("--alt", default="mlp:32,cnn1d:128",
+                   help="--examples: also a folded row on the first board for these examples "
+                        "(name or name:II; the planner's folding for that II, default --alt-ii)")
+    p.add_argument("--alt-ii", type=int, default=32)
     p.add_argument("--force", action="store_true", help="--examples: recompute every row")
     a = p.parse_args()
     work, out = bench_dirs(a)
@@ -371,7 +376,9 @@ def main():
             res_json.write_text(json.dumps({**info, "rows": ordered}, indent=1) + "\n")
             (out / "energy_examples.md").write_text(examples_markdown(ordered, info))
         rows = example_rows(names, a.boards.split(","), work, epochs_cap=a.epochs,
-                            max_vectors=a.max_vectors, alt=set(a.alt.split(",")),
+                            max_vectors=a.max_vectors,
+                            alt={n.split(":")[0]: (int(n.split(":")[1]) if ":" in n else None)
+                                 for n in a.alt.split(",") if n},
                             alt_ii=a.alt_ii, done=done, force=a.force, save=save)
         save(rows)
         print((out / "energy_examples.md").read_text())

@@ -947,8 +947,9 @@ def energy_schemes(a, out):
                 row["energy"]["seconds_wall"] = round(time.perf_counter() - t0, 1)
                 row["energy"]["seconds_cpu"] = round(_cpu() - c0, 1)
                 res["cpu_seconds"]["energy"] += _cpu() - c0
-                print(f"  energy: {row['energy'].get('energy_nj_per_inference', row['energy'].get('error'))}"
-                      f" ({row['energy']['seconds_cpu']} s CPU)", flush=True)
+                e = row["energy"]
+                print(f"  energy: {e.get('energy_nj_per_inference', e.get('error'))} "
+                      f"({e['seconds_cpu']} s CPU)", flush=True)
             runs[key] = row
             save()
     save()
