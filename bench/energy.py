@@ -18,7 +18,8 @@ else trained here briefly: ``--epochs`` caps the example's epochs, seed 0, cache
 example's folding policy); on the first board, the examples of ``--alt`` that are unrolled
 there also get a folded row (the planner's folding for ``--alt name:II``). Inputs: the test split
 (its first ``--max-vectors``). A circuit that does not fit a board is a row with its error.
-Rows already in the JSON are kept unless ``--force`` (the run can be resumed).
+Rows already in the JSON are kept unless ``--force`` (the run can be resumed); rows that
+failed with an error (not "does not fit") are run again.
 """
 from __future__ import annotations
 
@@ -364,7 +365,15 @@ def main():
         if res_json.exists():
             done = {(r["example"], r["board"], r["kind"]): r
                     for r in json.loads(res_json.read_text())["rows"]}
-        allrows = dict(done)
+        boards = a.boards.split(",")
+        alt = {n.split(":")[0]: (int(n.split(":")[1]) if ":" in n else None)
+               for n in a.alt.split(",") if n}
+        kinds = {"demo"} | {f"II<={v or a.alt_ii}" for v in alt.values()}
+        # the rows of the examples run now that this run would not make (an older --alt) go
+        allrows = {k: r for k, r in done.items() if k[0] not in names or
+                   (k[1] in boards and (k[2] == "demo" or (k[1] == boards[0] and k[0] in alt
+                                                         and k[2] in kinds)))}
+        done = {k: r for k, r in allrows.items() if r.get("status") != "error"}   # retried
 
         def save(rows):
             for r in rows:
@@ -375,11 +384,8 @@ def main():
                                                                r["kind"]))
             res_json.write_text(json.dumps({**info, "rows": ordered}, indent=1) + "\n")
             (out / "energy_examples.md").write_text(examples_markdown(ordered, info))
-        rows = example_rows(names, a.boards.split(","), work, epochs_cap=a.epochs,
-                            max_vectors=a.max_vectors,
-                            alt={n.split(":")[0]: (int(n.split(":")[1]) if ":" in n else None)
-                                 for n in a.alt.split(",") if n},
-                            alt_ii=a.alt_ii, done=done, force=a.force, save=save)
+        rows = example_rows(names, boards, work, epochs_cap=a.epochs,
+                            max_vectors=a.max_vectors, alt=alt, alt_ii=a.alt_ii, done=done, force=a.force, save=save)
         save(rows)
         print((out / "energy_examples.md").read_text())
         return 0

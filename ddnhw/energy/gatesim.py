@@ -197,7 +197,10 @@ def instrument(netlist: "Netlist", per_instance=False) -> Path:
         if not exprs:
             continue
         n = len(exprs)
-        lines += [f"  wire [{n - 1}:0] ddnhw_v{i} = {{{', '.join(exprs)}}};",
+        # a few expressions per line: Verilator's preprocessor takes at most 40,000 tokens
+        # per line (the digits CNN's ECP5 netlist has more output nets of one cell type)
+        items = ",\n      ".join(", ".join(exprs[k:k + 16]) for k in range(0, n, 16))
+        lines += [f"  wire [{n - 1}:0] ddnhw_v{i} = {{{items}}};",
                   f"  reg [63:0] ddnhw_c{i} = 64'd0;"]
         if event == "toggles":
             lines.append(f"  reg [{n - 1}:0] ddnhw_p{i} = {n}'d0;")
