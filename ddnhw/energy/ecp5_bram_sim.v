@@ -1,10 +1,10 @@
 // ddnhw: a simulation model of the ECP5 DP16KD block RAM for the gate-level energy runs
 // (ddnhw.energy.gatesim). yosys' cells_sim.v has this cell only as a blackbox (its outputs
 // would stay 0). Modelled: the 1024 x 18 array initialised from INITVAL_00..3F (16 words of
-// 20 bits per INITVAL, 18 data bits each), port widths 18 (address AD13:4, byte enables AD1:0)
-// and 36 (pseudo dual port: write on port A with DIA = bits 17:0 and DIB = bits 35:18, byte
-// enables ADA3:0; read on port B with DOA = bits 17:0 and DOB = bits 35:18; word j is the
-// 18-bit words 2j and 2j+1), synchronous reads with REGMODE NOREG or OUTREG, WRITEMODE
+// 20 bits per INITVAL, 18 data bits each), port widths 9 (AD13:3; word k is half k[0] of the
+// 18-bit word k >> 1), 18 (address AD13:4, byte enables AD1:0) and 36 (pseudo dual port:
+// write on port A with DIA = bits 17:0 and DIB = bits 35:18, byte enables ADA3:0; read on
+// port B with DOA = bits 17:0 and DOB = bits 35:18; word j is the 18-bit words 2j and 2j+1), synchronous reads with REGMODE NOREG or OUTREG, WRITEMODE
 // NORMAL / WRITETHROUGH / READBEFOREWRITE, chip selects per CSDECODE, synchronous output
 // reset. Other widths stop the simulation with a message. The gate-level run's comparison with
 // the golden model is what checks this model on every design that uses it.
@@ -211,7 +211,8 @@ module DP16KD (
     initial begin
         for (i = 0; i < 1024; i = i + 1)
             mem[i] = INIT[i * 20 +: 18];
-        if (!((DATA_WIDTH_A == 18 && DATA_WIDTH_B == 18) ||
+        if (!(((DATA_WIDTH_A == 9 || DATA_WIDTH_A == 18) &&
+               (DATA_WIDTH_B == 9 || DATA_WIDTH_B == 18)) ||
               (DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36))) begin
             $display("ddnhw DP16KD model: DATA_WIDTH_A=%0d DATA_WIDTH_B=%0d not modelled",
                      DATA_WIDTH_A, DATA_WIDTH_B);
@@ -233,7 +234,12 @@ module DP16KD (
     reg [17:0] wlo = 18'd0, whi = 18'd0, rlo = 18'd0, rhi = 18'd0;  // the read port (width 36)
     wire wide = DATA_WIDTH_A == 36;
 
-    // port A (width 18) / the write port (width 36)
+    // a width-9 port addresses 2048 words (AD13:3): word k is half k[0] of 18-bit word k >> 1
+    function [17:0] rd(input [13:0] ad, input integer w);
+        rd = w == 9 ? {9'd0, ad[3] ? mem[ad[13:4]][17:9] : mem[ad[13:4]][8:0]} : mem[ad[13:4]];
+    endfunction
+
+    // port A (width 9/18) / the write port (width 36)
     always @(posedge CLKA) begin
         if (CEA && csa) begin
             if (wide) begin
@@ -245,20 +251,26 @@ module DP16KD (
                 end
             end else begin
                 if (WEA) begin
-                    if (ada[0]) mem[ada[13:4]][8:0] <= dia[8:0];
-                    if (ada[1]) mem[ada[13:4]][17:9] <= dia[17:9];
+                    if (DATA_WIDTH_A == 9) begin
+                        if (ada[3]) mem[ada[13:4]][17:9] <= dia[8:0];
+                        else mem[ada[13:4]][8:0] <= dia[8:0];
+                    end else begin
+                        if (ada[0]) mem[ada[13:4]][8:0] <= dia[8:0];
+                        if (ada[1]) mem[ada[13:4]][17:9] <= dia[17:9];
+                    end
                 end
                 if (RSTA && RESETMODE == "SYNC") qa <= 18'd0;
-                else if (!WEA || WRITEMODE_A == "READBEFOREWRITE") qa <= mem[ada[13:4]];
+                else if (!WEA || WRITEMODE_A == "READBEFOREWRITE") qa <= rd(ada, DATA_WIDTH_A);
                 else if (WRITEMODE_A == "WRITETHROUGH")
-                    qa <= {ada[1] ? dia[17:9] : mem[ada[13:4]][17:9],
+                    qa <= DATA_WIDTH_A == 9 ? {9'd0, dia[8:0]} :
+                          {ada[1] ? dia[17:9] : mem[ada[13:4]][17:9],
                            ada[0] ? dia[8:0] : mem[ada[13:4]][8:0]};
             end
         end
         if (OCEA) ra <= RSTA ? 18'd0 : qa;
     end
 
-    // port B (width 18) / the read port (width 36)
+    // port B (width 9/18) / the read port (width 36)
     always @(posedge CLKB) begin
         if (CEB && csb) begin
             if (wide) begin
@@ -271,13 +283,19 @@ module DP16KD (
                 end
             end else begin
                 if (WEB) begin
-                    if (adb[0]) mem[adb[13:4]][8:0] <= dib[8:0];
-                    if (adb[1]) mem[adb[13:4]][17:9] <= dib[17:9];
+                    if (DATA_WIDTH_B == 9) begin
+                        if (adb[3]) mem[adb[13:4]][17:9] <= dib[8:0];
+                        else mem[adb[13:4]][8:0] <= dib[8:0];
+                    end else begin
+                        if (adb[0]) mem[adb[13:4]][8:0] <= dib[8:0];
+                        if (adb[1]) mem[adb[13:4]][17:9] <= dib[17:9];
+                    end
                 end
                 if (RSTB && RESETMODE == "SYNC") qb <= 18'd0;
-                else if (!WEB || WRITEMODE_B == "READBEFOREWRITE") qb <= mem[adb[13:4]];
+                else if (!WEB || WRITEMODE_B == "READBEFOREWRITE") qb <= rd(adb, DATA_WIDTH_B);
                 else if (WRITEMODE_B == "WRITETHROUGH")
-                    qb <= {adb[1] ? dib[17:9] : mem[adb[13:4]][17:9],
+                    qb <= DATA_WIDTH_B == 9 ? {9'd0, dib[8:0]} :
+                          {adb[1] ? dib[17:9] : mem[adb[13:4]][17:9],
                            adb[0] ? dib[8:0] : mem[adb[13:4]][8:0]};
             end
         end

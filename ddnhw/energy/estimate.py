@@ -172,6 +172,10 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
                   "+ddnhw_idle=0", "+ddnhw_stall=0", "+ddnhw_watchdog=100000"])
     t_run = time.monotonic() - t0
     act = acts[layout.top]
+    unmodelled = [ln for ln in log.splitlines() if "not modelled" in ln]
+    if unmodelled:     # a cell configuration our models stop on (ecp5_*_sim.v)
+        raise gatesim.GateError(f"energy: {unmodelled[0].strip()} (board {profile.name}); "
+                                f"no energy figure for this netlist")
     if "timeout=1" in log:
         raise gatesim.GateError(f"energy: the gate-level netlist of {layout.top} stopped "
                                 f"moving; run dir {run_dir}")
