@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import platform
 import sys
 import time
@@ -223,7 +224,7 @@ def examples_markdown(rows, info):
 
 def _short_fold(r):
     f = r.get("folding")
-    if f in (None, "unrolled"):
+    if f in (None, "unrolled") or (isinstance(f, dict) and not any(f.values())):
         return "unrolled"
     if isinstance(f, dict):
         return "folded " + " ".join(f"{k}{tuple(v)}".replace(" ", "") for k, v in f.items() if v)
@@ -240,13 +241,16 @@ def compact_table(rows):
         if r is None:
             return "—"
         if r.get("status") != "ok":
-            return r["status"]
+            m = re.search(r"differs from golden on (\d+) of (\d+)", r.get("error", ""))
+            if m:
+                return f"**gate-level ≠ golden** on {m[1]} of {m[2]} vectors"
+            return r["status"] + ": " + r.get("error", "").split(": ", 1)[-1][:100]
         return ((f"{r['kind']}: " if r["kind"] != "demo" else "")
                 + f"{r['energy_nj_per_inference']:,.2f} nJ, {r['cycles_per_inference']:,.1f} "
                 f"cyc ({_short_fold(r)})")
     out = ["| example | accuracy of the model used | UP5K, as `ddnhw demo` builds | UP5K, "
-           "folded (the planner's, II<=N) | ECP5-85F, as `ddnhw demo` builds | gate-level "
-           "mismatches |",
+           "folded (the planner's, II<=N) | ECP5-85F, as `ddnhw demo` builds | circuits with "
+           "gate-level == golden |",
            "|---|---|---|---|---|---|"]
     for name, rs in by.items():
         get = {(r["board"], r["kind"]): r for r in rs}
@@ -259,9 +263,11 @@ def compact_table(rows):
                                                      rs[0].get("quant_rmse") is not None else "")
         ep = rs[0].get("epochs")
         acc += " (shipped)" if rs[0].get("model") == "shipped" else f" ({ep} epochs)"
-        mism = [r["gate_level_mismatches"] for r in rs if r.get("status") == "ok"]
+        ok = sum(r.get("status") == "ok" and r["gate_level_mismatches"] == 0 for r in rs)
+        ran = sum(r.get("status") == "ok" or "differs from golden" in r.get("error", "")
+                  for r in rs)
         out.append(f"| {name} | {acc} | {cell(up)} | {cell(alt)} | {cell(ecp)} | "
-                   f"{sum(mism) if mism else '—'} |")
+                   f"{ok} of {ran} |")
     return out
 
 
