@@ -216,8 +216,10 @@ def examples_markdown(rows, info):
                    f"{r['gate_level_mismatches']} | {t} |")
     out += ["", "## Per example (the README table)", ""] + compact_table(rows)
     ok = [r for r in rows if r.get("status") == "ok"]
-    out += ["", f"{len(ok)} of {len(rows)} rows estimated; gate-level mismatches in total: "
-            f"{sum(r['gate_level_mismatches'] for r in ok)}; CPU time in total "
+    neq = sum("differs from golden" in r.get("error", "") for r in rows)
+    out += ["", f"{len(ok)} of {len(rows)} rows estimated, each with gate-level == golden on "
+            f"every vector; {neq} rows stopped because the gate-level outputs differed from "
+            f"golden, {sum(r.get('status') == 'does not fit' for r in rows)} do not fit; CPU time in total "
             f"{sum(r['seconds_cpu'] for r in rows) / 60:.1f} min (training not included)."]
     return "\n".join(out) + "\n"
 
@@ -244,6 +246,13 @@ def compact_table(rows):
             m = re.search(r"differs from golden on (\d+) of (\d+)", r.get("error", ""))
             if m:
                 return f"**gate-level ≠ golden** on {m[1]} of {m[2]} vectors"
+            m = (re.search(r"needs (\d+) (\w+) \(resource estimate\), the board has (\d+)",
+                           r.get("error", "")) or
+                 re.search(r"smallest footprint is (\w+) (\d+) of (\d+)", r.get("error", "")))
+            if m and m.re.pattern.startswith("needs"):
+                return f"does not fit ({m[1]} {m[2]} estimated, the board has {m[3]})"
+            if m:
+                return f"does not fit (smallest folding: {m[2]} {m[1]} of {m[3]} usable)"
             return r["status"] + ": " + r.get("error", "").split(": ", 1)[-1][:100]
         return ((f"{r['kind']}: " if r["kind"] != "demo" else "")
                 + f"{r['energy_nj_per_inference']:,.2f} nJ, {r['cycles_per_inference']:,.1f} "
