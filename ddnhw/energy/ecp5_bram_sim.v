@@ -211,8 +211,8 @@ module DP16KD (
     initial begin
         for (i = 0; i < 1024; i = i + 1)
             mem[i] = INIT[i * 20 +: 18];
-        if (!(((DATA_WIDTH_A == 9 || DATA_WIDTH_A == 18) &&
-               (DATA_WIDTH_B == 9 || DATA_WIDTH_B == 18)) ||
+        if (!(((DATA_WIDTH_A == 4 || DATA_WIDTH_A == 9 || DATA_WIDTH_A == 18) &&
+               (DATA_WIDTH_B == 4 || DATA_WIDTH_B == 9 || DATA_WIDTH_B == 18)) ||
               (DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36))) begin
             $display("ddnhw DP16KD model: DATA_WIDTH_A=%0d DATA_WIDTH_B=%0d not modelled",
                      DATA_WIDTH_A, DATA_WIDTH_B);
@@ -235,8 +235,13 @@ module DP16KD (
     wire wide = DATA_WIDTH_A == 36;
 
     // a width-9 port addresses 2048 words (AD13:3): word k is half k[0] of 18-bit word k >> 1
+    // a width-4 port addresses 4096 words (AD13:2): word k is nibble k[0] of half k[1] of
+    // 18-bit word k >> 2 (bits 3:0, 7:4, 12:9, 16:13)
     function [17:0] rd(input [13:0] ad, input integer w);
-        rd = w == 9 ? {9'd0, ad[3] ? mem[ad[13:4]][17:9] : mem[ad[13:4]][8:0]} : mem[ad[13:4]];
+        reg [8:0] h;
+        h = ad[3] ? mem[ad[13:4]][17:9] : mem[ad[13:4]][8:0];
+        if (w == 4) rd = {14'd0, ad[2] ? h[7:4] : h[3:0]};
+        else rd = w == 9 ? {9'd0, h} : mem[ad[13:4]];
     endfunction
 
     // port A (width 9/18) / the write port (width 36)
@@ -251,7 +256,9 @@ module DP16KD (
                 end
             end else begin
                 if (WEA) begin
-                    if (DATA_WIDTH_A == 9) begin
+                    if (DATA_WIDTH_A == 4) begin
+                        mem[ada[13:4]][(ada[3] ? 9 : 0) + (ada[2] ? 4 : 0) +: 4] <= dia[3:0];
+                    end else if (DATA_WIDTH_A == 9) begin
                         if (ada[3]) mem[ada[13:4]][17:9] <= dia[8:0];
                         else mem[ada[13:4]][8:0] <= dia[8:0];
                     end else begin
@@ -262,7 +269,8 @@ module DP16KD (
                 if (RSTA && RESETMODE == "SYNC") qa <= 18'd0;
                 else if (!WEA || WRITEMODE_A == "READBEFOREWRITE") qa <= rd(ada, DATA_WIDTH_A);
                 else if (WRITEMODE_A == "WRITETHROUGH")
-                    qa <= DATA_WIDTH_A == 9 ? {9'd0, dia[8:0]} :
+                    qa <= DATA_WIDTH_A == 4 ? {14'd0, dia[3:0]} :
+                          DATA_WIDTH_A == 9 ? {9'd0, dia[8:0]} :
                           {ada[1] ? dia[17:9] : mem[ada[13:4]][17:9],
                            ada[0] ? dia[8:0] : mem[ada[13:4]][8:0]};
             end
@@ -283,7 +291,9 @@ module DP16KD (
                 end
             end else begin
                 if (WEB) begin
-                    if (DATA_WIDTH_B == 9) begin
+                    if (DATA_WIDTH_B == 4) begin
+                        mem[adb[13:4]][(adb[3] ? 9 : 0) + (adb[2] ? 4 : 0) +: 4] <= dib[3:0];
+                    end else if (DATA_WIDTH_B == 9) begin
                         if (adb[3]) mem[adb[13:4]][17:9] <= dib[8:0];
                         else mem[adb[13:4]][8:0] <= dib[8:0];
                     end else begin
@@ -294,7 +304,8 @@ module DP16KD (
                 if (RSTB && RESETMODE == "SYNC") qb <= 18'd0;
                 else if (!WEB || WRITEMODE_B == "READBEFOREWRITE") qb <= rd(adb, DATA_WIDTH_B);
                 else if (WRITEMODE_B == "WRITETHROUGH")
-                    qb <= DATA_WIDTH_B == 9 ? {9'd0, dib[8:0]} :
+                    qb <= DATA_WIDTH_B == 4 ? {14'd0, dib[3:0]} :
+                          DATA_WIDTH_B == 9 ? {9'd0, dib[8:0]} :
                           {adb[1] ? dib[17:9] : mem[adb[13:4]][17:9],
                            adb[0] ? dib[8:0] : mem[adb[13:4]][8:0]};
             end
