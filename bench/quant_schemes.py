@@ -17,6 +17,16 @@ bench/results/quant_schemes.{json,md,png}; the graphs go to out/quant_schemes_gr
     python bench/quant_schemes.py --build ''              # train and estimate every row
     python bench/quant_schemes.py --build-only            # then synthesize the --build rows
     python bench/quant_schemes.py --only "u2 64-32-10;cnn u4"   # recompute rows, keep the rest
+    python bench/quant_schemes.py --energy-schemes     # energy vs accuracy over 5 seeds
+
+``--energy-schemes`` is one self-contained run (bench/results/quant_schemes_energy.{json,md,png}):
+the MLP 64-``--hidden``-10 at 8-bit, 4-bit, 2-bit, power-of-two (log2) weights and binary
+weights with bipolar activations, each trained (``--epochs`` QAT epochs for every scheme, from
+a float model of ``--float-epochs``) for ``--seeds`` seeds (the data split and the training
+seed both vary with the seed, as in bench/accuracy.py); accuracy as mean ± std over the seeds;
+energy per inference on the iCE40UP5K (ddnhw.energy: the circuit ``ddnhw build`` makes, gate-
+level netlist on that seed's test split) of the models of the first ``--energy-seeds`` seeds.
+The PNG: the Pareto front of accuracy against energy next to accuracy against LUTs.
 
 The binary row is also built with ``binary_style="dense"`` (the adder tree instead of the
 XNOR/popcount datapath) for the LUT comparison (``build_adder_tree``).
@@ -159,6 +169,13 @@ def main(argv=None):
     ap.add_argument("--energy", default="",
                     help="semicolon-separated row names for --energy-only ('all': every row "
                          "with a saved graph)")
+    ap.add_argument("--energy-schemes", action="store_true",
+                    help="one run: 8/4/2-bit, pow2 and binary MLPs over --seeds seeds, UP5K "
+                         "energy of the first --energy-seeds seeds' models, accuracy vs energy "
+                         "and vs LUTs (bench/results/quant_schemes_energy.*)")
+    ap.add_argument("--seeds", type=int, default=5, help="--energy-schemes: training seeds")
+    ap.add_argument("--energy-seeds", type=int, default=1,
+                    help="--energy-schemes: estimate the energy of these first seeds' models")
     ap.add_argument("--no-adder-tree", action="store_true",
                     help="do not rebuild the binary row with the adder tree (keep the JSON's)")
     ap.add_argument("--only", default="",
@@ -175,6 +192,8 @@ def main(argv=None):
         return build_only(a, out)
     if a.energy_only:
         return energy_only(a, out)
+    if a.energy_schemes:
+        return energy_schemes(a, out)
     import torch
     from ddnhw.datasets import load_digits_split
     from ddnhw.quant.qat import pretrain_float, train_scheme
@@ -794,7 +813,7 @@ def plot(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    plot_energy(rows, Path(path).with_name("quant_schemes_energy.png"))
+    plot_energy(rows, Path(path).with_name("quant_schemes_rows_energy.png"))
 
 
 def plot_energy(rows, path):
@@ -824,6 +843,242 @@ def plot_energy(rows, path):
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     ax.set_title("accuracy vs energy per inference per quantization scheme")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- --energy-schemes: energy per inference across schemes, accuracy over seeds ----------------
+
+ENERGY_SCHEMES = ("u8", "u4", "u2", "pow2 (log2) w4", "binary w, bipolar a")
+ENERGY_BOARD = "icebreaker"
+
+
+def _cpu():
+    import resource
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    return c.ru_utime + c.ru_stime + s.ru_utime + s.ru_stime
+
+
+def _mean_std(v):
+    v = [x for x in v if x is not None]
+    if not v:
+        return None, None
+    return float(np.mean(v)), (float(np.std(v, ddof=1)) if len(v) > 1 else None)
+
+
+def energy_schemes(a, out):
+    """``--energy-schemes`` (see the module doc): writes quant_schemes_energy.{json,md,png}
+    after every trained or estimated model (a rerun with the same settings reuses them)."""
+    import os
+    import platform
+    import torch
+    from ddnhw.datasets import load_digits_split
+    from ddnhw.energy import estimate_energy
+    from ddnhw.quant.qat import pretrain_float, train_scheme
+    from ddnhw.quant.train import accuracy
+    torch.set_num_threads(1)
+    spec = {n: (w, act, over) for n, w, act, over in rows_spec()}
+    sizes = (64, a.hidden, 10)
+    settings = {"sizes": list(sizes), "qat_epochs": a.epochs, "float_epochs": a.float_epochs,
+                "distill": a.distill, "seeds": a.seeds, "energy_seeds": a.energy_seeds,
+                "board": ENERGY_BOARD, "schemes": list(ENERGY_SCHEMES)}
+    path = out / "quant_schemes_energy.json"
+    res = {}
+    if path.exists():
+        res = json.loads(path.read_text())
+        if res.get("settings") != settings:
+            res = {}
+    runs = res.get("runs", {})       # "seed/scheme" -> row
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or
+                       platform.machine(), "python": platform.python_version(),
+                       "load_average_start": os.getloadavg()[0]},
+           "settings": settings, "runs": runs, "floats": res.get("floats", {}),
+           "cpu_seconds": res.get("cpu_seconds", {"train": 0.0, "energy": 0.0})}
+    work = ROOT / "out" / "quant_schemes_energy"
+
+    def save():
+        res["summary"] = energy_summary(res)
+        flow.write_json_atomic(path, res)
+        (out / "quant_schemes_energy.md").write_text(energy_markdown(res))
+        plot_energy_schemes(res, out / "quant_schemes_energy.png")
+
+    for seed in range(a.seeds):
+        keys = [f"{seed}/{n}" for n in ENERGY_SCHEMES]
+        want_energy = seed < a.energy_seeds
+        if all(k in runs and (not want_energy or "energy" in runs[k]) for k in keys):
+            continue
+        xtr, ytr, xte, yte = load_digits_split(seed=seed)
+        c0 = _cpu()
+        fm = pretrain_float(xtr, ytr, sizes, epochs=a.float_epochs, seed=seed)
+        res["floats"][str(seed)] = accuracy(fm, torch.as_tensor(xte), torch.as_tensor(yte))
+        res["cpu_seconds"]["train"] += _cpu() - c0
+        for name, key in zip(ENERGY_SCHEMES, keys):
+            w, act, over = spec[name]
+            over = {**over, "qat_epochs": a.epochs, "seed": seed}
+            c0 = _cpu()
+            row, g, met = train_row(name, w, act, over, a, a.epochs, xte, yte,
+                                    export_scheme_mlp,
+                                    lambda cfg: train_scheme(fm, xtr, ytr, xte, yte, cfg))
+            res["cpu_seconds"]["train"] += _cpu() - c0
+            row["seed"] = seed
+            if key in runs and runs[key]["accuracy"] != row["accuracy"]:
+                print(f"note: {key} retrained to {row['accuracy']:.4f} "
+                      f"(was {runs[key]['accuracy']:.4f})", flush=True)
+            print(f"seed {seed} {name}: {row['accuracy']:.4f}, ~{row['est_ice40']['luts']} "
+                  f"iCE40 LCs", flush=True)
+            if want_energy:
+                c0, t0 = _cpu(), time.perf_counter()
+                try:
+                    e = estimate_energy(g, ENERGY_BOARD, work / f"seed{seed}" / _dirname(name),
+                                        inputs=golden.quantize_input(g, xte))
+                    row["energy"] = {k: e[k] for k in (
+                        "energy_nj_per_inference", "total_energy_nj_per_inference",
+                        "dynamic_power_mw_board_clock", "static_power_mw",
+                        "inferences_per_s_board_clock", "gate_level_mismatches", "breakdown",
+                        "cells", "vectors")}
+                    row["energy"]["cycles_per_inference"] = e["activity"]["cycles_per_inference"]
+                    row["energy"]["folding"] = e["folding"]
+                    row["energy"]["lut4"] = sum(v for k, v in e["cells"].items() if "LUT4" in k)
+                except Exception as ex:   # recorded; the other schemes go on
+                    row["energy"] = {"error": f"{type(ex).__name__}: {ex}"[:400]}
+                row["energy"]["seconds_wall"] = round(time.perf_counter() - t0, 1)
+                row["energy"]["seconds_cpu"] = round(_cpu() - c0, 1)
+                res["cpu_seconds"]["energy"] += _cpu() - c0
+                e = row["energy"]
+                print(f"  energy: {e.get('energy_nj_per_inference', e.get('error'))} "
+                      f"({e['seconds_cpu']} s CPU)", flush=True)
+            runs[key] = row
+            save()
+    save()
+    print((out / "quant_schemes_energy.md").read_text())
+    return 0
+
+
+def energy_summary(res):
+    """Per scheme: accuracy mean ± std over the seeds, energy (mean ± std over the estimated
+    seeds), estimated LCs and synthesized LUT4s."""
+    out = []
+    for name in res["settings"]["schemes"]:
+        rows = [r for k, r in sorted(res["runs"].items()) if k.split("/", 1)[1] == name]
+        if not rows:
+            continue
+        en = [r["energy"] for r in rows if "energy_nj_per_inference" in r.get("energy", {})]
+        acc = _mean_std([r["accuracy"] for r in rows])
+        e = _mean_std([x["energy_nj_per_inference"] for x in en])
+        out.append({
+            "scheme": name, "w_bits": rows[0]["w_bits"], "a_bits": rows[0]["a_bits"],
+            "seeds": [r["seed"] for r in rows], "accuracy_mean": acc[0], "accuracy_std": acc[1],
+            "accuracy_per_seed": [r["accuracy"] for r in rows],
+            "est_ice40_luts_mean": _mean_std([r["est_ice40"]["luts"] for r in rows])[0],
+            "energy_seeds": [r["seed"] for r in rows if r.get("energy", {}).get(
+                "energy_nj_per_inference") is not None],
+            "energy_nj_mean": e[0], "energy_nj_std": e[1],
+            "lut4_mean": _mean_std([x["lut4"] for x in en])[0],
+            "power_mw_mean": _mean_std([x["dynamic_power_mw_board_clock"] for x in en])[0],
+            "cycles_per_inference": _mean_std([x["cycles_per_inference"] for x in en])[0],
+            "folding": sorted({json.dumps(x["folding"]["mode"]) for x in en}),
+            "gate_level_mismatches": sum(x["gate_level_mismatches"] for x in en),
+            "energy_errors": [r["energy"]["error"] for r in rows if "error" in r.get("energy", {})],
+        })
+    return out
+
+
+def _pm(m, sd, fmt="{:.2f}", scale=1.0):
+    if m is None:
+        return "—"
+    return fmt.format(m * scale) + ("" if sd is None else " ± " + fmt.format(sd * scale))
+
+
+def energy_markdown(res):
+    st = res["settings"]
+    fl = _mean_std(list(res["floats"].values()))
+    n_e = min(st["energy_seeds"], st["seeds"])
+    lines = [f"# Energy per inference across quantization schemes, digits MLP "
+             f"{'-'.join(map(str, st['sizes']))}, iCE40UP5K ({res['date']})", "",
+             f"Accuracy: golden model on each seed's 360-image test split, mean ± std (n - 1) "
+             f"over seeds {', '.join(map(str, range(st['seeds'])))} (the seed sets the data "
+             f"split and the training). Every scheme: {st['qat_epochs']} QAT epochs with "
+             f"distillation {st['distill']} from that seed's float model "
+             f"({st['float_epochs']} epochs; float accuracy {_pm(fl[0], fl[1], '{:.1f}', 100)} "
+             f"%). Energy: ddnhw.energy, dynamic nJ per inference on the iCE40UP5K at 12 MHz "
+             f"(the circuit `ddnhw build` makes for the board: unrolled when it fits, else "
+             f"folded), gate-level netlist on the test split, of the models of "
+             + ("seed 0 only" if n_e == 1 else f"seeds 0-{n_e - 1} (mean ± std)")
+             + "; model band ±30 %. LUTs: the resource estimate of the unrolled core (iCE40 "
+             "logic cells, mean over the seeds) and the SB_LUT4 cells yosys mapped for the "
+             "energy run. Reproduce: `python bench/quant_schemes.py --energy-schemes "
+             f"--seeds {st['seeds']} --energy-seeds {st['energy_seeds']} --epochs "
+             f"{st['qat_epochs']} --float-epochs {st['float_epochs']}`.", "",
+             "| scheme | w bits | a bits | accuracy (%) | UP5K nJ/inference | mW at 12 MHz "
+             "(dynamic) | cycles/inference | circuit | est. LCs | SB_LUT4 | gate-level "
+             "mismatches |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res.get("summary", []):
+        lines.append(
+            f"| {r['scheme']} | {r['w_bits']} | {r['a_bits']} | "
+            f"{_pm(r['accuracy_mean'], r['accuracy_std'], '{:.1f}', 100)} | "
+            f"{_pm(r['energy_nj_mean'], r['energy_nj_std'])} | "
+            f"{_pm(r['power_mw_mean'], None)} | {_pm(r['cycles_per_inference'], None)} | "
+            f"{', '.join(json.loads(f) for f in r['folding']) or '—'} | "
+            f"{r['est_ice40_luts_mean']:.0f} | {_pm(r['lut4_mean'], None, '{:.0f}')} | "
+            f"{r['gate_level_mismatches'] if r['energy_seeds'] else '—'} |"
+            + ("" if not r["energy_errors"] else f" energy failed: {r['energy_errors'][0][:120]}"))
+    cpu = res.get("cpu_seconds", {})
+    lines += ["", f"CPU time: training {cpu.get('train', 0) / 60:.1f} min, energy estimates "
+              f"{cpu.get('energy', 0) / 60:.1f} min (this process and its tools; machine "
+              f"{res['machine']['cpus']} cores {res['machine']['processor']}, shared, load "
+              f"average {res['machine']['load_average_start']:.1f} at the start). Per seed: "
+              "`quant_schemes_energy.json` (runs)."]
+    return "\n".join(lines) + "\n"
+
+
+def _front(points):
+    """Pareto front of ``(cost, accuracy)`` points (lower cost, higher accuracy)."""
+    front, best = [], -np.inf
+    for c, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((c, acc))
+            best = acc
+    return front
+
+
+def plot_energy_schemes(res, path):
+    """Two panels: accuracy (mean ± std) against UP5K energy per inference and against
+    estimated LUTs, each with its Pareto front."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (the log axes' tick labels)
+    rows = res.get("summary", [])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
+    n_e = min(res["settings"]["energy_seeds"], res["settings"]["seeds"])
+    panels = (("energy_nj_mean", "energy_nj_std",
+               "dynamic energy per inference on the iCE40UP5K (nJ, gate-level; "
+               + ("seed 0 model)" if n_e == 1 else f"mean of seeds 0-{n_e - 1})")),
+              ("est_ice40_luts_mean", None, "iCE40 logic cells (resource estimate, unrolled)"))
+    for ax, (col, sd, label) in zip(axes, panels):
+        pts = [(r[col], 100 * r["accuracy_mean"], r) for r in rows if r.get(col) is not None]
+        for x, y, r in pts:
+            ax.errorbar(x, y, yerr=100 * (r["accuracy_std"] or 0),
+                        xerr=(r[sd] or 0) if sd else None, fmt="o", color="tab:blue", capsize=3)
+            ax.annotate(r["scheme"], (x, y), fontsize=8, xytext=(4, 4),
+                        textcoords="offset points")
+        if pts:
+            f = _front([(x, y) for x, y, _ in pts])
+            ax.step(*zip(*f), where="post", color="tab:red", lw=1, label="Pareto front")
+            ax.plot(*zip(*f), "o", color="tab:red", ms=4)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0].set_ylabel(f"test accuracy (%), mean ± std over {res['settings']['seeds']} seeds")
+    fig.suptitle(f"digits MLP {'-'.join(map(str, res['settings']['sizes']))}: accuracy vs "
+                 "energy per inference and vs LUTs, per quantization scheme")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

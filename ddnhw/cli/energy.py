@@ -22,19 +22,24 @@ def _fmt_nj(nj):
     return f"{nj / 1000:.3f} µJ" if nj >= 1000 else f"{nj:.3f} nJ"
 
 
-def estimate(graph, board, out, inputs="test", clock=None, fmax=None, seed=0, **fold):
-    """Resolve ``inputs`` (``test``, ``random:N`` or a ``.npy`` file, as ``--vectors``
-    elsewhere) and run :func:`ddnhw.energy.estimate_energy`."""
+def input_vectors(graph, spec, seed=0, option="--inputs"):
+    """The vectors of ``spec`` (``test``, ``random:N`` or a ``.npy`` file, as ``--vectors``
+    elsewhere); a test split that is not this model's is an error naming ``option``."""
     from ddnhw import DdnhwError, examples
+    try:
+        return examples.input_vectors(graph, spec, seed)
+    except ValueError as e:   # e.g. the test split of another example's input shape
+        raise DdnhwError(f"{option} {spec!r}: {e}; this model's inputs have shape "
+                         f"{tuple(graph.input.shape)}: use {option} random:N or an X.npy "
+                         "file") from None
+
+
+def estimate(graph, board, out, inputs="test", clock=None, fmax=None, seed=0, **fold):
+    """Resolve ``inputs`` (:func:`input_vectors`) and run :func:`ddnhw.energy.estimate_energy`."""
     from ddnhw.board import get_board
     from ddnhw.energy import estimate_energy
     get_board(board)     # an unknown board fails before any work
-    try:
-        x = examples.input_vectors(graph, inputs, seed)
-    except ValueError as e:   # e.g. the test split of another example's input shape
-        raise DdnhwError(f"--inputs {inputs!r}: {e}; this model's inputs have shape "
-                         f"{tuple(graph.input.shape)}: use --inputs random:N or an X.npy "
-                         "file") from None
+    x = input_vectors(graph, inputs, seed)
     return estimate_energy(graph, board, out, inputs=x, clock_mhz=clock, fmax_mhz=fmax,
                            **{k: v for k, v in fold.items() if v is not None})
 

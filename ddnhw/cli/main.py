@@ -42,14 +42,16 @@ def _objective_folding(a, graph):
     ``{layer: (pe, simd)}`` dict or ``"none"``), written into ``a.folding``."""
     if getattr(a, "objective", "throughput") != "energy":
         return
-    from ddnhw import DdnhwError, examples
-    from ddnhw.energy.objective import choose_by_energy
+    from ddnhw import DdnhwError
+    from ddnhw.cli.energy import input_vectors
+    from ddnhw.energy.objective import candidate_foldings, choose_by_energy
     if not a.board or a.min_throughput is None:
         raise DdnhwError("--objective energy needs --board and --min-throughput")
     if a.target_ii is not None or a.max_luts is not None or a.folding != "auto":
         raise DdnhwError("--objective energy chooses the folding: drop --folding, --target-ii "
                          "and --max-luts")
-    x = examples.input_vectors(graph, a.energy_inputs, 0)
+    candidate_foldings(graph, a.board, a.min_throughput)   # an impossible throughput: now
+    x = input_vectors(graph, a.energy_inputs, 0, "--energy-inputs")
     c = choose_by_energy(graph, a.board, Path(a.out) / "energy_candidates", a.min_throughput,
                          inputs=x, log=print)
     print(f"objective energy: {c['label']} ({c['estimate']['energy_nj_per_inference']:.3f} "

@@ -1,6 +1,7 @@
 """``ddnhw search``: mixed-precision search (per-layer bit widths) on the digits MLP, a preset of
 ``ddnhw sweep`` (:func:`ddnhw.sweep.presets.search_preset`); prints and writes the Pareto front
-of accuracy against estimated LUTs, and saves the picked model."""
+of accuracy against estimated LUTs (with ``--energy``, also against energy per inference: a
+column, a second front and ``search_pareto.png``), and saves the picked model."""
 from __future__ import annotations
 
 from ddnhw.cli import args as A
@@ -26,6 +27,15 @@ def cmd_search(a):
     out = flow.ensure_writable_dir(a.out)
     if a.family not in ("ice40", "ecp5"):
         raise DdnhwError(f"--family must be ice40 or ecp5, not {a.family!r}")
+    board = None
+    if a.energy:
+        from ddnhw.board import get_board
+        board = a.energy_board or ENERGY_BOARDS[a.family]
+        if get_board(board).family != a.family:
+            raise DdnhwError(f"--energy-board {board}: an {get_board(board).family} board, "
+                             f"but --family is {a.family}")
+    elif a.energy_board:
+        raise DdnhwError("--energy-board needs --energy")
     fr = ()
     if a.channel_fractions:
         fr = tuple(float(v) for v in a.channel_fractions.split(","))
@@ -36,7 +46,8 @@ def cmd_search(a):
             hidden=a.hidden, w_bits=_bits_list(a.w_bits), a_bits=_bits_list(a.a_bits),
             realize=a.realize, limit=a.limit, channel_fractions=fr,
             channel_low_bits=a.channel_low_bits, epochs=a.epochs, float_epochs=a.float_epochs,
-            distill=a.distill, prune=a.prune, fpga=a.family, seed=a.seed, out=out / "sweep")
+            distill=a.distill, prune=a.prune, fpga=a.family, seed=a.seed, out=out / "sweep",
+            energy_board=board)
     except ValueError as e:
         raise DdnhwError(f"search: {e}") from None
     res = sweep(cfg, workers=0 if a.scheduler else a.workers, scheduler=a.scheduler,
@@ -53,13 +64,23 @@ def cmd_search(a):
                      "accuracy": r["accuracy"], "ptq_accuracy": r["ptq_accuracy"],
                      "float_accuracy": r["float_accuracy"], "luts": r["est_luts"],
                      "ffs": r["est_ffs"], "dsps": r["est_dsps"]})
+        if board:
+            rows[-1].update(energy_nj_per_inference=r["energy_nj_per_inference"],
+                            energy_gate_level_mismatches=r["energy_gate_level_mismatches"])
     front = pareto_front(rows)
     for r in rows:
         r["pareto"] = r in front
-    print(f"{'#':>3} {'candidate':<20} {'accuracy':>8} {'LUTs':>7} {'DSPs':>5}  pareto")
+    if board:      # the front of accuracy against energy per inference
+        efront = pareto_front(rows, cost="energy_nj_per_inference")
+        for r in rows:
+            r["energy_pareto"] = r in efront
+    print(f"{'#':>3} {'candidate':<20} {'accuracy':>8} {'LUTs':>7} {'DSPs':>5}  pareto"
+          + ("   nJ/inf  pareto" if board else ""))
     for r in sorted(rows, key=lambda r: r["luts"]):
         print(f"{r['index']:>3} {r['label']:<20} {r['accuracy']:>8.4f} {r['luts']:>7} "
-              f"{r['dsps']:>5}  {'*' if r['pareto'] else ''}")
+              f"{r['dsps']:>5}  {'*' if r['pareto'] else ' ':<6}"
+              + (f" {r['energy_nj_per_inference']:>8.3f}  {'*' if r['energy_pareto'] else ''}"
+                 if board else ""))
     if a.pick is not None:
         pick = next((r for r in rows if r["index"] == a.pick), None)
         if pick is None:
@@ -70,13 +91,26 @@ def cmd_search(a):
                    key=lambda r: r["luts"])
     model = out / "search_pick.npz"
     write_bytes(model, res.model_file(pick["index"]))
-    flow.write_json_atomic(out / "search.json", {
-        "family": a.family, "sizes": [64, a.hidden, 10], "rows": rows, "pick": pick["index"],
-        "sweep": res.extra["paths"]["json"]})
+    doc = {"family": a.family, "sizes": [64, a.hidden, 10], "rows": rows,
+           "pick": pick["index"], "sweep": res.extra["paths"]["json"]}
+    if board or a.plot:
+        from ddnhw.sweep.report import plot_pareto
+        doc["png"] = str(out / "search_pareto.png")
+        plot_pareto(res.rows(), out / "search_pareto.png",
+                    "ddnhw search: accuracy vs LUTs" + (f" and vs energy per inference on "
+                                                        f"{board}" if board else ""),
+                    costs=("LUTs", "energy (nJ/inference)"))
+        print(f"Pareto fronts: {out / 'search_pareto.png'}")
+    if board:
+        doc["energy_board"] = board
+    flow.write_json_atomic(out / "search.json", doc)
     print(f"picked #{pick['index']} {pick['label']}: accuracy {pick['accuracy']:.4f}, "
           f"~{pick['luts']} LUTs; model written to {model}, table to {out / 'search.json'} "
           f"(the sweep's: {res.extra['paths']['csv']})")
     return 0
+
+
+ENERGY_BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-85f"}
 
 
 def add_parser(sub):
@@ -97,6 +131,14 @@ def add_parser(sub):
     s.add_argument("--distill", type=A.fraction, default=0.5, help="knowledge-distillation weight")
     s.add_argument("--prune", type=A.fraction, default=0.0)
     s.add_argument("--family", default="ice40", choices=("ice40", "ecp5"), help="estimate calibration: ice40 or ecp5")
+    s.add_argument("--energy", action="store_true",
+                   help="also the energy per inference of every candidate (unrolled, gate-level "
+                        "netlist on the test split; `ddnhw energy`): a column, a front, and "
+                        "search_pareto.png")
+    s.add_argument("--energy-board", type=A.board_name, default=None,
+                   help="board of --energy (default: icebreaker for ice40, ulx3s-85f for ecp5)")
+    s.add_argument("--plot", action="store_true",
+                   help="write search_pareto.png (accuracy vs LUTs; with --energy also vs energy)")
     s.add_argument("--pick", type=A.nonneg_int, default=None,
                    help="candidate index to save (default: cheapest within --tolerance)")
     s.add_argument("--tolerance", type=A.fraction, default=0.01)

@@ -20,10 +20,55 @@ from ddnhw import DdnhwError
 import ddnhw.energy.gatesim as gatesim
 import ddnhw.energy.model as energy_model
 
-__all__ = ["estimate_energy", "FOLD_OPTIONS", "DEFAULT_RANDOM_VECTORS"]
+__all__ = ["estimate_energy", "FOLD_OPTIONS", "DEFAULT_RANDOM_VECTORS", "DoesNotFit",
+           "mapped_resources"]
 
 FOLD_OPTIONS = ("folding", "target_ii", "max_luts")
 DEFAULT_RANDOM_VECTORS = 256
+
+
+class DoesNotFit(DdnhwError):
+    """The circuit needs more of a resource than the board has: no energy figure for it there."""
+
+
+# the board budget's resources counted in a mapped netlist: (cell type pattern, units) per
+# resource and family (an ECP5 CCU2C is two TRELLIS_COMBs, nextpnr's LUT unit; an iCE40
+# SB_CARRY shares a logic cell with a LUT, so the SB_LUT4 count is the LCs' lower bound)
+_RESOURCE_CELLS = {
+    "ice40": {"luts": ((r"SB_LUT4", 1),), "ffs": ((r"SB_DFF\w*", 1),),
+              "dsps": ((r"SB_MAC16", 1),), "brams": ((r"SB_RAM40_4K\w*", 1),),
+              "spram": ((r"SB_SPRAM256KA", 1),)},
+    "ecp5": {"luts": ((r"LUT4|TRELLIS_COMB", 1), (r"CCU2C", 2)),
+             "ffs": ((r"TRELLIS_FF", 1),), "dsps": ((r"MULT18X18D", 1),),
+             "brams": ((r"DP16KD|PDPW16KD", 1),)},
+}
+# an estimate this far over the board's LUTs is not synthesized at all (the estimate
+# is calibrated within ~6 % on whole networks, see ddnhw.passes.fold.choose)
+_EARLY_REFUSAL = 1.5
+
+
+def mapped_resources(family, cells) -> dict:
+    """``{resource: count}`` of a mapped netlist's ``cells`` (``{cell type: count}``) in the
+    units of the board budget (luts, ffs, dsps, brams, spram)."""
+    import re
+    out = {}
+    for res, kinds in _RESOURCE_CELLS[family].items():
+        out[res] = sum(w * n for rx, w in kinds for c, n in cells.items() if re.fullmatch(rx, c))
+    return out
+
+
+def _check_fit(profile, counts, folding, source, factor=1.0):
+    """Raise :class:`DoesNotFit` when ``counts`` (``{resource: n}``, from ``source``) exceed the
+    board's budget times ``factor``."""
+    limits = profile.budget_for().limits()
+    for res, need in counts.items():
+        have = limits.get(res)
+        if have is not None and need > factor * have:
+            how = ("fold it (--folding auto, --max-luts, --target-ii)" if folding == "unrolled"
+                   else "fold it further (--max-luts, --target-ii)")
+            raise DoesNotFit(f"energy: the circuit ({folding}) does not fit {profile.name} "
+                             f"({profile.device}): it needs {int(need)} {res} ({source}), the "
+                             f"board has {have}; {how} or choose a larger board")
 
 
 def _stream_rows(x, lanes, beats):
@@ -66,7 +111,7 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     from ddnhw.flow.core import decide, ensure_writable_dir, random_vectors
     from ddnhw.host.cosim import find_testbench, manifest_beats
     from ddnhw.host.payload import StreamLayout, read_hex, write_records
-    from ddnhw.lower import generate
+    from ddnhw.lower import generate, plan_network
 
     unknown = sorted(set(fold_options) - set(FOLD_OPTIONS))
     if unknown:
@@ -83,6 +128,12 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     folding = fold_options.get("folding") or "auto"
     g, plan = decide(graph, profile.name, folding, target_ii=fold_options.get("target_ii"),
                      max_luts=fold_options.get("max_luts"))
+    fold_label = {"auto": "folded automatically", "explicit": "the folding given",
+                  "model": "the model file's folding"}.get(plan["mode"], plan["mode"])
+    est = plan_network(g, family=profile.family)
+    _check_fit(profile, {k: sum(int(layer["estimate"].get(k, 0)) for layer in est.layers)
+                         for k in ("luts", "dsps", "brams")}, fold_label,
+               "resource estimate", _EARLY_REFUSAL)
     rtl = out / "rtl"
     man = generate(g, rtl, name="ddnhw_top", family=profile.family)
     verilog = rtl / man["verilog"]
@@ -100,6 +151,8 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
     net = gatesim.synthesize([verilog], layout.top, profile.family, out / "gate",
                              synth_opts=profile.synth_opts)
     t_synth = time.monotonic() - t0
+    _check_fit(profile, mapped_resources(profile.family, net.cells), fold_label,
+               "cells of the synthesized netlist")
     rows = _stream_rows(x, layout.i.lanes, beats_in)
     binary, t_build, cached = gatesim.build_sim(
         net, [find_testbench() / "harness.v", ("ddnhw_gate_tb.v", gatesim.STREAM_TB)],
@@ -119,6 +172,10 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
                   "+ddnhw_idle=0", "+ddnhw_stall=0", "+ddnhw_watchdog=100000"])
     t_run = time.monotonic() - t0
     act = acts[layout.top]
+    unmodelled = [ln for ln in log.splitlines() if "not modelled" in ln]
+    if unmodelled:     # a cell configuration our models stop on (ecp5_*_sim.v)
+        raise gatesim.GateError(f"energy: {unmodelled[0].strip()} (board {profile.name}); "
+                                f"no energy figure for this netlist")
     if "timeout=1" in log:
         raise gatesim.GateError(f"energy: the gate-level netlist of {layout.top} stopped "
                                 f"moving; run dir {run_dir}")
@@ -172,6 +229,9 @@ def estimate_energy(graph, board, out_dir, inputs=None, clock_mhz=None, *, fmax_
                           (static or 0.0) + e_cycle_pj * fmax_mhz / 1000.0),
         "static_power_mw": static,
         "inferences_per_s_board_clock": clock * 1e6 / cyc_per_inf,
+        # the circuit's initiation interval and latency (manifest): the steady-state rate is
+        # clock / II (cycles_per_inference above includes the pipeline's fill and drain)
+        "ii_cycles": man.get("ii_cycles"), "latency_cycles": man.get("latency_cycles"),
         "breakdown": {k: v / n_vec / 1000.0 for k, v in pj.items()},
         "breakdown_unit": "nJ per inference",
         "activity": {

@@ -69,7 +69,10 @@ def models_dir(family: str) -> Path:
 
 
 # cells yosys ships no simulation model for, modelled here (our own Verilog)
-_EXTRA_MODELS = {"ecp5": [Path(__file__).with_name("ecp5_dsp_sim.v")]}
+_EXTRA_MODELS = {"ecp5": [Path(__file__).with_name("ecp5_dsp_sim.v"),
+                          Path(__file__).with_name("ecp5_bram_sim.v")]}
+# blackboxes inside the main model file that a model above replaces (removed from a copy of it)
+_REPLACED = {"ecp5": ("DP16KD",)}
 
 
 def model_files(family: str) -> list[Path]:
@@ -197,7 +200,10 @@ def instrument(netlist: "Netlist", per_instance=False) -> Path:
         if not exprs:
             continue
         n = len(exprs)
-        lines += [f"  wire [{n - 1}:0] ddnhw_v{i} = {{{', '.join(exprs)}}};",
+        # a few expressions per line: Verilator's preprocessor takes at most 40,000 tokens
+        # per line (the digits CNN's ECP5 netlist has more output nets of one cell type)
+        items = ",\n      ".join(", ".join(exprs[k:k + 16]) for k in range(0, n, 16))
+        lines += [f"  wire [{n - 1}:0] ddnhw_v{i} = {{{items}}};",
                   f"  reg [63:0] ddnhw_c{i} = 64'd0;"]
         if event == "toggles":
             lines.append(f"  reg [{n - 1}:0] ddnhw_p{i} = {n}'d0;")
@@ -407,6 +413,14 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_instance=Fals
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
         (bdir / "main.cpp").write_text(_MAIN_CPP)
+        main_model = files[0]
+        if _REPLACED.get(family):
+            text = files[0].read_text()
+            for cell in _REPLACED[family]:
+                text = re.sub(rf"\(\*\s*blackbox\s*\*\)\s*module {cell}\b.*?\bendmodule\b", "",
+                              text, flags=re.S)
+            main_model = bdir / files[0].name
+            main_model.write_text(text)
         env = _verilator_env()
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--prefix", "Vtb",
                "--top-module", "ddnhw_gate_tb", "-Wno-fatal", "-Wno-lint", "-Wno-style",
@@ -414,7 +428,7 @@ def build_sim(netlist, tb_sources, build_root, *, params=None, per_instance=Fals
                *(f"+define+{d}" for d in _DEFINES.get(family, [])),
                *(f"+define+{k}={v}" for k, v in defines.items()),
                *(f"-G{k}={v}" for k, v in params.items()),
-               *map(str, tb_paths), *map(str, probed), str(files[0]),
+               *map(str, tb_paths), *map(str, probed), str(main_model),
                *map(str, _EXTRA_MODELS.get(family, [])), str(bdir / "main.cpp")]
         log = bdir / "build.log"
         with open(log, "w") as f:

@@ -87,9 +87,9 @@ def pareto_rows(rows, cost, smaller=True, acc="accuracy"):
     return [k["row"] for k in pareto_front(keyed, cost="cost")]
 
 
-def plot_pareto(result_rows, path, title="sweep") -> list:
-    """Pareto fronts of accuracy against LUTs, energy and throughput (those the table has)
-    as one PNG at ``path``; returns the costs drawn."""
+def plot_pareto(result_rows, path, title="sweep", costs=None) -> list:
+    """Pareto fronts of accuracy against LUTs, energy and throughput (those the table has;
+    ``costs``: only those of these labels) as one PNG at ``path``; returns the costs drawn."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -98,6 +98,8 @@ def plot_pareto(result_rows, path, title="sweep") -> list:
         raise DdnhwError("--plot needs matplotlib: pip install 'ddnhw[sweep]'") from None
     drawn = []
     for names, label, smaller in COSTS:
+        if costs is not None and label not in costs:
+            continue
         col = next((c for c in names if any(r.get(c) is not None for r in result_rows)), None)
         if col is not None and any(r.get("accuracy") is not None for r in result_rows):
             drawn.append((col, label, smaller))

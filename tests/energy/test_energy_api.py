@@ -64,3 +64,24 @@ def test_demo_table_shows_energy():
     rows = dict(summary_rows(s))
     assert rows["icebreaker: energy per inference (dynamic)"].startswith("1.5000 µJ")
     assert rows["icebreaker: power at board clock"] == "18.50 mW"
+
+
+def test_mapped_resources_in_budget_units():
+    from ddnhw.energy.estimate import mapped_resources
+    r = mapped_resources("ecp5", {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7, "MULT18X18D": 2,
+                                  "DP16KD": 1, "PFUMX": 4})
+    assert r == {"luts": 16, "ffs": 7, "dsps": 2, "brams": 1}
+    r = mapped_resources("ice40", {"SB_LUT4": 5, "SB_CARRY": 9, "SB_DFFE": 2, "SB_DFFSR": 1,
+                                   "SB_RAM40_4K": 3, "SB_MAC16": 1, "SB_SPRAM256KA": 2})
+    assert r == {"luts": 5, "ffs": 3, "dsps": 1, "brams": 3, "spram": 2}
+
+
+def test_circuit_too_big_for_the_board_is_a_clear_error(tmp_path):
+    # far over the UP5K's 5,280 logic cells unrolled: refused from the resource estimate,
+    # before any synthesis, naming the board and what to do
+    from ddnhw.energy.estimate import DoesNotFit
+    from ddnhw.ir.testing import random_mlp
+    g = random_mlp(1, sizes=(64, 32, 10), w_bits=8, a_bits=8, zero_frac=0.0)
+    with pytest.raises(DoesNotFit, match=r"does not fit icebreaker .*luts.*fold it"):
+        estimate_energy(g, "icebreaker", tmp_path, folding="none")
+    assert not (tmp_path / "gate").exists()
