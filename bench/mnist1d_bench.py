@@ -91,7 +91,12 @@ def run_pipeline(family, boards, work, log=print):
             if c["mismatches"]:
                 raise SystemExit(f"{name}: {key} differs from golden: {c['message']}")
         designs[key]["boards"].append(b)
-        reports[b] = pipeline.build(graph, b, out / "build" / b, fold)
+        try:
+            reports[b] = pipeline.build(graph, b, out / "build" / b, fold)
+        except DdnhwError as e:     # e.g. nextpnr finds no legal placement: a measured no
+            no_fit[b] = f"the build failed: {str(e).splitlines()[0]}"
+            log(f"{name}: {b}: {no_fit[b]}")
+            continue
         r = reports[b]
         log(f"{name}: {b}: {r.get('luts')} LUTs, {r.get('dsps')} DSPs, {r.get('brams')} BRAMs, "
             f"Fmax {r.get('fmax_mhz')} MHz")
