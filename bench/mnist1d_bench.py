@@ -190,7 +190,9 @@ def markdown(res):
                          f"{d.get('latency_cycles')} / {d.get('ii_cycles')} | "
                          f"{f'{ips:,.0f}' if ips else 'n/a'} |")
         for b, msg in s0.get("no_fit", {}).items():
-            lines.append(f"| {f['family'].upper()} | {b} | does not fit: {msg} | | | | | | | |")
+            what = msg if msg.startswith(("the build failed", "not built")) else \
+                f"does not fit: {msg}"
+            lines.append(f"| {f['family'].upper()} | {b} | {what} | | | | | | | |")
     lines += ["", f"Reproduce: `{res['command']}`", ""]
     return "\n".join(lines)
 
