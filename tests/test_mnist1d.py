@@ -72,7 +72,7 @@ def test_scaled_split(fresh_cache):
 
 
 def test_records():
-    for name in ("mnist1d-mlp", "mnist1d-cnn", "mnist1d-gru"):
+    for name in ("mnist1d-mlp", "mnist1d-cnn", "mnist1d-cnn-up5k", "mnist1d-gru"):
         ex = examples.get(name)
         assert ex.dataset == "mnist1d" and ex.task == "classification"
         assert ex.boards
@@ -84,6 +84,10 @@ TINY = {"mnist1d-mlp": dict(hidden=4, epochs=1),
                                                {"op": "conv1d", "out": 2, "kernel": 3,
                                                 "stride": 2},
                                                {"op": "flatten"}, {"op": "linear", "out": 10}]),
+        "mnist1d-cnn-up5k": dict(epochs=1, qat_epochs=1,
+                                 layers=[{"op": "conv1d", "out": 2, "kernel": 5, "stride": 2},
+                                         {"op": "conv1d", "out": 2, "kernel": 3, "stride": 4},
+                                         {"op": "flatten"}, {"op": "linear", "out": 10}]),
         "mnist1d-gru": dict(hidden=2, epochs=1)}
 
 

@@ -35,13 +35,17 @@ def _classes(y):
 def _optional(settings, bits, epochs):
     """The optional settings every trainer reads: ``in_bits`` (default ``bits``), ``qat_epochs``
     (default ``epochs``), ``distill`` (weight of distillation from the float model in the QAT
-    loss, default 0), ``temperature`` (4) and ``input_norm`` (float training on standardized
-    inputs, folded into the first layer before QAT; default False)."""
+    loss, default 0), ``temperature`` (4), ``input_norm`` (float training on standardized
+    inputs, folded into the first layer before QAT; default False) and, when given, ``batch``
+    (minibatch size), ``lr`` and ``qat_lr`` (peak learning rates of the float and QAT phases;
+    default: the training config's)."""
     return dict(in_bits=settings.get("in_bits") or bits,
                 qat_epochs=settings.get("qat_epochs") or epochs,
                 distill=settings.get("distill") or 0.0,
                 temperature=settings.get("temperature") or 4.0,
-                input_norm=bool(settings.get("input_norm", False)))
+                input_norm=bool(settings.get("input_norm", False)),
+                **{k: settings[k] for k in ("batch", "lr", "qat_lr")
+                   if settings.get(k) is not None})
 
 
 def mlp(example, data, settings, seed, log):
@@ -66,7 +70,11 @@ def cnn(example, data, settings, seed, log):
     """Convolutional network of :class:`ddnhw.quant.cnn.QuantCNN` layer specs. Settings:
     ``layers``, ``in_shape`` (C, H, W: how a row of features is an image; a 1-D signal is
     ``(C, 1, L)``), ``channels`` (optional: the first layer's output channels), ``bits``,
-    ``epochs``, optional ``out_per_channel`` (per-channel exponents in the output layer)."""
+    ``epochs``, optional ``out_per_channel`` (per-channel exponents in the output layer),
+    ``w_bits``/``a_bits`` (weights/activations, default ``bits``), ``act_calibration``
+    (``"p999"``, the default, or ``"mse"``: :meth:`ddnhw.quant.cnn.QuantCNN.calibrate`),
+    ``freeze_exponents`` (``"max"``/``"mse"``: QAT with the weight exponents fixed,
+    :func:`ddnhw.quant.quantizers.freeze_weight_exponents`; default: recomputed each step)."""
     from ddnhw.quant.cnn import CNNConfig, export_cnn, train_cnn
 
     xtr, ytr, xte, yte = data
@@ -74,9 +82,12 @@ def cnn(example, data, settings, seed, log):
     if settings.get("channels") is not None:
         layers[0]["out"] = int(settings["channels"])
     bits, epochs = settings["bits"], settings["epochs"]
-    cfg = CNNConfig(layers=layers, in_shape=tuple(settings["in_shape"]), w_bits=bits,
-                    a_bits=bits, float_epochs=epochs, seed=seed,
+    cfg = CNNConfig(layers=layers, in_shape=tuple(settings["in_shape"]),
+                    w_bits=settings.get("w_bits") or bits, a_bits=settings.get("a_bits") or bits,
+                    float_epochs=epochs, seed=seed,
                     out_per_channel=bool(settings.get("out_per_channel", False)),
+                    act_calibration=settings.get("act_calibration") or "p999",
+                    freeze_exponents=settings.get("freeze_exponents") or None,
                     **_optional(settings, bits, epochs))
     r = train_cnn(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_cnn(r.model, meta=_meta(example, seed, r.float_accuracy))
@@ -88,14 +99,18 @@ def seq(example, data, settings, seed, log):
     """Recurrent sequence classifier (:class:`ddnhw.quant.rnn.QuantSeqClassifier`): a row of
     features is ``steps`` time steps of ``input_size`` values. Settings: ``cell`` (a
     recurrent cell of :mod:`ddnhw.quant.rnn`), ``steps``, ``input_size``, ``hidden``,
-    ``bits`` (inputs and weights), ``epochs``."""
+    ``bits`` (inputs and weights), ``epochs``; optional ``return_sequences`` (the classifier
+    reads every step's state, ``steps * hidden`` features, not only the last) and
+    ``state_bits`` (the state's width, default 8)."""
     from ddnhw.quant.rnn import SeqConfig, export_seq, train_seq
 
     xtr, ytr, xte, yte = data
+    extra = {k: settings[k] for k in ("return_sequences", "state_bits")
+             if settings.get(k) is not None}
     cfg = SeqConfig(cell=settings["cell"], input_size=settings["input_size"],
                     hidden=settings["hidden"], n_classes=_classes(ytr), steps=settings["steps"],
                     w_bits=settings["bits"], float_epochs=settings["epochs"], seed=seed,
-                    **_optional(settings, settings["bits"], settings["epochs"]))
+                    **extra, **_optional(settings, settings["bits"], settings["epochs"]))
     r = train_seq(xtr, ytr, xte, yte, cfg, log=log)
     graph = export_seq(r.model, meta=_meta(example, seed, r.float_accuracy))
     return Trained(graph, r.float_accuracy, r.quant_accuracy, r.seconds, r.model,

@@ -23,7 +23,7 @@ from ddnhw.ir import IntType, chain_graph
 from .modules import QuantInput, QuantLinear, QuantReLU
 from .conv import QuantConv1d, QuantConv2d, conv_requant, fold_batchnorm
 from .residual import QuantResidual, int_requant
-from .quantizers import round_ste
+from .quantizers import freeze_weight_exponents, pow2_act_frac, round_ste
 
 __all__ = ["QuantConv2d", "QuantConv1d", "QuantPool2d", "QuantPool1d", "QuantFlatten",
            "QuantCNN",
@@ -76,7 +76,7 @@ class QuantPool1d(QuantPool2d):
     power-of-two kernel. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and
     the attribute."""
 
-    def __init__(self, kind, kernel, stride=None, name="pool1d"):
+    def __init__(self, kind, kernel, stride=None, name="pool1d", axis="w"):
         nn.Module.__init__(self)
         self.name = name
         what = f"layer {name} (QuantPool1d)"
@@ -88,12 +88,16 @@ class QuantPool1d(QuantPool2d):
         if kind == "avg" and kernel & (kernel - 1):
             raise DdnhwError(f"{what}: kernel={kernel} is not a power of two (the integer mean "
                              f"of an avgpool is a sum and a shift)")
+        if axis not in ("w", "h"):
+            raise DdnhwError(f"{what}: axis={axis!r} is not supported ('w' or 'h')")
         self.kind, self.kernel = kind, kernel
         self.stride = kernel if stride is None else stride
-        self.size = (1, kernel)
+        self.size = (1, kernel) if axis == "w" else (kernel, 1)
 
     def _args(self):
-        return (1, self.kernel), (1, self.stride)
+        if self.size[0] == 1:
+            return (1, self.kernel), (1, self.stride)
+        return (self.kernel, 1), (self.stride, 1)
 
 
 class QuantFlatten(nn.Module):
@@ -112,8 +116,11 @@ class QuantCNN(nn.Module):
 
     ``layers``: dicts with ``op`` one of ``conv`` (``out``, ``kernel``, ``stride`` 1,
     ``padding`` 0, ``groups`` 1), ``conv1d`` (the same, :class:`QuantConv1d`, for
-    ``in_shape = (C, 1, L)`` signals), ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
-    ``maxpool1d``/``avgpool1d`` (the same over a one-row map, :class:`QuantPool1d`),
+    ``in_shape = (C, 1, L)`` signals, or ``(C, L, 1)``: the signal as one column, whose
+    hardware window buffers ``kernel`` samples instead of the whole row),
+    ``maxpool``/``avgpool`` (``kernel``, ``stride`` = kernel),
+    ``maxpool1d``/``avgpool1d`` (the same over a one-row or one-column map,
+    :class:`QuantPool1d`),
     ``flatten``, ``linear`` (``out``), ``res`` (``kernel`` 3, ``mid``: a
     :class:`~ddnhw.quant.residual.QuantResidual` block, ``relu(conv(relu(conv(x))) + x)``,
     exported with an IR ``add``). Every conv/linear but the last is followed by
@@ -123,8 +130,12 @@ class QuantCNN(nn.Module):
     """
 
     def __init__(self, layers, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
-                 out_per_channel=False):
+                 out_per_channel=False, act_calibration="p999"):
         super().__init__()
+        if act_calibration not in ("p999", "mse"):
+            raise DdnhwError(f"QuantCNN: act_calibration={act_calibration!r} is not supported "
+                             f"('p999' or 'mse')")
+        self.act_calibration = act_calibration
         self.spec = [dict(s) for s in layers]
         self.in_shape = tuple(int(v) for v in in_shape)
         self.inp = QuantInput(in_bits)
@@ -143,13 +154,14 @@ class QuantCNN(nn.Module):
                                   "dilation"}
                 if extra:
                     raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
-                if op == "conv1d" and h != 1:
-                    raise DdnhwError(f"layer {name}: conv1d needs a one-row input (C, 1, L), "
-                                     f"got height {h}")
+                if op == "conv1d" and h != 1 and w != 1:
+                    raise DdnhwError(f"layer {name}: conv1d needs a one-row input (C, 1, L) "
+                                     f"or a one-column input (C, L, 1), got {h}x{w}")
                 cls = QuantConv2d if op == "conv" else QuantConv1d
+                axis = {} if op == "conv" else {"axis": "w" if h == 1 else "h"}
                 conv = cls(c, int(s["out"]), s["kernel"], s.get("stride", 1),
                            s.get("padding", 0), s.get("dilation", 1), s.get("groups", 1),
-                           w_bits, name)
+                           w_bits, name, **axis)
                 mods.append(conv)
                 c = conv.out_channels
                 (ph, pw), (sh, sw), (kh, kw) = conv.padding, conv.stride, conv.kernel_size
@@ -160,11 +172,14 @@ class QuantCNN(nn.Module):
                 extra = set(s) - {"op", "name", "kernel", "stride"}
                 if extra:
                     raise DdnhwError(f"layer {name}: unsupported attribute(s) {sorted(extra)}")
-                if op.endswith("1d") and h != 1:
-                    raise DdnhwError(f"layer {name}: {op} needs a one-row input (C, 1, L), got "
-                                     f"height {h}")
-                cls = QuantPool1d if op.endswith("1d") else QuantPool2d
-                pool = cls(op[:3], s["kernel"], s.get("stride"), name)
+                if op.endswith("1d") and h != 1 and w != 1:
+                    raise DdnhwError(f"layer {name}: {op} needs a one-row input (C, 1, L) or a "
+                                     f"one-column input (C, L, 1), got {h}x{w}")
+                if op.endswith("1d"):
+                    pool = QuantPool1d(op[:3], s["kernel"], s.get("stride"), name,
+                                       "w" if h == 1 else "h")
+                else:
+                    pool = QuantPool2d(op[:3], s["kernel"], s.get("stride"), name)
                 mods.append(pool)
                 kh, kw = pool.size
                 h = (h - kh) // pool.stride + 1
@@ -227,7 +242,11 @@ class QuantCNN(nn.Module):
             elif isinstance(m, QuantReLU):
                 if _calibrate:
                     h = torch.relu(x)
-                    m.calibrate(max(torch.quantile(h.flatten()[:1 << 24], 0.999).item(), 1e-6))
+                    if self.act_calibration == "mse":
+                        m.frac = mse_act_frac(h, m.bits)
+                    else:
+                        m.calibrate(max(torch.quantile(h.flatten()[:1 << 24], 0.999).item(),
+                                        1e-6))
                 x = m(x)
                 frac = m.frac if m.quantize else None
             elif isinstance(m, QuantResidual):
@@ -239,7 +258,9 @@ class QuantCNN(nn.Module):
         return x
 
     def calibrate(self, x):
-        """Fix the activations' power-of-two scales from the data (99.9th percentile)."""
+        """Fix the activations' power-of-two scales from the data: ``act_calibration``
+        ``"p999"`` (the default: the grid's top covers the 99.9th percentile) or ``"mse"``
+        (:func:`mse_act_frac`: the grid with the least squared error, clipping the tail)."""
         was = self.training
         self.eval()
         with torch.no_grad():
@@ -281,6 +302,24 @@ class QuantCNN(nn.Module):
                 elif isinstance(m, QuantFlatten):
                     h = m(h)
             return h.long()
+
+
+def mse_act_frac(h, bits, extra=4):
+    """Fraction bits of the unsigned ``bits``-bit grid (a power-of-two step) with the least
+    squared error on the non-negative activations ``h`` (at most 2**20 of them, evenly
+    sampled): from the grid that holds their maximum to ``extra`` finer ones, which clip
+    the tail."""
+    v = h.detach().flatten()
+    if v.numel() > 1 << 20:
+        v = v[::-(-v.numel() // (1 << 20))]
+    qmax = (1 << bits) - 1
+    f0 = pow2_act_frac(max(float(v.max()), 1e-6), bits)
+    errs = []
+    for f in range(f0, f0 + extra + 1):
+        s = 2.0 ** f
+        errs.append((float(((torch.clamp(torch.floor(v * s + 0.5), 0, qmax) / s - v) ** 2)
+                           .sum()), f))
+    return min(errs)[1]
 
 
 def _linear_params(model, m, frac):
@@ -337,7 +376,11 @@ class CNNConfig:
     def __init__(self, layers=None, in_shape=(1, 8, 8), in_bits=4, w_bits=4, a_bits=4, bn=True,
                  float_epochs=40, qat_epochs=40, batch=64, lr=1e-2, qat_lr=3e-3,
                  weight_decay=1e-4, seed=0, distill=0.0, temperature=4.0, input_norm=False,
-                 out_per_channel=False):
+                 out_per_channel=False, act_calibration="p999", freeze_exponents=None):
+        self.act_calibration = act_calibration
+        # QAT with the weight exponents fixed after BN folding (None: recomputed every step;
+        # "max" or "mse": ddnhw.quant.quantizers.freeze_weight_exponents)
+        self.freeze_exponents = freeze_exponents
         self.distill, self.temperature, self.input_norm = distill, temperature, input_norm
         self.out_per_channel = out_per_channel
         self.layers = layers or [{"op": "conv", "out": 8, "kernel": 3, "padding": 1},
@@ -365,9 +408,18 @@ def train_cnn(xtr, ytr, xte, yte, cfg: CNNConfig = None, log=None):
     xte_t = torch.as_tensor(np.asarray(xte, np.float32)).reshape(shape)
     ytr_t, yte_t = torch.as_tensor(ytr), torch.as_tensor(yte)
     model = QuantCNN(cfg.layers, cfg.in_shape, cfg.in_bits, cfg.w_bits, cfg.a_bits, cfg.bn,
-                     getattr(cfg, "out_per_channel", False))
+                     getattr(cfg, "out_per_channel", False),
+                     getattr(cfg, "act_calibration", "p999"))
+    freeze = getattr(cfg, "freeze_exponents", None)
+    if freeze not in (None, "max", "mse"):
+        raise DdnhwError(f"freeze_exponents={freeze!r} is not supported (None, 'max', 'mse')")
+
+    def prepare(m):
+        _fold_for_qat(m)
+        if freeze:
+            freeze_weight_exponents(m, mse=freeze == "mse")
     return float_then_qat(model, xtr_t, ytr_t, xte_t, yte_t, cfg, gen, log, t0,
-                          prepare=_fold_for_qat)
+                          prepare=prepare)
 
 
 def _fold_for_qat(model):

@@ -41,6 +41,8 @@ class QuantConv2d(nn.Conv2d):
         self.quantize = True
 
     def weight_exponent(self):
+        if getattr(self, "frozen_exponent", None) is not None:   # freeze_weight_exponents
+            return self.frozen_exponent
         return pow2_weight_exponent(self.weight.flatten(1), self.w_bits, True)
 
     def quant_weight(self):
@@ -72,13 +74,18 @@ class QuantConv1d(QuantConv2d):
     exported as an IR ``conv2d`` on an ``(1, L, C)`` image (the hardware's sliding window with
     one row).
 
+    ``axis="h"``: the signal is a one-column ``(N, C, L, 1)`` map instead, the kernel
+    ``kernel x 1`` (an IR ``conv2d`` on an ``(L, 1, C)`` image). Same arithmetic; in hardware
+    the sliding window then buffers ``kernel`` samples rather than the whole signal (a
+    one-row image's line buffer is the row, with a ``L``-way selection per window lane).
+
     Supported: any kernel size and stride, ``groups`` 1 or depthwise, ``dilation == 1``,
     ``padding == 0``. Anything else raises :class:`ddnhw.DdnhwError` naming the layer and the
     attribute.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, w_bits=4, name="conv1d"):
+                 groups=1, w_bits=4, name="conv1d", axis="w"):
         self.name = name
         what = f"layer {name} (QuantConv1d)"
         if dilation not in (1, (1,)):
@@ -92,8 +99,13 @@ class QuantConv1d(QuantConv2d):
         if padding != 0:
             raise DdnhwError(f"{what}: padding={padding!r} is not supported (only 0: the IR's "
                              "padding applies to both axes of the one-row image)")
-        # stride (s, s) == (1, s) on a one-row input with a one-row kernel
-        nn.Conv2d.__init__(self, in_channels, out_channels, (1, kernel_size), stride, 0, 1,
+        if axis not in ("w", "h"):
+            raise DdnhwError(f"{what}: axis={axis!r} is not supported ('w': a one-row signal, "
+                             f"'h': a one-column signal)")
+        # stride (s, s) == (1, s) on a one-row input with a one-row kernel (and (s, 1) on a
+        # one-column input with a one-column kernel)
+        kernel = (1, kernel_size) if axis == "w" else (kernel_size, 1)
+        nn.Conv2d.__init__(self, in_channels, out_channels, kernel, stride, 0, 1,
                            groups, bias=True)
         self.w_bits = check_bits(w_bits, f"{what} weights")
         self.quantize = True

@@ -55,6 +55,8 @@ class QuantLinear(nn.Linear):
         self.register_buffer("mask", torch.ones_like(self.weight))
 
     def weight_exponent(self):
+        if getattr(self, "frozen_exponent", None) is not None:   # freeze_weight_exponents
+            return self.frozen_exponent
         return pow2_weight_exponent(self.weight * self.mask, self.w_bits, self.per_channel)
 
     def quant_weight(self):

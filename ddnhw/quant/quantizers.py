@@ -97,3 +97,41 @@ def pow2_act_frac(amax: float, bits: int) -> int:
     if not math.isfinite(amax) or amax <= 0:
         return 0
     return int(math.floor(math.log2(qmax / amax)))
+
+
+def mse_weight_exponent(w: torch.Tensor, bits: int, per_channel: bool, extra=2) -> torch.Tensor:
+    """The exponent per output channel (or per tensor) with the least squared error of
+    ``clip(round(w / 2**e), +-qmax) * 2**e``: :func:`pow2_weight_exponent`'s (which holds the
+    largest weight) or up to ``extra`` finer ones, which clip the largest weights."""
+    qmax = (1 << (bits - 1)) - 1
+    with torch.no_grad():
+        rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
+        e0 = pow2_weight_exponent(rows, bits, True)
+
+        def err(e):
+            s = torch.pow(2.0, e).unsqueeze(1)
+            return ((torch.clamp(torch.floor(rows / s + 0.5), -qmax, qmax) * s - rows) ** 2).sum(1)
+        best, best_err = e0.clone(), err(e0)
+        for d in range(1, extra + 1):
+            er = err(e0 - d)
+            better = er < best_err
+            best = torch.where(better, e0 - d, best)
+            best_err = torch.where(better, er, best_err)
+    return best
+
+
+def freeze_weight_exponents(model, mse=False) -> None:
+    """Fix the weight exponents of every layer of ``model`` that has them (``weight_exponent``)
+    at their present values (``mse``: :func:`mse_weight_exponent`'s instead), for QAT: a
+    channel's grid then no longer doubles when its largest weight drifts past a power of two
+    (weights beyond the grid saturate, as in hardware). ``None`` unfreezes."""
+    for m in model.modules():
+        if hasattr(m, "weight_exponent") and hasattr(m, "w_bits"):
+            m.frozen_exponent = None
+            if mse is None:
+                continue
+            w = m.weight * m.mask if hasattr(m, "mask") else m.weight
+            per_channel = getattr(m, "per_channel", True)
+            e = (mse_weight_exponent(w.detach(), m.w_bits, per_channel) if mse
+                 else m.weight_exponent())
+            m.frozen_exponent = e.detach().clone()

@@ -66,3 +66,79 @@ def test_distill_and_snapshot_mlp(digits):
     assert float(r.float_model.layers[0].mask.mean()) == 1.0
     assert float(r.model.layers[0].mask.mean()) < 0.6
     assert 0 <= r.quant_accuracy <= 1
+
+
+def test_column_signal_cnn_is_the_row_cnn():
+    """A signal as one column ((C, L, 1), kernels k x 1) computes what the one-row CNN computes
+    with the same weights, and its export (an (L, 1, C) image) is bit-exact with golden."""
+    torch.manual_seed(1)
+    row = QuantCNN(SIGNAL, (1, 1, 20), in_bits=8, bn=False)
+    col = QuantCNN(SIGNAL, (1, 20, 1), in_bits=8, bn=False)
+    with torch.no_grad():
+        for a, b in zip(row.body, col.body):
+            if hasattr(a, "weight"):
+                b.weight.copy_(a.weight.reshape(b.weight.shape))
+                b.bias.copy_(a.bias)
+    x = torch.rand(60, 20)
+    row.set_quantize(True)
+    row.calibrate(x.reshape(-1, 1, 1, 20))
+    for a, b in zip(row.body, col.body):      # the same activation grids
+        if hasattr(a, "frac"):
+            b.frac = a.frac
+    col.set_quantize(True)
+    assert torch.allclose(row(x.reshape(-1, 1, 1, 20)), col(x.reshape(-1, 1, 20, 1)),
+                          atol=1e-4)
+    g_row, g = export_cnn(row), export_cnn(col)
+    assert tuple(g.input.shape) == (20, 1, 1) and tuple(g_row.input.shape) == (1, 20, 1)
+    xi = golden.quantize_input(g, x.numpy().reshape(-1, 20, 1, 1))
+    ours = col.int_forward(torch.as_tensor(xi).permute(0, 3, 1, 2)).numpy()
+    assert np.array_equal(ours, golden.run(g, xi))
+    assert np.array_equal(golden.run(g_row, xi.reshape(-1, 1, 20, 1)), golden.run(g, xi))
+
+
+def test_mse_exponents_and_activation_grid():
+    from ddnhw.quant.cnn import mse_act_frac
+    from ddnhw.quant.quantizers import mse_weight_exponent, pow2_weight_exponent
+    torch.manual_seed(2)
+    w = torch.randn(16, 40)
+    w[0, 0] = 9.0                      # one outlier: clipping it is worth a finer grid
+    e_max = pow2_weight_exponent(w, 4, True)
+    e_mse = mse_weight_exponent(w, 4, True)
+    assert torch.all(e_mse <= e_max) and e_mse[0] < e_max[0]
+
+    def err(e):
+        s = torch.pow(2.0, e).unsqueeze(1)
+        return ((torch.clamp(torch.floor(w / s + 0.5), -7, 7) * s - w) ** 2).sum(1)
+    assert torch.all(err(e_mse) <= err(e_max))
+    h = torch.relu(torch.randn(10000)) * 3
+    f = mse_act_frac(h, 4)
+
+    def q(ff):
+        return float(((torch.clamp(torch.floor(h * 2.0 ** ff + .5), 0, 15) / 2.0 ** ff - h)
+                      ** 2).sum())
+    assert q(f) <= min(q(f - 1), q(f + 1))
+
+
+def test_frozen_exponents_train_bit_exact():
+    """QAT with frozen least-squared-error weight exponents and MSE activation grids (the
+    UP5K MNIST-1D CNN's settings) on a column signal: the export is bit-exact with the
+    integer-mode model and the exponents stay the frozen ones."""
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 20)).astype(np.float32)
+    y = (x[:, :10].sum(1) > 5).astype(np.int64) + (x[:, 10:].sum(1) > 5)
+    cfg = CNNConfig(layers=SIGNAL, in_shape=(1, 20, 1), in_bits=8, float_epochs=2,
+                    qat_epochs=2, out_per_channel=True, freeze_exponents="mse",
+                    act_calibration="mse")
+    r = train_cnn(x[:80], y[:80], x[80:], y[80:], cfg)
+    convs = [m for m in r.model.modules() if hasattr(m, "frozen_exponent")]
+    assert len(convs) == 3 and all(m.frozen_exponent is not None for m in convs)
+    g = export_cnn(r.model)
+    xi = golden.quantize_input(g, x.reshape(-1, 20, 1, 1))
+    ours = r.model.int_forward(torch.as_tensor(xi).permute(0, 3, 1, 2)).numpy()
+    assert np.array_equal(ours, golden.run(g, xi))
+    from ddnhw import DdnhwError
+    with pytest.raises(DdnhwError, match="freeze_exponents"):
+        train_cnn(x[:80], y[:80], x[80:], y[80:],
+                  CNNConfig(layers=SIGNAL, in_shape=(1, 20, 1), freeze_exponents="max2"))
+    with pytest.raises(DdnhwError, match="act_calibration"):
+        QuantCNN(SIGNAL, (1, 20, 1), act_calibration="p99")
