@@ -28,7 +28,8 @@ def built(monkeypatch):
     (the circuit ``flow.build`` would synthesize) instead of running yosys."""
     cores = []
 
-    def fake_build(core, board, outdir, top=None, toolchain="yowasp", timeout=None):
+    def fake_build(core, board, outdir, top=None, toolchain="yowasp", timeout=None,
+                   limit_s=None):
         # the real build writes the unrolled Dense datapaths (ddnhw.hw.dense_rtl) beside
         # the design, as generate appends them to its Verilog
         cores.append(dense_rtl.convert(core, name="ddnhw_top", emit_src=False))

@@ -22,8 +22,8 @@ MODEL = ROOT / "examples" / "digits_mlp.npz"
 
 DIGESTS = {
     "model": "85fde4e2e2cdbf7280e983fb31adfdda56e74ab7d876e987f049245a37ac0a5a",
-    "verilog": "af9034c702935f04b9fe2745824e466090c2cd8a5c04923de91174abaac22219",
-    "manifest": "e50690758e0be031f2f1f52c81cc336cbb2ae8c4033f5fcf68f635aa13ac6efc",
+    "verilog": "2156f01e628d5ee5a0b631cf3241ed8ba3b78dee8855ad5392a154e52928bb93",
+    "manifest": "b6f855e0f60f5db8b14ca9b361211edf1302c2a3b2b57cd1a29a734e12627f65",
     "golden": "eca2accedba67c2d8ca0e9dbffda8703dcab3f65c83bc701d1dc7fc1a3de6def",
 }
 
