@@ -33,39 +33,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))   # common
 
 from common import bench_dirs, bench_parser  # noqa: E402
+from peers import peer_model  # noqa: E402  (the issue-17 peer model, one definition)
 
 from ddnhw import flow, golden  # noqa: E402
-from ddnhw.ir import IntType  # noqa: E402
-from ddnhw.ir.builder import mlp_graph  # noqa: E402
 from ddnhw.ir.ops import base as ops_base  # noqa: E402
 
 HLS4ML_RECORDED = 8_300     # issue 17: hls4ml C simulation of the peer model, this machine
-
-
-def peer_model(seed=0):
-    """The issue-17 peer model: 64-32-10, 8-bit unsigned inputs, 4-bit weights, 4-bit unsigned
-    activations, floor + saturate (the IR rounds half up: a floor shift by ``s`` is that with
-    ``2**(s-1)`` taken off the bias), raw logits; seeded random weights, shifts chosen so that
-    about 1 % of the hidden accumulators saturate on random inputs."""
-    sizes, in_type, w_bits, a_bits = (64, 32, 10), IntType(False, 8), 4, 4
-    rng = np.random.default_rng(seed)
-    x = rng.integers(in_type.min, in_type.max + 1, size=(4096, sizes[0]))
-    layers = []
-    for k in range(len(sizes) - 1):
-        w = rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), size=(sizes[k + 1], sizes[k]))
-        b = rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), size=sizes[k + 1]) * 4
-        acc = x @ w.T + b
-        layer = {"weight": w, "bias": b}
-        if k < len(sizes) - 2:
-            hi = (1 << a_bits) - 1
-            s = int(max(0, np.ceil(np.log2(max(1.0, np.percentile(acc, 99)) / hi))))
-            layer["bias"] = b - ((1 << (s - 1)) if s else 0)
-            layer["requant"] = {"multiplier": np.ones(sizes[k + 1], np.int64),
-                                "shift": np.full(sizes[k + 1], s), "lo": 0, "hi": hi,
-                                "out_type": IntType(False, a_bits)}
-            x = np.clip(acc >> s, 0, hi)
-        layers.append(layer)
-    return mlp_graph(in_type, layers, meta={"name": "peer_small", "seed": seed})
 
 
 def da4ml_comb(graph):

@@ -83,12 +83,9 @@ def peer_model(kind="small", seed=0):
             layer["bias"] = b - ((1 << (s - 1)) if s else 0)
             layer["requant"] = {"multiplier": np.ones(sizes[k + 1], np.int64),
                                 "shift": np.full(sizes[k + 1], s), "lo": 0, "hi": hi,
-                                "out_type": IntType(False, a_bits), "floor_shift": s}
+                                "out_type": IntType(False, a_bits)}
             x = np.clip(acc >> s, 0, hi)
         layers.append(layer)
-    for layer in layers:
-        if "requant" in layer:
-            layer["requant"] = {k: v for k, v in layer["requant"].items() if k != "floor_shift"}
     return mlp_graph(in_type, layers, meta={"name": f"peer_{kind}", "seed": seed})
 
 

@@ -51,7 +51,7 @@ __all__ = ["SweepConfigError", "SweepConfig", "Point", "STAGES", "HW_AXES", "loa
 STAGES = ("train", "estimate", "cosim", "build", "energy")
 TOP_KEYS = ("name", "model", "seeds", "stages", "out", "store", "settings", "axes", "cosim",
             "build")
-COSIM_KEYS = {"simulator": ("verilator", "icarus"), "random": int}
+COSIM_KEYS = {"simulator": ("verilator", "icarus"), "random": integer(0)}
 BUILD_KEYS = {"toolchain": ("yowasp", "system"),
               "timeout": integer(1, what="a time limit in seconds")}   # per build, wall
 MAX_POINTS = 100_000
@@ -200,9 +200,9 @@ def _options(source, table, spec, name):
         if k not in spec:
             raise _err(source, f"{name}.{k}", f"unknown option (options: {', '.join(spec)})")
         check = spec[k]
-        if check is int or callable(check):
+        if callable(check):         # a check function, else a tuple of the allowed values
             try:
-                out[k] = (integer(0) if check is int else check)(v)
+                out[k] = check(v)
             except ValueError as e:
                 raise _err(source, f"{name}.{k}", str(e)) from None
         elif v not in check:
